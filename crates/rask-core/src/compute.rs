@@ -1,0 +1,229 @@
+//! Running graphs: the [`Executor`] trait, requested [`Outputs`], [`compute`],
+//! and the synchronous executor.
+
+use std::sync::Arc;
+
+use crate::delayed::Delayed;
+use crate::event::EventSink;
+use crate::lower::lower_nodes;
+use crate::node::{Data, NodeRef};
+use crate::plan::PlanOptions;
+use crate::run::{unwrap_value, Run};
+use crate::{Error, Result, TaskId, WorkerId};
+
+/// Something that runs a [`Run`] to completion.
+pub trait Executor {
+    /// A short name for events (`"sync"`, `"threads"`).
+    fn name(&self) -> &'static str;
+    /// How many tasks it can run at once.
+    fn workers(&self) -> usize;
+    /// Who listens to this executor's events.
+    fn events(&self) -> Option<&EventSink> {
+        None
+    }
+    /// Lowering options.
+    fn plan_options(&self) -> PlanOptions {
+        PlanOptions::default()
+    }
+    /// Executes every task of `run`; returns once `run.is_complete()`.
+    fn execute(&self, run: &Arc<Run>);
+}
+
+impl<E: Executor + ?Sized> Executor for &E {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn workers(&self) -> usize {
+        (**self).workers()
+    }
+    fn events(&self) -> Option<&EventSink> {
+        (**self).events()
+    }
+    fn plan_options(&self) -> PlanOptions {
+        (**self).plan_options()
+    }
+    fn execute(&self, run: &Arc<Run>) {
+        (**self).execute(run)
+    }
+}
+
+/// Runs on the calling thread, one task at a time, in the plan's priority
+/// order: deterministic, for debugging and as the reference answer.
+#[derive(Clone, Debug, Default)]
+pub struct SyncExecutor {
+    events: Option<EventSink>,
+}
+
+impl SyncExecutor {
+    /// A synchronous executor with no subscribers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A synchronous executor that sends events to `events`.
+    pub fn with_events(events: EventSink) -> Self {
+        SyncExecutor {
+            events: Some(events),
+        }
+    }
+}
+
+impl Executor for SyncExecutor {
+    fn name(&self) -> &'static str {
+        "sync"
+    }
+    fn workers(&self) -> usize {
+        1
+    }
+    fn events(&self) -> Option<&EventSink> {
+        self.events.as_ref()
+    }
+    fn execute(&self, run: &Arc<Run>) {
+        let plan = run.plan();
+        for t in 0..plan.len() as u32 {
+            if plan.is_head(TaskId(t)) {
+                run.execute(TaskId(t), WorkerId(0), |_| {});
+            }
+        }
+    }
+}
+
+/// Reads outputs back from a completed run, in request order.
+#[derive(Debug)]
+pub struct OutputReader<'a> {
+    run: &'a Run,
+    next: usize,
+}
+
+impl OutputReader<'_> {
+    pub(crate) fn take<T: Data>(&mut self) -> Result<T> {
+        let t = self.run.plan().outputs()[self.next];
+        self.next += 1;
+        let v = self.run.take_output(t).map_err(Error::Task)?;
+        unwrap_value(v).map_err(|_| Error::OutputType {
+            key: self.run.plan().key(t).clone(),
+            expected: std::any::type_name::<T>(),
+        })
+    }
+}
+
+/// What `compute` can return: a `Delayed<T>`, a slice or `Vec` of them, or a
+/// tuple of up to eight outputs. Sub-graphs they share are computed once.
+pub trait Outputs {
+    /// The computed values.
+    type Values;
+    /// Appends the output nodes in order.
+    fn nodes(&self, out: &mut Vec<NodeRef>);
+    /// Reads the values back in the same order.
+    fn read(&self, r: &mut OutputReader<'_>) -> Result<Self::Values>;
+}
+
+impl<T: Data> Outputs for Delayed<T> {
+    type Values = T;
+    fn nodes(&self, out: &mut Vec<NodeRef>) {
+        out.push(self.node.clone());
+    }
+    fn read(&self, r: &mut OutputReader<'_>) -> Result<T> {
+        r.take()
+    }
+}
+
+impl<O: Outputs + ?Sized> Outputs for &O {
+    type Values = O::Values;
+    fn nodes(&self, out: &mut Vec<NodeRef>) {
+        (**self).nodes(out)
+    }
+    fn read(&self, r: &mut OutputReader<'_>) -> Result<O::Values> {
+        (**self).read(r)
+    }
+}
+
+impl<T: Data> Outputs for [Delayed<T>] {
+    type Values = Vec<T>;
+    fn nodes(&self, out: &mut Vec<NodeRef>) {
+        out.extend(self.iter().map(|d| d.node.clone()));
+    }
+    fn read(&self, r: &mut OutputReader<'_>) -> Result<Vec<T>> {
+        // Read every output even after an error, so all are released; report the first error.
+        let mut first_err = None;
+        let mut vals = Vec::with_capacity(self.len());
+        for _ in self {
+            match r.take() {
+                Ok(v) => vals.push(v),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(vals), Err)
+    }
+}
+
+impl<T: Data> Outputs for Vec<Delayed<T>> {
+    type Values = Vec<T>;
+    fn nodes(&self, out: &mut Vec<NodeRef>) {
+        self.as_slice().nodes(out)
+    }
+    fn read(&self, r: &mut OutputReader<'_>) -> Result<Vec<T>> {
+        self.as_slice().read(r)
+    }
+}
+
+macro_rules! output_tuples {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Outputs),+> Outputs for ($($name,)+) {
+            type Values = ($($name::Values,)+);
+            fn nodes(&self, out: &mut Vec<NodeRef>) {
+                $(self.$idx.nodes(out);)+
+            }
+            #[allow(non_snake_case)]
+            fn read(&self, r: &mut OutputReader<'_>) -> Result<Self::Values> {
+                $(let $name = self.$idx.read(r);)+
+                Ok(($($name?,)+))
+            }
+        }
+    };
+}
+output_tuples!(A 0);
+output_tuples!(A 0, B 1);
+output_tuples!(A 0, B 1, C 2);
+output_tuples!(A 0, B 1, C 2, D 3);
+output_tuples!(A 0, B 1, C 2, D 3, E 4);
+output_tuples!(A 0, B 1, C 2, D 3, E 4, F 5);
+output_tuples!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+output_tuples!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// Computes several outputs at once on `executor`; shared sub-graphs run once.
+///
+/// Returns the first error in output order if any requested task failed;
+/// every task that did not depend on a failure still ran.
+pub fn compute<E: Executor + ?Sized, O: Outputs + ?Sized>(
+    executor: &E,
+    outputs: &O,
+) -> Result<O::Values> {
+    let mut nodes = Vec::new();
+    outputs.nodes(&mut nodes);
+    let plan = lower_nodes(&nodes, executor.plan_options())?;
+    drop(nodes);
+    run_plan(executor, plan, |r| outputs.read(r))
+}
+
+/// Runs a lowered plan and reads its outputs with `read`.
+pub fn run_plan<E: Executor + ?Sized, R>(
+    executor: &E,
+    plan: crate::Plan,
+    read: impl FnOnce(&mut OutputReader<'_>) -> Result<R>,
+) -> Result<R> {
+    let run = Arc::new(Run::new(plan, executor.events().cloned()));
+    run.emit_started(executor.name(), executor.workers());
+    if !run.plan().is_empty() {
+        executor.execute(&run);
+    }
+    run.emit_finished();
+    if !run.is_complete() && !run.plan().is_empty() {
+        return Err(Error::Executor(format!(
+            "{} returned before the run completed",
+            executor.name()
+        )));
+    }
+    read(&mut OutputReader { run: &run, next: 0 })
+}

@@ -1,0 +1,214 @@
+//! Lazy, typed task handles.
+//!
+//! [`delayed`] wraps a function and its arguments into a [`Delayed<T>`]
+//! without running anything; handles passed as arguments become
+//! dependencies. A `Delayed` is an `Arc` to an immutable node, so a delayed
+//! graph is acyclic and complete by construction, cheap to clone, and can be
+//! computed any number of times on any executor.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::args::{Args, Fetch, TaskFn};
+use crate::compute::{compute, Executor};
+use crate::lower::lower_nodes;
+use crate::node::{new_node, Data, NodeRef, TaskBody, TaskFailure, Value};
+use crate::plan::{Plan, PlanOptions};
+use crate::run::Inputs;
+use crate::{Key, Result};
+
+/// A lazy value of type `T`: a task and everything it depends on.
+pub struct Delayed<T> {
+    pub(crate) node: NodeRef,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Delayed<T> {
+    fn clone(&self) -> Self {
+        Delayed {
+            node: self.node.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Delayed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Delayed({})", self.node.key)
+    }
+}
+
+impl<T: Data> Delayed<T> {
+    pub(crate) fn from_node(node: NodeRef) -> Self {
+        Delayed {
+            node,
+            _t: PhantomData,
+        }
+    }
+
+    /// The task's key.
+    pub fn key(&self) -> &Key {
+        &self.node.key
+    }
+
+    /// Runs the graph on `executor` and returns the value.
+    pub fn compute<E: Executor + ?Sized>(&self, executor: &E) -> Result<T> {
+        compute(executor, self)
+    }
+
+    /// The lowered plan (culled, ordered, fused) that `compute` would run.
+    pub fn plan(&self, opts: PlanOptions) -> Result<Plan> {
+        Ok(lower_nodes(std::slice::from_ref(&self.node), opts)?)
+    }
+
+    /// A new task applying `f` to this value.
+    pub fn map<U: Data, F>(&self, f: F) -> Delayed<U>
+    where
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        delayed(f, (self.clone(),))
+    }
+}
+
+struct FnBody<F, S, M> {
+    f: F,
+    shape: S,
+    _m: PhantomData<fn() -> M>,
+}
+
+/// Marks a body whose function returns its value directly.
+struct Plain;
+/// Marks a body whose function returns `Result<T, E>`.
+struct Fallible<T, E>(PhantomData<fn() -> (T, E)>);
+
+impl<F, S> TaskBody for FnBody<F, S, Plain>
+where
+    S: Fetch,
+    F: TaskFn<S::Values>,
+    F::Output: Data,
+{
+    #[inline]
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        let values = self.shape.fetch(inputs)?;
+        Ok(Arc::new(self.f.call(values)))
+    }
+}
+
+impl<F, S, T, E> TaskBody for FnBody<F, S, Fallible<T, E>>
+where
+    S: Fetch,
+    F: TaskFn<S::Values, Output = std::result::Result<T, E>>,
+    T: Data,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    #[inline]
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        let values = self.shape.fetch(inputs)?;
+        match self.f.call(values) {
+            Ok(v) => Ok(Arc::new(v)),
+            Err(e) => Err(TaskFailure::from_error(e)),
+        }
+    }
+}
+
+fn build<F, A, M>(key: Key, f: F, args: A) -> NodeRef
+where
+    A: Args,
+    FnBody<F, A::Shape, M>: TaskBody,
+{
+    let mut deps = SmallVec::new();
+    let shape = args.push_deps(&mut deps);
+    new_node(
+        key,
+        deps,
+        FnBody {
+            f,
+            shape,
+            _m: PhantomData,
+        },
+    )
+}
+
+/// A lazy call of `f` on `args` (`()` or a tuple of [`Arg`](crate::Arg)s).
+///
+/// ```
+/// # use rask_core::{delayed, SyncExecutor};
+/// fn add(a: u64, b: u64) -> u64 { a + b }
+/// let one = delayed(|| 1u64, ());
+/// let two = delayed(add, (&one, &one));
+/// assert_eq!(two.compute(&SyncExecutor::new()).unwrap(), 2);
+/// ```
+pub fn delayed<F, A>(f: F, args: A) -> Delayed<F::Output>
+where
+    A: Args,
+    F: TaskFn<A::Values>,
+    F::Output: Data,
+{
+    Delayed::from_node(build::<F, A, Plain>(
+        Key::anonymous(std::any::type_name::<F>()),
+        f,
+        args,
+    ))
+}
+
+/// Like [`delayed`], for a function that returns `Result<T, E>`: an `Err`
+/// becomes a [`TaskError`](crate::TaskError) of kind `Failed`.
+pub fn try_delayed<F, A, T, E>(f: F, args: A) -> Delayed<T>
+where
+    A: Args,
+    F: TaskFn<A::Values, Output = std::result::Result<T, E>>,
+    T: Data,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    Delayed::from_node(build::<F, A, Fallible<T, E>>(
+        Key::anonymous(std::any::type_name::<F>()),
+        f,
+        args,
+    ))
+}
+
+/// A delayed constant.
+pub fn value<T: Data>(v: T) -> Delayed<T> {
+    Delayed::from_node(build::<_, (), Plain>(
+        Key::anonymous("value"),
+        move || v.clone(),
+        (),
+    ))
+}
+
+/// Starts a task with a chosen key: `task(("load", 3)).delayed(load, ())`.
+/// Keys chosen this way must be unique within a graph.
+pub fn task(key: impl Into<Key>) -> TaskBuilder {
+    TaskBuilder { key: key.into() }
+}
+
+/// A task with a chosen key, waiting for its function; see [`task`].
+#[derive(Debug)]
+pub struct TaskBuilder {
+    key: Key,
+}
+
+impl TaskBuilder {
+    /// As [`delayed`], with this key.
+    pub fn delayed<F, A>(self, f: F, args: A) -> Delayed<F::Output>
+    where
+        A: Args,
+        F: TaskFn<A::Values>,
+        F::Output: Data,
+    {
+        Delayed::from_node(build::<F, A, Plain>(self.key, f, args))
+    }
+
+    /// As [`try_delayed`], with this key.
+    pub fn try_delayed<F, A, T, E>(self, f: F, args: A) -> Delayed<T>
+    where
+        A: Args,
+        F: TaskFn<A::Values, Output = std::result::Result<T, E>>,
+        T: Data,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        Delayed::from_node(build::<F, A, Fallible<T, E>>(self.key, f, args))
+    }
+}

@@ -1,0 +1,36 @@
+//! The task-graph core of Rask: ids, keys, graphs, delayed values, lowering
+//! (cull, order, fuse), the per-run task state machine, errors and events.
+//! No IO and no threads: executors live in `rask-local` and later crates.
+//!
+//! The flow: a user builds a graph lazily with [`delayed`] (or a keyed
+//! [`Graph`]); `compute` *lowers* it into a [`Plan`] (dense [`TaskId`]s in
+//! priority order, fused chains, dependents in CSR form), wraps it in a
+//! [`Run`] (32 bytes of state per task) and hands the run to an
+//! [`Executor`], which calls [`Run::execute`] on ready tasks until the run is
+//! complete. See `docs/architecture.md` at the repository root.
+
+mod args;
+mod compute;
+mod delayed;
+mod error;
+mod event;
+mod graph;
+mod id;
+mod key;
+mod lower;
+mod node;
+mod panic;
+mod plan;
+mod run;
+
+pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
+pub use compute::{compute, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
+pub use delayed::{delayed, task, try_delayed, value, Delayed, TaskBuilder};
+pub use error::{Error, GraphError, Result, TaskError, TaskErrorKind};
+pub use event::{Event, EventSink, Subscriber};
+pub use graph::Graph;
+pub use id::{RunId, TaskId, WorkerId};
+pub use key::{Key, KeyIndex, Name};
+pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
+pub use plan::{Plan, PlanOptions};
+pub use run::{Inputs, Run};

@@ -1,0 +1,103 @@
+//! Graph nodes: a key, the dependencies and the task's body, in one allocation.
+//!
+//! A node is immutable once made, except for `mark`, which only the lowering
+//! pass touches while it holds the global lowering lock (see `lower.rs`).
+//! Nodes made by [`delayed`](crate::delayed) hold their dependencies as
+//! `NodeRef`s, so a delayed graph can never contain a cycle or a missing
+//! dependency; nodes of a keyed [`Graph`](crate::Graph) hold none and name
+//! their dependencies by key instead.
+
+use std::any::Any;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::run::Inputs;
+use crate::Key;
+
+/// A task's result, type-erased and shared between its consumers.
+pub type Value = Arc<dyn Any + Send + Sync>;
+
+/// Values that tasks can take and return: cloned only when a result has more
+/// than one consumer left, moved otherwise.
+pub trait Data: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> Data for T {}
+
+/// Why a task body did not produce a value (before it is given a key).
+#[derive(Debug)]
+pub enum TaskFailure {
+    /// The body returned an error; the text includes the `source()` chain.
+    Error(String),
+    /// An input had the wrong type.
+    TypeMismatch {
+        /// Position of the input among the task's dependencies.
+        position: usize,
+        /// The type asked for.
+        expected: &'static str,
+    },
+}
+
+impl TaskFailure {
+    /// Turns any error into a failure, keeping its `source()` chain in the text.
+    pub fn from_error<E>(e: E) -> Self
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+        let mut msg = e.to_string();
+        let mut src = e.source();
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        TaskFailure::Error(msg)
+    }
+}
+
+/// The code of one task: reads its inputs, returns its value.
+pub trait TaskBody: Send + Sync + 'static {
+    /// Runs the task. `inputs` yields the dependencies' values in order.
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure>;
+}
+
+/// The dependencies of a delayed node; most tasks have two or fewer.
+pub(crate) type Deps = SmallVec<[NodeRef; 2]>;
+
+/// One node of a graph; `B` is unsized (`dyn TaskBody`) once made.
+pub struct NodeInner<B: ?Sized> {
+    pub(crate) key: Key,
+    pub(crate) deps: Deps,
+    /// Lowering scratch: `(epoch << 32) | id`; see `lower.rs`.
+    pub(crate) mark: AtomicU64,
+    pub(crate) body: B,
+}
+
+/// A shared reference to a node.
+pub type NodeRef = Arc<NodeInner<dyn TaskBody>>;
+
+impl NodeInner<dyn TaskBody> {
+    /// The node's key.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+impl std::fmt::Debug for NodeInner<dyn TaskBody> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("key", &self.key)
+            .field("deps", &self.deps.len())
+            .finish()
+    }
+}
+
+pub(crate) fn new_node<B: TaskBody>(key: Key, deps: Deps, body: B) -> NodeRef {
+    Arc::new(NodeInner {
+        key,
+        deps,
+        mark: AtomicU64::new(0),
+        body,
+    })
+}

@@ -1,0 +1,79 @@
+//! Turning a task's panic into data.
+//!
+//! A process-wide panic hook is installed once (chaining the previous hook).
+//! While a thread runs a task body (`IN_TASK` is set), the hook records the
+//! location and a backtrace in thread-local storage instead of printing;
+//! [`catch_task`] then builds the message from the payload. Panics outside
+//! task bodies go to the previous hook unchanged.
+
+use std::any::Any;
+use std::backtrace::Backtrace;
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Once};
+
+thread_local! {
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
+    static CAPTURED: RefCell<Option<(String, Arc<Backtrace>)>> = const { RefCell::new(None) };
+}
+
+static HOOK: Once = Once::new();
+
+/// Installs the hook (idempotent, cheap after the first call).
+pub(crate) fn install_hook() {
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_TASK.with(Cell::get) {
+                let loc = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let bt = Arc::new(Backtrace::force_capture());
+                CAPTURED.with(|c| *c.borrow_mut() = Some((loc.unwrap_or_default(), bt)));
+            } else {
+                prev(info);
+            }
+        }));
+    });
+}
+
+/// A caught panic: its message (with the location) and backtrace.
+pub(crate) struct Caught {
+    pub(crate) message: String,
+    pub(crate) backtrace: Option<Arc<Backtrace>>,
+}
+
+/// Runs `f` as a task body, catching a panic.
+#[inline]
+pub(crate) fn catch_task<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
+    let was = IN_TASK.with(|c| c.replace(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    IN_TASK.with(|c| c.set(was));
+    r.map_err(|payload| {
+        let (loc, bt) = CAPTURED
+            .with(|c| c.borrow_mut().take())
+            .map_or((String::new(), None), |(l, b)| (l, Some(b)));
+        let mut message = payload_message(&*payload);
+        if !loc.is_empty() {
+            message.push_str(" (at ");
+            message.push_str(&loc);
+            message.push(')');
+        }
+        // The payload may itself panic on drop; never let that escape.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        Caught {
+            message,
+            backtrace: bt,
+        }
+    })
+}
+
+fn payload_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

@@ -1,0 +1,393 @@
+//! One execution of a [`Plan`]: per-task state and the code that runs a task.
+//!
+//! Every executor drives the same [`Run`]; they differ only in who calls
+//! [`Run::execute`] and in what order. Per task the run keeps 32 bytes:
+//! a dependency counter, a consumer counter and a result slot.
+//!
+//! # Protocol (the rules that make the `unsafe` slot accesses sound)
+//! 1. `execute(head)` is called exactly once per chain head, and only after
+//!    every dependency of the head has resolved (its `pending` counter reached
+//!    zero, or it is a root). Chain members run inside their head's call.
+//! 2. A task's slot is written once, by the thread running the task, *before*
+//!    that thread decrements its dependents' `pending` counters (`AcqRel`) and
+//!    the run's `outputs_left` (`AcqRel`). A reader that sees `pending` reach
+//!    zero therefore sees the slot written.
+//! 3. After the write, a slot is read only by its consumers (dependents and
+//!    output extraction), each exactly once per use. A consumer reads the slot
+//!    (cloning the shared value) *before* it decrements `consumers`; the one
+//!    that brings `consumers` to zero empties the slot, freeing the value as
+//!    soon as its last consumer has it. A consumer that sees `consumers == 1`
+//!    knows it is the only reader left and moves the value out directly.
+//! 4. A failed dependency is detected by reading the dependency slots before
+//!    running; the task then does not run, consumes its inputs (rule 3) and
+//!    stores a `DependencyFailed` error naming the first failed dependency in
+//!    argument order, so the error is the same whatever the execution order.
+//! 5. `outputs_left` reaching zero means every task has resolved (all tasks
+//!    are ancestors of an output, and a task resolves only after all of its
+//!    dependencies have); the thread that brings it to zero completes the run.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::event::{Event, EventSink};
+use crate::node::{Data, TaskFailure, Value};
+use crate::panic::{catch_task, install_hook};
+use crate::{Plan, RunId, TaskError, TaskErrorKind, TaskId, WorkerId};
+
+enum Slot {
+    Empty,
+    Ready(Value),
+    Failed(Arc<TaskError>),
+}
+
+struct TaskState {
+    pending: AtomicU32,
+    consumers: AtomicU32,
+    slot: UnsafeCell<Slot>,
+}
+
+// SAFETY: `slot` is accessed only under the protocol in the module docs: one
+// writer before a release, readers after the matching acquire, and removal
+// only by the last reader.
+unsafe impl Sync for TaskState {}
+
+static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
+
+/// The state of one execution of a plan.
+pub struct Run {
+    id: RunId,
+    plan: Plan,
+    states: Box<[TaskState]>,
+    outputs_left: AtomicU32,
+    failed: AtomicU32,
+    events: Option<EventSink>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("id", &self.id)
+            .field("plan", &self.plan)
+            .finish()
+    }
+}
+
+impl Run {
+    /// Prepares a run; `events` (if any and non-empty) receives the task events.
+    pub fn new(plan: Plan, events: Option<EventSink>) -> Self {
+        install_hook();
+        let states = (0..plan.len())
+            .map(|i| TaskState {
+                pending: AtomicU32::new(plan.deps(TaskId(i as u32)).len() as u32),
+                consumers: AtomicU32::new(plan.consumers[i]),
+                slot: UnsafeCell::new(Slot::Empty),
+            })
+            .collect();
+        Run {
+            id: RunId(NEXT_RUN.fetch_add(1, Ordering::Relaxed)),
+            outputs_left: AtomicU32::new(plan.output_tasks()),
+            plan,
+            states,
+            failed: AtomicU32::new(0),
+            events: events.filter(|e| !e.is_empty()),
+            started: Instant::now(),
+        }
+    }
+
+    /// This run's id.
+    pub fn id(&self) -> RunId {
+        self.id
+    }
+
+    /// The plan being run.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Whether every output has resolved (and so every task).
+    pub fn is_complete(&self) -> bool {
+        self.outputs_left.load(Ordering::Acquire) == 0
+    }
+
+    /// How many tasks failed or did not run so far.
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::Relaxed) as usize
+    }
+
+    /// Emits `RunStarted`.
+    pub fn emit_started(&self, executor: &'static str, workers: usize) {
+        if let Some(ev) = &self.events {
+            ev.emit(&Event::RunStarted {
+                run: self.id,
+                tasks: self.plan.len(),
+                executor,
+                workers,
+                at: self.started,
+            });
+        }
+    }
+
+    /// Emits `RunFinished`.
+    pub fn emit_finished(&self) {
+        if let Some(ev) = &self.events {
+            ev.emit(&Event::RunFinished {
+                run: self.id,
+                tasks: self.plan.len(),
+                failed: self.failed(),
+                elapsed: self.started.elapsed(),
+            });
+        }
+    }
+
+    /// Runs the chain starting at `head` (protocol rule 1), then calls `ready`
+    /// for each dependent whose last dependency this was, in priority order.
+    /// Returns `true` when this completed the run (rule 5).
+    #[inline]
+    pub fn execute(&self, head: TaskId, worker: WorkerId, mut ready: impl FnMut(TaskId)) -> bool {
+        let mut t = head;
+        loop {
+            self.run_one(t, worker);
+            if !self.plan.is_fused_into_next(t) {
+                break;
+            }
+            t = TaskId(t.0 + 1);
+        }
+        for &d in self.plan.dependents(t) {
+            if self.states[d.index()]
+                .pending
+                .fetch_sub(1, Ordering::AcqRel)
+                == 1
+            {
+                ready(d);
+            }
+        }
+        self.plan.is_output(t) && self.outputs_left.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    fn run_one(&self, t: TaskId, worker: WorkerId) {
+        let deps = self.plan.deps(t);
+        let node = &self.plan.nodes[t.index()];
+        // Rule 4: a failed dependency means we do not run.
+        let failed_dep = deps.iter().find_map(|&d| {
+            // SAFETY: rule 2 (d resolved before we were released) and rule 3
+            // (we have not consumed d yet, so it is not emptied).
+            match unsafe { &*self.states[d.index()].slot.get() } {
+                Slot::Failed(e) => Some((d, e.clone())),
+                _ => None,
+            }
+        });
+        let slot = if let Some((d, e)) = failed_dep {
+            for &dep in deps {
+                drop(self.consume(dep));
+            }
+            let cause = match &e.cause {
+                Some(root) => root.clone(),
+                None => e,
+            };
+            Slot::Failed(Arc::new(TaskError {
+                key: node.key.clone(),
+                kind: TaskErrorKind::DependencyFailed {
+                    dependency: self.plan.key(d).clone(),
+                },
+                message: String::new(),
+                backtrace: None,
+                attempt: 1,
+                cause: Some(cause),
+            }))
+        } else {
+            let started = self.events.as_ref().map(|ev| {
+                let at = Instant::now();
+                ev.emit(&Event::TaskStarted {
+                    run: self.id,
+                    task: t,
+                    key: &node.key,
+                    worker,
+                    at,
+                });
+                at
+            });
+            let mut inputs = Inputs {
+                run: self,
+                deps,
+                next: 0,
+            };
+            let result = catch_task(|| node.body.run(&mut inputs));
+            let rest = inputs.next;
+            for &dep in &deps[rest..] {
+                drop(self.consume(dep));
+            }
+            match result {
+                Ok(Ok(v)) => {
+                    if let (Some(ev), Some(started)) = (&self.events, started) {
+                        let finished = Instant::now();
+                        ev.emit(&Event::TaskFinished {
+                            run: self.id,
+                            task: t,
+                            key: &node.key,
+                            worker,
+                            started,
+                            finished,
+                        });
+                    }
+                    Slot::Ready(v)
+                }
+                Ok(Err(failure)) => {
+                    let (kind, message) = match failure {
+                        TaskFailure::Error(m) => (TaskErrorKind::Failed, m),
+                        TaskFailure::TypeMismatch { position, expected } => (
+                            TaskErrorKind::TypeMismatch {
+                                dependency: self.plan.key(deps[position]).clone(),
+                                expected,
+                            },
+                            "the value has another type".to_owned(),
+                        ),
+                    };
+                    Slot::Failed(Arc::new(TaskError {
+                        key: node.key.clone(),
+                        kind,
+                        message,
+                        backtrace: None,
+                        attempt: 1,
+                        cause: None,
+                    }))
+                }
+                Err(caught) => Slot::Failed(Arc::new(TaskError {
+                    key: node.key.clone(),
+                    kind: TaskErrorKind::Panicked,
+                    message: caught.message,
+                    backtrace: caught.backtrace,
+                    attempt: 1,
+                    cause: None,
+                })),
+            }
+        };
+        if let Slot::Failed(e) = &slot {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            if let Some(ev) = &self.events {
+                ev.emit(&Event::TaskFailed {
+                    run: self.id,
+                    task: t,
+                    error: e,
+                    worker,
+                    at: Instant::now(),
+                });
+            }
+        }
+        // SAFETY: rule 2: we are the only writer, and nobody reads before our
+        // release-decrements in `execute`.
+        unsafe { *self.states[t.index()].slot.get() = slot };
+    }
+
+    /// Consumes one use of `d`'s value (rule 3).
+    #[inline]
+    fn consume(&self, d: TaskId) -> Result<Value, Arc<TaskError>> {
+        let st = &self.states[d.index()];
+        let slot = st.slot.get();
+        if st.consumers.load(Ordering::Acquire) == 1 {
+            // Sole remaining reader: move the value out.
+            st.consumers.store(0, Ordering::Relaxed);
+            // SAFETY: rule 3, we are the last reader; nobody else touches the slot.
+            match std::mem::replace(unsafe { &mut *slot }, Slot::Empty) {
+                Slot::Ready(v) => Ok(v),
+                Slot::Failed(e) => Err(e),
+                Slot::Empty => Err(internal_error(self.plan.key(d))),
+            }
+        } else {
+            // SAFETY: rule 3, the slot is not emptied before our decrement.
+            let r = match unsafe { &*slot } {
+                Slot::Ready(v) => Ok(v.clone()),
+                Slot::Failed(e) => Err(e.clone()),
+                Slot::Empty => Err(internal_error(self.plan.key(d))),
+            };
+            if st.consumers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // SAFETY: rule 3, every other reader has finished its read.
+                unsafe { *slot = Slot::Empty };
+            }
+            r
+        }
+    }
+
+    /// Takes the value of the next use of output `t`; call only once the run
+    /// is complete, once per time `t` appears in `plan().outputs()`.
+    pub fn take_output(&self, t: TaskId) -> Result<Value, Arc<TaskError>> {
+        debug_assert!(self.is_complete());
+        self.consume(t)
+    }
+}
+
+fn internal_error(key: &crate::Key) -> Arc<TaskError> {
+    Arc::new(TaskError {
+        key: key.clone(),
+        kind: TaskErrorKind::Failed,
+        message: "internal error: value read after it was released (a bug in rask)".to_owned(),
+        backtrace: None,
+        attempt: 1,
+        cause: None,
+    })
+}
+
+/// Moves `T` out of a shared value, cloning only if others still hold it.
+pub(crate) fn unwrap_value<T: Data>(v: Value) -> Result<T, Value> {
+    match v.downcast::<T>() {
+        Ok(arc) => Ok(Arc::try_unwrap(arc).unwrap_or_else(|arc| (*arc).clone())),
+        Err(v) => Err(v),
+    }
+}
+
+/// A task's view of its dependencies' values, read in argument order.
+pub struct Inputs<'a> {
+    run: &'a Run,
+    deps: &'a [TaskId],
+    next: usize,
+}
+
+impl std::fmt::Debug for Inputs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inputs")
+            .field("len", &self.deps.len())
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl Inputs<'_> {
+    /// Number of inputs.
+    pub fn len(&self) -> usize {
+        self.deps.len()
+    }
+
+    /// Whether the task has no inputs.
+    pub fn is_empty(&self) -> bool {
+        self.deps.is_empty()
+    }
+
+    /// How many inputs are left to read.
+    pub fn remaining(&self) -> usize {
+        self.deps.len() - self.next
+    }
+
+    /// The next input's value, moved out when this is its last consumer and
+    /// cloned otherwise. A type that does not match is an error naming both.
+    #[inline]
+    pub fn next<T: Data>(&mut self) -> Result<T, TaskFailure> {
+        let position = self.next;
+        let Some(&d) = self.deps.get(position) else {
+            return Err(TaskFailure::Error(format!(
+                "the task read input {} but has only {}",
+                position + 1,
+                self.deps.len()
+            )));
+        };
+        self.next += 1;
+        match self.run.consume(d) {
+            Ok(v) => unwrap_value(v).map_err(|_| TaskFailure::TypeMismatch {
+                position,
+                expected: std::any::type_name::<T>(),
+            }),
+            Err(e) => Err(TaskFailure::Error(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! A work-stealing thread pool that runs [`Run`]s.
+//!
+//! # Ownership and flow
+//! - The pool owns `n` worker threads. Each worker owns a LIFO deque of
+//!   [`Job`]s (8 bytes: a run serial and a task id); the other workers hold
+//!   its [`Stealer`] and take from the other end.
+//! - `execute` wraps a run in an [`ActiveRun`], publishes it in `runs`, wakes
+//!   the workers and waits on the run's latch. The run's roots are not pushed
+//!   anywhere: workers *claim* them from the run in small batches with one
+//!   atomic add, in priority order, only when their own deque is empty.
+//! - A worker finds work in this order: its own deque (newest first, so it
+//!   goes depth-first), then roots, then stealing half of another deque.
+//! - Running a task may make dependents ready: the first (highest priority)
+//!   is run next on the same thread without touching any queue; the rest are
+//!   pushed on the local deque and a sleeper is woken if there is one.
+//! - The thread that completes a run removes it from `runs` and opens its
+//!   latch. Workers keep a clone of the last run's `Arc` while they work on it,
+//!   so no job ever outlives the memory it points into.
+//! - A task that calls `compute` on the pool it runs on does not block its
+//!   thread: it runs jobs (its own run's or any other) until its run is done.
+//!
+//! Sleeping is described in `sleep.rs`.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_deque::{Steal, Stealer, Worker as Deque};
+use rask_core::{Run, TaskId, WorkerId};
+
+use crate::sleep::Sleep;
+
+/// Roots claimed at once by a worker whose deque is empty.
+const ROOT_BATCH: usize = 8;
+/// Idle rounds (spinning, then yielding) before a worker sleeps.
+const SPIN_ROUNDS: u32 = 32;
+/// Upper bound on one sleep; wake-ups normally come from notifications.
+const SLEEP_TIMEOUT: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    run: u32,
+    task: TaskId,
+}
+
+struct ActiveRun {
+    serial: u32,
+    run: Arc<Run>,
+    next_root: AtomicUsize,
+    roots_exhausted: AtomicBool,
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+struct Shared {
+    stealers: Box<[Stealer<Job>]>,
+    runs: Mutex<Vec<Arc<ActiveRun>>>,
+    /// Active runs whose roots may not all be claimed yet.
+    runs_with_roots: AtomicUsize,
+    next_serial: AtomicU32,
+    sleep: Sleep,
+    shutdown: AtomicBool,
+}
+
+/// A pool of worker threads with work stealing.
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+thread_local! {
+    /// The worker running on this thread, while its main loop runs.
+    static CURRENT: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
+}
+
+struct Worker {
+    index: usize,
+    local: Deque<Job>,
+    shared: Arc<Shared>,
+    cache: RefCell<Option<Arc<ActiveRun>>>,
+    victim: Cell<usize>,
+}
+
+impl ThreadPool {
+    /// A pool of `threads` workers (at least one).
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        let n = threads.max(1);
+        let deques: Vec<Deque<Job>> = (0..n).map(|_| Deque::new_lifo()).collect();
+        let shared = Arc::new(Shared {
+            stealers: deques.iter().map(Deque::stealer).collect(),
+            runs: Mutex::new(Vec::new()),
+            runs_with_roots: AtomicUsize::new(0),
+            next_serial: AtomicU32::new(1),
+            sleep: Sleep::default(),
+            shutdown: AtomicBool::new(false),
+        });
+        let mut threads = Vec::with_capacity(n);
+        for (index, local) in deques.into_iter().enumerate() {
+            let for_worker = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("rask-worker-{index}"))
+                .spawn(move || {
+                    let w = Worker {
+                        index,
+                        local,
+                        shared: for_worker,
+                        cache: RefCell::new(None),
+                        victim: Cell::new(index + 1),
+                    };
+                    CURRENT.with(|c| c.set(&w));
+                    w.main_loop();
+                    CURRENT.with(|c| c.set(std::ptr::null()));
+                });
+            match handle {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    shutdown(&shared, &mut threads);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(ThreadPool { shared, threads })
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Runs every task of `run` on the pool and returns when it is complete.
+    pub fn execute(&self, run: &Arc<Run>) {
+        if run.plan().is_empty() {
+            return;
+        }
+        let ar = Arc::new(ActiveRun {
+            serial: self.shared.next_serial.fetch_add(1, Ordering::Relaxed),
+            run: run.clone(),
+            next_root: AtomicUsize::new(0),
+            roots_exhausted: AtomicBool::new(false),
+            done: Mutex::new(false),
+            cv: Condvar::new(),
+        });
+        lock(&self.shared.runs).push(ar.clone());
+        self.shared.runs_with_roots.fetch_add(1, Ordering::SeqCst);
+        self.shared.sleep.notify_all();
+
+        let me = CURRENT.with(Cell::get);
+        // SAFETY: CURRENT is non-null only while the worker's main loop runs on
+        // this thread, and the worker lives on that loop's stack frame, which
+        // encloses this call.
+        let me = unsafe { me.as_ref() }.filter(|w| Arc::ptr_eq(&w.shared, &self.shared));
+        match me {
+            Some(w) => w.help_until_done(&ar),
+            None => {
+                let mut done = lock(&ar.done);
+                while !*done {
+                    done = ar.cv.wait(done).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        shutdown(&self.shared, &mut self.threads);
+    }
+}
+
+fn shutdown(shared: &Shared, threads: &mut Vec<JoinHandle<()>>) {
+    shared.shutdown.store(true, Ordering::SeqCst);
+    shared.sleep.notify_all();
+    for t in threads.drain(..) {
+        let _ = t.join();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn has_work(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+            || self.runs_with_roots.load(Ordering::SeqCst) > 0
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    fn complete(&self, ar: &ActiveRun) {
+        lock(&self.runs).retain(|r| r.serial != ar.serial);
+        if !ar.roots_exhausted.swap(true, Ordering::SeqCst) {
+            self.runs_with_roots.fetch_sub(1, Ordering::SeqCst);
+        }
+        *lock(&ar.done) = true;
+        ar.cv.notify_all();
+    }
+}
+
+impl Worker {
+    fn id(&self) -> WorkerId {
+        WorkerId(self.index as u32)
+    }
+
+    fn main_loop(&self) {
+        loop {
+            if let Some(job) = self.find_work() {
+                self.run_job(job);
+                continue;
+            }
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                break;
+            }
+            if let Some(job) = self.spin() {
+                self.run_job(job);
+                continue;
+            }
+            // Release the last run's memory before sleeping.
+            self.cache.borrow_mut().take();
+            self.shared
+                .sleep
+                .sleep(|| self.shared.has_work(), SLEEP_TIMEOUT);
+        }
+    }
+
+    fn spin(&self) -> Option<Job> {
+        for i in 0..SPIN_ROUNDS {
+            if i < SPIN_ROUNDS / 2 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            if let Some(job) = self.find_work() {
+                return Some(job);
+            }
+        }
+        None
+    }
+
+    /// Runs jobs until `ar` is done (a task waiting on a nested compute).
+    fn help_until_done(&self, ar: &ActiveRun) {
+        loop {
+            if *lock(&ar.done) {
+                return;
+            }
+            match self.find_work() {
+                Some(job) => self.run_job(job),
+                None => {
+                    let done = lock(&ar.done);
+                    if !*done {
+                        drop(ar.cv.wait_timeout(done, Duration::from_micros(200)));
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn find_work(&self) -> Option<Job> {
+        self.local
+            .pop()
+            .or_else(|| self.claim_roots())
+            .or_else(|| self.steal())
+    }
+
+    fn claim_roots(&self) -> Option<Job> {
+        if self.shared.runs_with_roots.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let cached = self.cache.borrow().clone();
+        if let Some(ar) = cached {
+            if let Some(job) = self.claim_from(&ar) {
+                return Some(job);
+            }
+        }
+        let runs: Vec<Arc<ActiveRun>> = lock(&self.shared.runs).clone();
+        for ar in runs {
+            if let Some(job) = self.claim_from(&ar) {
+                *self.cache.borrow_mut() = Some(ar);
+                return Some(job);
+            }
+        }
+        None
+    }
+
+    fn claim_from(&self, ar: &ActiveRun) -> Option<Job> {
+        if ar.roots_exhausted.load(Ordering::Relaxed) {
+            return None;
+        }
+        let roots = ar.run.plan().roots();
+        let start = ar.next_root.fetch_add(ROOT_BATCH, Ordering::Relaxed);
+        if start >= roots.len() {
+            if !ar.roots_exhausted.swap(true, Ordering::SeqCst) {
+                self.shared.runs_with_roots.fetch_sub(1, Ordering::SeqCst);
+            }
+            return None;
+        }
+        let end = (start + ROOT_BATCH).min(roots.len());
+        if end > start + 1 {
+            for &t in roots[start + 1..end].iter().rev() {
+                self.local.push(Job {
+                    run: ar.serial,
+                    task: t,
+                });
+            }
+            self.shared.sleep.notify_one();
+        }
+        Some(Job {
+            run: ar.serial,
+            task: roots[start],
+        })
+    }
+
+    fn steal(&self) -> Option<Job> {
+        let n = self.shared.stealers.len();
+        if n <= 1 {
+            return None;
+        }
+        let start = self.victim.get();
+        for k in 0..n {
+            let v = (start + k) % n;
+            if v == self.index {
+                continue;
+            }
+            loop {
+                match self.shared.stealers[v].steal_batch_and_pop(&self.local) {
+                    Steal::Success(job) => {
+                        self.victim.set(v);
+                        if !self.local.is_empty() {
+                            self.shared.sleep.notify_one();
+                        }
+                        return Some(job);
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => std::hint::spin_loop(),
+                }
+            }
+        }
+        None
+    }
+
+    /// The active run with this serial, from the cache or the run list.
+    fn active(&self, serial: u32) -> Option<Arc<ActiveRun>> {
+        if let Some(ar) = self.cache.borrow().as_ref() {
+            if ar.serial == serial {
+                return Some(ar.clone());
+            }
+        }
+        let ar = lock(&self.shared.runs)
+            .iter()
+            .find(|r| r.serial == serial)
+            .cloned()?;
+        *self.cache.borrow_mut() = Some(ar.clone());
+        Some(ar)
+    }
+
+    fn run_job(&self, job: Job) {
+        let Some(ar) = self.active(job.run) else {
+            debug_assert!(false, "a job outlived its run");
+            return;
+        };
+        let wid = self.id();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut next = Some(job.task);
+            while let Some(t) = next.take() {
+                let mut pushed = false;
+                let complete = ar.run.execute(t, wid, |d| {
+                    if next.is_none() {
+                        next = Some(d);
+                    } else {
+                        self.local.push(Job {
+                            run: ar.serial,
+                            task: d,
+                        });
+                        pushed = true;
+                    }
+                });
+                if pushed {
+                    self.shared.sleep.notify_one();
+                }
+                if complete {
+                    self.shared.complete(&ar);
+                }
+            }
+        }));
+        if result.is_err() {
+            // Task panics are caught inside `Run::execute`; reaching here is a
+            // bug in rask. Release the waiter rather than hang; `run_plan`
+            // reports the run as incomplete.
+            eprintln!(
+                "rask: internal error in worker {}: run {} abandoned",
+                self.index,
+                ar.run.id()
+            );
+            self.shared.complete(&ar);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! # Rask: parallel task graphs for Rust
+//!
+//! Build a graph lazily with [`delayed`], then compute it on any executor
+//! through a [`Client`]:
+//!
+//! ```
+//! use rask::prelude::*;
+//!
+//! fn inc(x: u64) -> u64 { x + 1 }
+//! fn add(a: u64, b: u64) -> u64 { a + b }
+//!
+//! let xs: Vec<Delayed<u64>> = (0..10).map(|i| delayed(move || inc(i), ())).collect();
+//! let total = delayed(|v: Vec<u64>| v.iter().sum::<u64>(), (xs,));
+//! let doubled = delayed(add, (&total, &total));
+//! assert_eq!(doubled.compute(&Client::threads()).unwrap(), 110);
+//! assert_eq!(doubled.compute(&Client::sync()).unwrap(), 110);
+//! ```
+//!
+//! A task that panics or returns an error fails with a [`TaskError`] naming
+//! its key; tasks that depend on it do not run and say which dependency
+//! failed; everything else still completes.
+
+mod client;
+
+pub use client::Client;
+pub use rask_core::{
+    compute, delayed, task, try_delayed, value, Data, Delayed, Error, Event, EventSink, Executor,
+    Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,
+    TaskErrorKind, TaskId, WorkerId,
+};
+pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
+pub use rask_local::{SyncExecutor, ThreadPool, ThreadsExecutor};
+
+/// The lower-level pieces, for executor authors and tests.
+pub mod core {
+    pub use rask_core::*;
+}
+
+/// `use rask::prelude::*;` for the common names.
+pub mod prelude {
+    pub use crate::{
+        compute, delayed, task, try_delayed, value, Client, Delayed, Error, Graph, Key, Result,
+        TaskError,
+    };
+}
