@@ -1,1 +1,96 @@
-fn main() {}
+//! `rask-bench`: the project side of the benchmark suite
+//! (`../shared/bench/README.md`). Prints one JSON object on the last line of
+//! stdout and exits non-zero if its own result check fails.
+
+mod baseline;
+mod w1;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "rask-bench", about = "Rask's side of the benchmark suite")]
+struct Cli {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExecutorKind {
+    Sync,
+    Threads,
+    Baseline,
+}
+
+#[derive(Subcommand)]
+enum Workload {
+    /// Scheduling overhead in-process: N `inc` tasks and a pairwise tree of `add`s.
+    #[command(name = "W1", alias = "w1")]
+    W1 {
+        /// Number of leaves (2N-1 tasks).
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Which executor runs the graph.
+        #[arg(long, value_enum, default_value_t = ExecutorKind::Threads)]
+        executor: ExecutorKind,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed repetitions; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Attach a subscriber that counts every event (measures the event stream's cost).
+        #[arg(long)]
+        events: bool,
+        /// Skip the hand-written baseline that `--executor threads` also runs.
+        #[arg(long)]
+        no_baseline: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let report = match cli.workload {
+        Workload::W1 {
+            n,
+            executor,
+            threads,
+            repeat,
+            events,
+            no_baseline,
+        } => w1::run(&w1::Options {
+            n,
+            executor,
+            threads,
+            repeat: repeat.max(1),
+            events,
+            baseline: !no_baseline,
+        })?,
+    };
+    println!("{report}");
+    Ok(())
+}
+
+/// Peak resident set size of this process, in MiB (from /proc; 0 elsewhere).
+pub(crate) fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| (kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// The median of some durations, in seconds.
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Rounds for JSON output.
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
