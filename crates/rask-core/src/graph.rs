@@ -45,12 +45,12 @@ impl<F, R, E> TaskBody for KeyedBody<F>
 where
     F: Fn(&mut Inputs<'_>) -> Result<R, E> + Send + Sync + 'static,
     R: Data,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: Into<TaskFailure>,
 {
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
         match (self.0)(inputs) {
             Ok(v) => Ok(std::sync::Arc::new(v)),
-            Err(e) => Err(TaskFailure::from_error(e)),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -62,7 +62,9 @@ impl Graph {
     }
 
     /// Adds a task. `f` reads its inputs with [`Inputs::next`], in the order
-    /// of `deps`. A duplicate key is remembered and refused at validation.
+    /// of `deps`, and may fail with any error (`?` converts
+    /// `std::error::Error`s and input errors into a [`TaskFailure`]). A
+    /// duplicate key is remembered and refused at validation.
     pub fn insert<K, D, F, R, E>(&mut self, key: K, deps: D, f: F)
     where
         K: Into<Key>,
@@ -70,7 +72,7 @@ impl Graph {
         D::Item: Into<Key>,
         F: Fn(&mut Inputs<'_>) -> Result<R, E> + Send + Sync + 'static,
         R: Data,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        E: Into<TaskFailure>,
     {
         let key = key.into();
         let id = self.tasks.len() as u32;
@@ -222,7 +224,7 @@ fn post_order(
 mod tests {
     use super::*;
 
-    fn ok(_: &mut Inputs<'_>) -> Result<u64, std::convert::Infallible> {
+    fn ok(_: &mut Inputs<'_>) -> Result<u64, TaskFailure> {
         Ok(1)
     }
 

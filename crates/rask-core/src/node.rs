@@ -38,7 +38,29 @@ pub enum TaskFailure {
     },
 }
 
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for TaskFailure {
+    fn from(e: E) -> Self {
+        TaskFailure::from_error(e)
+    }
+}
+
+impl std::fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskFailure::Error(m) => f.write_str(m),
+            TaskFailure::TypeMismatch { position, expected } => {
+                write!(f, "input {} is not a `{expected}`", position + 1)
+            }
+        }
+    }
+}
+
 impl TaskFailure {
+    /// A failure with this message.
+    pub fn msg(m: impl std::fmt::Display) -> Self {
+        TaskFailure::Error(m.to_string())
+    }
+
     /// Turns any error into a failure, keeping its `source()` chain in the text.
     pub fn from_error<E>(e: E) -> Self
     where
