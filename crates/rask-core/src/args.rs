@@ -33,7 +33,7 @@ impl<T: Data> Fetch for One<T> {
     type Values = T;
     #[inline]
     fn fetch(&self, inputs: &mut Inputs<'_>) -> Result<T, TaskFailure> {
-        inputs.next()
+        inputs.take()
     }
 }
 
@@ -42,7 +42,7 @@ impl<T: Data> Fetch for Many<T> {
     fn fetch(&self, inputs: &mut Inputs<'_>) -> Result<Vec<T>, TaskFailure> {
         let mut v = Vec::with_capacity(self.0);
         for _ in 0..self.0 {
-            v.push(inputs.next()?);
+            v.push(inputs.take()?);
         }
         Ok(v)
     }

@@ -61,7 +61,7 @@ impl Graph {
         Self::default()
     }
 
-    /// Adds a task. `f` reads its inputs with [`Inputs::next`], in the order
+    /// Adds a task. `f` reads its inputs with [`Inputs::take`], in the order
     /// of `deps`, and may fail with any error (`?` converts
     /// `std::error::Error`s and input errors into a [`TaskFailure`]). A
     /// duplicate key is remembered and refused at validation.

@@ -372,7 +372,7 @@ impl Inputs<'_> {
     /// The next input's value, moved out when this is its last consumer and
     /// cloned otherwise. A type that does not match is an error naming both.
     #[inline]
-    pub fn next<T: Data>(&mut self) -> Result<T, TaskFailure> {
+    pub fn take<T: Data>(&mut self) -> Result<T, TaskFailure> {
         let position = self.next;
         let Some(&d) = self.deps.get(position) else {
             return Err(TaskFailure::Error(format!(

@@ -72,27 +72,29 @@ impl ProgressBar {
             return;
         }
         let counters = self.counters.clone();
-        let handle = std::thread::Builder::new().name("rask-progress".into()).spawn(move || {
-            let bar = indicatif::ProgressBar::new(counters.total.load(Ordering::Relaxed));
-            let style = indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} tasks {msg} ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            bar.set_style(style);
-            loop {
-                let running = counters.running.load(Ordering::SeqCst);
-                bar.set_position(counters.done.load(Ordering::Relaxed));
-                let failed = counters.failed.load(Ordering::Relaxed);
-                if failed > 0 {
-                    bar.set_message(format!("({failed} failed)"));
+        let handle = std::thread::Builder::new()
+            .name("rask-progress".into())
+            .spawn(move || {
+                let bar = indicatif::ProgressBar::new(counters.total.load(Ordering::Relaxed));
+                let style = indicatif::ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} {bar:30.cyan/blue} {pos}/{len} tasks {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                bar.set_style(style);
+                loop {
+                    let running = counters.running.load(Ordering::SeqCst);
+                    bar.set_position(counters.done.load(Ordering::Relaxed));
+                    let failed = counters.failed.load(Ordering::Relaxed);
+                    if failed > 0 {
+                        bar.set_message(format!("({failed} failed)"));
+                    }
+                    if !running {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
                 }
-                if !running {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            bar.finish();
-        });
+                bar.finish();
+            });
         if let Ok(h) = handle {
             *self.ticker.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
         }

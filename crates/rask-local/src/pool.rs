@@ -15,7 +15,11 @@
 //!   pushed on the local deque and a sleeper is woken if there is one.
 //! - The thread that completes a run removes it from `runs` and opens its
 //!   latch. Workers keep a clone of the last run's `Arc` while they work on it,
-//!   so no job ever outlives the memory it points into.
+//!   so no job ever outlives the memory it points into. A worker drops that
+//!   clone as soon as it finds the run complete, and `execute` waits (briefly)
+//!   for those clones to go before it returns, so the caller, not a worker,
+//!   frees the run: a worker freeing a large graph while the caller builds the
+//!   next one makes both fight over the allocator.
 //! - A task that calls `compute` on the pool it runs on does not block its
 //!   thread: it runs jobs (its own run's or any other) until its run is done.
 //!
@@ -37,6 +41,8 @@ use crate::sleep::Sleep;
 const ROOT_BATCH: usize = 8;
 /// Idle rounds (spinning, then yielding) before a worker sleeps.
 const SPIN_ROUNDS: u32 = 32;
+/// How long `execute` waits for workers to let go of a completed run.
+const RELEASE_WAIT: Duration = Duration::from_millis(2);
 /// Upper bound on one sleep; wake-ups normally come from notifications.
 const SLEEP_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -161,13 +167,21 @@ impl ThreadPool {
         // encloses this call.
         let me = unsafe { me.as_ref() }.filter(|w| Arc::ptr_eq(&w.shared, &self.shared));
         match me {
-            Some(w) => w.help_until_done(&ar),
+            Some(w) => {
+                w.help_until_done(&ar);
+                w.release_completed();
+            }
             None => {
                 let mut done = lock(&ar.done);
                 while !*done {
                     done = ar.cv.wait(done).unwrap_or_else(|p| p.into_inner());
                 }
             }
+        }
+        // Let the workers drop their clones so that the caller frees the run.
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        while Arc::strong_count(&ar) > 1 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
         }
     }
 }
@@ -221,6 +235,7 @@ impl Worker {
             if self.shared.shutdown.load(Ordering::SeqCst) {
                 break;
             }
+            self.release_completed();
             if let Some(job) = self.spin() {
                 self.run_job(job);
                 continue;
@@ -233,8 +248,17 @@ impl Worker {
         }
     }
 
+    /// Drops the cached run if it is complete (see the module docs).
+    fn release_completed(&self) {
+        let mut cache = self.cache.borrow_mut();
+        if cache.as_ref().is_some_and(|ar| ar.run.is_complete()) {
+            cache.take();
+        }
+    }
+
     fn spin(&self) -> Option<Job> {
         for i in 0..SPIN_ROUNDS {
+            self.release_completed();
             if i < SPIN_ROUNDS / 2 {
                 std::hint::spin_loop();
             } else {
@@ -404,5 +428,7 @@ impl Worker {
             );
             self.shared.complete(&ar);
         }
+        drop(ar);
+        self.release_completed();
     }
 }

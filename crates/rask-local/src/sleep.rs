@@ -7,6 +7,7 @@
 //! 2. A thread that makes work available (pushes to its deque, publishes a
 //!    run) first makes it visible, then reads `sleepers`; if it is non-zero it
 //!    takes `lock` and notifies.
+//!
 //! Either the sleeper's check sees the new work, or the notifier sees the
 //! sleeper and, because it must take `lock`, notifies after the sleeper is
 //! waiting. The wait also has a timeout as a second line of defence.

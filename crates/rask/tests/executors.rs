@@ -1,6 +1,8 @@
 //! Behaviour of the executors beyond values: events, fusion, nested and
 //! concurrent computes, shared sub-graphs computed once.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -2,6 +2,8 @@
 //! backtrace; dependents do not run and name the failed dependency;
 //! independent branches complete; no thread is lost.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

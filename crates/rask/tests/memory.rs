@@ -3,6 +3,8 @@
 //! finishes sub-trees before starting new roots, so only a few results are
 //! alive at any moment.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 

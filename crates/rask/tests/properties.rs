@@ -4,6 +4,8 @@
 //! and off, as a plain recursive evaluation of the same graph (the model).
 //! Deterministic: the seeds are fixed; a failure prints its seed.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{mix, Rng};

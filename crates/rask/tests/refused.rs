@@ -1,5 +1,7 @@
 //! Graphs that cannot run are refused before anything runs, with the keys named.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ fn counting(
         ran.fetch_add(1, Ordering::SeqCst);
         let mut s = 0u64;
         while inputs.remaining() > 0 {
-            s += inputs.next::<u64>()?;
+            s += inputs.take::<u64>()?;
         }
         Ok(s + 1)
     }
@@ -99,7 +101,7 @@ fn an_unknown_output_and_a_wrong_type_are_named() {
     let ran = Ran::default();
     let mut g = Graph::new();
     g.insert("a", Vec::<Key>::new(), counting(&ran));
-    g.insert("b", ["a"], |i: &mut Inputs<'_>| i.next::<String>());
+    g.insert("b", ["a"], |i: &mut Inputs<'_>| i.take::<String>());
     for c in clients() {
         assert_eq!(
             g.compute::<u64, _>(&c, "zz").unwrap_err().to_string(),

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used)]
 
 /// SplitMix64: a small, seedable, deterministic generator.
+#[derive(Debug)]
 pub struct Rng(pub u64);
 
 impl Rng {
