@@ -22,6 +22,11 @@
 
 mod client;
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use client::Client;
 pub use rask_core::{
     compute, delayed, task, try_delayed, value, Data, Delayed, Error, Event, EventSink, Executor,
