@@ -72,21 +72,7 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<serde_json::Value> {
     match o.executor {
         ExecutorKind::Baseline => {
             system = "rask-baseline-rayon".to_owned();
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()?;
-            for i in 0..=o.repeat {
-                let t0 = Instant::now();
-                let tree = Tree::new(n as usize);
-                let t1 = Instant::now();
-                let got = pool.install(|| tree.run());
-                let t2 = Instant::now();
-                check(got, expected)?;
-                if i > 0 {
-                    build_s.push((t1 - t0).as_secs_f64());
-                    compute_s.push((t2 - t1).as_secs_f64());
-                }
-            }
+            (build_s, compute_s) = baseline(n, threads, o.repeat)?;
         }
         ExecutorKind::Sync | ExecutorKind::Threads => {
             let mut client = if o.executor == ExecutorKind::Sync {
@@ -141,26 +127,34 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<serde_json::Value> {
     });
     if o.executor == ExecutorKind::Threads && o.baseline {
         // The floor, measured in the same process right after.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
-        let tree = Tree::new(n as usize);
-        let mut times = Vec::new();
-        for i in 0..=o.repeat {
-            let t0 = Instant::now();
-            let got = pool.install(|| tree.run());
-            let t1 = Instant::now();
-            check(got, expected)?;
-            if i > 0 {
-                times.push((t1 - t0).as_secs_f64());
-            }
-        }
+        let (_, times) = baseline(n, threads, o.repeat)?;
         let base_us = 1e6 * median(times) / tasks as f64;
         out["baseline_us_per_task"] = json!(round(base_us, 4));
         out["threads_over_baseline"] = json!(round(us / base_us, 3));
     }
     out["peak_rss_mib"] = json!(peak_rss_mib());
     Ok(out)
+}
+
+/// Times the hand-written floor: (build times, run times), warm-up excluded.
+fn baseline(n: u64, threads: usize, repeat: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let (mut build_s, mut compute_s) = (Vec::new(), Vec::new());
+    for i in 0..=repeat {
+        let t0 = Instant::now();
+        let tree = Tree::new(n as usize);
+        let t1 = Instant::now();
+        let got = pool.install(|| tree.run());
+        let t2 = Instant::now();
+        check(got, n * (n + 1) / 2)?;
+        if i > 0 {
+            build_s.push((t1 - t0).as_secs_f64());
+            compute_s.push((t2 - t1).as_secs_f64());
+        }
+    }
+    Ok((build_s, compute_s))
 }
 
 fn rask_local_threads() -> usize {

@@ -195,8 +195,14 @@ impl Drop for ThreadPool {
 fn shutdown(shared: &Shared, threads: &mut Vec<JoinHandle<()>>) {
     shared.shutdown.store(true, Ordering::SeqCst);
     shared.sleep.notify_all();
+    let me = std::thread::current().id();
     for t in threads.drain(..) {
-        let _ = t.join();
+        // The last handle to a pool can be dropped by one of its own workers
+        // (a task that captured a client); that worker cannot join itself and
+        // exits on its own once it sees `shutdown`.
+        if t.thread().id() != me {
+            let _ = t.join();
+        }
     }
 }
 
