@@ -10,8 +10,8 @@
 use std::marker::PhantomData;
 
 use crate::delayed::Delayed;
+use crate::inputs::Inputs;
 use crate::node::{Data, Deps, TaskFailure};
-use crate::run::Inputs;
 
 /// Reads a task's argument values back from its inputs.
 pub trait Fetch: Send + Sync + 'static {
@@ -28,6 +28,26 @@ pub struct One<T>(PhantomData<fn() -> T>);
 /// The shape of a list argument: its length.
 #[derive(Debug)]
 pub struct Many<T>(usize, PhantomData<fn() -> T>);
+
+impl<T> One<T> {
+    /// The shape of one argument of type `T`.
+    pub fn new() -> Self {
+        One(PhantomData)
+    }
+}
+
+impl<T> Default for One<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Many<T> {
+    /// The shape of a list argument of `n` values of type `T`.
+    pub fn new(n: usize) -> Self {
+        Many(n, PhantomData)
+    }
+}
 
 impl<T: Data> Fetch for One<T> {
     type Values = T;

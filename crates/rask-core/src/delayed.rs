@@ -13,10 +13,10 @@ use smallvec::SmallVec;
 
 use crate::args::{Args, Fetch, TaskFn};
 use crate::compute::{compute, Executor};
+use crate::inputs::Inputs;
 use crate::lower::lower_nodes;
 use crate::node::{new_node, Data, NodeRef, TaskBody, TaskFailure, Value};
 use crate::plan::{Plan, PlanOptions};
-use crate::run::Inputs;
 use crate::{Key, Result};
 
 /// A lazy value of type `T`: a task and everything it depends on.

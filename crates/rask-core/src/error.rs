@@ -13,6 +13,7 @@ use crate::Key;
 
 /// What went wrong in a task.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskErrorKind {
     /// The task's function panicked.
     Panicked,
@@ -26,6 +27,14 @@ pub enum TaskErrorKind {
         /// The type the task asked for.
         expected: &'static str,
     },
+    /// The task ran longer than its timeout (eager tasks).
+    TimedOut {
+        /// The timeout.
+        after: std::time::Duration,
+    },
+    /// The task was cancelled, or did not run because a dependency was
+    /// (then `cause` is the cancelled dependency).
+    Cancelled,
     /// The task did not run because a dependency failed.
     DependencyFailed {
         /// The (direct) dependency that failed; the first failed one in argument order.
@@ -76,6 +85,21 @@ impl fmt::Display for TaskError {
                 "task `{}` expected its dependency `{}` to be a `{}`: {}",
                 self.key, dependency, expected, self.message
             ),
+            TaskErrorKind::TimedOut { after } => {
+                write!(
+                    f,
+                    "task `{}` timed out after {:?} (attempt {})",
+                    self.key, after, self.attempt
+                )
+            }
+            TaskErrorKind::Cancelled => match &self.cause {
+                Some(c) => write!(
+                    f,
+                    "task `{}` was cancelled because its dependency `{}` was",
+                    self.key, c.key
+                ),
+                None => write!(f, "task `{}` was cancelled", self.key),
+            },
             TaskErrorKind::DependencyFailed { dependency } => {
                 write!(
                     f,
@@ -149,6 +173,7 @@ fn display_cycle(keys: &[Key]) -> String {
 
 /// Every error a computation can return.
 #[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The graph was refused before anything ran.
     #[error(transparent)]
@@ -164,6 +189,18 @@ pub enum Error {
         /// The type asked for.
         expected: &'static str,
     },
+    /// The client was shut down before the result was ready.
+    #[error("the client was shut down before `{key}` finished")]
+    ClientShutdown {
+        /// The task whose result was asked for.
+        key: Key,
+    },
+    /// An argument was out of range (a zero timeout, for example).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A blocking call was made where it would block an async runtime thread.
+    #[error("{0}")]
+    WouldBlock(String),
     /// The executor could not run the graph.
     #[error("executor error: {0}")]
     Executor(String),

@@ -9,7 +9,10 @@
 //!    `TaskFailed` with no `TaskStarted`.
 //! 3. When no subscriber is attached, executors do not read the clock or
 //!    build events: the stream costs one branch per task.
-//! 4. A subscriber that panics is ignored for that event; it never breaks a run.
+//! 4. Eager tasks (futures) report with `RunId(0)` and their submission
+//!    number as `TaskId`; a retried attempt ends with `TaskRetrying` instead
+//!    of `TaskFailed`.
+//! 5. A subscriber that panics is ignored for that event; it never breaks a run.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use crate::{Key, RunId, TaskError, TaskId, WorkerId};
 
 /// Something that happened during a run.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// A run (one `compute`) started.
     RunStarted {
@@ -43,6 +47,8 @@ pub enum Event<'a> {
         key: &'a Key,
         /// Who runs it.
         worker: WorkerId,
+        /// Which attempt (1 for the first; more for retried eager tasks).
+        attempt: u32,
         /// When.
         at: Instant,
     },
@@ -56,6 +62,8 @@ pub enum Event<'a> {
         key: &'a Key,
         /// Who ran it.
         worker: WorkerId,
+        /// Which attempt succeeded.
+        attempt: u32,
         /// When it started.
         started: Instant,
         /// When it finished.
@@ -70,6 +78,20 @@ pub enum Event<'a> {
         /// The error (its key is the task's).
         error: &'a TaskError,
         /// Who ran (or skipped) it.
+        worker: WorkerId,
+        /// When.
+        at: Instant,
+    },
+    /// An attempt of a task failed and the task will run again (eager tasks
+    /// with retries). `error.attempt` is the attempt that failed.
+    TaskRetrying {
+        /// The run (`RunId(0)` for eager tasks).
+        run: RunId,
+        /// The task.
+        task: TaskId,
+        /// Why the attempt failed.
+        error: &'a TaskError,
+        /// Who ran the attempt.
         worker: WorkerId,
         /// When.
         at: Instant,

@@ -13,9 +13,9 @@ use smallvec::SmallVec;
 
 use crate::compute::{run_plan, Executor};
 use crate::error::GraphError;
+use crate::inputs::Inputs;
 use crate::node::{new_node, Data, NodeRef, TaskBody, TaskFailure, Value};
 use crate::plan::{Plan, PlanBuilder, PlanOptions};
-use crate::run::Inputs;
 use crate::{Key, TaskId};
 
 struct KeyedTask {

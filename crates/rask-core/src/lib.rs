@@ -10,27 +10,30 @@
 //! complete. See `docs/architecture.md` at the repository root.
 
 mod args;
+mod catch;
 mod compute;
 mod delayed;
 mod error;
 mod event;
 mod graph;
 mod id;
+mod inputs;
 mod key;
 mod lower;
 mod node;
-mod panic;
 mod plan;
 mod run;
 
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
+pub use catch::call_body;
 pub use compute::{compute, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
 pub use delayed::{delayed, task, try_delayed, value, Delayed, TaskBuilder};
 pub use error::{Error, GraphError, Result, TaskError, TaskErrorKind};
 pub use event::{Event, EventSink, Subscriber};
 pub use graph::Graph;
 pub use id::{RunId, TaskId, WorkerId};
+pub use inputs::Inputs;
 pub use key::{Key, KeyIndex, Name};
 pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use plan::{Plan, PlanOptions};
-pub use run::{Inputs, Run};
+pub use run::Run;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::run::Inputs;
+use crate::inputs::Inputs;
 use crate::Key;
 
 /// A task's result, type-erased and shared between its consumers.

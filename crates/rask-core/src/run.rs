@@ -31,9 +31,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::catch::{call_body, install_hook};
 use crate::event::{Event, EventSink};
-use crate::node::{Data, TaskFailure, Value};
-use crate::panic::{catch_task, install_hook};
+use crate::inputs::Inputs;
+use crate::node::{Data, Value};
 use crate::{Plan, RunId, TaskError, TaskErrorKind, TaskId, WorkerId};
 
 enum Slot {
@@ -205,22 +206,24 @@ impl Run {
                     task: t,
                     key: &node.key,
                     worker,
+                    attempt: 1,
                     at,
                 });
                 at
             });
-            let mut inputs = Inputs {
-                run: self,
-                deps,
-                next: 0,
-            };
-            let result = catch_task(|| node.body.run(&mut inputs));
-            let rest = inputs.next;
+            let mut inputs = Inputs::from_run(self, deps);
+            let result = call_body(
+                &node.key,
+                1,
+                |p| self.plan.key(deps[p]).clone(),
+                || node.body.run(&mut inputs),
+            );
+            let rest = inputs.position();
             for &dep in &deps[rest..] {
                 drop(self.consume(dep));
             }
             match result {
-                Ok(Ok(v)) => {
+                Ok(v) => {
                     if let (Some(ev), Some(started)) = (&self.events, started) {
                         let finished = Instant::now();
                         ev.emit(&Event::TaskFinished {
@@ -228,40 +231,14 @@ impl Run {
                             task: t,
                             key: &node.key,
                             worker,
+                            attempt: 1,
                             started,
                             finished,
                         });
                     }
                     Slot::Ready(v)
                 }
-                Ok(Err(failure)) => {
-                    let (kind, message) = match failure {
-                        TaskFailure::Error(m) => (TaskErrorKind::Failed, m),
-                        TaskFailure::TypeMismatch { position, expected } => (
-                            TaskErrorKind::TypeMismatch {
-                                dependency: self.plan.key(deps[position]).clone(),
-                                expected,
-                            },
-                            "the value has another type".to_owned(),
-                        ),
-                    };
-                    Slot::Failed(Arc::new(TaskError {
-                        key: node.key.clone(),
-                        kind,
-                        message,
-                        backtrace: None,
-                        attempt: 1,
-                        cause: None,
-                    }))
-                }
-                Err(caught) => Slot::Failed(Arc::new(TaskError {
-                    key: node.key.clone(),
-                    kind: TaskErrorKind::Panicked,
-                    message: caught.message,
-                    backtrace: caught.backtrace,
-                    attempt: 1,
-                    cause: None,
-                })),
+                Err(e) => Slot::Failed(Arc::new(e)),
             }
         };
         if let Slot::Failed(e) = &slot {
@@ -283,7 +260,7 @@ impl Run {
 
     /// Consumes one use of `d`'s value (rule 3).
     #[inline]
-    fn consume(&self, d: TaskId) -> Result<Value, Arc<TaskError>> {
+    pub(crate) fn consume(&self, d: TaskId) -> Result<Value, Arc<TaskError>> {
         let st = &self.states[d.index()];
         let slot = st.slot.get();
         if st.consumers.load(Ordering::Acquire) == 1 {
@@ -334,60 +311,5 @@ pub(crate) fn unwrap_value<T: Data>(v: Value) -> Result<T, Value> {
     match v.downcast::<T>() {
         Ok(arc) => Ok(Arc::try_unwrap(arc).unwrap_or_else(|arc| (*arc).clone())),
         Err(v) => Err(v),
-    }
-}
-
-/// A task's view of its dependencies' values, read in argument order.
-pub struct Inputs<'a> {
-    run: &'a Run,
-    deps: &'a [TaskId],
-    next: usize,
-}
-
-impl std::fmt::Debug for Inputs<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inputs")
-            .field("len", &self.deps.len())
-            .field("next", &self.next)
-            .finish()
-    }
-}
-
-impl Inputs<'_> {
-    /// Number of inputs.
-    pub fn len(&self) -> usize {
-        self.deps.len()
-    }
-
-    /// Whether the task has no inputs.
-    pub fn is_empty(&self) -> bool {
-        self.deps.is_empty()
-    }
-
-    /// How many inputs are left to read.
-    pub fn remaining(&self) -> usize {
-        self.deps.len() - self.next
-    }
-
-    /// The next input's value, moved out when this is its last consumer and
-    /// cloned otherwise. A type that does not match is an error naming both.
-    #[inline]
-    pub fn take<T: Data>(&mut self) -> Result<T, TaskFailure> {
-        let position = self.next;
-        let Some(&d) = self.deps.get(position) else {
-            return Err(TaskFailure::Error(format!(
-                "the task read input {} but has only {}",
-                position + 1,
-                self.deps.len()
-            )));
-        };
-        self.next += 1;
-        match self.run.consume(d) {
-            Ok(v) => unwrap_value(v).map_err(|_| TaskFailure::TypeMismatch {
-                position,
-                expected: std::any::type_name::<T>(),
-            }),
-            Err(e) => Err(TaskFailure::Error(e.to_string())),
-        }
     }
 }

@@ -121,7 +121,7 @@ impl Subscriber for ProgressBar {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
             }
             Event::RunFinished { .. } => self.stop(),
-            Event::TaskStarted { .. } => {}
+            _ => {}
         }
     }
 }

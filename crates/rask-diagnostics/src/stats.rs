@@ -78,7 +78,7 @@ impl Subscriber for RunStats {
                 let workers = last.map_or(1, |l| l.2);
                 *last = Some((*tasks, *elapsed, workers));
             }
-            Event::TaskStarted { .. } => {}
+            _ => {}
         }
     }
 }

@@ -30,6 +30,7 @@ impl Subscriber for Recorder {
             }
             Event::TaskFailed { error, .. } => format!("failed {}", error.key),
             Event::RunFinished { tasks, failed, .. } => format!("run-finished {tasks} {failed}"),
+            _ => "other".to_owned(),
         };
         self.0.lock().unwrap().push(line);
     }

@@ -158,6 +158,7 @@ fn kind_name(k: &TaskErrorKind) -> String {
         TaskErrorKind::Failed => "Failed",
         TaskErrorKind::TypeMismatch { .. } => "TypeMismatch",
         TaskErrorKind::DependencyFailed { .. } => "DependencyFailed",
+        other => panic!("unexpected kind {other:?}"),
     }
     .into()
 }

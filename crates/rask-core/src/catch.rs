@@ -1,4 +1,4 @@
-//! Turning a task's panic into data.
+//! Turning a task's panic or error into data: [`call_body`].
 //!
 //! A process-wide panic hook is installed once (chaining the previous hook).
 //! While a thread runs a task body (`IN_TASK` is set), the hook records the
@@ -11,6 +11,9 @@ use std::backtrace::Backtrace;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Once};
+
+use crate::node::{TaskFailure, Value};
+use crate::{Key, TaskError, TaskErrorKind};
 
 thread_local! {
     static IN_TASK: Cell<bool> = const { Cell::new(false) };
@@ -38,14 +41,14 @@ pub(crate) fn install_hook() {
 }
 
 /// A caught panic: its message (with the location) and backtrace.
-pub(crate) struct Caught {
+struct Caught {
     pub(crate) message: String,
     pub(crate) backtrace: Option<Arc<Backtrace>>,
 }
 
 /// Runs `f` as a task body, catching a panic.
 #[inline]
-pub(crate) fn catch_task<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
+fn catch_task<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
     let was = IN_TASK.with(|c| c.replace(true));
     let r = catch_unwind(AssertUnwindSafe(f));
     IN_TASK.with(|c| c.set(was));
@@ -75,5 +78,40 @@ fn payload_message(p: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// Runs a task body for the task `key` (attempt `attempt`), turning a panic or
+/// a returned failure into a [`TaskError`]. `dep_key(p)` names the dependency
+/// at argument position `p` (for type mismatches). Every executor runs task
+/// bodies through this function, so errors read the same everywhere.
+#[inline]
+pub fn call_body(
+    key: &Key,
+    attempt: u32,
+    dep_key: impl FnOnce(usize) -> Key,
+    f: impl FnOnce() -> Result<Value, TaskFailure>,
+) -> Result<Value, TaskError> {
+    install_hook();
+    let error = |kind, message, backtrace| TaskError {
+        key: key.clone(),
+        kind,
+        message,
+        backtrace,
+        attempt,
+        cause: None,
+    };
+    match catch_task(f) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(TaskFailure::Error(m))) => Err(error(TaskErrorKind::Failed, m, None)),
+        Ok(Err(TaskFailure::TypeMismatch { position, expected })) => Err(error(
+            TaskErrorKind::TypeMismatch {
+                dependency: dep_key(position),
+                expected,
+            },
+            "the value has another type".to_owned(),
+            None,
+        )),
+        Err(c) => Err(error(TaskErrorKind::Panicked, c.message, c.backtrace)),
     }
 }
