@@ -9,6 +9,6 @@ mod pool;
 mod sleep;
 mod threads;
 
-pub use pool::ThreadPool;
+pub use pool::{current_context, DynJob, ThreadPool};
 pub use rask_core::SyncExecutor;
 pub use threads::{default_threads, ThreadsExecutor};

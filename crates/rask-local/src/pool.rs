@@ -23,12 +23,23 @@
 //! - A task that calls `compute` on the pool it runs on does not block its
 //!   thread: it runs jobs (its own run's or any other) until its run is done.
 //!
+//! - Eager tasks (futures) are not part of any plan: they arrive as
+//!   [`DynJob`]s in one shared priority queue (highest priority first, then
+//!   first come first served), which workers check right after their own
+//!   deque. Runs can also be started without blocking ([`ThreadPool::spawn_run`]):
+//!   a callback then runs on the worker that completes the run.
+//! - A task that waits for something else (a future, a nested run) calls
+//!   [`ThreadPool::help_until`]: its worker keeps running other work until the
+//!   condition holds, and sleeps on the pool's condvar when there is none.
+//!
 //! Sleeping is described in `sleep.rs`.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::BinaryHeap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -43,6 +54,8 @@ const ROOT_BATCH: usize = 8;
 const SPIN_ROUNDS: u32 = 32;
 /// How long `execute` waits for workers to let go of a completed run.
 const RELEASE_WAIT: Duration = Duration::from_millis(2);
+/// Upper bound on one sleep of a worker waiting in `help_until`.
+const HELP_SLEEP: Duration = Duration::from_millis(1);
 /// Upper bound on one sleep; wake-ups normally come from notifications.
 const SLEEP_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -52,6 +65,43 @@ struct Job {
     task: TaskId,
 }
 
+/// A job that is not part of a plan: an eager task.
+pub trait DynJob: Send + Sync + 'static {
+    /// Runs it on a worker.
+    fn run(self: Arc<Self>, worker: WorkerId);
+}
+
+struct DynEntry {
+    priority: i64,
+    seq: u64,
+    job: Arc<dyn DynJob>,
+}
+
+impl PartialEq for DynEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.priority, self.seq) == (other.priority, other.seq)
+    }
+}
+impl Eq for DynEntry {}
+impl PartialOrd for DynEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for DynEntry {
+    /// Higher priority first, then earlier submission first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.priority.cmp(&other.priority).then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+enum Work {
+    Plan(Job),
+    Dyn(Arc<dyn DynJob>),
+}
+
+type OnComplete = Box<dyn FnOnce() + Send>;
+
 struct ActiveRun {
     serial: u32,
     run: Arc<Run>,
@@ -59,6 +109,7 @@ struct ActiveRun {
     roots_exhausted: AtomicBool,
     done: Mutex<bool>,
     cv: Condvar,
+    on_complete: Mutex<Option<OnComplete>>,
 }
 
 struct Shared {
@@ -69,6 +120,10 @@ struct Shared {
     next_serial: AtomicU32,
     sleep: Sleep,
     shutdown: AtomicBool,
+    dyn_queue: Mutex<BinaryHeap<DynEntry>>,
+    dyn_len: AtomicUsize,
+    dyn_seq: AtomicU64,
+    context: OnceLock<Weak<dyn Any + Send + Sync>>,
 }
 
 /// A pool of worker threads with work stealing.
@@ -110,6 +165,10 @@ impl ThreadPool {
             next_serial: AtomicU32::new(1),
             sleep: Sleep::default(),
             shutdown: AtomicBool::new(false),
+            dyn_queue: Mutex::new(BinaryHeap::new()),
+            dyn_len: AtomicUsize::new(0),
+            dyn_seq: AtomicU64::new(0),
+            context: OnceLock::new(),
         });
         let mut threads = Vec::with_capacity(n);
         for (index, local) in deques.into_iter().enumerate() {
@@ -146,29 +205,13 @@ impl ThreadPool {
 
     /// Runs every task of `run` on the pool and returns when it is complete.
     pub fn execute(&self, run: &Arc<Run>) {
-        if run.plan().is_empty() {
+        let Some(ar) = self.publish(run.clone(), None) else {
             return;
-        }
-        let ar = Arc::new(ActiveRun {
-            serial: self.shared.next_serial.fetch_add(1, Ordering::Relaxed),
-            run: run.clone(),
-            next_root: AtomicUsize::new(0),
-            roots_exhausted: AtomicBool::new(false),
-            done: Mutex::new(false),
-            cv: Condvar::new(),
-        });
-        lock(&self.shared.runs).push(ar.clone());
-        self.shared.runs_with_roots.fetch_add(1, Ordering::SeqCst);
-        self.shared.sleep.notify_all();
-
-        let me = CURRENT.with(Cell::get);
-        // SAFETY: CURRENT is non-null only while the worker's main loop runs on
-        // this thread, and the worker lives on that loop's stack frame, which
-        // encloses this call.
-        let me = unsafe { me.as_ref() }.filter(|w| Arc::ptr_eq(&w.shared, &self.shared));
+        };
+        let me = self.current_worker();
         match me {
             Some(w) => {
-                w.help_until_done(&ar);
+                w.help_until(&|| *lock(&ar.done));
                 w.release_completed();
             }
             None => {
@@ -184,6 +227,88 @@ impl ThreadPool {
             std::thread::yield_now();
         }
     }
+
+    /// Starts `run` without waiting; `on_complete` runs on the worker that
+    /// completes it (at once, on this thread, if the plan is empty).
+    pub fn spawn_run(&self, run: Arc<Run>, on_complete: impl FnOnce() + Send + 'static) {
+        if run.plan().is_empty() {
+            on_complete();
+            return;
+        }
+        self.publish(run, Some(Box::new(on_complete)));
+    }
+
+    fn publish(&self, run: Arc<Run>, on_complete: Option<OnComplete>) -> Option<Arc<ActiveRun>> {
+        if run.plan().is_empty() {
+            return None;
+        }
+        let ar = Arc::new(ActiveRun {
+            serial: self.shared.next_serial.fetch_add(1, Ordering::Relaxed),
+            run,
+            next_root: AtomicUsize::new(0),
+            roots_exhausted: AtomicBool::new(false),
+            done: Mutex::new(false),
+            cv: Condvar::new(),
+            on_complete: Mutex::new(on_complete),
+        });
+        lock(&self.shared.runs).push(ar.clone());
+        self.shared.runs_with_roots.fetch_add(1, Ordering::SeqCst);
+        self.shared.sleep.notify_all();
+        Some(ar)
+    }
+
+    /// Queues an eager task; higher `priority` runs first.
+    pub fn spawn(&self, job: Arc<dyn DynJob>, priority: i64) {
+        let seq = self.shared.dyn_seq.fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.dyn_queue).push(DynEntry { priority, seq, job });
+        self.shared.dyn_len.fetch_add(1, Ordering::SeqCst);
+        self.shared.sleep.notify_one();
+    }
+
+    /// On one of this pool's workers: runs other work until `done()` holds and
+    /// returns `true`. Elsewhere returns `false` at once (block normally then).
+    /// Whoever makes `done()` true should call [`ThreadPool::wake_helpers`].
+    pub fn help_until(&self, done: &dyn Fn() -> bool) -> bool {
+        match self.current_worker() {
+            Some(w) => {
+                w.help_until(done);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wakes sleeping workers, so that those waiting in `help_until` look again.
+    pub fn wake_helpers(&self) {
+        self.shared.sleep.notify_all();
+    }
+
+    /// Whether the calling thread is one of this pool's workers.
+    pub fn is_worker_thread(&self) -> bool {
+        self.current_worker().is_some()
+    }
+
+    /// Attaches a context object (a client) that tasks can find with
+    /// [`current_context`]; only the first call has an effect.
+    pub fn set_context(&self, ctx: Weak<dyn Any + Send + Sync>) {
+        let _ = self.shared.context.set(ctx);
+    }
+
+    fn current_worker(&self) -> Option<&Worker> {
+        let me = CURRENT.with(Cell::get);
+        // SAFETY: CURRENT is non-null only while the worker's main loop runs on
+        // this thread, and the worker lives on that loop's stack frame, which
+        // encloses every call made from a task on this thread.
+        unsafe { me.as_ref() }.filter(|w| Arc::ptr_eq(&w.shared, &self.shared))
+    }
+}
+
+/// The context of the pool whose worker runs the calling thread, if any.
+pub fn current_context() -> Option<Arc<dyn Any + Send + Sync>> {
+    let me = CURRENT.with(Cell::get);
+    // SAFETY: as in `ThreadPool::current_worker`.
+    let w = unsafe { me.as_ref() }?;
+    w.shared.context.get()?.upgrade()
 }
 
 impl Drop for ThreadPool {
@@ -213,6 +338,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     fn has_work(&self) -> bool {
         self.shutdown.load(Ordering::SeqCst)
+            || self.dyn_len.load(Ordering::SeqCst) > 0
             || self.runs_with_roots.load(Ordering::SeqCst) > 0
             || self.stealers.iter().any(|s| !s.is_empty())
     }
@@ -224,6 +350,21 @@ impl Shared {
         }
         *lock(&ar.done) = true;
         ar.cv.notify_all();
+        // Helpers waiting on this run sleep on the pool's condvar.
+        self.sleep.notify_all();
+        let callback = lock(&ar.on_complete).take();
+        if let Some(f) = callback {
+            f();
+        }
+    }
+
+    fn pop_dyn(&self) -> Option<Arc<dyn DynJob>> {
+        if self.dyn_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let e = lock(&self.dyn_queue).pop()?;
+        self.dyn_len.fetch_sub(1, Ordering::SeqCst);
+        Some(e.job)
     }
 }
 
@@ -234,16 +375,16 @@ impl Worker {
 
     fn main_loop(&self) {
         loop {
-            if let Some(job) = self.find_work() {
-                self.run_job(job);
+            if let Some(work) = self.find_work() {
+                self.run_work(work);
                 continue;
             }
             if self.shared.shutdown.load(Ordering::SeqCst) {
                 break;
             }
             self.release_completed();
-            if let Some(job) = self.spin() {
-                self.run_job(job);
+            if let Some(work) = self.spin() {
+                self.run_work(work);
                 continue;
             }
             // Release the last run's memory before sleeping.
@@ -262,7 +403,7 @@ impl Worker {
         }
     }
 
-    fn spin(&self) -> Option<Job> {
+    fn spin(&self) -> Option<Work> {
         for i in 0..SPIN_ROUNDS {
             self.release_completed();
             if i < SPIN_ROUNDS / 2 {
@@ -270,37 +411,45 @@ impl Worker {
             } else {
                 std::thread::yield_now();
             }
-            if let Some(job) = self.find_work() {
-                return Some(job);
+            if let Some(work) = self.find_work() {
+                return Some(work);
             }
         }
         None
     }
 
-    /// Runs jobs until `ar` is done (a task waiting on a nested compute).
-    fn help_until_done(&self, ar: &ActiveRun) {
-        loop {
-            if *lock(&ar.done) {
-                return;
-            }
+    /// Runs other work until `done()` (a task waiting on a nested run or a
+    /// future); sleeps on the pool's condvar while there is none.
+    fn help_until(&self, done: &dyn Fn() -> bool) {
+        while !done() {
             match self.find_work() {
-                Some(job) => self.run_job(job),
-                None => {
-                    let done = lock(&ar.done);
-                    if !*done {
-                        drop(ar.cv.wait_timeout(done, Duration::from_micros(200)));
-                    }
-                }
+                Some(work) => self.run_work(work),
+                None => self.shared.sleep.sleep(|| self.shared.has_work() || done(), HELP_SLEEP),
             }
         }
     }
 
     #[inline]
-    fn find_work(&self) -> Option<Job> {
-        self.local
-            .pop()
-            .or_else(|| self.claim_roots())
-            .or_else(|| self.steal())
+    fn find_work(&self) -> Option<Work> {
+        if let Some(job) = self.local.pop() {
+            return Some(Work::Plan(job));
+        }
+        if let Some(job) = self.shared.pop_dyn() {
+            return Some(Work::Dyn(job));
+        }
+        self.claim_roots().or_else(|| self.steal()).map(Work::Plan)
+    }
+
+    fn run_work(&self, work: Work) {
+        match work {
+            Work::Plan(job) => self.run_job(job),
+            Work::Dyn(job) => {
+                let wid = self.id();
+                if catch_unwind(AssertUnwindSafe(|| job.run(wid))).is_err() {
+                    eprintln!("rask: internal error in worker {}: an eager task escaped its catch", self.index);
+                }
+            }
+        }
     }
 
     fn claim_roots(&self) -> Option<Job> {
