@@ -92,26 +92,51 @@ pub fn call_body(
     dep_key: impl FnOnce(usize) -> Key,
     f: impl FnOnce() -> Result<Value, TaskFailure>,
 ) -> Result<Value, TaskError> {
+    match catch_panic(key, attempt, f) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(failure)) => Err(failure_error(key, attempt, failure, dep_key)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs part of a task body (for example one `poll` of an async task),
+/// turning a panic into a [`TaskError`] of kind `Panicked`.
+#[inline]
+pub fn catch_panic<R>(key: &Key, attempt: u32, f: impl FnOnce() -> R) -> Result<R, TaskError> {
     install_hook();
-    let error = |kind, message, backtrace| TaskError {
+    catch_task(f).map_err(|c| TaskError {
         key: key.clone(),
-        kind,
-        message,
-        backtrace,
+        kind: TaskErrorKind::Panicked,
+        message: c.message,
+        backtrace: c.backtrace,
         attempt,
         cause: None,
-    };
-    match catch_task(f) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(TaskFailure::Error(m))) => Err(error(TaskErrorKind::Failed, m, None)),
-        Ok(Err(TaskFailure::TypeMismatch { position, expected })) => Err(error(
+    })
+}
+
+/// The [`TaskError`] for a body's returned failure.
+pub fn failure_error(
+    key: &Key,
+    attempt: u32,
+    failure: TaskFailure,
+    dep_key: impl FnOnce(usize) -> Key,
+) -> TaskError {
+    let (kind, message) = match failure {
+        TaskFailure::Error(m) => (TaskErrorKind::Failed, m),
+        TaskFailure::TypeMismatch { position, expected } => (
             TaskErrorKind::TypeMismatch {
                 dependency: dep_key(position),
                 expected,
             },
             "the value has another type".to_owned(),
-            None,
-        )),
-        Err(c) => Err(error(TaskErrorKind::Panicked, c.message, c.backtrace)),
+        ),
+    };
+    TaskError {
+        key: key.clone(),
+        kind,
+        message,
+        backtrace: None,
+        attempt,
+        cause: None,
     }
 }

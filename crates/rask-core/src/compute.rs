@@ -94,7 +94,12 @@ pub struct OutputReader<'a> {
     next: usize,
 }
 
-impl OutputReader<'_> {
+impl<'a> OutputReader<'a> {
+    /// Reads the outputs of a completed run, in request order.
+    pub fn new(run: &'a Run) -> Self {
+        OutputReader { run, next: 0 }
+    }
+
     pub(crate) fn take<T: Data>(&mut self) -> Result<T> {
         let t = self.run.plan().outputs()[self.next];
         self.next += 1;
@@ -200,11 +205,16 @@ pub fn compute<E: Executor + ?Sized, O: Outputs + ?Sized>(
     executor: &E,
     outputs: &O,
 ) -> Result<O::Values> {
+    let plan = plan_outputs(outputs, executor.plan_options())?;
+    run_plan(executor, plan, |r| outputs.read(r))
+}
+
+/// Lowers what `outputs` need into a plan (for executors that start runs
+/// themselves).
+pub fn plan_outputs<O: Outputs + ?Sized>(outputs: &O, opts: PlanOptions) -> Result<crate::Plan> {
     let mut nodes = Vec::new();
     outputs.nodes(&mut nodes);
-    let plan = lower_nodes(&nodes, executor.plan_options())?;
-    drop(nodes);
-    run_plan(executor, plan, |r| outputs.read(r))
+    Ok(lower_nodes(&nodes, opts)?)
 }
 
 /// Runs a lowered plan and reads its outputs with `read`.
@@ -225,5 +235,5 @@ pub fn run_plan<E: Executor + ?Sized, R>(
             executor.name()
         )));
     }
-    read(&mut OutputReader { run: &run, next: 0 })
+    read(&mut OutputReader::new(&run))
 }

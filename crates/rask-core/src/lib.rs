@@ -25,8 +25,8 @@ mod plan;
 mod run;
 
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
-pub use catch::call_body;
-pub use compute::{compute, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
+pub use catch::{call_body, catch_panic, failure_error};
+pub use compute::{compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
 pub use delayed::{delayed, task, try_delayed, value, Delayed, TaskBuilder};
 pub use error::{Error, GraphError, Result, TaskError, TaskErrorKind};
 pub use event::{Event, EventSink, Subscriber};

@@ -91,7 +91,9 @@ impl PartialOrd for DynEntry {
 impl Ord for DynEntry {
     /// Higher priority first, then earlier submission first.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.priority.cmp(&other.priority).then_with(|| other.seq.cmp(&self.seq))
+        self.priority
+            .cmp(&other.priority)
+            .then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
@@ -424,7 +426,10 @@ impl Worker {
         while !done() {
             match self.find_work() {
                 Some(work) => self.run_work(work),
-                None => self.shared.sleep.sleep(|| self.shared.has_work() || done(), HELP_SLEEP),
+                None => self
+                    .shared
+                    .sleep
+                    .sleep(|| self.shared.has_work() || done(), HELP_SLEEP),
             }
         }
     }
@@ -446,7 +451,10 @@ impl Worker {
             Work::Dyn(job) => {
                 let wid = self.id();
                 if catch_unwind(AssertUnwindSafe(|| job.run(wid))).is_err() {
-                    eprintln!("rask: internal error in worker {}: an eager task escaped its catch", self.index);
+                    eprintln!(
+                        "rask: internal error in worker {}: an eager task escaped its catch",
+                        self.index
+                    );
                 }
             }
         }

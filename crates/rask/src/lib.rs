@@ -20,14 +20,15 @@
 //! its key; tasks that depend on it do not run and say which dependency
 //! failed; everything else still completes.
 
-mod client;
-
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-pub use client::Client;
+pub use rask_client::{
+    get_client, AnyFuture, AsCompleted, Client, Future, FutureState, OnError, Submitter,
+    TaskOptions, WaitFor, WaitResult,
+};
 pub use rask_core::{
     compute, delayed, task, try_delayed, value, Data, Delayed, Error, Event, EventSink, Executor,
     Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,

@@ -135,7 +135,7 @@ fn shared_sub_graphs_run_once_across_several_outputs() {
     let sum = base.map(|v| v.iter().sum::<u64>());
     let len = base.map(|v| v.len());
     for client in [Client::sync(), Client::threads_with(2)] {
-        let (s, l, b) = client.compute(&(&sum, &len, &base)).unwrap();
+        let (s, l, b) = client.get(&(&sum, &len, &base)).unwrap();
         assert_eq!((s, l, b), (6, 3, vec![1, 2, 3]));
     }
     assert_eq!(runs.load(Ordering::SeqCst), 2, "once per compute");
@@ -193,6 +193,6 @@ fn a_graph_can_be_computed_again_and_an_empty_request_is_fine() {
     assert_eq!(x.compute(&client).unwrap(), 42);
     assert_eq!(x.compute(&client).unwrap(), 42);
     let none: Vec<Delayed<u64>> = Vec::new();
-    assert_eq!(client.compute(&none).unwrap(), Vec::<u64>::new());
+    assert_eq!(client.get(&none).unwrap(), Vec::<u64>::new());
     assert_eq!(value(String::from("hi")).compute(&client).unwrap(), "hi");
 }

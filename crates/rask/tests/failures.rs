@@ -148,7 +148,7 @@ fn the_first_failed_output_is_returned_and_the_others_are_computed() {
     let bad = task("bad").delayed(|| -> u64 { panic!("no") }, ());
     let good = task("good").delayed(|| 5u64, ());
     for client in [Client::sync(), Client::threads_with(2)] {
-        let e = client.compute(&(good.clone(), bad.clone())).unwrap_err();
+        let e = client.get(&(good.clone(), bad.clone())).unwrap_err();
         assert_eq!(e.as_task().unwrap().key.to_string(), "bad");
         assert_eq!(good.compute(&client).unwrap(), 5);
     }

@@ -250,7 +250,7 @@ fn random_dags_agree_on_every_executor() {
                 });
             }
             // ...and all at once: the first error in output order, or every value.
-            let all = client.compute(&outs);
+            let all = client.get(&outs);
             let first_err = spec
                 .outputs
                 .iter()

@@ -1,0 +1,548 @@
+//! The state of one eager task (a submitted future).
+//!
+//! # States and transitions
+//! ```text
+//!   PENDING --(last dependency resolved, none failed)--> QUEUED --> RUNNING
+//!      |                                                   ^           |
+//!      |                           (attempt failed, retry) `-----------+
+//!      |                                                               |
+//!      +--(a dependency failed)------> ERRED                           v
+//!      +--(a dependency cancelled)---> CANCELLED        FINISHED | ERRED
+//!   any non-final state --(cancel / timeout / client shut down)--> CANCELLED | ERRED
+//! ```
+//! FINISHED, ERRED and CANCELLED are final.
+//!
+//! # Rules
+//! 1. `inner.result` is set exactly once, under `inner`'s lock, by
+//!    [`Cell::complete`]; `state` is stored under the same lock. Everything
+//!    taken from `inner` at that moment (dependents, waiters, dependencies) is
+//!    acted on after the lock is released.
+//! 2. A dependent is added to a dependency's `dependents` under the
+//!    dependency's lock only while that dependency has no result; otherwise
+//!    the caller counts the dependency as resolved at once. So every
+//!    dependency resolves each dependent exactly once.
+//! 3. `pending` starts at the number of dependencies plus one (a guard the
+//!    submitter releases once every dependency is registered); whoever brings
+//!    it to zero makes the task ready.
+//! 4. A task whose dependencies include a failure waits for all of them and
+//!    reports the first failure in argument order (as graphs do). A
+//!    cancellation is passed on at once: cancelling a task cancels its
+//!    dependents, transitively, and nothing else.
+//! 5. Only the attempt that is current when it ends may complete the task; a
+//!    result that arrives after a timeout, a cancel or a newer attempt is
+//!    dropped.
+//! 6. The task holds its dependencies (to read their values, again on a
+//!    retry) until it completes, and then lets them go, so a result lives as
+//!    long as a `Future` handle or a pending dependent needs it.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Waker;
+use std::thread::Thread;
+use std::time::Instant;
+
+use rask_core::{
+    call_body, catch_panic, failure_error, Error, Event, EventSink, Inputs, Key, RunId, TaskError,
+    TaskErrorKind, TaskFailure, TaskId, Value, WorkerId,
+};
+use rask_local::DynJob;
+
+use crate::client::Core;
+use crate::options::TaskOptions;
+use crate::runtime::TaskFuture;
+
+pub(crate) const PENDING: u8 = 0;
+pub(crate) const QUEUED: u8 = 1;
+pub(crate) const RUNNING: u8 = 2;
+pub(crate) const FINISHED: u8 = 3;
+pub(crate) const ERRED: u8 = 4;
+pub(crate) const CANCELLED: u8 = 5;
+
+/// A boxed future of a task body's result.
+pub(crate) type BodyFuture =
+    Pin<Box<dyn std::future::Future<Output = Result<Value, TaskFailure>> + Send>>;
+
+/// What a task runs.
+pub(crate) enum Body {
+    /// A compute task: runs on the thread pool.
+    Compute(Box<dyn Fn(&mut Inputs<'_>) -> Result<Value, TaskFailure> + Send + Sync>),
+    /// An async task: the function makes a future that runs on the runtime.
+    Async(Box<dyn Fn(&mut Inputs<'_>) -> Result<BodyFuture, TaskFailure> + Send + Sync>),
+    /// A graph run started elsewhere (`Client::compute`); completed by its callback.
+    External,
+}
+
+/// Who to tell when a task completes.
+pub(crate) enum Waiter {
+    Thread(Thread),
+    Waker(Waker),
+    Call(Box<dyn FnOnce() + Send>),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(t) => t.unpark(),
+            Waiter::Waker(w) => w.wake(),
+            Waiter::Call(f) => f(),
+        }
+    }
+}
+
+pub(crate) type CellResult = Result<Value, Error>;
+
+#[derive(Default)]
+struct Inner {
+    result: Option<CellResult>,
+    dependents: Vec<Arc<Cell>>,
+    waiters: Vec<Waiter>,
+    deps: Vec<Arc<Cell>>,
+    abort: Option<tokio::task::AbortHandle>,
+    started: Option<Instant>,
+}
+
+/// One eager task.
+pub(crate) struct Cell {
+    pub(crate) key: Key,
+    pub(crate) seq: u64,
+    state: AtomicU8,
+    pending: AtomicU32,
+    attempt: AtomicU32,
+    inner: Mutex<Inner>,
+    body: Body,
+    opts: TaskOptions,
+    events: Option<EventSink>,
+    core: Weak<Core>,
+}
+
+impl Cell {
+    pub(crate) fn new(
+        core: &Arc<Core>,
+        key: Key,
+        deps: Vec<Arc<Cell>>,
+        body: Body,
+        opts: TaskOptions,
+        events: Option<EventSink>,
+    ) -> Arc<Cell> {
+        let pending = deps.len() as u32 + 1;
+        Arc::new(Cell {
+            key,
+            seq: core.next_seq(),
+            state: AtomicU8::new(PENDING),
+            pending: AtomicU32::new(pending),
+            attempt: AtomicU32::new(0),
+            inner: Mutex::new(Inner {
+                deps,
+                ..Inner::default()
+            }),
+            body,
+            opts,
+            events: events.filter(|e| !e.is_empty()),
+            core: Arc::downgrade(core),
+        })
+    }
+
+    /// The client core, unless it is gone.
+    pub(crate) fn core(&self) -> Option<Arc<Core>> {
+        self.core.upgrade()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state() >= FINISHED
+    }
+
+    /// The result, once there is one.
+    pub(crate) fn result(&self) -> Option<CellResult> {
+        if !self.is_done() {
+            return None;
+        }
+        self.lock().result.clone()
+    }
+
+    /// Adds a waiter unless the task is done; returns whether it was added.
+    pub(crate) fn add_waiter(&self, w: Waiter) -> bool {
+        let mut g = self.lock();
+        if g.result.is_some() {
+            return false;
+        }
+        g.waiters.push(w);
+        true
+    }
+
+    /// Calls `f` when the task completes (at once if it has).
+    pub(crate) fn on_done(&self, f: impl FnOnce() + Send + 'static) {
+        let mut g = self.lock();
+        if g.result.is_some() {
+            drop(g);
+            f();
+        } else {
+            g.waiters.push(Waiter::Call(Box::new(f)));
+        }
+    }
+
+    fn task_id(&self) -> TaskId {
+        TaskId(self.seq as u32)
+    }
+
+    /// Registers this task with its dependencies (rule 2) and releases the
+    /// submitter's guard (rule 3). Called once, right after `new`.
+    pub(crate) fn start(self: &Arc<Self>) {
+        let deps: Vec<Arc<Cell>> = self.lock().deps.clone();
+        for d in &deps {
+            let mut g = d.lock();
+            if g.result.is_none() {
+                g.dependents.push(self.clone());
+            } else {
+                drop(g);
+                self.dep_resolved();
+            }
+        }
+        self.dep_resolved();
+    }
+
+    fn dep_resolved(self: &Arc<Self>) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.ready();
+        }
+    }
+
+    /// All dependencies resolved: fail, or queue the task (rule 4).
+    fn ready(self: &Arc<Self>) {
+        if self.is_done() {
+            return;
+        }
+        let failed = {
+            let g = self.lock();
+            g.deps.iter().find_map(|d| match d.result() {
+                Some(Err(e)) => Some((d.key.clone(), e)),
+                _ => None,
+            })
+        };
+        if let Some((dep, e)) = failed {
+            let root = root_error(&e);
+            let kind = if root.kind == TaskErrorKind::Cancelled {
+                TaskErrorKind::Cancelled
+            } else {
+                TaskErrorKind::DependencyFailed { dependency: dep }
+            };
+            self.complete(Err(Error::Task(Arc::new(TaskError {
+                key: self.key.clone(),
+                kind,
+                message: String::new(),
+                backtrace: None,
+                attempt: 0,
+                cause: Some(root),
+            }))));
+            return;
+        }
+        self.schedule();
+    }
+
+    /// Hands the task to the pool or the runtime.
+    fn schedule(self: &Arc<Self>) {
+        let Some(core) = self.core.upgrade() else {
+            self.complete(Err(Error::ClientShutdown {
+                key: self.key.clone(),
+            }));
+            return;
+        };
+        if self
+            .state
+            .compare_exchange(PENDING, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+            && self
+                .state
+                .compare_exchange(RUNNING, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return; // completed (cancelled) meanwhile
+        }
+        match &self.body {
+            Body::Compute(_) => core.compute_pool().spawn(self.clone(), self.opts.priority),
+            Body::Async(_) => self.start_async(&core),
+            Body::External => {}
+        }
+    }
+
+    /// Values of the dependencies, in argument order (rule 6).
+    fn inputs(&self) -> Vec<Option<Value>> {
+        let deps: Vec<Arc<Cell>> = self.lock().deps.clone();
+        deps.iter()
+            .map(|d| d.result().and_then(Result::ok))
+            .collect()
+    }
+
+    fn dep_key(&self, p: usize) -> Key {
+        self.lock()
+            .deps
+            .get(p)
+            .map_or_else(|| self.key.clone(), |d| d.key.clone())
+    }
+
+    /// Moves QUEUED -> RUNNING and numbers the attempt; `None` if cancelled.
+    fn begin_attempt(&self, worker: WorkerId) -> Option<u32> {
+        if self
+            .state
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return None;
+        }
+        let attempt = self.attempt.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(ev) = &self.events {
+            let at = Instant::now();
+            self.lock().started = Some(at);
+            ev.emit(&Event::TaskStarted {
+                run: RunId(0),
+                task: self.task_id(),
+                key: &self.key,
+                worker,
+                attempt,
+                at,
+            });
+        }
+        Some(attempt)
+    }
+
+    fn start_async(self: &Arc<Self>, core: &Arc<Core>) {
+        let Body::Async(make) = &self.body else {
+            return;
+        };
+        let worker = WorkerId(u32::MAX);
+        let Some(attempt) = self.begin_attempt(worker) else {
+            return;
+        };
+        let mut values = self.inputs();
+        // Only building the future runs here; it is polled on the runtime.
+        let made = catch_panic(&self.key, attempt, || {
+            make(&mut Inputs::from_values(&mut values))
+        });
+        let fut = match made {
+            Ok(Ok(f)) => f,
+            Ok(Err(failure)) => {
+                let e = failure_error(&self.key, attempt, failure, |p| self.dep_key(p));
+                self.finish_attempt(attempt, Err(e), worker);
+                return;
+            }
+            Err(e) => {
+                self.finish_attempt(attempt, Err(e), worker);
+                return;
+            }
+        };
+        let cell = self.clone();
+        let task = TaskFuture::new(self.key.clone(), attempt, self.opts.timeout, fut);
+        let handle = core.runtime().spawn(async move {
+            let r = task.await;
+            cell.finish_attempt(attempt, r, worker);
+        });
+        let mut g = self.lock();
+        if g.result.is_none() {
+            g.abort = Some(handle.abort_handle());
+        }
+    }
+
+    /// Ends an attempt: completes, retries, or drops a stale result (rule 5).
+    pub(crate) fn finish_attempt(
+        self: &Arc<Self>,
+        attempt: u32,
+        r: Result<Value, TaskError>,
+        worker: WorkerId,
+    ) {
+        if self.is_done() || self.attempt.load(Ordering::Acquire) != attempt {
+            return;
+        }
+        match r {
+            Ok(v) => {
+                if let Some(ev) = &self.events {
+                    let finished = Instant::now();
+                    let started = self.lock().started.unwrap_or(finished);
+                    ev.emit(&Event::TaskFinished {
+                        run: RunId(0),
+                        task: self.task_id(),
+                        key: &self.key,
+                        worker,
+                        attempt,
+                        started,
+                        finished,
+                    });
+                }
+                self.complete(Ok(v));
+            }
+            Err(e) => {
+                if attempt <= self.opts.retries && self.opts.should_retry(&e) {
+                    if let Some(ev) = &self.events {
+                        ev.emit(&Event::TaskRetrying {
+                            run: RunId(0),
+                            task: self.task_id(),
+                            error: &e,
+                            worker,
+                            at: Instant::now(),
+                        });
+                    }
+                    self.schedule();
+                } else {
+                    self.complete(Err(Error::Task(Arc::new(e))));
+                }
+            }
+        }
+    }
+
+    /// A running attempt passed its deadline (compute tasks; async tasks time
+    /// themselves out).
+    pub(crate) fn time_out(self: &Arc<Self>, attempt: u32) {
+        if self.state() != RUNNING {
+            return;
+        }
+        let after = self.opts.timeout.unwrap_or_default();
+        let e = TaskError {
+            key: self.key.clone(),
+            kind: TaskErrorKind::TimedOut { after },
+            message: String::new(),
+            backtrace: None,
+            attempt,
+            cause: None,
+        };
+        self.finish_attempt(attempt, Err(e), WorkerId(u32::MAX));
+    }
+
+    /// Cancels the task unless it has completed; its dependents are
+    /// cancelled too (rule 4). Returns whether this call cancelled it.
+    pub(crate) fn cancel(self: &Arc<Self>) -> bool {
+        let e = TaskError {
+            key: self.key.clone(),
+            kind: TaskErrorKind::Cancelled,
+            message: String::new(),
+            backtrace: None,
+            attempt: self.attempt.load(Ordering::Acquire),
+            cause: None,
+        };
+        self.complete(Err(Error::Task(Arc::new(e))))
+    }
+
+    /// Sets the result (rule 1) and tells everyone; `false` if already set.
+    pub(crate) fn complete(self: &Arc<Self>, result: CellResult) -> bool {
+        let state = match &result {
+            Ok(_) => FINISHED,
+            Err(e) if is_cancel(e) => CANCELLED,
+            Err(_) => ERRED,
+        };
+        let (dependents, waiters, deps, abort) = {
+            let mut g = self.lock();
+            if g.result.is_some() {
+                return false;
+            }
+            g.result = Some(result.clone());
+            self.state.store(state, Ordering::Release);
+            (
+                std::mem::take(&mut g.dependents),
+                std::mem::take(&mut g.waiters),
+                std::mem::take(&mut g.deps),
+                g.abort.take(),
+            )
+        };
+        if state == CANCELLED {
+            if let Some(a) = abort {
+                a.abort();
+            }
+        }
+        drop(deps);
+        if let Some(core) = self.core.upgrade() {
+            core.forget(self.seq);
+        }
+        if let (Some(ev), Err(Error::Task(e))) = (&self.events, &result) {
+            ev.emit(&Event::TaskFailed {
+                run: RunId(0),
+                task: self.task_id(),
+                error: e,
+                worker: WorkerId(u32::MAX),
+                at: Instant::now(),
+            });
+        }
+        for w in waiters {
+            w.wake();
+        }
+        for d in dependents {
+            if state == CANCELLED {
+                d.cancel_because(&result);
+            } else {
+                d.dep_resolved();
+            }
+        }
+        true
+    }
+
+    fn cancel_because(self: &Arc<Self>, dep_result: &CellResult) {
+        let root = match dep_result {
+            Err(e) => root_error(e),
+            Ok(_) => return,
+        };
+        self.complete(Err(Error::Task(Arc::new(TaskError {
+            key: self.key.clone(),
+            kind: TaskErrorKind::Cancelled,
+            message: String::new(),
+            backtrace: None,
+            attempt: self.attempt.load(Ordering::Acquire),
+            cause: Some(root),
+        }))));
+    }
+}
+
+fn is_cancel(e: &Error) -> bool {
+    matches!(e, Error::Task(t) if t.kind == TaskErrorKind::Cancelled)
+}
+
+/// The root task error behind any error (non-task errors become one).
+pub(crate) fn root_error(e: &Error) -> Arc<TaskError> {
+    match e {
+        Error::Task(t) => t.cause.clone().unwrap_or_else(|| t.clone()),
+        other => Arc::new(TaskError {
+            key: match other {
+                Error::ClientShutdown { key } => key.clone(),
+                _ => Key::new("graph"),
+            },
+            kind: TaskErrorKind::Failed,
+            message: other.to_string(),
+            backtrace: None,
+            attempt: 0,
+            cause: None,
+        }),
+    }
+}
+
+impl DynJob for Cell {
+    fn run(self: Arc<Self>, worker: WorkerId) {
+        let Body::Compute(body) = &self.body else {
+            return;
+        };
+        let Some(attempt) = self.begin_attempt(worker) else {
+            return;
+        };
+        if let (Some(after), Some(core)) = (self.opts.timeout, self.core.upgrade()) {
+            let cell = Arc::downgrade(&self);
+            core.runtime().spawn(async move {
+                tokio::time::sleep(after).await;
+                if let Some(c) = cell.upgrade() {
+                    c.time_out(attempt);
+                }
+            });
+        }
+        let mut values = self.inputs();
+        let r = call_body(
+            &self.key,
+            attempt,
+            |p| self.dep_key(p),
+            || body(&mut Inputs::from_values(&mut values)),
+        );
+        drop(values);
+        self.finish_attempt(attempt, r, worker);
+    }
+}

@@ -1,0 +1,691 @@
+//! [`Client`]: one handle over every executor, for graphs and for futures.
+//!
+//! The executor flavours are an enum, not a trait object (as in tokio's
+//! runtime): `Client::sync()`, `Client::threads()`; later flavours (worker
+//! processes, the cluster) join the enum and code written against `Client`
+//! does not change.
+//!
+//! A `Client` is a cheap handle (clone it freely) onto a shared [`Core`]: the
+//! thread pool, the async runtime (made on first use), and the registry of
+//! unfinished eager tasks. `with_*` methods return a handle with other
+//! settings onto the same core. When the last handle goes, or on
+//! [`Client::shutdown`], every unfinished future fails with
+//! [`Error::ClientShutdown`] and the runtime stops in the background.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use rask_core::{
+    plan_outputs, Data, Delayed, Error, EventSink, Executor, Key, OutputReader, Outputs,
+    PlanOptions, Result, Run, Subscriber, SyncExecutor, TaskFn, Value,
+};
+use rask_diagnostics::ProgressBar;
+use rask_local::ThreadPool;
+
+use crate::args::{DepList, FutureArgs};
+use crate::cell::{Body, BodyFuture, Cell};
+use crate::future::Future;
+use crate::options::TaskOptions;
+use crate::runtime::{runtime_core, Runtime};
+use crate::wait::{self, AsCompleted, OnError, WaitFor, WaitResult};
+
+enum Flavor {
+    Sync,
+    Threads(Arc<ThreadPool>),
+}
+
+/// What every handle of one client shares.
+pub(crate) struct Core {
+    flavor: Flavor,
+    /// Runs eager compute tasks: the pool itself, or for `sync` one thread.
+    eager_pool: OnceLock<Arc<ThreadPool>>,
+    runtime: Mutex<Option<Runtime>>,
+    handle: OnceLock<tokio::runtime::Handle>,
+    async_threads: AtomicUsize,
+    live: Mutex<HashMap<u64, Weak<Cell>>>,
+    shutdown: AtomicBool,
+    seq: AtomicU64,
+    me: Weak<Core>,
+}
+
+thread_local! {
+    /// The core whose `sync` executor runs a graph on this thread.
+    static SYNC_CORE: std::cell::RefCell<Option<Weak<Core>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Core {
+    fn new(flavor: Flavor) -> Arc<Core> {
+        let core = Arc::new_cyclic(|me| Core {
+            flavor,
+            eager_pool: OnceLock::new(),
+            runtime: Mutex::new(None),
+            handle: OnceLock::new(),
+            async_threads: AtomicUsize::new(1),
+            live: Mutex::new(HashMap::new()),
+            shutdown: AtomicBool::new(false),
+            seq: AtomicU64::new(1),
+            me: me.clone(),
+        });
+        if let Flavor::Threads(pool) = &core.flavor {
+            pool.set_context(core.me.clone() as Weak<dyn Any + Send + Sync>);
+        }
+        core
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The pool that runs eager compute tasks.
+    pub(crate) fn compute_pool(&self) -> &Arc<ThreadPool> {
+        match &self.flavor {
+            Flavor::Threads(p) => p,
+            Flavor::Sync => self.eager_pool.get_or_init(|| {
+                let pool = match ThreadPool::new(1) {
+                    Ok(p) => Arc::new(p),
+                    Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
+                };
+                pool.set_context(self.me.clone() as Weak<dyn Any + Send + Sync>);
+                pool
+            }),
+        }
+    }
+
+    /// The compute pool, if the calling thread is one of its workers.
+    pub(crate) fn pool_if_worker(&self) -> Option<Arc<ThreadPool>> {
+        let pool = match &self.flavor {
+            Flavor::Threads(p) => p,
+            Flavor::Sync => self.eager_pool.get()?,
+        };
+        pool.is_worker_thread().then(|| pool.clone())
+    }
+
+    /// The async runtime, made on first use.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        self.handle.get_or_init(|| {
+            let mut slot = lock(&self.runtime);
+            let rt = match Runtime::new(self.me.clone(), self.async_threads.load(Ordering::Relaxed))
+            {
+                Ok(rt) => rt,
+                Err(e) => panic!("rask: could not start the async runtime: {e}"),
+            };
+            let handle = rt.handle().cloned();
+            *slot = Some(rt);
+            match handle {
+                Some(h) => h,
+                None => panic!("rask: the async runtime has no handle"),
+            }
+        })
+    }
+
+    /// Registers an unfinished task; `false` once shut down.
+    fn register(&self, cell: &Arc<Cell>) -> bool {
+        let mut live = lock(&self.live);
+        if self.shutdown.load(Ordering::Acquire) {
+            return false;
+        }
+        live.insert(cell.seq, Arc::downgrade(cell));
+        true
+    }
+
+    pub(crate) fn forget(&self, seq: u64) {
+        lock(&self.live).remove(&seq);
+    }
+
+    fn shutdown(&self) {
+        let cells = {
+            let mut live = lock(&self.live);
+            if self.shutdown.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            std::mem::take(&mut *live)
+        };
+        for (_, w) in cells {
+            if let Some(c) = w.upgrade() {
+                let key = c.key.clone();
+                c.complete(Err(Error::ClientShutdown { key }));
+            }
+        }
+        // Dropping the runtime shuts it down in the background.
+        drop(lock(&self.runtime).take());
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Runs graphs and eager tasks on an executor chosen at construction.
+#[derive(Clone)]
+pub struct Client {
+    core: Arc<Core>,
+    events: Option<EventSink>,
+    options: PlanOptions,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("executor", &self.name())
+            .field("workers", &self.workers())
+            .finish()
+    }
+}
+
+impl Client {
+    fn from_core(core: Arc<Core>) -> Self {
+        Client {
+            core,
+            events: None,
+            options: PlanOptions::default(),
+        }
+    }
+
+    /// The synchronous executor: graphs run on the calling thread in a
+    /// deterministic order; eager tasks run one at a time on one background
+    /// thread, in submission (and priority) order.
+    pub fn sync() -> Self {
+        Self::from_core(Core::new(Flavor::Sync))
+    }
+
+    /// A work-stealing thread pool with one thread per core.
+    ///
+    /// # Panics
+    /// If the operating system refuses to start threads (as `std::thread::spawn`
+    /// does); use [`Client::try_threads`] to handle that.
+    pub fn threads() -> Self {
+        Self::threads_with(rask_local::default_threads())
+    }
+
+    /// A thread pool with `n` threads. Panics like [`Client::threads`].
+    pub fn threads_with(n: usize) -> Self {
+        match Self::try_threads(n) {
+            Ok(c) => c,
+            Err(e) => panic!("rask: could not start {n} worker threads: {e}"),
+        }
+    }
+
+    /// A thread pool with `n` threads, or the error that prevented it.
+    pub fn try_threads(n: usize) -> std::io::Result<Self> {
+        Ok(Self::from_core(Core::new(Flavor::Threads(Arc::new(
+            ThreadPool::new(n)?,
+        )))))
+    }
+
+    /// The same client, also sending events to `sub`.
+    pub fn with_subscriber(mut self, sub: Arc<dyn Subscriber>) -> Self {
+        self.events = Some(match &self.events {
+            Some(e) => e.with(sub),
+            None => EventSink::new(vec![sub]),
+        });
+        self
+    }
+
+    /// The same client with a terminal progress bar for graphs.
+    pub fn with_progress(self) -> Self {
+        self.with_subscriber(ProgressBar::new())
+    }
+
+    /// The same client, lowering graphs with `options` (e.g. fusion off).
+    pub fn with_plan_options(mut self, options: PlanOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Threads for the async runtime (default 1); only before its first use.
+    pub fn with_async_threads(self, n: usize) -> Self {
+        self.core.async_threads.store(n.max(1), Ordering::Relaxed);
+        self
+    }
+
+    // ----- graphs -----
+
+    /// Computes one output, several (a tuple), or a list of them, blocking.
+    pub fn get<O: Outputs + ?Sized>(&self, outputs: &O) -> Result<O::Values> {
+        rask_core::compute(self, outputs)
+    }
+
+    /// Starts computing `outputs` and returns a future of their values at once.
+    pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
+    where
+        O: Outputs + Send + Sync + 'static,
+        O::Values: Data,
+    {
+        let cell = Cell::new(
+            &self.core,
+            Key::anonymous("compute"),
+            Vec::new(),
+            Body::External,
+            TaskOptions::default(),
+            None,
+        );
+        if !self.start_cell(&cell) {
+            return Future::from_cell(cell);
+        }
+        let plan = match plan_outputs(&outputs, self.options) {
+            Ok(p) => p,
+            Err(e) => {
+                cell.complete(Err(e));
+                return Future::from_cell(cell);
+            }
+        };
+        let run = Arc::new(Run::new(plan, self.events.clone()));
+        run.emit_started(self.name(), self.workers());
+        let done = {
+            let (run, cell) = (run.clone(), cell.clone());
+            move || {
+                run.emit_finished();
+                let r = outputs.read(&mut OutputReader::new(&run));
+                cell.complete(r.map(|v| Arc::new(v) as Value));
+            }
+        };
+        match &self.core.flavor {
+            Flavor::Sync => {
+                self.execute(&run);
+                done();
+            }
+            Flavor::Threads(pool) => pool.spawn_run(run, done),
+        }
+        Future::from_cell(cell)
+    }
+
+    /// Computes `d` and keeps its result on the executor: later graphs can
+    /// use it through [`Future::as_delayed`].
+    pub fn persist<T: Data>(&self, d: &Delayed<T>) -> Future<T> {
+        self.compute(d.clone())
+    }
+
+    // ----- eager tasks -----
+
+    /// Options for the next task: `client.task().retries(2).submit(f, args)`.
+    pub fn task(&self) -> Submitter<'_> {
+        Submitter {
+            client: self,
+            opts: TaskOptions::default(),
+            invalid: None,
+        }
+    }
+
+    /// Runs `f(args...)` on the pool now; futures in `args` are dependencies.
+    pub fn submit<F, A>(&self, f: F, args: A) -> Future<F::Output>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values>,
+        F::Output: Data,
+    {
+        self.task().submit(f, args)
+    }
+
+    /// As [`Client::submit`], for a function returning `Result<T, E>`.
+    pub fn try_submit<F, A, T, E>(&self, f: F, args: A) -> Future<T>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values, Output = std::result::Result<T, E>>,
+        T: Data,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        self.task().try_submit(f, args)
+    }
+
+    /// Runs the future that `f(args...)` returns on the client's async
+    /// runtime (never on the compute threads).
+    pub fn submit_async<F, A>(
+        &self,
+        f: F,
+        args: A,
+    ) -> Future<<F::Output as std::future::Future>::Output>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values>,
+        F::Output: std::future::Future + Send + 'static,
+        <F::Output as std::future::Future>::Output: Data,
+    {
+        self.task().submit_async(f, args)
+    }
+
+    /// Runs `f(item)` for every item, one task each.
+    pub fn map<F, I, R>(&self, f: F, items: impl IntoIterator<Item = I>) -> Vec<Future<R>>
+    where
+        F: Fn(I) -> R + Send + Sync + 'static,
+        I: Clone + Send + Sync + 'static,
+        R: Data,
+    {
+        self.task().map(f, items)
+    }
+
+    /// Waits for every future; the first error (in list order) is returned.
+    pub fn gather<T: Data>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
+        wait::gather(futures, OnError::Raise)
+    }
+
+    /// Waits for every future; `OnError::Skip` leaves failed ones out.
+    pub fn gather_with<T: Data>(&self, futures: &[Future<T>], on_error: OnError) -> Result<Vec<T>> {
+        wait::gather(futures, on_error)
+    }
+
+    /// As [`Client::gather_with`], awaiting (for use inside async code).
+    pub async fn gather_async<T: Data>(
+        &self,
+        futures: &[Future<T>],
+        on_error: OnError,
+    ) -> Result<Vec<T>> {
+        wait::gather_async(futures, on_error).await
+    }
+
+    /// Waits until all or the first of `futures` completed, or `timeout`
+    /// passed (a zero timeout is refused).
+    pub fn wait<T>(
+        &self,
+        futures: &[Future<T>],
+        mode: WaitFor,
+        timeout: Option<Duration>,
+    ) -> Result<WaitResult> {
+        wait::wait(futures, mode, timeout)
+    }
+
+    /// As [`Client::wait`], awaiting.
+    pub async fn wait_async<T>(
+        &self,
+        futures: &[Future<T>],
+        mode: WaitFor,
+        timeout: Option<Duration>,
+    ) -> Result<WaitResult> {
+        wait::wait_async(futures, mode, timeout).await
+    }
+
+    /// Yields futures as they complete; more can be added while iterating.
+    pub fn as_completed<T: Send + 'static>(
+        &self,
+        futures: impl IntoIterator<Item = Future<T>>,
+    ) -> AsCompleted<T> {
+        AsCompleted::new(futures)
+    }
+
+    /// Cancels each future (and what depends on it); returns how many were.
+    pub fn cancel<T>(&self, futures: &[Future<T>]) -> usize {
+        futures.iter().filter(|f| f.cancel()).count()
+    }
+
+    /// Fails every unfinished future with [`Error::ClientShutdown`], stops
+    /// the async runtime and refuses new eager tasks. Graphs still compute.
+    pub fn shutdown(&self) {
+        self.core.shutdown();
+    }
+
+    /// Whether [`Client::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.core.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Registers and starts a cell; `false` (and the cell failed) once shut down.
+    fn start_cell(&self, cell: &Arc<Cell>) -> bool {
+        if !self.core.register(cell) {
+            cell.complete(Err(Error::ClientShutdown {
+                key: cell.key.clone(),
+            }));
+            return false;
+        }
+        cell.start();
+        true
+    }
+
+    fn new_task(
+        &self,
+        opts: TaskOptions,
+        default_key: Key,
+        deps: Vec<Arc<Cell>>,
+        body: Body,
+    ) -> Arc<Cell> {
+        let key = opts.key.clone().unwrap_or(default_key);
+        let cell = Cell::new(&self.core, key, deps, body, opts, self.events.clone());
+        self.start_cell(&cell);
+        cell
+    }
+}
+
+/// The client of the task or async task running on this thread.
+///
+/// Inside a task, `get_client()?.submit(...)` starts more work; waiting on it
+/// (`result()`, `gather`) lets the worker run other tasks meanwhile, so a
+/// pool of any size does not deadlock.
+pub fn get_client() -> Result<Client> {
+    if let Some(ctx) = rask_local::current_context() {
+        if let Ok(core) = ctx.downcast::<Core>() {
+            return Ok(Client::from_core(core));
+        }
+    }
+    if let Some(core) = runtime_core() {
+        return Ok(Client::from_core(core));
+    }
+    if let Some(core) = SYNC_CORE.with(|c| c.borrow().as_ref().and_then(Weak::upgrade)) {
+        return Ok(Client::from_core(core));
+    }
+    Err(Error::InvalidArgument(
+        "get_client() was called outside a task of a client".into(),
+    ))
+}
+
+/// Settings for one submitted task; see [`Client::task`].
+pub struct Submitter<'c> {
+    client: &'c Client,
+    opts: TaskOptions,
+    invalid: Option<String>,
+}
+
+impl std::fmt::Debug for Submitter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Submitter")
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl Submitter<'_> {
+    /// The task's key (default: the function's name and a unique token).
+    pub fn key(mut self, key: impl Into<Key>) -> Self {
+        self.opts.key = Some(key.into());
+        self
+    }
+
+    /// Runs the task again up to `n` more times if it fails.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.opts.retries = n;
+        self
+    }
+
+    /// Retries only errors that `pred` accepts.
+    pub fn retry_if(
+        mut self,
+        pred: impl Fn(&rask_core::TaskError) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.opts.retry_if = Some(Arc::new(pred));
+        self
+    }
+
+    /// Fails an attempt that runs longer than `t` (zero is refused).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        if t.is_zero() {
+            self.invalid = Some("a task timeout must be longer than zero".into());
+        }
+        self.opts.timeout = Some(t);
+        self
+    }
+
+    /// Higher priorities run first among ready tasks (default 0).
+    pub fn priority(mut self, p: i64) -> Self {
+        self.opts.priority = p;
+        self
+    }
+
+    fn make<T>(self, default_key: Key, deps: Vec<Arc<Cell>>, body: Body) -> Future<T> {
+        if let Some(why) = self.invalid {
+            let key = self.opts.key.clone().unwrap_or(default_key);
+            let cell = Cell::new(
+                &self.client.core,
+                key,
+                Vec::new(),
+                Body::External,
+                TaskOptions::default(),
+                None,
+            );
+            cell.complete(Err(Error::InvalidArgument(why)));
+            return Future::from_cell(cell);
+        }
+        Future::from_cell(self.client.new_task(self.opts, default_key, deps, body))
+    }
+
+    /// See [`Client::submit`].
+    pub fn submit<F, A>(self, f: F, args: A) -> Future<F::Output>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values>,
+        F::Output: Data,
+    {
+        let mut deps = DepList::default();
+        let shape = args.push_cells(&mut deps);
+        let deps = deps.0;
+        let body = Body::Compute(Box::new(move |inputs| {
+            let values = rask_core::Fetch::fetch(&shape, inputs)?;
+            Ok(Arc::new(f.call(values)) as Value)
+        }));
+        self.make(Key::anonymous(std::any::type_name::<F>()), deps, body)
+    }
+
+    /// See [`Client::try_submit`].
+    pub fn try_submit<F, A, T, E>(self, f: F, args: A) -> Future<T>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values, Output = std::result::Result<T, E>>,
+        T: Data,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        let mut deps = DepList::default();
+        let shape = args.push_cells(&mut deps);
+        let deps = deps.0;
+        let body = Body::Compute(Box::new(move |inputs| {
+            let values = rask_core::Fetch::fetch(&shape, inputs)?;
+            match f.call(values) {
+                Ok(v) => Ok(Arc::new(v) as Value),
+                Err(e) => Err(rask_core::TaskFailure::from_error(e)),
+            }
+        }));
+        self.make(Key::anonymous(std::any::type_name::<F>()), deps, body)
+    }
+
+    /// See [`Client::submit_async`].
+    pub fn submit_async<F, A>(
+        self,
+        f: F,
+        args: A,
+    ) -> Future<<F::Output as std::future::Future>::Output>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values>,
+        F::Output: std::future::Future + Send + 'static,
+        <F::Output as std::future::Future>::Output: Data,
+    {
+        let mut deps = DepList::default();
+        let shape = args.push_cells(&mut deps);
+        let deps = deps.0;
+        let body = Body::Async(Box::new(move |inputs| {
+            let values = rask_core::Fetch::fetch(&shape, inputs)?;
+            let fut = f.call(values);
+            Ok(Box::pin(async move { Ok(Arc::new(fut.await) as Value) }) as BodyFuture)
+        }));
+        self.make(Key::anonymous(std::any::type_name::<F>()), deps, body)
+    }
+
+    /// As [`Submitter::submit_async`], for futures of `Result<T, E>`.
+    pub fn try_submit_async<F, A, T, E>(self, f: F, args: A) -> Future<T>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values>,
+        F::Output: std::future::Future<Output = std::result::Result<T, E>> + Send + 'static,
+        T: Data,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        let mut deps = DepList::default();
+        let shape = args.push_cells(&mut deps);
+        let deps = deps.0;
+        let body = Body::Async(Box::new(move |inputs| {
+            let values = rask_core::Fetch::fetch(&shape, inputs)?;
+            let fut = f.call(values);
+            Ok(Box::pin(async move {
+                match fut.await {
+                    Ok(v) => Ok(Arc::new(v) as Value),
+                    Err(e) => Err(rask_core::TaskFailure::from_error(e)),
+                }
+            }) as BodyFuture)
+        }));
+        self.make(Key::anonymous(std::any::type_name::<F>()), deps, body)
+    }
+
+    /// See [`Client::map`]; tasks are keyed `(function name, index)`.
+    pub fn map<F, I, R>(self, f: F, items: impl IntoIterator<Item = I>) -> Vec<Future<R>>
+    where
+        F: Fn(I) -> R + Send + Sync + 'static,
+        I: Clone + Send + Sync + 'static,
+        R: Data,
+    {
+        let f = Arc::new(f);
+        let name = rask_core::Name::TypeName(std::any::type_name::<F>());
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let f = f.clone();
+                let sub = Submitter {
+                    client: self.client,
+                    opts: self.opts.clone(),
+                    invalid: self.invalid.clone(),
+                };
+                let sub = if self.opts.key.is_some() {
+                    sub
+                } else {
+                    sub.key(Key::indexed(name.clone(), i as u64))
+                };
+                sub.submit(move || f(item.clone()), ())
+            })
+            .collect()
+    }
+}
+
+impl Executor for Client {
+    fn name(&self) -> &'static str {
+        match &self.core.flavor {
+            Flavor::Sync => "sync",
+            Flavor::Threads(_) => "threads",
+        }
+    }
+    fn workers(&self) -> usize {
+        match &self.core.flavor {
+            Flavor::Sync => 1,
+            Flavor::Threads(p) => p.threads(),
+        }
+    }
+    fn events(&self) -> Option<&EventSink> {
+        self.events.as_ref()
+    }
+    fn plan_options(&self) -> PlanOptions {
+        self.options
+    }
+    fn execute(&self, run: &Arc<Run>) {
+        match &self.core.flavor {
+            Flavor::Sync => {
+                let prev = SYNC_CORE.with(|c| c.replace(Some(Arc::downgrade(&self.core))));
+                SyncExecutor::new().execute(run);
+                SYNC_CORE.with(|c| *c.borrow_mut() = prev);
+            }
+            Flavor::Threads(pool) => pool.execute(run),
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! [`Future<T>`]: a handle to an eager task's result.
+//!
+//! A future can be waited on (`result()`), awaited (`.await`), passed as an
+//! argument to another task (it becomes a dependency), cancelled, and turned
+//! into a `Delayed` for later graphs. Its result lives as long as some handle
+//! or some pending dependent holds it: dropping the last handle frees it.
+
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rask_core::{try_delayed, Data, Delayed, Error, Key, Result, Value};
+
+use crate::cell::{Cell, Waiter, CANCELLED, ERRED, FINISHED, PENDING, QUEUED, RUNNING};
+use crate::runtime::on_runtime_thread;
+
+/// Where a future stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FutureState {
+    /// Waiting for its dependencies.
+    Pending,
+    /// Ready and queued for a worker.
+    Queued,
+    /// Running (or, for a graph, being computed).
+    Running,
+    /// Finished with a value.
+    Finished,
+    /// Failed, or did not run because a dependency failed.
+    Erred,
+    /// Cancelled, or a dependency was.
+    Cancelled,
+}
+
+impl FutureState {
+    fn from_raw(s: u8) -> Self {
+        match s {
+            PENDING => FutureState::Pending,
+            QUEUED => FutureState::Queued,
+            RUNNING => FutureState::Running,
+            FINISHED => FutureState::Finished,
+            ERRED => FutureState::Erred,
+            CANCELLED => FutureState::Cancelled,
+            _ => FutureState::Erred,
+        }
+    }
+
+    /// Whether the state is final.
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            FutureState::Finished | FutureState::Erred | FutureState::Cancelled
+        )
+    }
+}
+
+/// A handle to the result of a submitted task, of type `T`.
+pub struct Future<T> {
+    pub(crate) cell: Arc<Cell>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            cell: self.cell.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Future({}, {:?})",
+            self.cell.key,
+            FutureState::from_raw(self.cell.state())
+        )
+    }
+}
+
+impl<T> Future<T> {
+    pub(crate) fn from_cell(cell: Arc<Cell>) -> Self {
+        Future {
+            cell,
+            _t: PhantomData,
+        }
+    }
+
+    /// The task's key.
+    pub fn key(&self) -> &Key {
+        &self.cell.key
+    }
+
+    /// Where the task stands.
+    pub fn state(&self) -> FutureState {
+        FutureState::from_raw(self.cell.state())
+    }
+
+    /// Whether the task finished, failed or was cancelled.
+    pub fn is_done(&self) -> bool {
+        self.cell.is_done()
+    }
+
+    /// Cancels the task and, transitively, every task that depends on it.
+    /// Returns `false` if it had already completed.
+    pub fn cancel(&self) -> bool {
+        self.cell.cancel()
+    }
+
+    /// The error, if the task failed or was cancelled.
+    pub fn error(&self) -> Option<Error> {
+        self.cell.result().and_then(Result::err)
+    }
+
+    /// Waits up to `timeout` for the task to complete; returns whether it has.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        if timeout.is_zero() {
+            return Err(Error::InvalidArgument(
+                "a wait timeout must be longer than zero".into(),
+            ));
+        }
+        let cell = &self.cell;
+        block_until(
+            &[cell.clone()],
+            &|| cell.is_done(),
+            Some(Instant::now() + timeout),
+        )?;
+        Ok(cell.is_done())
+    }
+
+    /// The same future without its type, e.g. to mix types in one list.
+    pub fn erase(&self) -> AnyFuture {
+        AnyFuture {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl<T: Data> Future<T> {
+    /// Waits for the value. On one of the client's pool threads the wait runs
+    /// other tasks instead of blocking; on a thread of the client's async
+    /// runtime it is refused (use `.await` there).
+    pub fn result(&self) -> Result<T> {
+        let cell = &self.cell;
+        block_until(std::slice::from_ref(cell), &|| cell.is_done(), None)?;
+        take_value(cell)
+    }
+
+    /// A delayed value backed by this future, for use in later graphs.
+    pub fn as_delayed(&self) -> Delayed<T> {
+        let me = self.clone();
+        rask_core::task(self.key().clone()).try_delayed(move || me.result(), ())
+    }
+
+    /// Like [`Future::as_delayed`], but with a fresh anonymous key, so that
+    /// one graph can use the future and a task with the same key.
+    pub fn as_anonymous_delayed(&self) -> Delayed<T> {
+        let me = self.clone();
+        try_delayed(move || me.result(), ())
+    }
+}
+
+fn take_value<T: Data>(cell: &Cell) -> Result<T> {
+    match cell.result() {
+        Some(Ok(v)) => downcast(&cell.key, v),
+        Some(Err(e)) => Err(e),
+        None => Err(Error::ClientShutdown {
+            key: cell.key.clone(),
+        }),
+    }
+}
+
+fn downcast<T: Data>(key: &Key, v: Value) -> Result<T> {
+    match v.downcast::<T>() {
+        Ok(arc) => Ok(Arc::try_unwrap(arc).unwrap_or_else(|a| (*a).clone())),
+        Err(_) => Err(Error::OutputType {
+            key: key.clone(),
+            expected: std::any::type_name::<T>(),
+        }),
+    }
+}
+
+impl<T: Data> std::future::Future for Future<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let cell = &self.cell;
+        if cell.is_done() || !cell.add_waiter(Waiter::Waker(cx.waker().clone())) {
+            return Poll::Ready(take_value(cell));
+        }
+        Poll::Pending
+    }
+}
+
+/// A future whose value type is known only at run time.
+#[derive(Clone)]
+pub struct AnyFuture {
+    pub(crate) cell: Arc<Cell>,
+}
+
+impl std::fmt::Debug for AnyFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnyFuture({})", self.cell.key)
+    }
+}
+
+impl AnyFuture {
+    /// The task's key.
+    pub fn key(&self) -> &Key {
+        &self.cell.key
+    }
+
+    /// Where the task stands.
+    pub fn state(&self) -> FutureState {
+        FutureState::from_raw(self.cell.state())
+    }
+
+    /// Waits for the value as a `T`; another type is an error naming both.
+    pub fn result<T: Data>(&self) -> Result<T> {
+        let cell = &self.cell;
+        block_until(std::slice::from_ref(cell), &|| cell.is_done(), None)?;
+        take_value(cell)
+    }
+
+    /// A typed handle (the type is checked when the value is read).
+    pub fn typed<T>(&self) -> Future<T> {
+        Future::from_cell(self.cell.clone())
+    }
+}
+
+/// Blocks the calling thread until `cond()` or `deadline`, waking whenever one
+/// of `cells` completes. On a pool worker thread it runs other tasks while it
+/// waits; on a client runtime thread it refuses.
+pub(crate) fn block_until(
+    cells: &[Arc<Cell>],
+    cond: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    if cond() {
+        return Ok(());
+    }
+    if on_runtime_thread() {
+        return Err(Error::WouldBlock(
+            "a blocking wait on a future inside an async task would stall the runtime: use `.await`".into(),
+        ));
+    }
+    let timed_out = || deadline.is_some_and(|d| Instant::now() >= d);
+    if let Some(pool) = cells
+        .first()
+        .and_then(|c| c.core())
+        .and_then(|core| core.pool_if_worker())
+    {
+        for c in cells {
+            let p = pool.clone();
+            c.on_done(move || p.wake_helpers());
+        }
+        pool.help_until(&|| cond() || timed_out());
+        return Ok(());
+    }
+    let me = std::thread::current();
+    for c in cells {
+        c.add_waiter(Waiter::Thread(me.clone()));
+    }
+    while !cond() {
+        match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    break;
+                }
+                std::thread::park_timeout(d - now);
+            }
+            None => std::thread::park(),
+        }
+    }
+    Ok(())
+}
