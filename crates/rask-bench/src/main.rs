@@ -4,6 +4,7 @@
 
 mod baseline;
 mod w1;
+mod w3;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -45,6 +46,16 @@ enum Workload {
         #[arg(long)]
         no_baseline: bool,
     },
+    /// Concurrent I/O-bound tasks: N async tasks awaiting a 20 ms timer, gathered.
+    #[command(name = "W3", alias = "w3")]
+    W3 {
+        /// Number of tasks.
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Threads of the client's async runtime.
+        #[arg(long, default_value_t = 1)]
+        async_threads: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             events,
             baseline: !no_baseline,
         })?,
+        Workload::W3 { n, async_threads } => w3::run(n, async_threads)?,
     };
     println!("{report}");
     Ok(())

@@ -37,7 +37,7 @@ impl<T: Data> FutureArg for Future<T> {
     type Value = T;
     type Shape = One<T>;
     fn push_cells(self, deps: &mut DepList) -> One<T> {
-        deps.0.push(self.cell);
+        deps.0.push(self.cell.clone());
         One::new()
     }
 }
@@ -56,7 +56,7 @@ impl<T: Data> FutureArg for Vec<Future<T>> {
     type Shape = Many<T>;
     fn push_cells(self, deps: &mut DepList) -> Many<T> {
         let n = self.len();
-        deps.0.extend(self.into_iter().map(|f| f.cell));
+        deps.0.extend(self.iter().map(|f| f.cell.clone()));
         Many::new(n)
     }
 }

@@ -32,14 +32,17 @@
 //!    result that arrives after a timeout, a cancel or a newer attempt is
 //!    dropped.
 //! 6. The task holds its dependencies (to read their values, again on a
-//!    retry) until it completes, and then lets them go, so a result lives as
-//!    long as a `Future` handle or a pending dependent needs it.
+//!    retry) until it completes, and then lets them go.
+//! 7. `users` counts the `Future` handles plus the unfinished dependents of a
+//!    task. Whoever brings it to zero releases the value at once (the cell
+//!    itself may live a moment longer inside the pool or the runtime, but
+//!    nothing can read the value again: every way to it went through a
+//!    handle or a dependent).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
-use std::thread::Thread;
 use std::time::Instant;
 
 use rask_core::{
@@ -49,6 +52,7 @@ use rask_core::{
 use rask_local::DynJob;
 
 use crate::client::Core;
+use crate::future::Latch;
 use crate::options::TaskOptions;
 use crate::runtime::TaskFuture;
 
@@ -63,27 +67,32 @@ pub(crate) const CANCELLED: u8 = 5;
 pub(crate) type BodyFuture =
     Pin<Box<dyn std::future::Future<Output = Result<Value, TaskFailure>> + Send>>;
 
+/// A compute task's body over its inputs.
+pub(crate) type ComputeFn = dyn Fn(&mut Inputs<'_>) -> Result<Value, TaskFailure> + Send + Sync;
+/// An async task's body: makes the future to poll.
+pub(crate) type AsyncFn = dyn Fn(&mut Inputs<'_>) -> Result<BodyFuture, TaskFailure> + Send + Sync;
+
 /// What a task runs.
 pub(crate) enum Body {
     /// A compute task: runs on the thread pool.
-    Compute(Box<dyn Fn(&mut Inputs<'_>) -> Result<Value, TaskFailure> + Send + Sync>),
+    Compute(Box<ComputeFn>),
     /// An async task: the function makes a future that runs on the runtime.
-    Async(Box<dyn Fn(&mut Inputs<'_>) -> Result<BodyFuture, TaskFailure> + Send + Sync>),
+    Async(Box<AsyncFn>),
     /// A graph run started elsewhere (`Client::compute`); completed by its callback.
     External,
 }
 
 /// Who to tell when a task completes.
 pub(crate) enum Waiter {
-    Thread(Thread),
     Waker(Waker),
+    Latch(Arc<Latch>),
     Call(Box<dyn FnOnce() + Send>),
 }
 
 impl Waiter {
     fn wake(self) {
         match self {
-            Waiter::Thread(t) => t.unpark(),
+            Waiter::Latch(l) => l.count_down(),
             Waiter::Waker(w) => w.wake(),
             Waiter::Call(f) => f(),
         }
@@ -109,6 +118,7 @@ pub(crate) struct Cell {
     state: AtomicU8,
     pending: AtomicU32,
     attempt: AtomicU32,
+    users: AtomicUsize,
     inner: Mutex<Inner>,
     body: Body,
     opts: TaskOptions,
@@ -132,6 +142,7 @@ impl Cell {
             state: AtomicU8::new(PENDING),
             pending: AtomicU32::new(pending),
             attempt: AtomicU32::new(0),
+            users: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 deps,
                 ..Inner::default()
@@ -193,10 +204,28 @@ impl Cell {
         TaskId(self.seq as u32)
     }
 
+    /// One more handle or unfinished dependent (rule 7).
+    pub(crate) fn add_user(&self) {
+        self.users.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One handle or dependent fewer; the last one releases the value (rule 7).
+    pub(crate) fn drop_user(&self) {
+        if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut g = self.lock();
+            if matches!(g.result, Some(Ok(_))) {
+                g.result = Some(Ok(Arc::new(Released)));
+            }
+        }
+    }
+
     /// Registers this task with its dependencies (rule 2) and releases the
     /// submitter's guard (rule 3). Called once, right after `new`.
     pub(crate) fn start(self: &Arc<Self>) {
         let deps: Vec<Arc<Cell>> = self.lock().deps.clone();
+        for d in &deps {
+            d.add_user();
+        }
         for d in &deps {
             let mut g = d.lock();
             if g.result.is_none() {
@@ -265,6 +294,12 @@ impl Cell {
                 .is_err()
         {
             return; // completed (cancelled) meanwhile
+        }
+        if core.is_shut_down() {
+            self.complete(Err(Error::ClientShutdown {
+                key: self.key.clone(),
+            }));
+            return;
         }
         match &self.body {
             Body::Compute(_) => core.compute_pool().spawn(self.clone(), self.opts.priority),
@@ -338,11 +373,13 @@ impl Cell {
                 return;
             }
         };
-        let cell = self.clone();
+        let guard = FailOnDrop(Some(self.clone()));
         let task = TaskFuture::new(self.key.clone(), attempt, self.opts.timeout, fut);
         let handle = core.runtime().spawn(async move {
             let r = task.await;
-            cell.finish_attempt(attempt, r, worker);
+            if let Some(cell) = guard.disarm() {
+                cell.finish_attempt_owned(attempt, r, worker);
+            }
         });
         let mut g = self.lock();
         if g.result.is_none() {
@@ -357,8 +394,34 @@ impl Cell {
         r: Result<Value, TaskError>,
         worker: WorkerId,
     ) {
+        if let Some(s) = self.settle_attempt(attempt, r, worker) {
+            s.notify();
+        }
+    }
+
+    /// As `finish_attempt`, consuming the caller's reference before anyone is
+    /// told: a waiter that then drops the last handle frees the result at once.
+    pub(crate) fn finish_attempt_owned(
+        self: Arc<Self>,
+        attempt: u32,
+        r: Result<Value, TaskError>,
+        worker: WorkerId,
+    ) {
+        let settled = self.settle_attempt(attempt, r, worker);
+        drop(self);
+        if let Some(s) = settled {
+            s.notify();
+        }
+    }
+
+    fn settle_attempt(
+        self: &Arc<Self>,
+        attempt: u32,
+        r: Result<Value, TaskError>,
+        worker: WorkerId,
+    ) -> Option<Settled> {
         if self.is_done() || self.attempt.load(Ordering::Acquire) != attempt {
-            return;
+            return None;
         }
         match r {
             Ok(v) => {
@@ -375,7 +438,7 @@ impl Cell {
                         finished,
                     });
                 }
-                self.complete(Ok(v));
+                self.settle(Ok(v))
             }
             Err(e) => {
                 if attempt <= self.opts.retries && self.opts.should_retry(&e) {
@@ -389,8 +452,9 @@ impl Cell {
                         });
                     }
                     self.schedule();
+                    None
                 } else {
-                    self.complete(Err(Error::Task(Arc::new(e))));
+                    self.settle(Err(Error::Task(Arc::new(e))))
                 }
             }
         }
@@ -430,6 +494,17 @@ impl Cell {
 
     /// Sets the result (rule 1) and tells everyone; `false` if already set.
     pub(crate) fn complete(self: &Arc<Self>, result: CellResult) -> bool {
+        match self.settle(result) {
+            Some(s) => {
+                s.notify();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets the result (rule 1); the returned [`Settled`] tells everyone.
+    fn settle(self: &Arc<Self>, result: CellResult) -> Option<Settled> {
         let state = match &result {
             Ok(_) => FINISHED,
             Err(e) if is_cancel(e) => CANCELLED,
@@ -438,7 +513,7 @@ impl Cell {
         let (dependents, waiters, deps, abort) = {
             let mut g = self.lock();
             if g.result.is_some() {
-                return false;
+                return None;
             }
             g.result = Some(result.clone());
             self.state.store(state, Ordering::Release);
@@ -454,10 +529,10 @@ impl Cell {
                 a.abort();
             }
         }
-        drop(deps);
-        if let Some(core) = self.core.upgrade() {
-            core.forget(self.seq);
+        for d in &deps {
+            d.drop_user();
         }
+        drop(deps);
         if let (Some(ev), Err(Error::Task(e))) = (&self.events, &result) {
             ev.emit(&Event::TaskFailed {
                 run: RunId(0),
@@ -467,17 +542,11 @@ impl Cell {
                 at: Instant::now(),
             });
         }
-        for w in waiters {
-            w.wake();
-        }
-        for d in dependents {
-            if state == CANCELLED {
-                d.cancel_because(&result);
-            } else {
-                d.dep_resolved();
-            }
-        }
-        true
+        Some(Settled {
+            cancelled: (state == CANCELLED).then_some(result),
+            waiters,
+            dependents,
+        })
     }
 
     fn cancel_because(self: &Arc<Self>, dep_result: &CellResult) {
@@ -493,6 +562,49 @@ impl Cell {
             attempt: self.attempt.load(Ordering::Acquire),
             cause: Some(root),
         }))));
+    }
+}
+
+/// Fails its task with `ClientShutdown` if dropped armed: an async task
+/// dropped by a runtime that shuts down.
+struct FailOnDrop(Option<Arc<Cell>>);
+
+impl FailOnDrop {
+    fn disarm(mut self) -> Option<Arc<Cell>> {
+        self.0.take()
+    }
+}
+
+impl Drop for FailOnDrop {
+    fn drop(&mut self) {
+        if let Some(cell) = self.0.take() {
+            let key = cell.key.clone();
+            cell.complete(Err(Error::ClientShutdown { key }));
+        }
+    }
+}
+
+/// What a released result holds: nothing (rule 7).
+struct Released;
+
+/// A completion not yet announced: who to wake and which dependents to move.
+pub(crate) struct Settled {
+    cancelled: Option<CellResult>,
+    waiters: Vec<Waiter>,
+    dependents: Vec<Arc<Cell>>,
+}
+
+impl Settled {
+    fn notify(self) {
+        for w in self.waiters {
+            w.wake();
+        }
+        for d in self.dependents {
+            match &self.cancelled {
+                Some(r) => d.cancel_because(r),
+                None => d.dep_resolved(),
+            }
+        }
     }
 }
 
@@ -520,14 +632,36 @@ pub(crate) fn root_error(e: &Error) -> Arc<TaskError> {
 
 impl DynJob for Cell {
     fn run(self: Arc<Self>, worker: WorkerId) {
-        let Body::Compute(body) = &self.body else {
+        if !matches!(self.body, Body::Compute(_)) {
             return;
+        }
+        let core = match self.core.upgrade() {
+            Some(core) if !core.is_shut_down() => core,
+            _ => {
+                let key = self.key.clone();
+                self.complete(Err(Error::ClientShutdown { key }));
+                return;
+            }
         };
         let Some(attempt) = self.begin_attempt(worker) else {
             return;
         };
-        if let (Some(after), Some(core)) = (self.opts.timeout, self.core.upgrade()) {
-            let cell = Arc::downgrade(&self);
+        core.running_on(worker, &self, || self.run_attempt(&core, attempt, worker));
+    }
+
+    fn abandon(self: Arc<Self>) {
+        let key = self.key.clone();
+        self.complete(Err(Error::ClientShutdown { key }));
+    }
+}
+
+impl Cell {
+    fn run_attempt(self: &Arc<Self>, core: &Core, attempt: u32, worker: WorkerId) {
+        let Body::Compute(body) = &self.body else {
+            return;
+        };
+        if let Some(after) = self.opts.timeout {
+            let cell = Arc::downgrade(self);
             core.runtime().spawn(async move {
                 tokio::time::sleep(after).await;
                 if let Some(c) = cell.upgrade() {

@@ -13,14 +13,13 @@
 //! [`Error::ClientShutdown`] and the runtime stops in the background.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rask_core::{
     plan_outputs, Data, Delayed, Error, EventSink, Executor, Key, OutputReader, Outputs,
-    PlanOptions, Result, Run, Subscriber, SyncExecutor, TaskFn, Value,
+    PlanOptions, Result, Run, Subscriber, SyncExecutor, TaskFn, Value, WorkerId,
 };
 use rask_diagnostics::ProgressBar;
 use rask_local::ThreadPool;
@@ -37,6 +36,9 @@ enum Flavor {
     Threads(Arc<ThreadPool>),
 }
 
+/// The eager tasks one worker is running.
+type RunningSlot = Mutex<Vec<Arc<Cell>>>;
+
 /// What every handle of one client shares.
 pub(crate) struct Core {
     flavor: Flavor,
@@ -45,9 +47,12 @@ pub(crate) struct Core {
     runtime: Mutex<Option<Runtime>>,
     handle: OnceLock<tokio::runtime::Handle>,
     async_threads: AtomicUsize,
-    live: Mutex<HashMap<u64, Weak<Cell>>>,
     shutdown: AtomicBool,
     seq: AtomicU64,
+    /// Per compute worker, the eager tasks it is running (a stack: a task
+    /// that waits may run others on the same thread), so that shutdown can
+    /// fail their futures. Only the owning worker pushes and pops.
+    running: OnceLock<Box<[RunningSlot]>>,
     me: Weak<Core>,
 }
 
@@ -68,9 +73,9 @@ impl Core {
             runtime: Mutex::new(None),
             handle: OnceLock::new(),
             async_threads: AtomicUsize::new(1),
-            live: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             seq: AtomicU64::new(1),
+            running: OnceLock::new(),
             me: me.clone(),
         });
         if let Flavor::Threads(pool) = &core.flavor {
@@ -96,6 +101,32 @@ impl Core {
                 pool
             }),
         }
+    }
+
+    /// Runs `f` with `cell` recorded as running on `worker`.
+    pub(crate) fn running_on<R>(
+        &self,
+        worker: WorkerId,
+        cell: &Arc<Cell>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let slots = self.running.get_or_init(|| {
+            (0..self.compute_pool().threads())
+                .map(|_| Mutex::new(Vec::new()))
+                .collect()
+        });
+        let Some(slot) = slots.get(worker.0 as usize) else {
+            return f();
+        };
+        lock(slot).push(cell.clone());
+        struct Pop<'a>(&'a RunningSlot);
+        impl Drop for Pop<'_> {
+            fn drop(&mut self) {
+                lock(self.0).pop();
+            }
+        }
+        let _pop = Pop(slot);
+        f()
     }
 
     /// The compute pool, if the calling thread is one of its workers.
@@ -125,35 +156,38 @@ impl Core {
         })
     }
 
-    /// Registers an unfinished task; `false` once shut down.
-    fn register(&self, cell: &Arc<Cell>) -> bool {
-        let mut live = lock(&self.live);
-        if self.shutdown.load(Ordering::Acquire) {
-            return false;
-        }
-        live.insert(cell.seq, Arc::downgrade(cell));
-        true
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
     }
 
-    pub(crate) fn forget(&self, seq: u64) {
-        lock(&self.live).remove(&seq);
-    }
-
+    /// Stops taking eager tasks. Every unfinished future fails with
+    /// `ClientShutdown`: queued, running and async tasks now, a task still
+    /// waiting for its dependencies when they resolve. A running compute task
+    /// is not interrupted (threads cannot be), but its result is dropped.
     fn shutdown(&self) {
-        let cells = {
-            let mut live = lock(&self.live);
-            if self.shutdown.swap(true, Ordering::AcqRel) {
-                return;
-            }
-            std::mem::take(&mut *live)
-        };
-        for (_, w) in cells {
-            if let Some(c) = w.upgrade() {
-                let key = c.key.clone();
-                c.complete(Err(Error::ClientShutdown { key }));
-            }
+        if self.shutdown.swap(true, Ordering::AcqRel) {
+            return;
         }
-        // Dropping the runtime shuts it down in the background.
+        if let Some(pool) = self.eager_pool.get() {
+            pool.abandon_queued();
+        }
+        if let Flavor::Threads(pool) = &self.flavor {
+            pool.abandon_queued();
+        }
+        // Running compute tasks go on, but their futures fail now; whatever
+        // they return later is dropped (rule 5 of `cell.rs`).
+        let running: Vec<Arc<Cell>> = self
+            .running
+            .get()
+            .map(|slots| slots.iter().flat_map(|s| lock(s).clone()).collect())
+            .unwrap_or_default();
+        for cell in running {
+            cell.complete(Err(Error::ClientShutdown {
+                key: cell.key.clone(),
+            }));
+        }
+        // Dropping the runtime shuts it down in the background; the tasks it
+        // drops fail their futures (see `runtime.rs`).
         drop(lock(&self.runtime).take());
     }
 }
@@ -352,6 +386,18 @@ impl Client {
         self.task().submit_async(f, args)
     }
 
+    /// As [`Client::submit_async`], for futures of `Result<T, E>`.
+    pub fn try_submit_async<F, A, T, E>(&self, f: F, args: A) -> Future<T>
+    where
+        A: FutureArgs,
+        F: TaskFn<A::Values>,
+        F::Output: std::future::Future<Output = std::result::Result<T, E>> + Send + 'static,
+        T: Data,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        self.task().try_submit_async(f, args)
+    }
+
     /// Runs `f(item)` for every item, one task each.
     pub fn map<F, I, R>(&self, f: F, items: impl IntoIterator<Item = I>) -> Vec<Future<R>>
     where
@@ -426,9 +472,9 @@ impl Client {
         self.core.shutdown.load(Ordering::Acquire)
     }
 
-    /// Registers and starts a cell; `false` (and the cell failed) once shut down.
+    /// Starts a cell; `false` (and the cell failed) once shut down.
     fn start_cell(&self, cell: &Arc<Cell>) -> bool {
-        if !self.core.register(cell) {
+        if self.core.is_shut_down() {
             cell.complete(Err(Error::ClientShutdown {
                 key: cell.key.clone(),
             }));

@@ -7,6 +7,7 @@
 
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -63,10 +64,13 @@ pub struct Future<T> {
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        Future {
-            cell: self.cell.clone(),
-            _t: PhantomData,
-        }
+        Future::from_cell(self.cell.clone())
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        self.cell.drop_user();
     }
 }
 
@@ -83,6 +87,7 @@ impl<T> std::fmt::Debug for Future<T> {
 
 impl<T> Future<T> {
     pub(crate) fn from_cell(cell: Arc<Cell>) -> Self {
+        cell.add_user();
         Future {
             cell,
             _t: PhantomData,
@@ -124,8 +129,8 @@ impl<T> Future<T> {
         }
         let cell = &self.cell;
         block_until(
-            &[cell.clone()],
-            &|| cell.is_done(),
+            std::slice::from_ref(cell),
+            1,
             Some(Instant::now() + timeout),
         )?;
         Ok(cell.is_done())
@@ -145,7 +150,7 @@ impl<T: Data> Future<T> {
     /// runtime it is refused (use `.await` there).
     pub fn result(&self) -> Result<T> {
         let cell = &self.cell;
-        block_until(std::slice::from_ref(cell), &|| cell.is_done(), None)?;
+        block_until(std::slice::from_ref(cell), 1, None)?;
         take_value(cell)
     }
 
@@ -196,9 +201,27 @@ impl<T: Data> std::future::Future for Future<T> {
 }
 
 /// A future whose value type is known only at run time.
-#[derive(Clone)]
 pub struct AnyFuture {
-    pub(crate) cell: Arc<Cell>,
+    cell: Arc<Cell>,
+}
+
+impl AnyFuture {
+    fn from_cell(cell: Arc<Cell>) -> Self {
+        cell.add_user();
+        AnyFuture { cell }
+    }
+}
+
+impl Clone for AnyFuture {
+    fn clone(&self) -> Self {
+        AnyFuture::from_cell(self.cell.clone())
+    }
+}
+
+impl Drop for AnyFuture {
+    fn drop(&mut self) {
+        self.cell.drop_user();
+    }
 }
 
 impl std::fmt::Debug for AnyFuture {
@@ -221,7 +244,7 @@ impl AnyFuture {
     /// Waits for the value as a `T`; another type is an error naming both.
     pub fn result<T: Data>(&self) -> Result<T> {
         let cell = &self.cell;
-        block_until(std::slice::from_ref(cell), &|| cell.is_done(), None)?;
+        block_until(std::slice::from_ref(cell), 1, None)?;
         take_value(cell)
     }
 
@@ -231,40 +254,68 @@ impl AnyFuture {
     }
 }
 
-/// Blocks the calling thread until `cond()` or `deadline`, waking whenever one
-/// of `cells` completes. On a pool worker thread it runs other tasks while it
-/// waits; on a client runtime thread it refuses.
+/// Counts completions down for one blocked waiter; wakes it at zero.
+pub(crate) struct Latch {
+    remaining: AtomicIsize,
+    thread: std::thread::Thread,
+    pool: Option<Arc<rask_local::ThreadPool>>,
+}
+
+impl Latch {
+    pub(crate) fn count_down(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.thread.unpark();
+            if let Some(p) = &self.pool {
+                p.wake_helpers();
+            }
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.remaining.load(Ordering::Acquire) <= 0
+    }
+}
+
+/// Blocks the calling thread until `need` of `cells` have completed, or
+/// `deadline` passes. One latch serves every cell, so a thread waiting for
+/// many futures is woken once, not once per future. On a pool worker thread
+/// the wait runs other tasks; on a client runtime thread it is refused.
 pub(crate) fn block_until(
     cells: &[Arc<Cell>],
-    cond: &dyn Fn() -> bool,
+    need: usize,
     deadline: Option<Instant>,
 ) -> Result<()> {
-    if cond() {
+    let pending: Vec<&Arc<Cell>> = cells.iter().filter(|c| !c.is_done()).collect();
+    let need = need.min(cells.len());
+    if cells.len() - pending.len() >= need {
         return Ok(());
     }
     if on_runtime_thread() {
         return Err(Error::WouldBlock(
-            "a blocking wait on a future inside an async task would stall the runtime: use `.await`".into(),
+            "a blocking wait on a future inside an async task would stall the runtime: use `.await`"
+                .into(),
         ));
     }
-    let timed_out = || deadline.is_some_and(|d| Instant::now() >= d);
-    if let Some(pool) = cells
+    let pool = cells
         .first()
         .and_then(|c| c.core())
-        .and_then(|core| core.pool_if_worker())
-    {
-        for c in cells {
-            let p = pool.clone();
-            c.on_done(move || p.wake_helpers());
+        .and_then(|core| core.pool_if_worker());
+    let latch = Arc::new(Latch {
+        remaining: AtomicIsize::new((need - (cells.len() - pending.len())) as isize),
+        thread: std::thread::current(),
+        pool: pool.clone(),
+    });
+    for c in pending {
+        if !c.add_waiter(Waiter::Latch(latch.clone())) {
+            latch.count_down();
         }
-        pool.help_until(&|| cond() || timed_out());
+    }
+    let timed_out = || deadline.is_some_and(|d| Instant::now() >= d);
+    if let Some(pool) = pool {
+        pool.help_until(&|| latch.is_open() || timed_out());
         return Ok(());
     }
-    let me = std::thread::current();
-    for c in cells {
-        c.add_waiter(Waiter::Thread(me.clone()));
-    }
-    while !cond() {
+    while !latch.is_open() {
         match deadline {
             Some(d) => {
                 let now = Instant::now();

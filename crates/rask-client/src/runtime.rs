@@ -68,18 +68,19 @@ impl Drop for Runtime {
 pub(crate) struct TaskFuture {
     key: Key,
     attempt: u32,
+    /// Made at the first poll, on the runtime (a timer needs its context).
     timeout: Option<Pin<Box<tokio::time::Sleep>>>,
-    after: Duration,
+    after: Option<Duration>,
     body: BodyFuture,
 }
 
 impl TaskFuture {
-    pub(crate) fn new(key: Key, attempt: u32, timeout: Option<Duration>, body: BodyFuture) -> Self {
+    pub(crate) fn new(key: Key, attempt: u32, after: Option<Duration>, body: BodyFuture) -> Self {
         TaskFuture {
             key,
             attempt,
-            timeout: timeout.map(|d| Box::pin(tokio::time::sleep(d))),
-            after: timeout.unwrap_or_default(),
+            timeout: None,
+            after,
             body,
         }
     }
@@ -99,11 +100,14 @@ impl Future for TaskFuture {
             Err(e) => return Poll::Ready(Err(e)),
             Ok(Poll::Pending) => {}
         }
-        if let Some(t) = &mut this.timeout {
+        if let Some(after) = this.after {
+            let t = this
+                .timeout
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
             if t.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(TaskError {
                     key: key.clone(),
-                    kind: TaskErrorKind::TimedOut { after: this.after },
+                    kind: TaskErrorKind::TimedOut { after },
                     message: String::new(),
                     backtrace: None,
                     attempt,

@@ -37,8 +37,12 @@ pub enum OnError {
     Skip,
 }
 
-/// Waits for every future and returns their values in order.
+/// Waits for every future (one wake-up, not one per future) and returns
+/// their values in order.
 pub(crate) fn gather<T: Data>(futures: &[Future<T>], on_error: OnError) -> Result<Vec<T>> {
+    let cells: Vec<Arc<Cell>> = futures.iter().map(|f| f.cell.clone()).collect();
+    block_until(&cells, cells.len(), None)?;
+    drop(cells);
     let mut out = Vec::with_capacity(futures.len());
     for f in futures {
         match f.result() {
@@ -96,11 +100,11 @@ pub(crate) fn wait<T>(
 ) -> Result<WaitResult> {
     let deadline = check_timeout(timeout)?;
     let cells: Vec<Arc<Cell>> = futures.iter().map(|f| f.cell.clone()).collect();
-    let cond = || match mode {
-        WaitFor::All => cells.iter().all(|c| c.is_done()),
-        WaitFor::FirstCompleted => cells.is_empty() || cells.iter().any(|c| c.is_done()),
+    let need = match mode {
+        WaitFor::All => cells.len(),
+        WaitFor::FirstCompleted => 1,
     };
-    block_until(&cells, &cond, deadline)?;
+    block_until(&cells, need, deadline)?;
     Ok(split(futures))
 }
 

@@ -86,6 +86,7 @@ fn payload_message(p: &(dyn Any + Send)) -> String {
 /// at argument position `p` (for type mismatches). Every executor runs task
 /// bodies through this function, so errors read the same everywhere.
 #[inline]
+#[allow(clippy::result_large_err)] // the error is the rare path; boxing it costs every caller
 pub fn call_body(
     key: &Key,
     attempt: u32,
@@ -102,6 +103,7 @@ pub fn call_body(
 /// Runs part of a task body (for example one `poll` of an async task),
 /// turning a panic into a [`TaskError`] of kind `Panicked`.
 #[inline]
+#[allow(clippy::result_large_err)] // as `call_body`
 pub fn catch_panic<R>(key: &Key, attempt: u32, f: impl FnOnce() -> R) -> Result<R, TaskError> {
     install_hook();
     catch_task(f).map_err(|c| TaskError {

@@ -69,6 +69,9 @@ struct Job {
 pub trait DynJob: Send + Sync + 'static {
     /// Runs it on a worker.
     fn run(self: Arc<Self>, worker: WorkerId);
+    /// Called instead of `run` for a job still queued when the pool stops
+    /// (or when [`ThreadPool::abandon_queued`] is called).
+    fn abandon(self: Arc<Self>) {}
 }
 
 struct DynEntry {
@@ -267,6 +270,15 @@ impl ThreadPool {
         self.shared.sleep.notify_one();
     }
 
+    /// Takes every queued eager job off the queue and abandons it.
+    pub fn abandon_queued(&self) {
+        let jobs: Vec<DynEntry> = std::mem::take(&mut *lock(&self.shared.dyn_queue)).into_vec();
+        self.shared.dyn_len.fetch_sub(jobs.len(), Ordering::SeqCst);
+        for e in jobs {
+            e.job.abandon();
+        }
+    }
+
     /// On one of this pool's workers: runs other work until `done()` holds and
     /// returns `true`. Elsewhere returns `false` at once (block normally then).
     /// Whoever makes `done()` true should call [`ThreadPool::wake_helpers`].
@@ -316,6 +328,7 @@ pub fn current_context() -> Option<Arc<dyn Any + Send + Sync>> {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         shutdown(&self.shared, &mut self.threads);
+        self.abandon_queued();
     }
 }
 

@@ -32,7 +32,7 @@ pub use rask_client::{
 pub use rask_core::{
     compute, delayed, task, try_delayed, value, Data, Delayed, Error, Event, EventSink, Executor,
     Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,
-    TaskErrorKind, TaskId, WorkerId,
+    TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
 pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
 pub use rask_local::{SyncExecutor, ThreadPool, ThreadsExecutor};
@@ -45,7 +45,7 @@ pub mod core {
 /// `use rask::prelude::*;` for the common names.
 pub mod prelude {
     pub use crate::{
-        compute, delayed, task, try_delayed, value, Client, Delayed, Error, Graph, Key, Result,
-        TaskError,
+        compute, delayed, get_client, task, try_delayed, value, Client, Delayed, Error, Future,
+        Graph, Key, OnError, Result, TaskError, WaitFor,
     };
 }
