@@ -2,9 +2,13 @@
 //! (`../shared/bench/README.md`). Prints one JSON object on the last line of
 //! stdout and exits non-zero if its own result check fails.
 
+mod alloc;
 mod baseline;
 mod w1;
 mod w3;
+
+#[global_allocator]
+static GLOBAL: alloc::Switch = alloc::Switch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -55,6 +59,14 @@ enum Workload {
         /// Threads of the client's async runtime.
         #[arg(long, default_value_t = 1)]
         async_threads: usize,
+        /// `baseline`: the same tasks spawned on a bare tokio runtime, with no
+        /// client, cells or keys (the floor). Any other value runs the client.
+        #[arg(long, value_enum, default_value_t = ExecutorKind::Threads)]
+        executor: ExecutorKind,
+        /// Skip the baseline that the client run also measures (in a child
+        /// process, so that both start from a fresh heap).
+        #[arg(long)]
+        no_baseline: bool,
     },
 }
 
@@ -76,7 +88,18 @@ fn main() -> anyhow::Result<()> {
             events,
             baseline: !no_baseline,
         })?,
-        Workload::W3 { n, async_threads } => w3::run(n, async_threads)?,
+        Workload::W3 {
+            n,
+            async_threads,
+            executor,
+            no_baseline,
+        } => {
+            if executor == ExecutorKind::Baseline {
+                w3::baseline(n, async_threads)?
+            } else {
+                w3::run(n, async_threads, !no_baseline)?
+            }
+        }
     };
     println!("{report}");
     Ok(())

@@ -113,6 +113,7 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<serde_json::Value> {
     let us = 1e6 * c / tasks as f64;
     let mut out = json!({
         "workload": "W1",
+        "allocator": crate::alloc::name(),
         "system": system,
         "n": n,
         "tasks": tasks,

@@ -15,9 +15,9 @@
 //! # Rules
 //! 1. `inner.result` is set exactly once, under `inner`'s lock, by
 //!    [`Cell::complete`]; `state` is stored under the same lock. Everything
-//!    taken from `inner` at that moment (dependents, waiters, dependencies) is
+//!    taken from `inner` at that moment (waiters, dependents, dependencies) is
 //!    acted on after the lock is released.
-//! 2. A dependent is added to a dependency's `dependents` under the
+//! 2. A dependent is added to a dependency's `waiters` under the
 //!    dependency's lock only while that dependency has no result; otherwise
 //!    the caller counts the dependency as resolved at once. So every
 //!    dependency resolves each dependent exactly once.
@@ -39,7 +39,6 @@
 //!    nothing can read the value again: every way to it went through a
 //!    handle or a dependent).
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
@@ -50,11 +49,12 @@ use rask_core::{
     TaskErrorKind, TaskFailure, TaskId, Value, WorkerId,
 };
 use rask_local::DynJob;
+use smallvec::SmallVec;
 
 use crate::client::Core;
 use crate::future::Latch;
 use crate::options::TaskOptions;
-use crate::runtime::TaskFuture;
+use crate::runtime::Launch;
 
 pub(crate) const PENDING: u8 = 0;
 pub(crate) const QUEUED: u8 = 1;
@@ -63,20 +63,20 @@ pub(crate) const FINISHED: u8 = 3;
 pub(crate) const ERRED: u8 = 4;
 pub(crate) const CANCELLED: u8 = 5;
 
-/// A boxed future of a task body's result.
-pub(crate) type BodyFuture =
-    Pin<Box<dyn std::future::Future<Output = Result<Value, TaskFailure>> + Send>>;
-
 /// A compute task's body over its inputs.
 pub(crate) type ComputeFn = dyn Fn(&mut Inputs<'_>) -> Result<Value, TaskFailure> + Send + Sync;
 /// An async task's body: makes the future to poll.
-pub(crate) type AsyncFn = dyn Fn(&mut Inputs<'_>) -> Result<BodyFuture, TaskFailure> + Send + Sync;
+pub(crate) type AsyncFn = dyn Fn(&mut Inputs<'_>, Launch<'_>) -> Result<tokio::task::AbortHandle, TaskFailure>
+    + Send
+    + Sync;
+
+static DEFAULT_OPTIONS: TaskOptions = TaskOptions::DEFAULT;
 
 /// What a task runs.
 pub(crate) enum Body {
     /// A compute task: runs on the thread pool.
     Compute(Box<ComputeFn>),
-    /// An async task: the function makes a future that runs on the runtime.
+    /// An async task: the function makes the attempt's future and launches it.
     Async(Box<AsyncFn>),
     /// A graph run started elsewhere (`Client::compute`); completed by its callback.
     External,
@@ -87,26 +87,67 @@ pub(crate) enum Waiter {
     Waker(Waker),
     Latch(Arc<Latch>),
     Call(Box<dyn FnOnce() + Send>),
+    /// A task that depends on this one.
+    Dependent(Arc<Cell>),
 }
 
 impl Waiter {
-    fn wake(self) {
+    fn wake(self, cancelled: Option<&CellResult>) {
         match self {
             Waiter::Latch(l) => l.count_down(),
             Waiter::Waker(w) => w.wake(),
             Waiter::Call(f) => f(),
+            Waiter::Dependent(d) => match cancelled {
+                Some(r) => d.cancel_because(r),
+                None => d.dep_resolved(),
+            },
         }
     }
 }
 
 pub(crate) type CellResult = Result<Value, Error>;
 
+/// A task's result. The error is boxed: `Error` is 80 bytes and rare, and
+/// every cell carries a slot (24 bytes this way).
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Empty,
+    Ok(Value),
+    Err(Box<Error>),
+}
+
+impl Slot {
+    fn is_set(&self) -> bool {
+        !matches!(self, Slot::Empty)
+    }
+
+    fn get(&self) -> Option<CellResult> {
+        match self {
+            Slot::Empty => None,
+            Slot::Ok(v) => Some(Ok(v.clone())),
+            Slot::Err(e) => Some(Err((**e).clone())),
+        }
+    }
+}
+
+impl From<&CellResult> for Slot {
+    fn from(r: &CellResult) -> Slot {
+        match r {
+            Ok(v) => Slot::Ok(v.clone()),
+            Err(e) => Slot::Err(Box::new(e.clone())),
+        }
+    }
+}
+
+/// Waiters and dependents of a task: usually one, kept inline.
+type Waiters = SmallVec<[Waiter; 1]>;
+
 #[derive(Default)]
 struct Inner {
-    result: Option<CellResult>,
-    dependents: Vec<Arc<Cell>>,
-    waiters: Vec<Waiter>,
-    deps: Vec<Arc<Cell>>,
+    result: Slot,
+    waiters: Waiters,
+    deps: Box<[Arc<Cell>]>,
     abort: Option<tokio::task::AbortHandle>,
     started: Option<Instant>,
 }
@@ -116,12 +157,16 @@ pub(crate) struct Cell {
     pub(crate) key: Key,
     pub(crate) seq: u64,
     state: AtomicU8,
+    /// Whether the task has dependencies (most eager tasks have none: they
+    /// skip the dependency bookkeeping).
+    has_deps: bool,
     pending: AtomicU32,
     attempt: AtomicU32,
     users: AtomicUsize,
     inner: Mutex<Inner>,
     body: Body,
-    opts: TaskOptions,
+    /// `None` for the default settings (most tasks): keeps the cell small.
+    opts: Option<Box<TaskOptions>>,
     events: Option<EventSink>,
     core: Weak<Core>,
 }
@@ -132,14 +177,18 @@ impl Cell {
         key: Key,
         deps: Vec<Arc<Cell>>,
         body: Body,
-        opts: TaskOptions,
+        mut opts: TaskOptions,
         events: Option<EventSink>,
     ) -> Arc<Cell> {
         let pending = deps.len() as u32 + 1;
+        opts.key = None; // already in `key`
+        let opts = (!opts.is_default()).then(|| Box::new(opts));
+        let deps = deps.into_boxed_slice();
         Arc::new(Cell {
             key,
             seq: core.next_seq(),
             state: AtomicU8::new(PENDING),
+            has_deps: pending > 1,
             pending: AtomicU32::new(pending),
             attempt: AtomicU32::new(0),
             users: AtomicUsize::new(0),
@@ -152,6 +201,10 @@ impl Cell {
             events: events.filter(|e| !e.is_empty()),
             core: Arc::downgrade(core),
         })
+    }
+
+    fn opts(&self) -> &TaskOptions {
+        self.opts.as_deref().unwrap_or(&DEFAULT_OPTIONS)
     }
 
     /// The client core, unless it is gone.
@@ -176,13 +229,13 @@ impl Cell {
         if !self.is_done() {
             return None;
         }
-        self.lock().result.clone()
+        self.lock().result.get()
     }
 
     /// Adds a waiter unless the task is done; returns whether it was added.
     pub(crate) fn add_waiter(&self, w: Waiter) -> bool {
         let mut g = self.lock();
-        if g.result.is_some() {
+        if g.result.is_set() {
             return false;
         }
         g.waiters.push(w);
@@ -192,7 +245,7 @@ impl Cell {
     /// Calls `f` when the task completes (at once if it has).
     pub(crate) fn on_done(&self, f: impl FnOnce() + Send + 'static) {
         let mut g = self.lock();
-        if g.result.is_some() {
+        if g.result.is_set() {
             drop(g);
             f();
         } else {
@@ -213,8 +266,8 @@ impl Cell {
     pub(crate) fn drop_user(&self) {
         if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
             let mut g = self.lock();
-            if matches!(g.result, Some(Ok(_))) {
-                g.result = Some(Ok(Arc::new(Released)));
+            if matches!(g.result, Slot::Ok(_)) {
+                g.result = Slot::Ok(Arc::new(Released));
             }
         }
     }
@@ -222,14 +275,19 @@ impl Cell {
     /// Registers this task with its dependencies (rule 2) and releases the
     /// submitter's guard (rule 3). Called once, right after `new`.
     pub(crate) fn start(self: &Arc<Self>) {
-        let deps: Vec<Arc<Cell>> = self.lock().deps.clone();
+        if !self.has_deps {
+            self.pending.store(0, Ordering::Relaxed);
+            self.schedule();
+            return;
+        }
+        let deps: Vec<Arc<Cell>> = self.lock().deps.to_vec();
         for d in &deps {
             d.add_user();
         }
         for d in &deps {
             let mut g = d.lock();
-            if g.result.is_none() {
-                g.dependents.push(self.clone());
+            if !g.result.is_set() {
+                g.waiters.push(Waiter::Dependent(self.clone()));
             } else {
                 drop(g);
                 self.dep_resolved();
@@ -247,6 +305,10 @@ impl Cell {
     /// All dependencies resolved: fail, or queue the task (rule 4).
     fn ready(self: &Arc<Self>) {
         if self.is_done() {
+            return;
+        }
+        if !self.has_deps {
+            self.schedule();
             return;
         }
         let failed = {
@@ -302,7 +364,9 @@ impl Cell {
             return;
         }
         match &self.body {
-            Body::Compute(_) => core.compute_pool().spawn(self.clone(), self.opts.priority),
+            Body::Compute(_) => core
+                .compute_pool()
+                .spawn(self.clone(), self.opts().priority),
             Body::Async(_) => self.start_async(&core),
             Body::External => {}
         }
@@ -310,7 +374,10 @@ impl Cell {
 
     /// Values of the dependencies, in argument order (rule 6).
     fn inputs(&self) -> Vec<Option<Value>> {
-        let deps: Vec<Arc<Cell>> = self.lock().deps.clone();
+        if !self.has_deps {
+            return Vec::new();
+        }
+        let deps: Vec<Arc<Cell>> = self.lock().deps.to_vec();
         deps.iter()
             .map(|d| d.result().and_then(Result::ok))
             .collect()
@@ -358,11 +425,17 @@ impl Cell {
         };
         let mut values = self.inputs();
         // Only building the future runs here; it is polled on the runtime.
-        let made = catch_panic(&self.key, attempt, || {
-            make(&mut Inputs::from_values(&mut values))
+        let launch = Launch {
+            handle: core.runtime(),
+            cell: self,
+            attempt,
+            timeout: self.opts().timeout,
+        };
+        let launched = catch_panic(&self.key, attempt, || {
+            make(&mut Inputs::from_values(&mut values), launch)
         });
-        let fut = match made {
-            Ok(Ok(f)) => f,
+        let abort = match launched {
+            Ok(Ok(a)) => a,
             Ok(Err(failure)) => {
                 let e = failure_error(&self.key, attempt, failure, |p| self.dep_key(p));
                 self.finish_attempt(attempt, Err(e), worker);
@@ -373,17 +446,9 @@ impl Cell {
                 return;
             }
         };
-        let guard = FailOnDrop(Some(self.clone()));
-        let task = TaskFuture::new(self.key.clone(), attempt, self.opts.timeout, fut);
-        let handle = core.runtime().spawn(async move {
-            let r = task.await;
-            if let Some(cell) = guard.disarm() {
-                cell.finish_attempt_owned(attempt, r, worker);
-            }
-        });
         let mut g = self.lock();
-        if g.result.is_none() {
-            g.abort = Some(handle.abort_handle());
+        if !g.result.is_set() {
+            g.abort = Some(abort);
         }
     }
 
@@ -441,7 +506,7 @@ impl Cell {
                 self.settle(Ok(v))
             }
             Err(e) => {
-                if attempt <= self.opts.retries && self.opts.should_retry(&e) {
+                if attempt <= self.opts().retries && self.opts().should_retry(&e) {
                     if let Some(ev) = &self.events {
                         ev.emit(&Event::TaskRetrying {
                             run: RunId(0),
@@ -466,7 +531,7 @@ impl Cell {
         if self.state() != RUNNING {
             return;
         }
-        let after = self.opts.timeout.unwrap_or_default();
+        let after = self.opts().timeout.unwrap_or_default();
         let e = TaskError {
             key: self.key.clone(),
             kind: TaskErrorKind::TimedOut { after },
@@ -510,15 +575,14 @@ impl Cell {
             Err(e) if is_cancel(e) => CANCELLED,
             Err(_) => ERRED,
         };
-        let (dependents, waiters, deps, abort) = {
+        let (waiters, deps, abort) = {
             let mut g = self.lock();
-            if g.result.is_some() {
+            if g.result.is_set() {
                 return None;
             }
-            g.result = Some(result.clone());
+            g.result = Slot::from(&result);
             self.state.store(state, Ordering::Release);
             (
-                std::mem::take(&mut g.dependents),
                 std::mem::take(&mut g.waiters),
                 std::mem::take(&mut g.deps),
                 g.abort.take(),
@@ -545,7 +609,6 @@ impl Cell {
         Some(Settled {
             cancelled: (state == CANCELLED).then_some(result),
             waiters,
-            dependents,
         })
     }
 
@@ -565,45 +628,19 @@ impl Cell {
     }
 }
 
-/// Fails its task with `ClientShutdown` if dropped armed: an async task
-/// dropped by a runtime that shuts down.
-struct FailOnDrop(Option<Arc<Cell>>);
-
-impl FailOnDrop {
-    fn disarm(mut self) -> Option<Arc<Cell>> {
-        self.0.take()
-    }
-}
-
-impl Drop for FailOnDrop {
-    fn drop(&mut self) {
-        if let Some(cell) = self.0.take() {
-            let key = cell.key.clone();
-            cell.complete(Err(Error::ClientShutdown { key }));
-        }
-    }
-}
-
 /// What a released result holds: nothing (rule 7).
 struct Released;
 
 /// A completion not yet announced: who to wake and which dependents to move.
 pub(crate) struct Settled {
     cancelled: Option<CellResult>,
-    waiters: Vec<Waiter>,
-    dependents: Vec<Arc<Cell>>,
+    waiters: Waiters,
 }
 
 impl Settled {
     fn notify(self) {
         for w in self.waiters {
-            w.wake();
-        }
-        for d in self.dependents {
-            match &self.cancelled {
-                Some(r) => d.cancel_because(r),
-                None => d.dep_resolved(),
-            }
+            w.wake(self.cancelled.as_ref());
         }
     }
 }
@@ -660,7 +697,7 @@ impl Cell {
         let Body::Compute(body) = &self.body else {
             return;
         };
-        if let Some(after) = self.opts.timeout {
+        if let Some(after) = self.opts().timeout {
             let cell = Arc::downgrade(self);
             core.runtime().spawn(async move {
                 tokio::time::sleep(after).await;

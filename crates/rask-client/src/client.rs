@@ -25,10 +25,10 @@ use rask_diagnostics::ProgressBar;
 use rask_local::ThreadPool;
 
 use crate::args::{DepList, FutureArgs};
-use crate::cell::{Body, BodyFuture, Cell};
+use crate::cell::{Body, Cell};
 use crate::future::Future;
 use crate::options::TaskOptions;
-use crate::runtime::{runtime_core, Runtime};
+use crate::runtime::{runtime_core, MapOutput, Runtime};
 use crate::wait::{self, AsCompleted, OnError, WaitFor, WaitResult};
 
 enum Flavor {
@@ -642,10 +642,10 @@ impl Submitter<'_> {
         let mut deps = DepList::default();
         let shape = args.push_cells(&mut deps);
         let deps = deps.0;
-        let body = Body::Async(Box::new(move |inputs| {
+        let body = Body::Async(Box::new(move |inputs, launch| {
             let values = rask_core::Fetch::fetch(&shape, inputs)?;
             let fut = f.call(values);
-            Ok(Box::pin(async move { Ok(Arc::new(fut.await) as Value) }) as BodyFuture)
+            Ok(launch.spawn(MapOutput::new(fut, |v| Ok(Arc::new(v) as Value))))
         }));
         self.make(Key::anonymous(std::any::type_name::<F>()), deps, body)
     }
@@ -662,15 +662,16 @@ impl Submitter<'_> {
         let mut deps = DepList::default();
         let shape = args.push_cells(&mut deps);
         let deps = deps.0;
-        let body = Body::Async(Box::new(move |inputs| {
+        let body = Body::Async(Box::new(move |inputs, launch| {
             let values = rask_core::Fetch::fetch(&shape, inputs)?;
             let fut = f.call(values);
-            Ok(Box::pin(async move {
-                match fut.await {
+            Ok(launch.spawn(MapOutput::new(
+                fut,
+                |r: std::result::Result<T, E>| match r {
                     Ok(v) => Ok(Arc::new(v) as Value),
                     Err(e) => Err(rask_core::TaskFailure::from_error(e)),
-                }
-            }) as BodyFuture)
+                },
+            )))
         }));
         self.make(Key::anonymous(std::any::type_name::<F>()), deps, body)
     }

@@ -31,6 +31,22 @@ impl std::fmt::Debug for TaskOptions {
 }
 
 impl TaskOptions {
+    pub(crate) const DEFAULT: TaskOptions = TaskOptions {
+        retries: 0,
+        retry_if: None,
+        timeout: None,
+        priority: 0,
+        key: None,
+    };
+
+    pub(crate) fn is_default(&self) -> bool {
+        self.retries == 0
+            && self.retry_if.is_none()
+            && self.timeout.is_none()
+            && self.priority == 0
+            && self.key.is_none()
+    }
+
     pub(crate) fn should_retry(&self, e: &TaskError) -> bool {
         self.retry_if.as_ref().is_none_or(|p| p(e))
     }

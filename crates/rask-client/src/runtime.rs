@@ -15,9 +15,11 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rask_core::{catch_panic, failure_error, Key, TaskError, TaskErrorKind, Value};
+use rask_core::{
+    catch_panic, failure_error, Error, Key, TaskError, TaskErrorKind, TaskFailure, Value, WorkerId,
+};
 
-use crate::cell::BodyFuture;
+use crate::cell::Cell;
 use crate::client::Core;
 
 thread_local! {
@@ -64,57 +66,153 @@ impl Drop for Runtime {
     }
 }
 
-/// An async task body with its attempt number, timeout and panic catching.
-pub(crate) struct TaskFuture {
-    key: Key,
-    attempt: u32,
-    /// Made at the first poll, on the runtime (a timer needs its context).
-    timeout: Option<Pin<Box<tokio::time::Sleep>>>,
-    after: Option<Duration>,
-    body: BodyFuture,
+/// What an async task's body needs to start one attempt on the runtime.
+pub(crate) struct Launch<'a> {
+    pub(crate) handle: &'a tokio::runtime::Handle,
+    pub(crate) cell: &'a Arc<Cell>,
+    pub(crate) attempt: u32,
+    pub(crate) timeout: Option<Duration>,
 }
 
-impl TaskFuture {
-    pub(crate) fn new(key: Key, attempt: u32, after: Option<Duration>, body: BodyFuture) -> Self {
-        TaskFuture {
-            key,
-            attempt,
-            timeout: None,
-            after,
+impl Launch<'_> {
+    /// Spawns `body` as this attempt. The spawned task catches panics, times
+    /// the attempt out, and ends it on the cell; if the runtime drops it
+    /// unfinished (shutdown), the task fails with `ClientShutdown`.
+    ///
+    /// Generic over the body, so the body lives inline in tokio's task: one
+    /// allocation per attempt, and the body stored once (an `async` block
+    /// around it would keep a second, unpinned copy).
+    pub(crate) fn spawn<F>(self, body: F) -> tokio::task::AbortHandle
+    where
+        F: Future<Output = Result<Value, TaskFailure>> + Send + 'static,
+    {
+        let attempt = Attempt {
+            cell: Some(self.cell.clone()),
+            attempt: self.attempt,
+            timeout: self.timeout,
+            timer: None,
             body,
+        };
+        self.handle.spawn(attempt).abort_handle()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One attempt of an async task, as tokio runs it.
+    ///
+    /// Invariant: `cell` is `Some` until the attempt has ended on it; if the
+    /// attempt is dropped before that (the runtime shut down), the task fails
+    /// with `ClientShutdown`. An attempt aborted after a cancel finds its
+    /// task complete already, and failing it again does nothing.
+    struct Attempt<F> {
+        cell: Option<Arc<Cell>>,
+        attempt: u32,
+        timeout: Option<Duration>,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        #[pin]
+        body: F,
+    }
+
+    impl<F> PinnedDrop for Attempt<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(cell) = this.project().cell.take() {
+                let key = cell.key.clone();
+                cell.complete(Err(Error::ClientShutdown { key }));
+            }
         }
     }
 }
 
-impl Future for TaskFuture {
-    type Output = Result<Value, TaskError>;
+impl<F> Future for Attempt<F>
+where
+    F: Future<Output = Result<Value, TaskFailure>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let Some(cell) = this.cell.as_ref() else {
+            return Poll::Ready(()); // ended already (invariant)
+        };
+        let attempt = *this.attempt;
+        match poll_attempt(&cell.key, attempt, *this.timeout, this.timer, this.body, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                if let Some(cell) = this.cell.take() {
+                    cell.finish_attempt_owned(attempt, r, WorkerId(u32::MAX));
+                }
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A user's future with its output turned into a task result. (An
+    /// `async` block awaiting the future would store it twice: once as the
+    /// captured value, once as the awaited one.)
+    pub(crate) struct MapOutput<G, M> {
+        #[pin]
+        fut: G,
+        map: M,
+    }
+}
+
+impl<G, M> MapOutput<G, M> {
+    pub(crate) fn new(fut: G, map: M) -> Self {
+        MapOutput { fut, map }
+    }
+}
+
+impl<G, M> Future for MapOutput<G, M>
+where
+    G: Future,
+    M: FnMut(G::Output) -> Result<Value, TaskFailure>,
+{
+    type Output = Result<Value, TaskFailure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let (key, attempt) = (&this.key, this.attempt);
-        match catch_panic(key, attempt, || this.body.as_mut().poll(cx)) {
-            Ok(Poll::Ready(Ok(v))) => return Poll::Ready(Ok(v)),
-            Ok(Poll::Ready(Err(f))) => {
-                return Poll::Ready(Err(failure_error(key, attempt, f, |_| key.clone())))
-            }
-            Err(e) => return Poll::Ready(Err(e)),
-            Ok(Poll::Pending) => {}
+        let this = self.project();
+        match this.fut.poll(cx) {
+            Poll::Ready(out) => Poll::Ready((this.map)(out)),
+            Poll::Pending => Poll::Pending,
         }
-        if let Some(after) = this.after {
-            let t = this
-                .timeout
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
-            if t.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(TaskError {
-                    key: key.clone(),
-                    kind: TaskErrorKind::TimedOut { after },
-                    message: String::new(),
-                    backtrace: None,
-                    attempt,
-                    cause: None,
-                }));
-            }
-        }
-        Poll::Pending
     }
+}
+
+/// Polls an attempt's body once, catching a panic, then its timeout (a timer
+/// made at the first poll, on the runtime, since a timer needs its context).
+fn poll_attempt<F>(
+    key: &Key,
+    attempt: u32,
+    after: Option<Duration>,
+    timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    body: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Value, TaskError>>
+where
+    F: Future<Output = Result<Value, TaskFailure>>,
+{
+    match catch_panic(key, attempt, || body.poll(cx)) {
+        Ok(Poll::Ready(Ok(v))) => return Poll::Ready(Ok(v)),
+        Ok(Poll::Ready(Err(f))) => {
+            return Poll::Ready(Err(failure_error(key, attempt, f, |_| key.clone())))
+        }
+        Err(e) => return Poll::Ready(Err(e)),
+        Ok(Poll::Pending) => {}
+    }
+    if let Some(after) = after {
+        let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        if t.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(TaskError {
+                key: key.clone(),
+                kind: TaskErrorKind::TimedOut { after },
+                message: String::new(),
+                backtrace: None,
+                attempt,
+                cause: None,
+            }));
+        }
+    }
+    Poll::Pending
 }
