@@ -6,8 +6,8 @@
 //! does not change.
 //!
 //! A `Client` is a cheap handle (clone it freely) onto a shared [`Core`]: the
-//! thread pool, the async runtime (made on first use), and the registry of
-//! unfinished eager tasks. `with_*` methods return a handle with other
+//! thread pool, the async runtime (made on first use), and per compute worker
+//! the eager tasks it is running. `with_*` methods return a handle with other
 //! settings onto the same core. When the last handle goes, or on
 //! [`Client::shutdown`], every unfinished future fails with
 //! [`Error::ClientShutdown`] and the runtime stops in the background.
