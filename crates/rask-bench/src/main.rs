@@ -6,6 +6,7 @@ mod alloc;
 mod baseline;
 mod w1;
 mod w3;
+mod w7;
 
 #[global_allocator]
 static GLOBAL: alloc::Switch = alloc::Switch;
@@ -68,9 +69,24 @@ enum Workload {
         #[arg(long)]
         no_baseline: bool,
     },
+    /// W1 on worker processes: every task runs in a worker, results over IPC.
+    #[command(name = "W7", alias = "w7")]
+    W7 {
+        /// Number of leaves (2N-1 tasks).
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Worker processes.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Timed repetitions; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
+    // In a worker process this serves tasks and never returns.
+    rask::init();
     let cli = Cli::parse();
     let report = match cli.workload {
         Workload::W1 {
@@ -100,6 +116,7 @@ fn main() -> anyhow::Result<()> {
                 w3::run(n, async_threads, !no_baseline)?
             }
         }
+        Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
     };
     println!("{report}");
     Ok(())

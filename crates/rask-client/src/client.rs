@@ -19,10 +19,12 @@ use std::time::Duration;
 
 use rask_core::{
     plan_outputs, Data, Delayed, Error, EventSink, Executor, Key, OutputReader, Outputs,
-    PlanOptions, Result, Run, Subscriber, SyncExecutor, TaskFn, Value, WorkerId,
+    PlanOptions, Result, Run, Subscriber, SyncExecutor, TaskError, TaskErrorKind, TaskFn, Value,
+    WorkerId,
 };
 use rask_diagnostics::ProgressBar;
 use rask_local::ThreadPool;
+use rask_process::{ProcessOptions, ProcessPool};
 
 use crate::args::{DepList, FutureArgs};
 use crate::cell::{Body, Cell};
@@ -34,6 +36,9 @@ use crate::wait::{self, AsCompleted, OnError, WaitFor, WaitResult};
 enum Flavor {
     Sync,
     Threads(Arc<ThreadPool>),
+    /// Graphs of registered tasks run in worker processes; eager and async
+    /// tasks run here, as with `Sync`.
+    Processes(Arc<ProcessPool>),
 }
 
 /// The eager tasks one worker is running.
@@ -92,7 +97,7 @@ impl Core {
     pub(crate) fn compute_pool(&self) -> &Arc<ThreadPool> {
         match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync => self.eager_pool.get_or_init(|| {
+            Flavor::Sync | Flavor::Processes(_) => self.eager_pool.get_or_init(|| {
                 let pool = match ThreadPool::new(1) {
                     Ok(p) => Arc::new(p),
                     Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
@@ -133,7 +138,7 @@ impl Core {
     pub(crate) fn pool_if_worker(&self) -> Option<Arc<ThreadPool>> {
         let pool = match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync => self.eager_pool.get()?,
+            Flavor::Sync | Flavor::Processes(_) => self.eager_pool.get()?,
         };
         pool.is_worker_thread().then(|| pool.clone())
     }
@@ -248,6 +253,27 @@ impl Client {
         }
     }
 
+    /// `n` worker processes (this executable started again: `main` must
+    /// call [`rask::init()`](rask_process::init) first), least-loaded
+    /// placement. Graphs of `#[rask::task]` functions run there; a closure
+    /// in such a graph fails with `NotRegistered`.
+    ///
+    /// # Panics
+    /// If the workers cannot be started; use [`Client::try_processes`].
+    pub fn processes(n: usize) -> Self {
+        match Self::try_processes(ProcessOptions::new(n)) {
+            Ok(c) => c,
+            Err(e) => panic!("rask: could not start {n} worker processes: {e}"),
+        }
+    }
+
+    /// Worker processes with any settings, or the error that prevented them.
+    pub fn try_processes(options: ProcessOptions) -> std::io::Result<Self> {
+        Ok(Self::from_core(Core::new(Flavor::Processes(Arc::new(
+            ProcessPool::new(options)?,
+        )))))
+    }
+
     /// A thread pool with `n` threads, or the error that prevented it.
     pub fn try_threads(n: usize) -> std::io::Result<Self> {
         Ok(Self::from_core(Core::new(Flavor::Threads(Arc::new(
@@ -305,7 +331,7 @@ impl Client {
         if !self.start_cell(&cell) {
             return Future::from_cell(cell);
         }
-        let plan = match plan_outputs(&outputs, self.options) {
+        let plan = match plan_outputs(&outputs, self.plan_options()) {
             Ok(p) => p,
             Err(e) => {
                 cell.complete(Err(e));
@@ -328,6 +354,21 @@ impl Client {
                 done();
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
+            Flavor::Processes(_) => {
+                // The pool runs one graph at a time, driven by a thread.
+                let client = self.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("rask-compute".to_owned())
+                    .spawn(move || {
+                        client.execute(&run);
+                        done();
+                    });
+                if let Err(e) = spawned {
+                    cell.complete(Err(Error::Executor(format!(
+                        "no thread to drive the graph: {e}"
+                    ))));
+                }
+            }
         }
         Future::from_cell(cell)
     }
@@ -492,6 +533,29 @@ impl Client {
         body: Body,
     ) -> Arc<Cell> {
         let key = opts.key.clone().unwrap_or(default_key);
+        if matches!(self.core.flavor, Flavor::Processes(_)) && matches!(body, Body::Compute(_)) {
+            // A closure cannot cross into a worker process.
+            let cell = Cell::new(
+                &self.core,
+                key.clone(),
+                Vec::new(),
+                Body::External,
+                opts,
+                None,
+            );
+            cell.complete(Err(Error::Task(Arc::new(TaskError {
+                key,
+                kind: TaskErrorKind::NotRegistered,
+                message: "eager tasks on worker processes are calls of #[rask::task] functions \
+                          made with `f::submit(&client, ..)`; closures run on Client::threads() \
+                          or Client::sync()"
+                    .to_owned(),
+                backtrace: None,
+                attempt: 1,
+                cause: None,
+            }))));
+            return cell;
+        }
         let cell = Cell::new(&self.core, key, deps, body, opts, self.events.clone());
         self.start_cell(&cell);
         cell
@@ -711,19 +775,24 @@ impl Executor for Client {
         match &self.core.flavor {
             Flavor::Sync => "sync",
             Flavor::Threads(_) => "threads",
+            Flavor::Processes(_) => "processes",
         }
     }
     fn workers(&self) -> usize {
         match &self.core.flavor {
             Flavor::Sync => 1,
             Flavor::Threads(p) => p.threads(),
+            Flavor::Processes(p) => p.options().workers,
         }
     }
     fn events(&self) -> Option<&EventSink> {
         self.events.as_ref()
     }
     fn plan_options(&self) -> PlanOptions {
-        self.options
+        match &self.core.flavor {
+            Flavor::Processes(p) => p.plan_options(),
+            _ => self.options,
+        }
     }
     fn execute(&self, run: &Arc<Run>) {
         match &self.core.flavor {
@@ -733,6 +802,7 @@ impl Executor for Client {
                 SYNC_CORE.with(|c| *c.borrow_mut() = prev);
             }
             Flavor::Threads(pool) => pool.execute(run),
+            Flavor::Processes(pool) => pool.execute(run),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::inputs::Inputs;
 use crate::lower::lower_nodes;
 use crate::node::{new_node, Data, NodeRef, TaskBody, TaskFailure, Value};
 use crate::plan::{Plan, PlanOptions};
+use crate::remote::{Codec, Registered, Remote};
 use crate::{Key, Result};
 
 /// A lazy value of type `T`: a task and everything it depends on.
@@ -118,17 +119,113 @@ where
     A: Args,
     FnBody<F, A::Shape, M>: TaskBody,
 {
+    build_with(key, f, args, None)
+}
+
+fn build_with<F, A, M>(key: Key, f: F, args: A, remote: Option<Remote>) -> NodeRef
+where
+    A: Args,
+    FnBody<F, A::Shape, M>: TaskBody,
+{
     let mut deps = SmallVec::new();
     let shape = args.push_deps(&mut deps);
-    new_node(
-        key,
-        deps,
-        FnBody {
-            f,
-            shape,
-            _m: PhantomData,
-        },
-    )
+    let body = FnBody {
+        f,
+        shape,
+        _m: PhantomData,
+    };
+    match remote {
+        None => new_node(key, deps, body),
+        Some(remote) => new_node(key, deps, RemoteBody { body, remote }),
+    }
+}
+
+/// A body that can also run in another process.
+struct RemoteBody<B> {
+    body: B,
+    remote: Remote,
+}
+
+impl<B: TaskBody> TaskBody for RemoteBody<B> {
+    #[inline]
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        self.body.run(inputs)
+    }
+
+    fn remote(&self) -> Option<Remote> {
+        Some(self.remote)
+    }
+}
+
+/// A call of a registered function (what `f::delayed(..)` of a
+/// `#[rask::task]` function makes): runs `f` in-process, or `reg` by name in
+/// a worker process.
+#[doc(hidden)]
+pub fn registered_call<F, A>(reg: &'static Registered, f: F, args: A) -> Delayed<F::Output>
+where
+    A: Args,
+    F: TaskFn<A::Values>,
+    F::Output: Data,
+{
+    Delayed::from_node(build_with::<F, A, Plain>(
+        Key::anonymous(reg.name),
+        f,
+        args,
+        Some(Remote::Call(reg)),
+    ))
+}
+
+/// As [`registered_call`], for a function that returns `Result<T, E>`.
+#[doc(hidden)]
+pub fn registered_try_call<F, A, T, E>(reg: &'static Registered, f: F, args: A) -> Delayed<T>
+where
+    A: Args,
+    F: TaskFn<A::Values, Output = std::result::Result<T, E>>,
+    T: Data,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    Delayed::from_node(build_with::<F, A, Fallible<T, E>>(
+        Key::anonymous(reg.name),
+        f,
+        args,
+        Some(Remote::Call(reg)),
+    ))
+}
+
+/// A constant that can be sent to another process (its encoding).
+#[doc(hidden)]
+pub fn literal<T: Data>(v: T, codec: &'static Codec) -> Delayed<T> {
+    Delayed::from_node(build_with::<_, (), Plain>(
+        Key::anonymous("value"),
+        move || v.clone(),
+        (),
+        Some(Remote::Literal(codec)),
+    ))
+}
+
+/// An argument of a registered function's `delayed`: a value, or a
+/// `Delayed` of that type (owned or borrowed).
+pub trait IntoInput<T> {
+    /// The argument as a graph node (`codec` encodes a constant).
+    fn into_input(self, codec: &'static Codec) -> Delayed<T>;
+}
+
+impl<T: Data> IntoInput<T> for T {
+    fn into_input(self, codec: &'static Codec) -> Delayed<T> {
+        literal(self, codec)
+    }
+}
+
+impl<T: Data> IntoInput<T> for Delayed<T> {
+    fn into_input(self, _: &'static Codec) -> Delayed<T> {
+        self
+    }
+}
+
+impl<T: Data> IntoInput<T> for &Delayed<T> {
+    fn into_input(self, _: &'static Codec) -> Delayed<T> {
+        self.clone()
+    }
 }
 
 /// A lazy call of `f` on `args` (`()` or a tuple of [`Arg`](crate::Arg)s).

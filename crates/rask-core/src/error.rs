@@ -35,6 +35,16 @@ pub enum TaskErrorKind {
     /// The task was cancelled, or did not run because a dependency was
     /// (then `cause` is the cancelled dependency).
     Cancelled,
+    /// The worker process running the task died, on the last attempt allowed.
+    WorkerDied {
+        /// The worker's number in its pool.
+        worker: u32,
+        /// How it died (`was killed by signal 9 (SIGKILL)`, `exited with status 3`).
+        how: String,
+    },
+    /// The task cannot run in a worker process: it is a closure or a function
+    /// not registered with `#[rask::task]`.
+    NotRegistered,
     /// The task did not run because a dependency failed.
     DependencyFailed {
         /// The (direct) dependency that failed; the first failed one in argument order.
@@ -100,6 +110,16 @@ impl fmt::Display for TaskError {
                 ),
                 None => write!(f, "task `{}` was cancelled", self.key),
             },
+            TaskErrorKind::WorkerDied { worker, how } => write!(
+                f,
+                "task `{}` was running on worker {} when it {} (attempt {}, the last allowed)",
+                self.key, worker, how, self.attempt
+            ),
+            TaskErrorKind::NotRegistered => write!(
+                f,
+                "task `{}` cannot run in a worker process: {}",
+                self.key, self.message
+            ),
             TaskErrorKind::DependencyFailed { dependency } => {
                 write!(
                     f,

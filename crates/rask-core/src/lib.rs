@@ -22,12 +22,16 @@ mod key;
 mod lower;
 mod node;
 mod plan;
+mod remote;
 mod run;
 
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
 pub use catch::{call_body, catch_panic, failure_error};
 pub use compute::{compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
-pub use delayed::{delayed, task, try_delayed, value, Delayed, TaskBuilder};
+pub use delayed::{
+    delayed, literal, registered_call, registered_try_call, task, try_delayed, value, Delayed,
+    IntoInput, TaskBuilder,
+};
 pub use error::{Error, GraphError, Result, TaskError, TaskErrorKind};
 pub use event::{Event, EventSink, Subscriber};
 pub use graph::Graph;
@@ -36,4 +40,8 @@ pub use inputs::Inputs;
 pub use key::{Key, KeyIndex, Name};
 pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use plan::{Plan, PlanOptions};
+pub use remote::{
+    codec, decode, decode_arg, encode, encode_output, registered, Codec, Registered, Registration,
+    Remote, Shim,
+};
 pub use run::Run;

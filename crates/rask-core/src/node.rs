@@ -14,6 +14,7 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::inputs::Inputs;
+use crate::remote::Remote;
 use crate::Key;
 
 /// A task's result, type-erased and shared between its consumers.
@@ -82,6 +83,12 @@ impl TaskFailure {
 pub trait TaskBody: Send + Sync + 'static {
     /// Runs the task. `inputs` yields the dependencies' values in order.
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure>;
+
+    /// How the task runs in another process; `None` (a closure, an
+    /// unregistered function) means in-process only.
+    fn remote(&self) -> Option<Remote> {
+        None
+    }
 }
 
 /// The dependencies of a delayed node; most tasks have two or fewer.
@@ -103,6 +110,11 @@ impl NodeInner<dyn TaskBody> {
     /// The node's key.
     pub fn key(&self) -> &Key {
         &self.key
+    }
+
+    /// The node's body.
+    pub fn body(&self) -> &dyn TaskBody {
+        &self.body
     }
 }
 

@@ -65,6 +65,11 @@ impl Default for PlanOptions {
 }
 
 impl Plan {
+    /// The node of task `t` (its key and body).
+    pub fn node(&self, t: TaskId) -> &NodeRef {
+        &self.nodes[t.index()]
+    }
+
     /// Number of tasks.
     pub fn len(&self) -> usize {
         self.nodes.len()

@@ -171,46 +171,13 @@ impl Run {
     fn run_one(&self, t: TaskId, worker: WorkerId) {
         let deps = self.plan.deps(t);
         let node = &self.plan.nodes[t.index()];
-        // Rule 4: a failed dependency means we do not run.
-        let failed_dep = deps.iter().find_map(|&d| {
-            // SAFETY: rule 2 (d resolved before we were released) and rule 3
-            // (we have not consumed d yet, so it is not emptied).
-            match unsafe { &*self.states[d.index()].slot.get() } {
-                Slot::Failed(e) => Some((d, e.clone())),
-                _ => None,
-            }
-        });
-        let slot = if let Some((d, e)) = failed_dep {
+        let slot = if let Some(e) = self.failed_dependency(t) {
             for &dep in deps {
                 drop(self.consume(dep));
             }
-            let cause = match &e.cause {
-                Some(root) => root.clone(),
-                None => e,
-            };
-            Slot::Failed(Arc::new(TaskError {
-                key: node.key.clone(),
-                kind: TaskErrorKind::DependencyFailed {
-                    dependency: self.plan.key(d).clone(),
-                },
-                message: String::new(),
-                backtrace: None,
-                attempt: 1,
-                cause: Some(cause),
-            }))
+            Slot::Failed(Arc::new(e))
         } else {
-            let started = self.events.as_ref().map(|ev| {
-                let at = Instant::now();
-                ev.emit(&Event::TaskStarted {
-                    run: self.id,
-                    task: t,
-                    key: &node.key,
-                    worker,
-                    attempt: 1,
-                    at,
-                });
-                at
-            });
+            let started = self.task_started(t, worker);
             let mut inputs = Inputs::from_run(self, deps);
             let result = call_body(
                 &node.key,
@@ -224,23 +191,73 @@ impl Run {
             }
             match result {
                 Ok(v) => {
-                    if let (Some(ev), Some(started)) = (&self.events, started) {
-                        let finished = Instant::now();
-                        ev.emit(&Event::TaskFinished {
-                            run: self.id,
-                            task: t,
-                            key: &node.key,
-                            worker,
-                            attempt: 1,
-                            started,
-                            finished,
-                        });
-                    }
+                    self.task_finished(t, worker, started);
                     Slot::Ready(v)
                 }
                 Err(e) => Slot::Failed(Arc::new(e)),
             }
         };
+        self.store(t, slot, worker);
+    }
+
+    /// Rule 4: the `DependencyFailed` error of `t` if one of its dependencies
+    /// failed (the first in argument order).
+    fn failed_dependency(&self, t: TaskId) -> Option<TaskError> {
+        let (d, e) = self.plan.deps(t).iter().find_map(|&d| {
+            // SAFETY: rule 2 (d resolved before we were released) and rule 3
+            // (we have not consumed d yet, so it is not emptied).
+            match unsafe { &*self.states[d.index()].slot.get() } {
+                Slot::Failed(e) => Some((d, e.clone())),
+                _ => None,
+            }
+        })?;
+        let cause = match &e.cause {
+            Some(root) => root.clone(),
+            None => e,
+        };
+        Some(TaskError {
+            key: self.plan.key(t).clone(),
+            kind: TaskErrorKind::DependencyFailed {
+                dependency: self.plan.key(d).clone(),
+            },
+            message: String::new(),
+            backtrace: None,
+            attempt: 1,
+            cause: Some(cause),
+        })
+    }
+
+    fn task_started(&self, t: TaskId, worker: WorkerId) -> Option<Instant> {
+        self.events.as_ref().map(|ev| {
+            let at = Instant::now();
+            ev.emit(&Event::TaskStarted {
+                run: self.id,
+                task: t,
+                key: self.plan.key(t),
+                worker,
+                attempt: 1,
+                at,
+            });
+            at
+        })
+    }
+
+    fn task_finished(&self, t: TaskId, worker: WorkerId, started: Option<Instant>) {
+        if let (Some(ev), Some(started)) = (&self.events, started) {
+            ev.emit(&Event::TaskFinished {
+                run: self.id,
+                task: t,
+                key: self.plan.key(t),
+                worker,
+                attempt: 1,
+                started,
+                finished: Instant::now(),
+            });
+        }
+    }
+
+    /// Writes `t`'s slot (rule 2), counting and announcing a failure.
+    fn store(&self, t: TaskId, slot: Slot, worker: WorkerId) {
         if let Slot::Failed(e) = &slot {
             self.failed.fetch_add(1, Ordering::Relaxed);
             if let Some(ev) = &self.events {
@@ -254,8 +271,67 @@ impl Run {
             }
         }
         // SAFETY: rule 2: we are the only writer, and nobody reads before our
-        // release-decrements in `execute`.
+        // release-decrements in `execute` / `resolve`.
         unsafe { *self.states[t.index()].slot.get() = slot };
+    }
+
+    /// For executors that run bodies elsewhere (worker processes): takes the
+    /// inputs of ready task `t` (rules 1 and 3), or, if a dependency failed,
+    /// returns its `DependencyFailed` error (rule 4) for [`Run::resolve`].
+    /// Such executors plan without fusion, so every task is a chain head.
+    #[allow(clippy::result_large_err)] // as `call_body`: the error is the rare path
+    pub fn take_inputs(
+        &self,
+        t: TaskId,
+        worker: WorkerId,
+    ) -> Result<(Vec<Value>, Option<Instant>), TaskError> {
+        debug_assert!(self.plan.is_head(t) && !self.plan.is_fused_into_next(t));
+        let deps = self.plan.deps(t);
+        if let Some(e) = self.failed_dependency(t) {
+            for &dep in deps {
+                drop(self.consume(dep));
+            }
+            return Err(e);
+        }
+        let mut values = Vec::with_capacity(deps.len());
+        for &d in deps {
+            match self.consume(d) {
+                Ok(v) => values.push(v),
+                Err(e) => return Err((*e).clone()),
+            }
+        }
+        Ok((values, self.task_started(t, worker)))
+    }
+
+    /// Stores the result of task `t`, whose inputs were taken with
+    /// [`Run::take_inputs`], then calls `ready` for each dependent whose last
+    /// dependency this was. Returns `true` when this completed the run.
+    pub fn resolve(
+        &self,
+        t: TaskId,
+        result: Result<Value, TaskError>,
+        worker: WorkerId,
+        started: Option<Instant>,
+        mut ready: impl FnMut(TaskId),
+    ) -> bool {
+        let slot = match result {
+            Ok(v) => {
+                self.task_finished(t, worker, started);
+                Slot::Ready(v)
+            }
+            Err(e) => Slot::Failed(Arc::new(e)),
+        };
+        self.store(t, slot, worker);
+        for &d in self.plan.dependents(t) {
+            if self.states[d.index()]
+                .pending
+                .fetch_sub(1, Ordering::AcqRel)
+                == 1
+            {
+                ready(d);
+            }
+        }
+        self.plan.is_output(t) && self.outputs_left.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// Consumes one use of `d`'s value (rule 3).

@@ -29,6 +29,7 @@ pub use rask_client::{
     get_client, AnyFuture, AsCompleted, Client, Future, FutureState, OnError, Submitter,
     TaskOptions, WaitFor, WaitResult,
 };
+pub use rask_core::IntoInput;
 pub use rask_core::{
     compute, delayed, task, try_delayed, value, Data, Delayed, Error, Event, EventSink, Executor,
     Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,
@@ -36,6 +37,20 @@ pub use rask_core::{
 };
 pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
 pub use rask_local::{SyncExecutor, ThreadPool, ThreadsExecutor};
+/// Registers a function so that worker processes can run it: see the
+/// README's "Worker processes" and `rask_macros`.
+pub use rask_macros::task;
+pub use rask_process::{init, Placement, ProcessOptions, ProcessPool, WorkerCommand};
+
+/// What `#[rask::task]` expands to refers to these; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use rask_core::{
+        codec, decode_arg, encode_output, registered_call, registered_try_call, Codec, Registered,
+        Registration, TaskFailure,
+    };
+}
 
 /// The lower-level pieces, for executor authors and tests.
 pub mod core {

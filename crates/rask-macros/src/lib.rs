@@ -1,0 +1,216 @@
+//! `#[rask::task]`: registers a plain function under a stable name so that
+//! worker processes (which run the same binary) can call it, and gives it a
+//! typed lazy form.
+//!
+//! For `fn add(x: u64, y: u64) -> u64` at module level it keeps the function
+//! as written and adds, beside it, a module of the same name (functions and
+//! modules live in different namespaces) holding:
+//! - `add::REGISTERED`: the name (`crate::path::add`), a shim that decodes the
+//!   arguments, calls `add` and encodes the result, and the codecs of the
+//!   parameter and result types; an `inventory` entry points at it;
+//! - `add::delayed(x, y)`: a lazy call; each argument is a value or a
+//!   `Delayed` of the parameter's type;
+//! - `add::submit(&client, x, y)`: the same call started at once, as a
+//!   `Future`.
+//!
+//! A function returning `Result<T, E>` (any type whose last path segment is
+//! `Result`) is fallible: an `Err` is a task failure and `T` is the value.
+//! Refused, with an error at the offending tokens: generic, `async`, `const`,
+//! `unsafe` or variadic functions, methods, and parameters that are not plain
+//! identifiers with owned types (references cannot cross processes).
+
+use proc_macro::TokenStream;
+use proc_macro2::Span;
+use quote::{format_ident, quote};
+use syn::{
+    parse_macro_input, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type,
+};
+
+/// Registers a function for worker processes; see the crate docs.
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(Span::call_site(), "#[rask::task] takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let func = parse_macro_input!(item as ItemFn);
+    match expand(&func) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn refuse<T: quote::ToTokens>(at: T, why: &str) -> syn::Error {
+    syn::Error::new_spanned(at, format!("#[rask::task]: {why}"))
+}
+
+fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+    let sig = &func.sig;
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(refuse(
+            &sig.generics,
+            "generic functions cannot be registered (give each instance its own function)",
+        ));
+    }
+    if let Some(a) = &sig.asyncness {
+        return Err(refuse(a, "async functions are not supported yet"));
+    }
+    if let Some(c) = &sig.constness {
+        return Err(refuse(c, "const functions cannot be registered"));
+    }
+    if let Some(u) = &sig.unsafety {
+        return Err(refuse(u, "unsafe functions cannot be registered"));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(refuse(v, "variadic functions cannot be registered"));
+    }
+    let mut params = Vec::new();
+    let mut types = Vec::new();
+    for arg in &sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => return Err(refuse(r, "methods cannot be registered")),
+            FnArg::Typed(pt) => {
+                match &*pt.pat {
+                    Pat::Ident(id) if id.by_ref.is_none() && id.subpat.is_none() => {
+                        params.push(format_ident!(
+                            "{}",
+                            id.ident.to_string().trim_start_matches("r#")
+                        ));
+                    }
+                    other => return Err(refuse(other, "parameters must be plain names")),
+                }
+                if has_reference(&pt.ty) {
+                    return Err(refuse(
+                        &pt.ty,
+                        "parameters must be owned values (a reference cannot cross processes)",
+                    ));
+                }
+                types.push((*pt.ty).clone());
+            }
+        }
+    }
+    let (output, fallible) = match &sig.output {
+        ReturnType::Default => (syn::parse_quote!(()), false),
+        ReturnType::Type(_, ty) => match result_ok_type(ty) {
+            Some(t) => (t, true),
+            None => ((**ty).clone(), false),
+        },
+    };
+    if has_reference(&output) {
+        return Err(refuse(&sig.output, "the result must be an owned value"));
+    }
+
+    let name = &sig.ident;
+    let vis = &func.vis;
+    let arg_codecs: Vec<_> = (0..types.len())
+        .map(|i| format_ident!("__RASK_ARG{}", i))
+        .collect();
+    let n = types.len();
+    let idx: Vec<usize> = (0..n).collect();
+    let p = quote!(::rask::__private);
+    let call_result = if fallible {
+        quote! {
+            let r = r.map_err(#p::TaskFailure::from_error)?;
+        }
+    } else {
+        quote! {}
+    };
+    let make = if fallible {
+        quote!(registered_try_call)
+    } else {
+        quote!(registered_call)
+    };
+    let doc = format!("The registration and lazy form of [`{name}`](fn@{name}) (`#[rask::task]`).");
+    Ok(quote! {
+        #func
+
+        #[doc = #doc]
+        #[allow(non_snake_case, non_upper_case_globals, unused_imports, dead_code, unreachable_pub)]
+        #vis mod #name {
+            use super::*;
+
+            static __RASK_OUT: #p::Codec = #p::codec::<#output>();
+            #( static #arg_codecs: #p::Codec = #p::codec::<#types>(); )*
+            static __RASK_ARGS: [&#p::Codec; #n] = [#( &#arg_codecs ),*];
+
+            /// The registration: name, shim and codecs.
+            pub static REGISTERED: #p::Registered = #p::Registered {
+                name: ::core::module_path!(),
+                call: __rask_call,
+                args: &__RASK_ARGS,
+                output: &__RASK_OUT,
+            };
+
+            fn __rask_call(
+                args: &[&[u8]],
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), #p::TaskFailure> {
+                if args.len() != #n {
+                    return ::core::result::Result::Err(#p::TaskFailure::msg(::std::format!(
+                        "{} takes {} arguments, {} were sent", ::core::module_path!(), #n, args.len()
+                    )));
+                }
+                let r = super::#name(#( #p::decode_arg::<#types>(args, #idx)? ),*);
+                #call_result
+                #p::encode_output(&r, out)
+            }
+
+            /// A lazy call: each argument is a value or a `Delayed` of the parameter's type.
+            pub fn delayed(#( #params: impl ::rask::IntoInput<#types> ),*) -> ::rask::Delayed<#output> {
+                #p::#make(&REGISTERED, super::#name, (#( #params.into_input(&#arg_codecs), )*))
+            }
+
+            /// An eager call: starts now on `client`'s executor (a worker
+            /// process on `Client::processes`) and returns a future.
+            pub fn submit(
+                client: &::rask::Client,
+                #( #params: impl ::rask::IntoInput<#types> ),*
+            ) -> ::rask::Future<#output> {
+                client.compute(delayed(#( #params ),*))
+            }
+        }
+
+        #p::inventory::submit! { #p::Registration(&#name::REGISTERED) }
+    })
+}
+
+/// `T` if `ty` is `...::Result<T, ..>`.
+fn result_ok_type(ty: &Type) -> Option<Type> {
+    let Type::Path(tp) = ty else { return None };
+    let last = tp.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    })
+}
+
+fn has_reference(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(_)
+        | Type::Ptr(_)
+        | Type::BareFn(_)
+        | Type::ImplTrait(_)
+        | Type::TraitObject(_) => true,
+        Type::Paren(p) => has_reference(&p.elem),
+        Type::Group(g) => has_reference(&g.elem),
+        Type::Array(a) => has_reference(&a.elem),
+        Type::Slice(_) => true,
+        Type::Tuple(t) => t.elems.iter().any(has_reference),
+        Type::Path(tp) => tp.path.segments.iter().any(|s| match &s.arguments {
+            PathArguments::AngleBracketed(a) => a.args.iter().any(|g| match g {
+                GenericArgument::Type(t) => has_reference(t),
+                GenericArgument::Lifetime(_) => true,
+                _ => false,
+            }),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
