@@ -7,6 +7,7 @@ mod baseline;
 mod w1;
 mod w3;
 mod w7;
+mod w8;
 
 #[global_allocator]
 static GLOBAL: alloc::Switch = alloc::Switch;
@@ -82,6 +83,16 @@ enum Workload {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// A big value from a worker to the client and into another worker task.
+    #[command(name = "W8", alias = "w8")]
+    W8 {
+        /// Size of the vector, in MiB.
+        #[arg(long, default_value_t = 256)]
+        mib: u64,
+        /// Timed repetitions; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -117,6 +128,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
+        Workload::W8 { mib, repeat } => w8::run(mib, repeat.max(1))?,
     };
     println!("{report}");
     Ok(())

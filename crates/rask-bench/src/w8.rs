@@ -1,0 +1,76 @@
+//! W8: moving a big value between processes. A worker task returns a
+//! 256 MiB `Vec<f64>`; the client receives it and passes it into a second
+//! worker task that sums it.
+//!
+//! `transfer_s` = (time to get the vector to the client) + (time to sum it
+//! in a worker) - (time of one worker task that makes and sums it without
+//! moving it), so it holds only the moving: encoding, shared memory, the
+//! messages and decoding, both ways. `gb_per_s` = 256 MiB / `transfer_s`.
+//! `mem_gb_per_s` is a plain copy of the same vector into a fresh `Vec`, in
+//! the same process and run (fresh pages, as the transfer's are).
+//! Each figure is the median of `repeat` runs after a warm-up.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use rask::{ProcessOptions, ProcessPool};
+use serde_json::json;
+
+use crate::{median, round};
+
+#[rask::task]
+fn fill(n: u64) -> Vec<f64> {
+    (0..n).map(|i| (i % 1024) as f64).collect()
+}
+
+#[rask::task]
+fn sum(v: Vec<f64>) -> f64 {
+    v.iter().sum()
+}
+
+#[rask::task]
+fn fill_and_sum(n: u64) -> f64 {
+    sum(fill(n))
+}
+
+pub(crate) fn run(mib: u64, repeat: usize) -> anyhow::Result<serde_json::Value> {
+    let pool = ProcessPool::new(ProcessOptions::new(2)).context("starting the workers")?;
+    let n = mib * (1 << 20) / 8;
+    let bytes = (n * 8) as f64;
+    let expected: f64 = (0..n).map(|i| (i % 1024) as f64).sum();
+    let (mut transfer, mut local, mut mem) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..=repeat {
+        let t0 = Instant::now();
+        let s = fill_and_sum::delayed(n).compute(&pool)?;
+        let in_place = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let v: Vec<f64> = fill::delayed(n).compute(&pool)?;
+        let got = sum::delayed(v).compute(&pool)?;
+        let moved = t1.elapsed().as_secs_f64();
+        if s != expected || got != expected {
+            bail!("wrong W8 sums {s} / {got}, expected {expected}");
+        }
+        let src: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let t2 = Instant::now();
+        let copy = src.clone();
+        let copy_s = t2.elapsed().as_secs_f64();
+        drop((src, copy));
+        if i > 0 {
+            transfer.push((moved - in_place).max(1e-9));
+            local.push(in_place);
+            mem.push(copy_s);
+        }
+    }
+    let (transfer_s, local_s, mem_s) = (median(transfer), median(local), median(mem));
+    Ok(json!({
+        "workload": "W8",
+        "system": "rask-processes",
+        "allocator": crate::alloc::name(),
+        "mib": mib,
+        "repeats": repeat,
+        "in_place_s": round(local_s, 4),
+        "transfer_s": round(transfer_s, 4),
+        "gb_per_s": round(bytes / transfer_s / 1e9, 3),
+        "mem_gb_per_s": round(bytes / mem_s / 1e9, 3),
+    }))
+}
