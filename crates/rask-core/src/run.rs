@@ -147,7 +147,7 @@ impl Run {
     /// for each dependent whose last dependency this was, in priority order.
     /// Returns `true` when this completed the run (rule 5).
     #[inline]
-    pub fn execute(&self, head: TaskId, worker: WorkerId, mut ready: impl FnMut(TaskId)) -> bool {
+    pub fn execute(&self, head: TaskId, worker: WorkerId, ready: impl FnMut(TaskId)) -> bool {
         let mut t = head;
         loop {
             self.run_one(t, worker);
@@ -156,6 +156,14 @@ impl Run {
             }
             t = TaskId(t.0 + 1);
         }
+        self.release_dependents(t, ready)
+    }
+
+    /// After `t`'s slot is written (rule 2): counts `t` off its dependents,
+    /// calling `ready` for each whose last dependency it was, and off the
+    /// outputs; `true` when this completed the run (rule 5).
+    #[inline]
+    fn release_dependents(&self, t: TaskId, mut ready: impl FnMut(TaskId)) -> bool {
         for &d in self.plan.dependents(t) {
             if self.states[d.index()]
                 .pending
@@ -312,7 +320,7 @@ impl Run {
         result: Result<Value, TaskError>,
         worker: WorkerId,
         started: Option<Instant>,
-        mut ready: impl FnMut(TaskId),
+        ready: impl FnMut(TaskId),
     ) -> bool {
         let slot = match result {
             Ok(v) => {
@@ -322,16 +330,7 @@ impl Run {
             Err(e) => Slot::Failed(Arc::new(e)),
         };
         self.store(t, slot, worker);
-        for &d in self.plan.dependents(t) {
-            if self.states[d.index()]
-                .pending
-                .fetch_sub(1, Ordering::AcqRel)
-                == 1
-            {
-                ready(d);
-            }
-        }
-        self.plan.is_output(t) && self.outputs_left.fetch_sub(1, Ordering::AcqRel) == 1
+        self.release_dependents(t, ready)
     }
 
     /// Consumes one use of `d`'s value (rule 3).

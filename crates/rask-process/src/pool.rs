@@ -46,7 +46,7 @@ use rask_core::{
 use crate::channel::Channel;
 use crate::policy::{Placement, Placer, Seen};
 use crate::proto::{decode_batch, Arg, FromWorker, Out, Outbox, ToWorker};
-use crate::shm::Segment;
+use crate::shm::{Bytes, Segment};
 use crate::spawn::{describe, reap, spawn, WorkerCommand};
 use crate::worker::{INLINE_MAX, WORKER_ENV};
 
@@ -342,22 +342,6 @@ fn read_loop(ch: &Channel, tx: &Sender<Incoming>, slot: usize, gen: u64) {
         };
         let _ = tx.send(Incoming::Closed { slot, gen, error });
         return;
-    }
-}
-
-/// The bytes of a value that a worker computed.
-#[derive(Debug)]
-enum Bytes {
-    Inline(Vec<u8>),
-    Shared(Arc<Segment>),
-}
-
-impl Bytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Bytes::Inline(b) => b,
-            Bytes::Shared(s) => s.as_slice(),
-        }
     }
 }
 

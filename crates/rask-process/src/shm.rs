@@ -8,6 +8,23 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+/// An encoded value: small ones in memory, big ones in a segment.
+#[derive(Debug)]
+pub(crate) enum Bytes {
+    Inline(Vec<u8>),
+    Shared(Arc<Segment>),
+}
+
+impl Bytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline(b) => b,
+            Bytes::Shared(s) => s.as_slice(),
+        }
+    }
+}
 
 /// A mapped memfd.
 #[derive(Debug)]

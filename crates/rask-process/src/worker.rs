@@ -18,7 +18,7 @@ use rask_core::{catch_panic, registered, Key, Registered, TaskErrorKind};
 
 use crate::channel::Channel;
 use crate::proto::{decode_batch, Arg, FromWorker, Out, Outbox, ToWorker};
-use crate::shm::Segment;
+use crate::shm::{Bytes, Segment};
 
 /// Set in a worker's environment; its value is the worker's index.
 pub(crate) const WORKER_ENV: &str = "RASK_WORKER";
@@ -49,21 +49,6 @@ pub fn init() {
     std::process::exit(code);
 }
 
-/// A value this worker holds.
-enum Held {
-    Bytes(Vec<u8>),
-    Shared(Arc<Segment>),
-}
-
-impl Held {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Held::Bytes(b) => b,
-            Held::Shared(s) => s.as_slice(),
-        }
-    }
-}
-
 /// An argument resolved to bytes for the call.
 enum Input<'a> {
     Borrowed(&'a [u8]),
@@ -82,7 +67,7 @@ impl Input<'_> {
 }
 
 fn serve(ch: &Channel) -> io::Result<()> {
-    let mut held: HashMap<u64, Held> = HashMap::new();
+    let mut held: HashMap<u64, Bytes> = HashMap::new();
     let mut funcs: Vec<Option<&'static Registered>> = Vec::new();
     let mut out = Outbox::default();
     out.push(
@@ -140,7 +125,7 @@ fn serve(ch: &Channel) -> io::Result<()> {
                     match reply {
                         FromWorker::Done { .. } if result.len() > INLINE_MAX => {
                             let seg = Arc::new(Segment::create(&result)?);
-                            held.insert(id, Held::Shared(seg.clone()));
+                            held.insert(id, Bytes::Shared(seg.clone()));
                             let len = result.len() as u64;
                             out.push(
                                 ch,
@@ -152,7 +137,7 @@ fn serve(ch: &Channel) -> io::Result<()> {
                             )?;
                         }
                         FromWorker::Done { .. } => {
-                            held.insert(id, Held::Bytes(result.clone()));
+                            held.insert(id, Bytes::Inline(result.clone()));
                             let bytes = std::mem::take(&mut result);
                             out.push(
                                 ch,
@@ -180,7 +165,7 @@ fn serve(ch: &Channel) -> io::Result<()> {
 
 fn resolve_args<'a>(
     args: Vec<Arg>,
-    held: &'a HashMap<u64, Held>,
+    held: &'a HashMap<u64, Bytes>,
     fds: &mut impl Iterator<Item = OwnedFd>,
 ) -> Result<Vec<Input<'a>>, String> {
     args.into_iter()
@@ -188,7 +173,7 @@ fn resolve_args<'a>(
         .map(|(i, a)| match a {
             Arg::Held(obj) => held
                 .get(&obj)
-                .map(|h| Input::Borrowed(h.bytes()))
+                .map(|h| Input::Borrowed(h.as_slice()))
                 .ok_or_else(|| {
                     format!(
                         "argument {} (object {obj}) is not held by this worker",
