@@ -21,7 +21,8 @@ pub(crate) struct Channel {
     fd: OwnedFd,
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+/// A libc return value as a result: negative means `errno` says why.
+pub(crate) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -10,6 +10,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
+use crate::channel::cvt;
+
 /// An encoded value: small ones in memory, big ones in a segment.
 #[derive(Debug)]
 pub(crate) enum Bytes {
@@ -39,14 +41,6 @@ pub(crate) struct Segment {
 unsafe impl Send for Segment {}
 // SAFETY: as above; `&Segment` only gives read access.
 unsafe impl Sync for Segment {}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
 
 impl Segment {
     /// A new segment holding a copy of `bytes`.
