@@ -28,3 +28,16 @@ pub use client::{get_client, Client, Submitter};
 pub use future::{AnyFuture, Future, FutureState};
 pub use options::TaskOptions;
 pub use wait::{AsCompleted, OnError, WaitFor, WaitResult};
+
+/// What `#[rask::task]` expands to refers to these (through
+/// `rask::__private`, or `rask_client::__private` for crates below the
+/// facade with `#[rask::task(crate = rask_client)]`); not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::{Client, Future};
+    pub use rask_core::inventory;
+    pub use rask_core::{
+        codec, decode_arg, encode_output, registered_call, registered_try_call, Codec, Delayed,
+        IntoInput, Registered, Registration, TaskFailure,
+    };
+}

@@ -37,6 +37,8 @@ pub use event::{Event, EventSink, Subscriber};
 pub use graph::Graph;
 pub use id::{RunId, TaskId, WorkerId};
 pub use inputs::Inputs;
+#[doc(hidden)]
+pub use inventory;
 pub use key::{Key, KeyIndex, Name};
 pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use plan::{Plan, PlanOptions};

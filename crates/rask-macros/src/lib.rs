@@ -20,7 +20,6 @@
 //! identifiers with owned types (references cannot cross processes).
 
 use proc_macro::TokenStream;
-use proc_macro2::Span;
 use quote::{format_ident, quote};
 use syn::{
     parse_macro_input, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type,
@@ -29,15 +28,35 @@ use syn::{
 /// Registers a function for worker processes; see the crate docs.
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return syn::Error::new(Span::call_site(), "#[rask::task] takes no arguments")
-            .to_compile_error()
-            .into();
-    }
+    let krate = match parse_crate_path(attr.into()) {
+        Ok(k) => k,
+        Err(e) => return e.to_compile_error().into(),
+    };
     let func = parse_macro_input!(item as ItemFn);
-    match expand(&func) {
+    match expand(&func, &krate) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// The path under which the generated code finds Rask: `::rask` unless the
+/// attribute says `crate = some::path` (for crates that Rask's facade
+/// re-exports, which cannot name `::rask` themselves). That path must offer
+/// `__private` as `rask::__private` does.
+fn parse_crate_path(attr: proc_macro2::TokenStream) -> syn::Result<syn::Path> {
+    if attr.is_empty() {
+        return Ok(syn::parse_quote!(::rask));
+    }
+    let nv: syn::MetaNameValue = syn::parse2(attr)?;
+    if !nv.path.is_ident("crate") {
+        return Err(refuse(&nv.path, "the only argument is `crate = path`"));
+    }
+    match nv.value {
+        syn::Expr::Path(p) => Ok(p.path),
+        other => Err(refuse(
+            other,
+            "`crate = ` takes a path, e.g. `crate = rask_client`",
+        )),
     }
 }
 
@@ -45,7 +64,7 @@ fn refuse<T: quote::ToTokens>(at: T, why: &str) -> syn::Error {
     syn::Error::new_spanned(at, format!("#[rask::task]: {why}"))
 }
 
-fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStream> {
     let sig = &func.sig;
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         return Err(refuse(
@@ -108,7 +127,7 @@ fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         .collect();
     let n = types.len();
     let idx: Vec<usize> = (0..n).collect();
-    let p = quote!(::rask::__private);
+    let p = quote!(#krate::__private);
     let call_result = if fallible {
         quote! {
             let r = r.map_err(#p::TaskFailure::from_error)?;
@@ -157,16 +176,16 @@ fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             }
 
             /// A lazy call: each argument is a value or a `Delayed` of the parameter's type.
-            pub fn delayed(#( #params: impl ::rask::IntoInput<#types> ),*) -> ::rask::Delayed<#output> {
+            pub fn delayed(#( #params: impl #p::IntoInput<#types> ),*) -> #p::Delayed<#output> {
                 #p::#make(&REGISTERED, super::#name, (#( #params.into_input(&#arg_codecs), )*))
             }
 
             /// An eager call: starts now on `client`'s executor (a worker
             /// process on `Client::processes`) and returns a future.
             pub fn submit(
-                client: &::rask::Client,
-                #( #params: impl ::rask::IntoInput<#types> ),*
-            ) -> ::rask::Future<#output> {
+                client: &#p::Client,
+                #( #params: impl #p::IntoInput<#types> ),*
+            ) -> #p::Future<#output> {
                 client.compute(delayed(#( #params ),*))
             }
         }

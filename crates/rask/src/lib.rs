@@ -44,13 +44,7 @@ pub use rask_process::{init, Placement, ProcessOptions, ProcessPool, WorkerComma
 
 /// What `#[rask::task]` expands to refers to these; not an API.
 #[doc(hidden)]
-pub mod __private {
-    pub use inventory;
-    pub use rask_core::{
-        codec, decode_arg, encode_output, registered_call, registered_try_call, Codec, Registered,
-        Registration, TaskFailure,
-    };
-}
+pub use rask_client::__private;
 
 /// The lower-level pieces, for executor authors and tests.
 pub mod core {
