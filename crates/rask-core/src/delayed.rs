@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::args::{Args, Fetch, TaskFn};
+use crate::args::{Arg, Args, Fetch, TaskFn};
 use crate::compute::{compute, Executor};
 use crate::inputs::Inputs;
 use crate::lower::lower_nodes;
 use crate::node::{new_node, Data, NodeRef, TaskBody, TaskFailure, Value};
 use crate::plan::{Plan, PlanOptions};
-use crate::remote::{Codec, Registered, Remote};
+use crate::remote::{gather_registration, Codec, Registered, Remote};
 use crate::{Key, Result};
 
 /// A lazy value of type `T`: a task and everything it depends on.
@@ -225,6 +225,35 @@ impl<T: Data> IntoInput<T> for Delayed<T> {
 impl<T: Data> IntoInput<T> for &Delayed<T> {
     fn into_input(self, _: &'static Codec) -> Delayed<T> {
         self.clone()
+    }
+}
+
+/// A list of delayed values as one delayed `Vec` that registered functions
+/// can take: `codec` is the `Vec<T>`'s (see [`GATHER`](crate::remote::GATHER)).
+fn gather<T: Data, A: Arg<Value = Vec<T>>>(items: A, codec: &'static Codec) -> Delayed<Vec<T>> {
+    Delayed::from_node(build_with::<_, (A,), Plain>(
+        Key::anonymous("gather"),
+        |v: Vec<T>| v,
+        (items,),
+        Some(Remote::Call(gather_registration(codec))),
+    ))
+}
+
+impl<T: Data> IntoInput<Vec<T>> for Vec<Delayed<T>> {
+    fn into_input(self, codec: &'static Codec) -> Delayed<Vec<T>> {
+        gather(self, codec)
+    }
+}
+
+impl<T: Data> IntoInput<Vec<T>> for &[Delayed<T>] {
+    fn into_input(self, codec: &'static Codec) -> Delayed<Vec<T>> {
+        gather(self, codec)
+    }
+}
+
+impl<T: Data> IntoInput<Vec<T>> for &Vec<Delayed<T>> {
+    fn into_input(self, codec: &'static Codec) -> Delayed<Vec<T>> {
+        gather(self.as_slice(), codec)
     }
 }
 

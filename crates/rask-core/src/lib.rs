@@ -44,6 +44,6 @@ pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use plan::{Plan, PlanOptions};
 pub use remote::{
     codec, decode, decode_arg, encode, encode_output, registered, Codec, Registered, Registration,
-    Remote, Shim,
+    Remote, Shim, GATHER,
 };
 pub use run::Run;

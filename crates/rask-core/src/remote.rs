@@ -9,13 +9,19 @@
 //! body reports no [`Remote`] (a closure, an unregistered function) runs on
 //! in-process executors only; process executors refuse it.
 //!
+//! A list of delayed values passed where a registered function takes a
+//! `Vec<T>` becomes a built-in gather task (registered as [`GATHER`]): its
+//! encoding is the list's length followed by each item's encoding, which is
+//! exactly bincode's encoding of the `Vec<T>`, so a worker gathers without
+//! knowing `T`.
+//!
 //! Values are encoded with bincode (fixed-width integers, little-endian),
 //! except vectors of plain numbers, which are copied as their bytes (a
 //! 256 MiB `Vec<f64>` encodes at memory speed, not element by element).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -77,6 +83,50 @@ pub fn registered(name: &str) -> Option<&'static Registered> {
         })
         .get(name)
         .copied()
+}
+
+/// The stable name of the built-in gather (see the module docs).
+pub const GATHER: &str = "rask::gather";
+
+/// Writes the encoding of a `Vec<T>` from the encodings of its items.
+fn gather_shim(items: &[&[u8]], out: &mut Vec<u8>) -> Result<(), TaskFailure> {
+    out.reserve(8 + items.iter().map(|i| i.len()).sum::<usize>());
+    out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    for i in items {
+        out.extend_from_slice(i);
+    }
+    Ok(())
+}
+
+static UNIT: Codec = codec::<()>();
+
+/// What a worker finds under [`GATHER`]; the shim is byte-level, so the
+/// output codec does not matter there.
+static GATHER_ENTRY: Registered = Registered {
+    name: GATHER,
+    call: gather_shim,
+    args: &[],
+    output: &UNIT,
+};
+
+inventory::submit! { Registration(&GATHER_ENTRY) }
+
+/// The gather whose result `codec` (a `Vec<T>`'s) decodes: one entry per
+/// codec, made on first use and kept for the life of the process.
+pub(crate) fn gather_registration(codec: &'static Codec) -> &'static Registered {
+    static BY_CODEC: Mutex<Vec<&'static Registered>> = Mutex::new(Vec::new());
+    let mut known = BY_CODEC.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = known.iter().find(|r| std::ptr::eq(r.output, codec)) {
+        return r;
+    }
+    let r: &'static Registered = Box::leak(Box::new(Registered {
+        name: GATHER,
+        call: gather_shim,
+        args: &[],
+        output: codec,
+    }));
+    known.push(r);
+    r
 }
 
 /// How a task runs outside the process that built it.
@@ -227,6 +277,29 @@ mod tests {
         encode(&(7u64, "seven".to_owned(), vec![(1u8, true)]), &mut buf).unwrap();
         let back: (u64, String, Vec<(u8, bool)>) = decode(&buf).unwrap();
         assert_eq!(back, (7, "seven".to_owned(), vec![(1, true)]));
+    }
+
+    #[test]
+    fn a_gather_writes_the_encoding_of_the_vector() {
+        let items: Vec<Vec<u8>> = [vec![1.0f64, 2.0], vec![], vec![3.5]]
+            .iter()
+            .map(|v| {
+                let mut b = Vec::new();
+                encode(v, &mut b).unwrap();
+                b
+            })
+            .collect();
+        let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        let mut out = Vec::new();
+        gather_shim(&slices, &mut out).unwrap();
+        let back: Vec<Vec<f64>> = decode(&out).unwrap();
+        assert_eq!(back, vec![vec![1.0, 2.0], vec![], vec![3.5]]);
+        assert!(registered(GATHER).is_some());
+        static C: Codec = codec::<Vec<Vec<f64>>>();
+        assert!(std::ptr::eq(
+            gather_registration(&C),
+            gather_registration(&C)
+        ));
     }
 
     #[test]

@@ -33,6 +33,11 @@ fn fails_at_three(x: u64) -> u64 {
 }
 
 #[rask::task]
+fn sum_all(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+#[rask::task]
 fn parse(s: String) -> Result<u64, std::num::ParseIntError> {
     s.parse()
 }
@@ -132,6 +137,21 @@ fn a_tree_of_registered_tasks_gives_the_right_sum() {
             n * (n + 1) / 2,
             "{placement:?}"
         );
+    }
+    // A list of delayed values where a function takes a `Vec` (a gather),
+    // the same everywhere: tree sums with fan-in 3 over 1000 leaves.
+    let fan_in = |n: u64| {
+        let mut xs: Vec<Delayed<u64>> = (0..n).map(inc::delayed).collect();
+        while xs.len() > 1 {
+            xs = xs.chunks(3).map(|c| sum_all::delayed(c)).collect();
+        }
+        xs.pop().unwrap()
+    };
+    let big = fan_in(1000);
+    let empty = sum_all::delayed(Vec::<Delayed<u64>>::new());
+    for c in [Client::sync(), Client::threads(), Client::processes(2)] {
+        assert_eq!(big.compute(&c).unwrap(), 500_500);
+        assert_eq!(empty.compute(&c).unwrap(), 0);
     }
     // Through a client, lazily and eagerly.
     let client = Client::processes(2);
