@@ -143,7 +143,7 @@ fn a_tree_of_registered_tasks_gives_the_right_sum() {
     let fan_in = |n: u64| {
         let mut xs: Vec<Delayed<u64>> = (0..n).map(inc::delayed).collect();
         while xs.len() > 1 {
-            xs = xs.chunks(3).map(|c| sum_all::delayed(c)).collect();
+            xs = xs.chunks(3).map(sum_all::delayed).collect();
         }
         xs.pop().unwrap()
     };
