@@ -195,12 +195,37 @@ where
 /// A constant that can be sent to another process (its encoding).
 #[doc(hidden)]
 pub fn literal<T: Data>(v: T, codec: &'static Codec) -> Delayed<T> {
-    Delayed::from_node(build_with::<_, (), Plain>(
+    constant(v, Some(Remote::Literal(codec)))
+}
+
+/// A node whose value is `v`, shared rather than copied: running it hands
+/// out the same `Arc` (a consumer that needs its own `T` clones it then, as
+/// for any result with other holders), and a process executor encodes it
+/// from there.
+fn constant<T: Data>(v: T, remote: Option<Remote>) -> Delayed<T> {
+    Delayed::from_node(new_node(
         Key::anonymous("value"),
-        move || v.clone(),
-        (),
-        Some(Remote::Literal(codec)),
+        SmallVec::new(),
+        ConstBody {
+            value: Arc::new(v),
+            remote,
+        },
     ))
+}
+
+struct ConstBody {
+    value: Value,
+    remote: Option<Remote>,
+}
+
+impl TaskBody for ConstBody {
+    fn run(&self, _: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        Ok(self.value.clone())
+    }
+
+    fn remote(&self) -> Option<Remote> {
+        self.remote
+    }
 }
 
 /// An argument of a registered function's `delayed`: a value, or a
@@ -297,11 +322,7 @@ where
 
 /// A delayed constant.
 pub fn value<T: Data>(v: T) -> Delayed<T> {
-    Delayed::from_node(build::<_, (), Plain>(
-        Key::anonymous("value"),
-        move || v.clone(),
-        (),
-    ))
+    constant(v, None)
 }
 
 /// Starts a task with a chosen key: `task(("load", 3)).delayed(load, ())`.

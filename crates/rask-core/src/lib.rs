@@ -43,7 +43,7 @@ pub use key::{Key, KeyIndex, Name};
 pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use plan::{Plan, PlanOptions};
 pub use remote::{
-    codec, decode, decode_arg, encode, encode_output, registered, Codec, Registered, Registration,
-    Remote, Shim, GATHER,
+    codec, copy_bytes, decode, decode_arg, encode, output_value, registered, Codec, Registered,
+    Registration, Remote, Shim, GATHER,
 };
 pub use run::Run;

@@ -35,6 +35,12 @@ pub struct Codec {
     pub type_name: fn() -> &'static str,
     /// Appends the encoding of a value (which must be of this type).
     pub encode: fn(&Value, &mut Vec<u8>) -> Result<(), String>,
+    /// The length of a value's encoding, when it is known without encoding
+    /// (vectors of numbers, already encoded bytes): such values are written
+    /// straight into shared memory with `write`.
+    pub exact_len: fn(&Value) -> Option<usize>,
+    /// Writes the encoding into a buffer of exactly `exact_len` bytes.
+    pub write: fn(&Value, &mut [u8]) -> Result<(), String>,
     /// Reads a value of this type.
     pub decode: fn(&[u8]) -> Result<Value, String>,
 }
@@ -44,13 +50,15 @@ pub const fn codec<T: Data + Serialize + DeserializeOwned>() -> Codec {
     Codec {
         type_name: std::any::type_name::<T>,
         encode: encode_value::<T>,
+        exact_len: exact_len_of::<T>,
+        write: write_value::<T>,
         decode: decode_value::<T>,
     }
 }
 
 /// Signature of a registered function's shim: encoded arguments in, the
-/// encoded result appended to the buffer.
-pub type Shim = fn(&[&[u8]], &mut Vec<u8>) -> Result<(), TaskFailure>;
+/// result out (encoded by the function's output codec).
+pub type Shim = fn(&[&[u8]]) -> Result<Value, TaskFailure>;
 
 /// A function registered with `#[rask::task]`.
 #[derive(Debug)]
@@ -88,17 +96,41 @@ pub fn registered(name: &str) -> Option<&'static Registered> {
 /// The stable name of the built-in gather (see the module docs).
 pub const GATHER: &str = "rask::gather";
 
-/// Writes the encoding of a `Vec<T>` from the encodings of its items.
-fn gather_shim(items: &[&[u8]], out: &mut Vec<u8>) -> Result<(), TaskFailure> {
-    out.reserve(8 + items.iter().map(|i| i.len()).sum::<usize>());
+/// Bytes that are already an encoding, written as they are.
+#[derive(Clone, Debug)]
+struct Encoded(Vec<u8>);
+
+/// The encoding of a `Vec<T>` from the encodings of its items.
+fn gather_shim(items: &[&[u8]]) -> Result<Value, TaskFailure> {
+    let mut out = Vec::with_capacity(8 + items.iter().map(|i| i.len()).sum::<usize>());
     out.extend_from_slice(&(items.len() as u64).to_le_bytes());
     for i in items {
         out.extend_from_slice(i);
     }
-    Ok(())
+    Ok(Arc::new(Encoded(out)))
 }
 
-static UNIT: Codec = codec::<()>();
+fn encoded(v: &Value) -> Result<&[u8], String> {
+    v.downcast_ref::<Encoded>()
+        .map(|e| e.0.as_slice())
+        .ok_or_else(|| "a value is not encoded bytes".to_owned())
+}
+
+/// The codec of [`Encoded`] (written only: a worker never decodes it).
+static RAW: Codec = Codec {
+    type_name: || "encoded bytes",
+    encode: |v, out| encoded(v).map(|b| out.extend_from_slice(b)),
+    exact_len: |v| encoded(v).ok().map(<[u8]>::len),
+    write: |v, out| {
+        let b = encoded(v)?;
+        if b.len() != out.len() {
+            return Err(format!("{} bytes do not fit {}", b.len(), out.len()));
+        }
+        copy_bytes(out, b);
+        Ok(())
+    },
+    decode: |_| Err("encoded bytes are not decoded".to_owned()),
+};
 
 /// What a worker finds under [`GATHER`]; the shim is byte-level, so the
 /// output codec does not matter there.
@@ -106,7 +138,7 @@ static GATHER_ENTRY: Registered = Registered {
     name: GATHER,
     call: gather_shim,
     args: &[],
-    output: &UNIT,
+    output: &RAW,
 };
 
 inventory::submit! { Registration(&GATHER_ENTRY) }
@@ -148,29 +180,39 @@ impl Remote {
     }
 }
 
+// The raw-bytes views below are the little-endian encodings.
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "rask's value encoding assumes a little-endian target"
+);
+
 /// Plain-number vectors, copied as bytes. Each `$t` is a primitive number
 /// type whose every bit pattern is valid, with no padding.
 macro_rules! pod_vectors {
     ($($t:ty),*) => {
-        fn encode_pod(v: &dyn Any, out: &mut Vec<u8>) -> bool {
+        /// The items of `v` as bytes, if it is a vector of plain numbers.
+        fn pod_bytes(v: &dyn Any) -> Option<(u64, &[u8])> {
             $(
                 if let Some(v) = v.downcast_ref::<Vec<$t>>() {
-                    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
-                    out.reserve(std::mem::size_of_val(v.as_slice()));
-                    for x in v {
-                        out.extend_from_slice(&x.to_le_bytes());
-                    }
-                    return true;
+                    // SAFETY: `$t` is a primitive number (no padding, no
+                    // invalid bytes); the view covers exactly the vector's
+                    // initialized items and borrows it.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts(
+                            v.as_ptr().cast::<u8>(),
+                            std::mem::size_of_val(v.as_slice()),
+                        )
+                    };
+                    return Some((v.len() as u64, bytes));
                 }
             )*
-            false
+            None
         }
 
         fn decode_pod<T: 'static>(bytes: &[u8]) -> Option<Result<Box<dyn Any>, String>> {
             $(
                 if TypeId::of::<T>() == TypeId::of::<Vec<$t>>() {
-                    return Some(decode_pod_vec::<$t, { std::mem::size_of::<$t>() }>(bytes, <$t>::from_le_bytes)
-                        .map(|v| Box::new(v) as Box<dyn Any>));
+                    return Some(decode_pod_vec::<$t>(bytes).map(|v| Box::new(v) as Box<dyn Any>));
                 }
             )*
             None
@@ -180,34 +222,83 @@ macro_rules! pod_vectors {
 
 pod_vectors!(f64, f32, u64, i64, u32, i32, u16, i16, u8, i8);
 
-fn decode_pod_vec<T, const N: usize>(
-    bytes: &[u8],
-    from: fn([u8; N]) -> T,
-) -> Result<Vec<T>, String> {
+/// A vector of plain numbers from its length and bytes: one copy.
+/// `T` must be one of the types `pod_vectors!` lists.
+fn decode_pod_vec<T: Copy>(bytes: &[u8]) -> Result<Vec<T>, String> {
     let (len, rest) = bytes
         .split_first_chunk::<8>()
         .ok_or_else(|| "a vector's length is missing".to_owned())?;
     let len = u64::from_le_bytes(*len) as usize;
-    if rest.len() != len.saturating_mul(N) {
+    let size = std::mem::size_of::<T>();
+    if rest.len() != len.saturating_mul(size) {
         return Err(format!(
             "a vector of {len} items needs {} bytes, found {}",
-            len.saturating_mul(N),
+            len.saturating_mul(size),
             rest.len()
         ));
     }
-    Ok(rest
-        .chunks_exact(N)
-        .map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            from(a)
-        })
-        .collect())
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    // SAFETY: `v` has room for `len` items, that is `rest.len()` bytes, which
+    // the copy initializes (every bit pattern is a valid `T`, a primitive
+    // number); the regions do not overlap.
+    unsafe {
+        copy_to(v.as_mut_ptr().cast::<u8>(), rest);
+        v.set_len(len);
+    }
+    Ok(v)
+}
+
+/// Copies big values with a few threads: one core cannot saturate the
+/// memory bus (Arrow's `parallel_memcopy` does the same for big buffers).
+const PARALLEL_COPY_MIN: usize = 16 << 20;
+
+/// Copies `src` into `dst` (same length).
+pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    assert_eq!(dst.len(), src.len(), "copy_bytes: lengths differ");
+    // SAFETY: `dst` is `src.len()` writable bytes, borrowed mutably, so
+    // it cannot overlap `src`.
+    unsafe { copy_to(dst.as_mut_ptr(), src) }
+}
+
+/// # Safety
+/// `dst` must be valid for `src.len()` bytes of writes and not overlap `src`.
+unsafe fn copy_to(dst: *mut u8, src: &[u8]) {
+    let threads = copy_threads();
+    if src.len() < PARALLEL_COPY_MIN || threads < 2 {
+        // SAFETY: the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+        return;
+    }
+    // Pieces of whole pages, one per thread.
+    let piece = src.len().div_ceil(threads).next_multiple_of(4096);
+    let dst = dst as usize;
+    std::thread::scope(|s| {
+        for (i, part) in src.chunks(piece).enumerate() {
+            let at = dst + i * piece;
+            s.spawn(move || {
+                // SAFETY: `at..at + part.len()` lies within the caller's
+                // `dst`, and the pieces are disjoint.
+                unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), at as *mut u8, part.len()) }
+            });
+        }
+    });
+}
+
+fn copy_threads() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get().min(4))
+            .unwrap_or(1)
+    })
 }
 
 /// Appends the encoding of `v`.
 pub fn encode<T: Serialize + 'static>(v: &T, out: &mut Vec<u8>) -> Result<(), String> {
-    if encode_pod(v, out) {
+    if let Some((len, bytes)) = pod_bytes(v) {
+        out.reserve(8 + bytes.len());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(bytes);
         return Ok(());
     }
     bincode::serialize_into(out, v).map_err(|e| e.to_string())
@@ -230,6 +321,27 @@ fn encode_value<T: Data + Serialize>(v: &Value, out: &mut Vec<u8>) -> Result<(),
         Some(t) => encode(t, out),
         None => Err(format!("a value is not a `{}`", std::any::type_name::<T>())),
     }
+}
+
+fn exact_len_of<T: Data>(v: &Value) -> Option<usize> {
+    pod_bytes(v.downcast_ref::<T>()?).map(|(_, b)| 8 + b.len())
+}
+
+fn write_value<T: Data>(v: &Value, out: &mut [u8]) -> Result<(), String> {
+    let (len, bytes) = v
+        .downcast_ref::<T>()
+        .and_then(|t| pod_bytes(t))
+        .ok_or_else(|| format!("a `{}` has no exact length", std::any::type_name::<T>()))?;
+    if out.len() != 8 + bytes.len() {
+        return Err(format!(
+            "{} bytes do not fit {}",
+            8 + bytes.len(),
+            out.len()
+        ));
+    }
+    out[..8].copy_from_slice(&len.to_le_bytes());
+    copy_bytes(&mut out[8..], bytes);
+    Ok(())
 }
 
 fn decode_value<T: Data + DeserializeOwned>(bytes: &[u8]) -> Result<Value, String> {
@@ -258,9 +370,10 @@ pub fn decode_arg<T: DeserializeOwned + 'static>(
     })
 }
 
-/// Encodes a registered function's result (used by the shims).
-pub fn encode_output<T: Serialize + 'static>(v: &T, out: &mut Vec<u8>) -> Result<(), TaskFailure> {
-    encode(v, out).map_err(|e| TaskFailure::msg(format!("the result could not be encoded: {e}")))
+/// A registered function's result as a value (used by the shims; the
+/// worker encodes it with the function's output codec).
+pub fn output_value<T: Data>(v: T) -> Value {
+    Arc::new(v)
 }
 
 #[cfg(test)]
@@ -290,8 +403,10 @@ mod tests {
             })
             .collect();
         let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        let v = gather_shim(&slices).unwrap();
         let mut out = Vec::new();
-        gather_shim(&slices, &mut out).unwrap();
+        (RAW.encode)(&v, &mut out).unwrap();
+        assert_eq!((RAW.exact_len)(&v), Some(out.len()));
         let back: Vec<Vec<f64>> = decode(&out).unwrap();
         assert_eq!(back, vec![vec![1.0, 2.0], vec![], vec![3.5]]);
         assert!(registered(GATHER).is_some());

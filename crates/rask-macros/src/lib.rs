@@ -163,8 +163,7 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
 
             fn __rask_call(
                 args: &[&[u8]],
-                out: &mut ::std::vec::Vec<u8>,
-            ) -> ::core::result::Result<(), #p::TaskFailure> {
+            ) -> ::core::result::Result<#p::Value, #p::TaskFailure> {
                 if args.len() != #n {
                     return ::core::result::Result::Err(#p::TaskFailure::msg(::std::format!(
                         "{} takes {} arguments, {} were sent", ::core::module_path!(), #n, args.len()
@@ -172,7 +171,7 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
                 }
                 let r = super::#name(#( #p::decode_arg::<#types>(args, #idx)? ),*);
                 #call_result
-                #p::encode_output(&r, out)
+                ::core::result::Result::Ok(#p::output_value(r))
             }
 
             /// A lazy call: each argument is a value or a `Delayed` of the parameter's type.

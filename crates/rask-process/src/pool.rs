@@ -46,7 +46,7 @@ use rask_core::{
 use crate::channel::Channel;
 use crate::policy::{Placement, Placer, Seen};
 use crate::proto::{decode_batch, Arg, FromWorker, Out, Outbox, ToWorker};
-use crate::shm::{Bytes, Segment};
+use crate::shm::{Bytes, Segment, SegmentPool};
 use crate::spawn::{describe, reap, spawn, WorkerCommand};
 use crate::worker::{INLINE_MAX, WORKER_ENV};
 
@@ -126,6 +126,8 @@ struct State {
     next_id: u64,
     releases: Releases,
     placer: Placer,
+    /// Argument segments this process made, free again (see `shm.rs`).
+    segs: SegmentPool,
 }
 
 /// A pool of worker processes that runs graphs of registered tasks.
@@ -178,6 +180,7 @@ impl ProcessPool {
             next_id: 1,
             releases: Arc::default(),
             placer: Placer::new(options.placement.clone()),
+            segs: SegmentPool::default(),
         };
         for slot in 0..options.workers {
             start(&mut state, &command, slot);
@@ -374,6 +377,8 @@ struct Flight {
     t: TaskId,
     slot: usize,
     inputs: Vec<Value>,
+    /// Segments made here for its arguments: free again once it replies.
+    segments: Vec<Arc<Segment>>,
     attempt: u32,
     started: Option<Instant>,
 }
@@ -579,7 +584,13 @@ impl Driver<'_> {
         let mut args = Vec::with_capacity(inputs.len());
         let mut segments = Vec::new();
         for (v, &d) in inputs.iter().zip(plan.deps(t)) {
-            match to_arg(v, slot, gen, plan.node(d).body().remote()) {
+            match to_arg(
+                v,
+                slot,
+                gen,
+                plan.node(d).body().remote(),
+                &mut self.st.segs,
+            ) {
                 Ok((arg, seg)) => {
                     args.push(arg);
                     segments.extend(seg);
@@ -615,6 +626,7 @@ impl Driver<'_> {
             };
             let _ = p.out.push(&p.ch, &define, Vec::new());
         }
+        let made_here: Vec<Arc<Segment>> = segments.iter().filter(|s| s.own()).cloned().collect();
         let _ = p
             .out
             .push(&p.ch, &ToWorker::Run { id, func, args }, segments);
@@ -625,6 +637,7 @@ impl Driver<'_> {
                 t,
                 slot,
                 inputs,
+                segments: made_here,
                 attempt,
                 started,
             },
@@ -711,10 +724,15 @@ impl Driver<'_> {
         }
     }
 
+    /// The task that object `id` is, now that its worker replied.
     fn take_flight(&mut self, id: u64) -> Option<Flight> {
-        let f = self.flight.remove(&id)?;
+        let mut f = self.flight.remove(&id)?;
         if let Some(p) = self.st.slots[f.slot].proc.as_mut() {
             p.in_flight = p.in_flight.saturating_sub(1);
+        }
+        // The worker unmapped its arguments before replying.
+        for seg in f.segments.drain(..) {
+            self.st.segs.give_arc(seg);
         }
         Some(f)
     }
@@ -854,6 +872,7 @@ fn to_arg(
     slot: usize,
     gen: u64,
     remote: Option<Remote>,
+    segs: &mut SegmentPool,
 ) -> Result<(Arg, Option<Arc<Segment>>), String> {
     if let Some(r) = v.downcast_ref::<RemoteValue>() {
         if r.slot == slot && r.gen == gen {
@@ -871,13 +890,20 @@ fn to_arg(
     }
     // A value computed here (a constant, or a decoded output).
     let codec = remote.map(|r| r.output()).ok_or("it has no codec")?;
-    let mut bytes = Vec::new();
-    (codec.encode)(v, &mut bytes)?;
-    if bytes.len() <= INLINE_MAX {
-        Ok((Arg::Bytes(bytes), None))
-    } else {
-        let len = bytes.len() as u64;
-        let seg = Segment::create(&bytes).map_err(|e| e.to_string())?;
-        Ok((Arg::Shared { len }, Some(Arc::new(seg))))
-    }
+    let seg = match (codec.exact_len)(v) {
+        Some(len) if len > INLINE_MAX => segs.fill(len, |b| (codec.write)(v, b))?,
+        _ => {
+            let mut bytes = Vec::new();
+            (codec.encode)(v, &mut bytes)?;
+            if bytes.len() <= INLINE_MAX {
+                return Ok((Arg::Bytes(bytes), None));
+            }
+            segs.fill(bytes.len(), |b| {
+                rask_core::copy_bytes(b, &bytes);
+                Ok(())
+            })?
+        }
+    };
+    let len = seg.len() as u64;
+    Ok((Arg::Shared { len }, Some(Arc::new(seg))))
 }

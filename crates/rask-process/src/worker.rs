@@ -14,11 +14,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rask_core::{catch_panic, registered, Key, Registered, TaskErrorKind};
+use rask_core::{catch_panic, copy_bytes, registered, Key, Registered, TaskErrorKind, TaskFailure};
 
 use crate::channel::Channel;
 use crate::proto::{decode_batch, Arg, FromWorker, Out, Outbox, ToWorker};
-use crate::shm::{Bytes, Segment};
+use crate::shm::{Bytes, Segment, SegmentPool};
 
 /// Set in a worker's environment; its value is the worker's index.
 pub(crate) const WORKER_ENV: &str = "RASK_WORKER";
@@ -70,6 +70,7 @@ fn serve(ch: &Channel) -> io::Result<()> {
     let mut held: HashMap<u64, Bytes> = HashMap::new();
     let mut funcs: Vec<Option<&'static Registered>> = Vec::new();
     let mut out = Outbox::default();
+    let mut segs = SegmentPool::default();
     out.push(
         ch,
         &FromWorker::Hello {
@@ -101,32 +102,34 @@ fn serve(ch: &Channel) -> io::Result<()> {
                     }
                 }
                 ToWorker::Release { id } => {
-                    held.remove(&id);
+                    // The client and any worker it passed the segment to
+                    // are done with it (the client releases an object only
+                    // after every task that read it has replied).
+                    if let Some(Bytes::Shared(seg)) = held.remove(&id) {
+                        segs.give_arc(seg);
+                    }
                 }
                 ToWorker::Run { id, func, args } => {
                     let reg = funcs.get(func as usize).copied().flatten();
                     let inputs = resolve_args(args, &held, &mut fds);
                     let reply = match (reg, inputs) {
-                        (None, _) => FromWorker::Failed {
+                        (None, _) => Err(FromWorker::Failed {
                             id,
                             panicked: false,
                             message: format!("function #{func} is not defined in this worker"),
-                        },
-                        (_, Err(message)) => FromWorker::Failed {
+                        }),
+                        (_, Err(message)) => Err(FromWorker::Failed {
                             id,
                             panicked: false,
                             message,
-                        },
-                        (Some(reg), Ok(inputs)) => {
-                            result.clear();
-                            run(reg, &inputs, &mut result, id)
-                        }
+                        }),
+                        (Some(reg), Ok(inputs)) => run(reg, &inputs, id, &mut result, &mut segs),
                     };
                     match reply {
-                        FromWorker::Done { .. } if result.len() > INLINE_MAX => {
-                            let seg = Arc::new(Segment::create(&result)?);
+                        Ok(Some(seg)) => {
+                            let seg = Arc::new(seg);
                             held.insert(id, Bytes::Shared(seg.clone()));
-                            let len = result.len() as u64;
+                            let len = seg.len() as u64;
                             out.push(
                                 ch,
                                 &FromWorker::Done {
@@ -136,7 +139,7 @@ fn serve(ch: &Channel) -> io::Result<()> {
                                 vec![seg],
                             )?;
                         }
-                        FromWorker::Done { .. } => {
+                        Ok(None) => {
                             held.insert(id, Bytes::Inline(result.clone()));
                             let bytes = std::mem::take(&mut result);
                             out.push(
@@ -148,7 +151,7 @@ fn serve(ch: &Channel) -> io::Result<()> {
                                 Vec::new(),
                             )?;
                         }
-                        other => out.push(ch, &other, Vec::new())?,
+                        Err(failed) => out.push(ch, &failed, Vec::new())?,
                     }
                     // Long tasks: do not sit on finished results.
                     if last_flush.elapsed() > FLUSH_EVERY {
@@ -193,24 +196,54 @@ fn resolve_args<'a>(
         .collect()
 }
 
-/// Calls the function, catching a panic.
-fn run(reg: &Registered, inputs: &[Input<'_>], result: &mut Vec<u8>, id: u64) -> FromWorker {
+/// Calls the function, catching a panic, and encodes its result: into
+/// `result` when small, else into a shared segment (straight from the value
+/// when its codec knows the length, as for vectors of numbers).
+fn run(
+    reg: &Registered,
+    inputs: &[Input<'_>],
+    id: u64,
+    result: &mut Vec<u8>,
+    segs: &mut SegmentPool,
+) -> Result<Option<Segment>, FromWorker> {
     let slices: Vec<&[u8]> = inputs.iter().map(Input::bytes).collect();
     let key = Key::new(reg.name);
-    match catch_panic(&key, 1, || (reg.call)(&slices, result)) {
-        Ok(Ok(())) => FromWorker::Done {
-            id,
-            out: Out::Bytes(Vec::new()),
-        },
-        Ok(Err(failure)) => FromWorker::Failed {
+    let codec = reg.output;
+    let call = || -> Result<Option<Segment>, TaskFailure> {
+        let v = (reg.call)(&slices)?;
+        let unencodable =
+            |e: String| TaskFailure::msg(format!("the result could not be encoded: {e}"));
+        result.clear();
+        match (codec.exact_len)(&v) {
+            Some(len) if len > INLINE_MAX => segs
+                .fill(len, |b| (codec.write)(&v, b))
+                .map(Some)
+                .map_err(unencodable),
+            _ => {
+                (codec.encode)(&v, result).map_err(unencodable)?;
+                if result.len() <= INLINE_MAX {
+                    return Ok(None);
+                }
+                segs.fill(result.len(), |b| {
+                    copy_bytes(b, result);
+                    Ok(())
+                })
+                .map(Some)
+                .map_err(unencodable)
+            }
+        }
+    };
+    match catch_panic(&key, 1, call) {
+        Ok(Ok(seg)) => Ok(seg),
+        Ok(Err(failure)) => Err(FromWorker::Failed {
             id,
             panicked: false,
             message: failure.to_string(),
-        },
-        Err(e) => FromWorker::Failed {
+        }),
+        Err(e) => Err(FromWorker::Failed {
             id,
             panicked: e.kind == TaskErrorKind::Panicked,
             message: e.message,
-        },
+        }),
     }
 }

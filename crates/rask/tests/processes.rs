@@ -233,6 +233,27 @@ fn big_values_travel_through_shared_memory() {
         total::delayed(here).compute(&pool).unwrap(),
         0.5 * (3 << 16) as f64
     );
+    // Shared segments are reused once released, both ways: many big values
+    // in one graph and over many graphs, each read back intact (a segment
+    // refilled while someone still read it would show another value).
+    for round in 0..4u64 {
+        let sizes: Vec<u64> = (0..6).map(|i| (1 << 16) + i * 4099 + round).collect();
+        let sums: Vec<Delayed<f64>> = sizes
+            .iter()
+            .map(|&n| total::delayed(ramp::delayed(n)))
+            .collect();
+        let outs: Vec<f64> = rask::compute(&pool, &sums).unwrap();
+        let want: Vec<f64> = sizes.iter().map(|&n| (n * (n - 1) / 2) as f64).collect();
+        assert_eq!(outs, want, "round {round}");
+        let made_here: Vec<Vec<f64>> = sizes
+            .iter()
+            .map(|&n| vec![round as f64; n as usize])
+            .collect();
+        for (v, &n) in made_here.into_iter().zip(&sizes) {
+            let back = total::delayed(v).compute(&pool).unwrap();
+            assert_eq!(back, (round * n) as f64);
+        }
+    }
 }
 
 fn a_worker_killed_mid_task_is_replaced_and_its_tasks_retried() {
