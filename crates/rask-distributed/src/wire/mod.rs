@@ -1,0 +1,1 @@
+//! The wire: frames and the handshake. (Being written.)
