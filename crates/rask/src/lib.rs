@@ -41,6 +41,9 @@ pub use rask_local::{SyncExecutor, ThreadPool, ThreadsExecutor};
 /// README's "Worker processes" and `rask_macros`.
 pub use rask_macros::task;
 pub use rask_process::{init, Placement, ProcessOptions, ProcessPool, WorkerCommand};
+/// Chunked n-dimensional arrays (`rask-array`).
+#[cfg(feature = "array")]
+pub use rask_array as array;
 
 /// What `#[rask::task]` expands to refers to these; not an API.
 #[doc(hidden)]
