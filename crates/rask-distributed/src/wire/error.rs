@@ -1,0 +1,86 @@
+//! The wire's one error type.
+//!
+//! Invariants:
+//! 1. Every failure caused by a peer is one of these variants, never a panic.
+//! 2. Messages name the peer's address where it is known (`Io`, `Malformed`,
+//!    `AuthFailed` carry it in their text; the log line always carries it).
+//! 3. `Closed` is only a clean end of stream *between* frames; a stream that ends
+//!    inside a frame is `Io` with kind `UnexpectedEof`.
+
+use std::net::SocketAddr;
+
+/// What went wrong on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// An I/O error, including a connection reset and an end of stream inside a
+    /// frame (`ErrorKind::UnexpectedEof`).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection cleanly between frames (during the
+    /// handshake: before it finished).
+    #[error("connection closed by the peer")]
+    Closed,
+    /// A frame announced (or, when sending, encoded to) more bytes than allowed.
+    /// Detected from the length prefix, before anything is allocated.
+    #[error("frame of {len} bytes is over the limit of {max} bytes")]
+    FrameTooLarge { len: usize, max: usize },
+    /// Bytes that do not decode as the expected message.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// The two sides speak different protocol versions.
+    #[error("protocol version mismatch: ours {ours}, theirs {theirs}")]
+    VersionMismatch { ours: u32, theirs: u32 },
+    /// Wrong secret, or a secret on one side only, or a peer that did not prove
+    /// it knows the secret.
+    #[error("authentication failed: {0}")]
+    AuthFailed(String),
+    /// The handshake (or the connection attempt) did not finish in time.
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+    /// Refused to listen on a non-loopback address without a shared secret.
+    #[error(
+        "refusing to listen on {addr} without a shared secret: anyone who can reach \
+         it could submit work; set a secret (RASK_SECRET) or bind a loopback address"
+    )]
+    InsecureBind { addr: SocketAddr },
+    /// A message of ours could not be encoded (a `Serialize` impl failed, e.g. a
+    /// sequence of unknown length). Never caused by the peer.
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+    /// TLS setup or TLS handshake failure.
+    #[cfg(feature = "tls")]
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+impl WireError {
+    /// True where the error came from what the peer sent or did (as opposed to
+    /// our own configuration or encoding).
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(self, WireError::InsecureBind { .. } | WireError::Encode(_))
+    }
+}
+
+/// How a peer is named in messages: its address, or that it is unknown.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerLabel(pub(crate) Option<SocketAddr>);
+
+impl std::fmt::Display for PeerLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "peer {a}"),
+            None => f.write_str("peer (address unknown)"),
+        }
+    }
+}
+
+/// An I/O error with the peer named in its text (same kind).
+pub(crate) fn io_at(peer: Option<SocketAddr>, e: std::io::Error) -> WireError {
+    if peer.is_none() {
+        return WireError::Io(e);
+    }
+    WireError::Io(std::io::Error::new(
+        e.kind(),
+        format!("{}: {e}", PeerLabel(peer)),
+    ))
+}
