@@ -226,6 +226,10 @@ impl TaskBody for ConstBody {
     fn remote(&self) -> Option<Remote> {
         self.remote
     }
+
+    fn constant(&self) -> Option<&Value> {
+        Some(&self.value)
+    }
 }
 
 /// An argument of a registered function's `delayed`: a value, or a

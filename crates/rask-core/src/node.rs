@@ -89,6 +89,12 @@ pub trait TaskBody: Send + Sync + 'static {
     fn remote(&self) -> Option<Remote> {
         None
     }
+
+    /// The value of a constant (`value`, or a literal argument), which an
+    /// executor may read without running the task.
+    fn constant(&self) -> Option<&Value> {
+        None
+    }
 }
 
 /// The dependencies of a delayed node; most tasks have two or fewer.
