@@ -1,0 +1,280 @@
+//! TLS (rustls with the `ring` provider) around the wire's TCP streams; cargo
+//! feature `tls`.
+//!
+//! Invariants:
+//! 1. TLS sits under the framing and the handshake: [`super::accept_tcp`] and
+//!    [`super::connect_tcp`] wrap the TCP stream, then run the usual handshake
+//!    (version, shared secret) over it, all under `handshake_timeout`. TLS adds
+//!    confidentiality and server authentication; the shared secret still decides
+//!    who may join.
+//! 2. A server needs its certificate chain and key; a connecting side needs the
+//!    CA that signed the server's certificate and the name in it. One
+//!    [`TlsConfig`] may hold both, so a whole cluster can share one.
+//! 3. The crypto provider is chosen here (ring), never taken from a process-wide
+//!    default, so nothing panics for want of one.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::{
+    self,
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    ClientConfig, RootCertStore, ServerConfig,
+};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use super::error::{PeerLabel, WireError};
+use super::handshake::{BoxRead, BoxWrite};
+
+/// TLS settings: what a server presents, what a connecting side trusts.
+#[derive(Clone)]
+pub struct TlsConfig {
+    server: Option<Arc<ServerConfig>>,
+    client: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("serves", &self.server.is_some())
+            .field("server_name", &self.client.as_ref().map(|c| &c.1))
+            .finish()
+    }
+}
+
+fn tls_err(what: &str, e: impl std::fmt::Display) -> WireError {
+    WireError::Tls(format!("{what}: {e}"))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, WireError> {
+    std::fs::read(path).map_err(|e| tls_err(&format!("cannot read {}", path.display()), e))
+}
+
+fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, WireError> {
+    let certs = rustls_pemfile::certs(&mut &pem[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_err(&format!("bad PEM in {what}"), e))?;
+    if certs.is_empty() {
+        return Err(WireError::Tls(format!("no certificate in {what}")));
+    }
+    Ok(certs)
+}
+
+impl TlsConfig {
+    /// A server side from PEM bytes: the certificate chain (leaf first) and its
+    /// private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn server_from_pem(cert_chain: &[u8], key: &[u8]) -> Result<TlsConfig, WireError> {
+        let chain = certs(cert_chain, "the certificate chain")?;
+        let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key[..])
+            .map_err(|e| tls_err("bad PEM in the private key", e))?
+            .ok_or_else(|| WireError::Tls("no private key in the key PEM".into()))?;
+        let cfg = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err("tls versions", e))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| tls_err("certificate and key", e))?;
+        Ok(TlsConfig {
+            server: Some(Arc::new(cfg)),
+            client: None,
+        })
+    }
+
+    /// A connecting side from PEM bytes: the CA certificate(s) to trust and the
+    /// name the server's certificate must carry (a DNS name or an IP address).
+    pub fn client_from_pem(ca: &[u8], server_name: &str) -> Result<TlsConfig, WireError> {
+        let mut roots = RootCertStore::empty();
+        for c in certs(ca, "the CA PEM")? {
+            roots.add(c).map_err(|e| tls_err("CA certificate", e))?;
+        }
+        let cfg = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err("tls versions", e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|e| tls_err(&format!("server name {server_name:?}"), e))?;
+        Ok(TlsConfig {
+            server: None,
+            client: Some((Arc::new(cfg), name)),
+        })
+    }
+
+    /// Both sides from PEM files: this node's certificate chain and key (to
+    /// serve), the CA (to connect) and the name in the servers' certificates.
+    pub fn from_pem_files(
+        cert_chain: &Path,
+        key: &Path,
+        ca: &Path,
+        server_name: &str,
+    ) -> Result<TlsConfig, WireError> {
+        let server = TlsConfig::server_from_pem(&read(cert_chain)?, &read(key)?)?;
+        let client = TlsConfig::client_from_pem(&read(ca)?, server_name)?;
+        Ok(TlsConfig {
+            server: server.server,
+            client: client.client,
+        })
+    }
+
+    /// A server side from PEM files.
+    pub fn server_from_pem_files(cert_chain: &Path, key: &Path) -> Result<TlsConfig, WireError> {
+        TlsConfig::server_from_pem(&read(cert_chain)?, &read(key)?)
+    }
+
+    /// A connecting side from a CA PEM file.
+    pub fn client_from_pem_files(ca: &Path, server_name: &str) -> Result<TlsConfig, WireError> {
+        TlsConfig::client_from_pem(&read(ca)?, server_name)
+    }
+}
+
+/// Runs the TLS handshake on `stream` and splits the result.
+pub(crate) async fn wrap(
+    stream: TcpStream,
+    tls: &TlsConfig,
+    peer: Option<SocketAddr>,
+    server: bool,
+) -> Result<(BoxRead, BoxWrite), WireError> {
+    let at = PeerLabel(peer);
+    if server {
+        let cfg = tls.server.clone().ok_or_else(|| {
+            WireError::Tls("no certificate and key configured to serve TLS".into())
+        })?;
+        let s = TlsAcceptor::from(cfg)
+            .accept(stream)
+            .await
+            .map_err(|e| tls_err(&format!("{at}: handshake"), e))?;
+        let (r, w) = tokio::io::split(s);
+        Ok((Box::pin(r), Box::pin(w)))
+    } else {
+        let (cfg, name) = tls
+            .client
+            .clone()
+            .ok_or_else(|| WireError::Tls("no CA configured to connect with TLS".into()))?;
+        let s = TlsConnector::from(cfg)
+            .connect(name, stream)
+            .await
+            .map_err(|e| tls_err(&format!("{at}: handshake"), e))?;
+        let (r, w) = tokio::io::split(s);
+        Ok((Box::pin(r), Box::pin(w)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{accept_tcp, connect_tcp, listen, Role, Secret, WireConfig};
+    use super::*;
+    use std::time::Duration;
+
+    const CA: &[u8] = include_bytes!("testdata/ca.pem");
+    const CERT: &[u8] = include_bytes!("testdata/cert.pem");
+    const KEY: &[u8] = include_bytes!("testdata/key.pem");
+
+    fn both(name: &str) -> Arc<TlsConfig> {
+        let s = TlsConfig::server_from_pem(CERT, KEY).expect("server tls");
+        let c = TlsConfig::client_from_pem(CA, name).expect("client tls");
+        Arc::new(TlsConfig {
+            server: s.server,
+            client: c.client,
+        })
+    }
+
+    fn cfg(tls: Option<Arc<TlsConfig>>) -> WireConfig {
+        WireConfig {
+            tls,
+            handshake_timeout: Duration::from_secs(3),
+            ..WireConfig::default().with_secret(Secret::new("k"))
+        }
+    }
+
+    /// Serves one connection; returns what `accept_tcp` said and, when it
+    /// worked, the first message received.
+    async fn serve_one(
+        server: WireConfig,
+    ) -> (
+        SocketAddr,
+        tokio::task::JoinHandle<Result<Option<String>, WireError>>,
+    ) {
+        let l = listen("127.0.0.1:0".parse().expect("addr"), &server)
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let h = tokio::spawn(async move {
+            let (s, _) = l.accept().await?;
+            let (_, mut r, mut w) = accept_tcp(s, &server).await?;
+            let got = r.recv::<String>().await?;
+            w.send("ok").await?;
+            w.flush().await?;
+            Ok(got)
+        });
+        (addr, h)
+    }
+
+    #[tokio::test]
+    async fn tls_round_trip() {
+        let tls = both("localhost");
+        let (addr, h) = serve_one(cfg(Some(tls.clone()))).await;
+        let (mut r, mut w) = connect_tcp(addr, &cfg(Some(tls)), Role::Worker)
+            .await
+            .expect("connect");
+        w.send("hello").await.expect("send");
+        w.flush().await.expect("flush");
+        assert_eq!(
+            r.recv::<String>().await.expect("recv").as_deref(),
+            Some("ok")
+        );
+        assert_eq!(
+            h.await.expect("join").expect("server").as_deref(),
+            Some("hello")
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_server_name_is_a_tls_error() {
+        let (addr, h) = serve_one(cfg(Some(both("localhost")))).await;
+        let e = connect_tcp(addr, &cfg(Some(both("elsewhere.example"))), Role::Client)
+            .await
+            .expect_err("refused");
+        assert!(matches!(e, WireError::Tls(_)), "{e}");
+        assert!(h.await.expect("join").is_err());
+    }
+
+    #[tokio::test]
+    async fn plain_client_against_tls_server_fails_cleanly() {
+        let (addr, h) = serve_one(cfg(Some(both("localhost")))).await;
+        let e = connect_tcp(addr, &cfg(None), Role::Client)
+            .await
+            .expect_err("refused");
+        assert!(
+            !matches!(e, WireError::Tls(_)),
+            "the client did not try TLS: {e}"
+        );
+        assert!(h.await.expect("join").is_err());
+    }
+
+    #[test]
+    fn bad_pem_is_a_typed_error() {
+        assert!(matches!(
+            TlsConfig::server_from_pem(b"junk", KEY),
+            Err(WireError::Tls(_))
+        ));
+        assert!(matches!(
+            TlsConfig::server_from_pem(CERT, b"junk"),
+            Err(WireError::Tls(_))
+        ));
+        assert!(matches!(
+            TlsConfig::client_from_pem(b"", "localhost"),
+            Err(WireError::Tls(_))
+        ));
+        let missing = Path::new("/nonexistent/rask.pem");
+        assert!(matches!(
+            TlsConfig::client_from_pem_files(missing, "x"),
+            Err(WireError::Tls(_))
+        ));
+    }
+}
