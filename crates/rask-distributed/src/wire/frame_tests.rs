@@ -310,3 +310,49 @@ async fn reader_buffer_is_reused_and_given_back() {
     assert!(r.buf.capacity() <= super::RETAIN);
     sender.await.expect("join").expect("send");
 }
+
+/// Throughput over loopback TCP: `cargo test --release -p rask-distributed
+/// --lib wire::frame::tests::throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn throughput() {
+    use std::time::Instant;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (batches, per) = (2_000u64, 1_000u64);
+    let sender = tokio::spawn(async move {
+        let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        let (_, w) = s.into_split();
+        let mut w = FrameWriter::new(w, 1 << 26);
+        let mut batch = Vec::with_capacity(per as usize);
+        for b in 0..batches {
+            batch.clear();
+            for i in 0..per {
+                let id = b * per + i;
+                batch.push(Msg::Submit {
+                    id,
+                    deps: vec![id.saturating_sub(1), id.saturating_sub(2)],
+                    name: "load".to_string(),
+                });
+            }
+            w.send(&batch[..]).await.expect("send");
+            w.flush().await.expect("flush");
+        }
+        w.shutdown().await.expect("shutdown");
+    });
+    let (s, _) = listener.accept().await.expect("accept");
+    let (r, _w) = s.into_split();
+    let mut r = FrameReader::new(r, 1 << 26);
+    let t = Instant::now();
+    let mut n = 0u64;
+    while let Some(batch) = r.recv::<Vec<Msg>>().await.expect("recv") {
+        n += batch.len() as u64;
+    }
+    let dt = t.elapsed().as_secs_f64();
+    sender.await.expect("join");
+    assert_eq!(n, batches * per);
+    println!("{n} messages in {dt:.3} s: {:.0} messages/s", n as f64 / dt);
+}
