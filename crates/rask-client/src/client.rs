@@ -27,6 +27,9 @@ use rask_local::ThreadPool;
 use rask_process::{ProcessOptions, ProcessPool};
 
 use crate::args::{DepList, FutureArgs};
+use rask_distributed::wire::WireConfig;
+use rask_distributed::{Connection, LocalCluster};
+
 use crate::cell::{Body, Cell};
 use crate::future::Future;
 use crate::options::TaskOptions;
@@ -39,6 +42,13 @@ enum Flavor {
     /// Graphs of registered tasks run in worker processes; eager and async
     /// tasks run here, as with `Sync`.
     Processes(Arc<ProcessPool>),
+    /// Graphs of registered tasks run on a cluster (a scheduler and its
+    /// workers); eager and async tasks run here. Holds the local cluster it
+    /// started, if any, so that it lives as long as the client.
+    Cluster(
+        Arc<Connection>,
+        #[allow(dead_code)] Option<Arc<LocalCluster>>,
+    ),
 }
 
 /// The eager tasks one worker is running.
@@ -97,14 +107,16 @@ impl Core {
     pub(crate) fn compute_pool(&self) -> &Arc<ThreadPool> {
         match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Processes(_) => self.eager_pool.get_or_init(|| {
-                let pool = match ThreadPool::new(1) {
-                    Ok(p) => Arc::new(p),
-                    Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
-                };
-                pool.set_context(self.me.clone() as Weak<dyn Any + Send + Sync>);
-                pool
-            }),
+            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) => {
+                self.eager_pool.get_or_init(|| {
+                    let pool = match ThreadPool::new(1) {
+                        Ok(p) => Arc::new(p),
+                        Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
+                    };
+                    pool.set_context(self.me.clone() as Weak<dyn Any + Send + Sync>);
+                    pool
+                })
+            }
         }
     }
 
@@ -138,7 +150,7 @@ impl Core {
     pub(crate) fn pool_if_worker(&self) -> Option<Arc<ThreadPool>> {
         let pool = match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Processes(_) => self.eager_pool.get()?,
+            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) => self.eager_pool.get()?,
         };
         pool.is_worker_thread().then(|| pool.clone())
     }
@@ -274,6 +286,38 @@ impl Client {
         )))))
     }
 
+    /// A client of the cluster whose scheduler is at `addr` (`host:port`),
+    /// with the secret in `RASK_SECRET` (if any). Graphs of `#[rask::task]`
+    /// functions run on its workers (which must be built from a binary that
+    /// registers them); a closure in such a graph fails with
+    /// `NotRegistered`.
+    pub fn connect(addr: &str) -> Result<Self, rask_distributed::Error> {
+        Self::connect_with(addr, WireConfig::from_env())
+    }
+
+    /// As [`Client::connect`], with explicit wire settings (secret, limits).
+    pub fn connect_with(addr: &str, wire: WireConfig) -> Result<Self, rask_distributed::Error> {
+        let conn = Connection::connect(addr, wire)?;
+        Ok(Self::from_core(Core::new(Flavor::Cluster(
+            Arc::new(conn),
+            None,
+        ))))
+    }
+
+    /// Starts a scheduler here and `workers` worker processes (this
+    /// executable started again: `main` must call `rask::init()` first) with
+    /// `threads` compute threads each, all on loopback with a fresh secret,
+    /// and connects to it. The cluster stops with the last handle of the
+    /// client.
+    pub fn local_cluster(workers: usize, threads: usize) -> Result<Self, rask_distributed::Error> {
+        let cluster = LocalCluster::new(workers, threads)?;
+        let conn = cluster.connect()?;
+        Ok(Self::from_core(Core::new(Flavor::Cluster(
+            Arc::new(conn),
+            Some(Arc::new(cluster)),
+        ))))
+    }
+
     /// A thread pool with `n` threads, or the error that prevented it.
     pub fn try_threads(n: usize) -> std::io::Result<Self> {
         Ok(Self::from_core(Core::new(Flavor::Threads(Arc::new(
@@ -354,8 +398,8 @@ impl Client {
                 done();
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
-            Flavor::Processes(_) => {
-                // The pool runs one graph at a time, driven by a thread.
+            Flavor::Processes(_) | Flavor::Cluster(..) => {
+                // The graph is driven (waited on) by a thread of its own.
                 let client = self.clone();
                 let spawned = std::thread::Builder::new()
                     .name("rask-compute".to_owned())
@@ -533,7 +577,9 @@ impl Client {
         body: Body,
     ) -> Arc<Cell> {
         let key = opts.key.clone().unwrap_or(default_key);
-        if matches!(self.core.flavor, Flavor::Processes(_)) && matches!(body, Body::Compute(_)) {
+        if matches!(self.core.flavor, Flavor::Processes(_) | Flavor::Cluster(..))
+            && matches!(body, Body::Compute(_))
+        {
             // A closure cannot cross into a worker process.
             let cell = Cell::new(
                 &self.core,
@@ -776,6 +822,7 @@ impl Executor for Client {
             Flavor::Sync => "sync",
             Flavor::Threads(_) => "threads",
             Flavor::Processes(_) => "processes",
+            Flavor::Cluster(..) => "distributed",
         }
     }
     fn workers(&self) -> usize {
@@ -783,6 +830,7 @@ impl Executor for Client {
             Flavor::Sync => 1,
             Flavor::Threads(p) => p.threads(),
             Flavor::Processes(p) => p.options().workers,
+            Flavor::Cluster(c, _) => c.workers(),
         }
     }
     fn events(&self) -> Option<&EventSink> {
@@ -791,6 +839,7 @@ impl Executor for Client {
     fn plan_options(&self) -> PlanOptions {
         match &self.core.flavor {
             Flavor::Processes(p) => p.plan_options(),
+            Flavor::Cluster(c, _) => c.plan_options(),
             _ => self.options,
         }
     }
@@ -803,6 +852,7 @@ impl Executor for Client {
             }
             Flavor::Threads(pool) => pool.execute(run),
             Flavor::Processes(pool) => pool.execute(run),
+            Flavor::Cluster(c, _) => c.execute(run),
         }
     }
 }

@@ -36,11 +36,28 @@ pub use rask_core::{
     TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
 pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
+pub use rask_distributed::{
+    run_worker, Connection, LocalCluster, Scheduler, SchedulerConfig, WorkerOptions,
+};
 pub use rask_local::{SyncExecutor, ThreadPool, ThreadsExecutor};
 /// Registers a function so that worker processes can run it: see the
 /// README's "Worker processes" and `rask_macros`.
 pub use rask_macros::task;
-pub use rask_process::{init, Placement, ProcessOptions, ProcessPool, WorkerCommand};
+pub use rask_process::{Placement, ProcessOptions, ProcessPool, WorkerCommand};
+
+/// The distributed runtime's lower-level pieces: the scheduler core,
+/// placement policies, the wire (secrets, TLS), the messages.
+pub mod distributed {
+    pub use rask_distributed::*;
+}
+
+/// Call first in `main`. In a worker process (started by
+/// `Client::processes` or `Client::local_cluster`) this serves tasks and
+/// never returns; anywhere else it returns at once.
+pub fn init() {
+    rask_process::init();
+    rask_distributed::init();
+}
 /// Chunked n-dimensional arrays (`rask-array`).
 #[cfg(feature = "array")]
 pub use rask_array as array;
