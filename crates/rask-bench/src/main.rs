@@ -6,6 +6,7 @@ mod alloc;
 mod baseline;
 mod w1;
 mod w3;
+mod w4;
 mod w7;
 mod w8;
 
@@ -70,6 +71,19 @@ enum Workload {
         #[arg(long)]
         no_baseline: bool,
     },
+    /// Dataframe group-by: the db-benchmark questions on a Parquet file.
+    #[command(name = "W4", alias = "w4")]
+    W4 {
+        /// The Parquet file of `../shared/bench/data/gen_groupby.py`.
+        #[arg(long)]
+        file: String,
+        /// Partitions to read it into.
+        #[arg(long, default_value_t = 8)]
+        partitions: usize,
+        /// Skip the plain single-threaded recomputation of every answer.
+        #[arg(long)]
+        no_check: bool,
+    },
     /// W1 on worker processes: every task runs in a worker, results over IPC.
     #[command(name = "W7", alias = "w7")]
     W7 {
@@ -127,6 +141,11 @@ fn main() -> anyhow::Result<()> {
                 w3::run(n, async_threads, !no_baseline)?
             }
         }
+        Workload::W4 {
+            file,
+            partitions,
+            no_check,
+        } => w4::run(&file, partitions.max(1), !no_check)?,
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
         Workload::W8 { mib, repeat } => w8::run(mib, repeat.max(1))?,
     };

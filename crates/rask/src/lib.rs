@@ -61,6 +61,9 @@ pub fn init() {
 /// Chunked n-dimensional arrays (`rask-array`).
 #[cfg(feature = "array")]
 pub use rask_array as array;
+/// Partitioned dataframes on Arrow (`rask-dataframe`).
+#[cfg(feature = "dataframe")]
+pub use rask_dataframe as dataframe;
 
 /// What `#[rask::task]` expands to refers to these; not an API.
 #[doc(hidden)]

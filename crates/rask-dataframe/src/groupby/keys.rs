@@ -1,0 +1,250 @@
+//! Rows to dense group ids.
+//!
+//! Each key column becomes integer codes with a known bound (`card`): an
+//! integer column whose range is small is coded by offset from its minimum
+//! (no hashing at all); other integers and strings are hashed once per row
+//! into a dense id (a dictionary column hashes its dictionary once and maps
+//! its keys); null is code 0 everywhere. Several columns are packed into one
+//! `u64` (`code * card + next`) while the product of bounds fits, and made
+//! dense again by hashing when it would not. The packed codes become group
+//! ids `0..n` in order of first appearance, by a direct table when the bound
+//! is small and by a hash table otherwise; `first_rows[g]` is the first row
+//! of group `g`, so the key values of the groups are a `take` of those rows.
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, GenericStringArray, Int64Array, OffsetSizeTrait,
+};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use hashbrown::hash_map::Entry;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use std::hash::BuildHasher;
+
+use crate::error::{FrameError, Result};
+
+/// Rows assigned to groups.
+#[derive(Debug)]
+pub(crate) struct Groups {
+    /// The group of each row, `0..n`, numbered in order of first appearance.
+    pub(crate) gids: Vec<u32>,
+    /// The first row of each group.
+    pub(crate) first_rows: Vec<u32>,
+}
+
+impl Groups {
+    pub(crate) fn len(&self) -> usize {
+        self.first_rows.len()
+    }
+}
+
+/// Whether a column type can be a group key.
+pub(crate) fn key_type_ok(t: &DataType) -> bool {
+    match t {
+        DataType::Dictionary(_, v) => key_type_ok(v),
+        t => {
+            t.is_integer()
+                || matches!(
+                    t,
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Boolean | DataType::Null
+                )
+        }
+    }
+}
+
+/// Groups the rows of `keys` (all of `n_rows` rows). No keys: one group
+/// holding every row (none for no rows).
+pub(crate) fn group_rows(keys: &[ArrayRef], n_rows: usize) -> Result<Groups> {
+    if n_rows > u32::MAX as usize {
+        return Err(FrameError::Invalid(format!(
+            "a partition of {n_rows} rows is too large to group (split it)"
+        )));
+    }
+    if keys.is_empty() {
+        let first_rows = if n_rows > 0 { vec![0] } else { vec![] };
+        return Ok(Groups {
+            gids: vec![0; n_rows],
+            first_rows,
+        });
+    }
+    let (mut packed, mut card) = codes(&keys[0])?;
+    for k in &keys[1..] {
+        let (c, kc) = codes(k)?;
+        match card.checked_mul(kc) {
+            Some(p) => {
+                card = p;
+                for (a, b) in packed.iter_mut().zip(&c) {
+                    *a = *a * kc + *b;
+                }
+            }
+            None => {
+                let g = densify(&packed, card);
+                card = g.len() as u64 * kc;
+                for ((a, gid), b) in packed.iter_mut().zip(&g.gids).zip(&c) {
+                    *a = u64::from(*gid) * kc + *b;
+                }
+            }
+        }
+    }
+    Ok(densify(&packed, card))
+}
+
+/// Dense ids in order of first appearance for codes below `card`.
+fn densify(codes: &[u64], card: u64) -> Groups {
+    let n = codes.len();
+    let mut gids = Vec::with_capacity(n);
+    let mut first_rows = Vec::new();
+    if card <= (2 * n as u64).max(1 << 16) {
+        let mut table = vec![u32::MAX; card as usize];
+        for (row, &c) in codes.iter().enumerate() {
+            let slot = &mut table[c as usize];
+            if *slot == u32::MAX {
+                *slot = first_rows.len() as u32;
+                first_rows.push(row as u32);
+            }
+            gids.push(*slot);
+        }
+    } else {
+        let mut map: HashMap<u64, u32> = HashMap::with_capacity((n / 4).max(16));
+        for (row, &c) in codes.iter().enumerate() {
+            let g = match map.entry(c) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    let g = first_rows.len() as u32;
+                    first_rows.push(row as u32);
+                    *e.insert(g)
+                }
+            };
+            gids.push(g);
+        }
+    }
+    Groups { gids, first_rows }
+}
+
+/// Codes (0 = null) and their bound for one key column.
+pub(crate) fn codes(a: &ArrayRef) -> Result<(Vec<u64>, u64)> {
+    match a.data_type() {
+        DataType::Int64 => Ok(int_codes(a.as_primitive())),
+        t if t.is_integer() => {
+            let c = cast(a, &DataType::Int64)?;
+            Ok(int_codes(c.as_primitive()))
+        }
+        DataType::Utf8 => Ok(str_codes(a.as_string::<i32>())),
+        DataType::LargeUtf8 => Ok(str_codes(a.as_string::<i64>())),
+        DataType::Boolean => Ok(bool_codes(a.as_boolean())),
+        DataType::Null => Ok((vec![0; a.len()], 1)),
+        DataType::Dictionary(_, _) => {
+            let d = a.as_any_dictionary();
+            let (vcodes, card) = codes(d.values())?;
+            let keys = d.normalized_keys();
+            let mut out = Vec::with_capacity(a.len());
+            if a.null_count() == 0 {
+                out.extend(keys.iter().map(|&k| vcodes[k]));
+            } else {
+                for (i, &k) in keys.iter().enumerate() {
+                    out.push(if a.is_valid(i) { vcodes[k] } else { 0 });
+                }
+            }
+            Ok((out, card))
+        }
+        t => Err(FrameError::Invalid(format!(
+            "cannot group by a column of type {t}"
+        ))),
+    }
+}
+
+fn int_codes(a: &Int64Array) -> (Vec<u64>, u64) {
+    let n = a.len();
+    let vals = a.values();
+    let nulls = a.nulls().filter(|b| b.null_count() > 0);
+    let (mut mn, mut mx) = (i64::MAX, i64::MIN);
+    let mut any = false;
+    for (i, &v) in vals.iter().enumerate() {
+        if nulls.is_none_or(|b| b.is_valid(i)) {
+            mn = mn.min(v);
+            mx = mx.max(v);
+            any = true;
+        }
+    }
+    if !any {
+        return (vec![0; n], 1);
+    }
+    let range = (i128::from(mx) - i128::from(mn)) as u128;
+    if range < u128::from((2 * n as u64).max(1 << 16)) {
+        let out = match nulls {
+            None => vals
+                .iter()
+                .map(|&v| (v.wrapping_sub(mn) as u64) + 1)
+                .collect(),
+            Some(b) => vals
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if b.is_valid(i) {
+                        (v.wrapping_sub(mn) as u64) + 1
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
+        };
+        return (out, range as u64 + 2);
+    }
+    let mut map: HashMap<i64, u64> = HashMap::with_capacity(1024);
+    let mut out = Vec::with_capacity(n);
+    for (i, &v) in vals.iter().enumerate() {
+        if nulls.is_some_and(|b| b.is_null(i)) {
+            out.push(0);
+            continue;
+        }
+        let next = map.len() as u64 + 1;
+        out.push(*map.entry(v).or_insert(next));
+    }
+    let card = map.len() as u64 + 1;
+    (out, card)
+}
+
+fn bool_codes(a: &BooleanArray) -> (Vec<u64>, u64) {
+    let out = (0..a.len())
+        .map(|i| {
+            if a.is_null(i) {
+                0
+            } else if a.value(i) {
+                2
+            } else {
+                1
+            }
+        })
+        .collect();
+    (out, 3)
+}
+
+fn str_codes<O: OffsetSizeTrait>(a: &GenericStringArray<O>) -> (Vec<u64>, u64) {
+    let n = a.len();
+    let hb = DefaultHashBuilder::default();
+    // Each entry: (hash, first row of the value, id); ids start at 1.
+    let mut table: HashTable<(u64, u32, u32)> = HashTable::with_capacity(1024);
+    let offsets = a.value_offsets();
+    let data = a.value_data();
+    let bytes = |i: usize| &data[offsets[i].as_usize()..offsets[i + 1].as_usize()];
+    let nulls = a.nulls().filter(|b| b.null_count() > 0);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        if nulls.is_some_and(|b| b.is_null(i)) {
+            out.push(0);
+            continue;
+        }
+        let v = bytes(i);
+        let h = hb.hash_one(v);
+        let id = match table.find(h, |&(eh, row, _)| eh == h && bytes(row as usize) == v) {
+            Some(&(_, _, id)) => id,
+            None => {
+                let id = table.len() as u32 + 1;
+                table.insert_unique(h, (h, i as u32, id), |&(eh, _, _)| eh);
+                id
+            }
+        };
+        out.push(u64::from(id));
+    }
+    let card = table.len() as u64 + 1;
+    (out, card)
+}

@@ -1,0 +1,128 @@
+//! Deterministic row hashes for splitting by key (shuffles, split group-by
+//! output, joins). The hash depends only on the values, never on a process's
+//! random seed or a partition's dictionary, so every process and partition
+//! sends a key to the same bucket. Integer keys of any width hash as `i64`;
+//! strings and dictionary-encoded strings hash alike; null has its own hash.
+
+use arrow::array::{Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+
+use crate::error::{FrameError, Result};
+
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+const NULL_HASH: u64 = 0x5bd1_e995_1234_5678;
+
+#[inline]
+fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[inline]
+pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h = (b.len() as u64).wrapping_mul(K);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = mix(h ^ u64::from_le_bytes(w));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = mix(h ^ u64::from_le_bytes(w) ^ 0xff);
+    }
+    h
+}
+
+/// One hash per row over the columns.
+pub(crate) fn hash_rows(cols: &[ArrayRef], n_rows: usize) -> Result<Vec<u64>> {
+    let mut h = vec![K; n_rows];
+    for c in cols {
+        hash_into(c, &mut h)?;
+    }
+    Ok(h)
+}
+
+fn combine(acc: &mut u64, v: u64) {
+    *acc = mix(acc.rotate_left(5) ^ v);
+}
+
+fn hash_into(a: &ArrayRef, out: &mut [u64]) -> Result<()> {
+    let v = value_hashes(a)?;
+    for (o, v) in out.iter_mut().zip(v) {
+        combine(o, v);
+    }
+    Ok(())
+}
+
+/// The hash of each row's value alone (`NULL_HASH` for null).
+fn value_hashes(a: &ArrayRef) -> Result<Vec<u64>> {
+    let n = a.len();
+    Ok(match a.data_type() {
+        DataType::Dictionary(_, _) => {
+            let d = a.as_any_dictionary();
+            let vh = value_hashes(d.values())?;
+            let keys = d.normalized_keys();
+            (0..n)
+                .map(|i| {
+                    if a.is_valid(i) {
+                        vh[keys[i]]
+                    } else {
+                        NULL_HASH
+                    }
+                })
+                .collect()
+        }
+        DataType::Utf8 => str_hash(a.as_string::<i32>()),
+        DataType::LargeUtf8 => str_hash(a.as_string::<i64>()),
+        DataType::Boolean => {
+            let b = a.as_boolean();
+            (0..n)
+                .map(|i| {
+                    if b.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        mix(u64::from(b.value(i)) + 1)
+                    }
+                })
+                .collect()
+        }
+        DataType::Null => vec![NULL_HASH; n],
+        t if t.is_integer() => {
+            let c = cast(a, &DataType::Int64)?;
+            let p = c.as_primitive::<Int64Type>();
+            p.values()
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if p.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        mix(v as u64 ^ K)
+                    }
+                })
+                .collect()
+        }
+        t => {
+            return Err(FrameError::Invalid(format!(
+                "cannot hash a key of type {t}"
+            )))
+        }
+    })
+}
+
+fn str_hash<O: OffsetSizeTrait>(s: &GenericStringArray<O>) -> Vec<u64> {
+    (0..s.len())
+        .map(|i| {
+            if s.is_null(i) {
+                NULL_HASH
+            } else {
+                hash_bytes(s.value(i).as_bytes())
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,165 @@
+//! The built-in per-partition tasks. Each is registered with
+//! `#[rask::task]`, so the same graph runs on threads, worker processes or
+//! a cluster; arguments are partitions and plain serde specs.
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::{Field, Schema};
+use rask_core::Delayed;
+use std::sync::Arc;
+
+use crate::error::{FrameError, Result};
+use crate::expr::Expr;
+use crate::groupby::{self, GroupSpec};
+use crate::partition::Partition;
+
+/// The same partition (a constant made portable: `identity::delayed(p)`).
+#[rask_macros::task(crate = rask_client)]
+pub fn identity(p: Partition) -> Partition {
+    p
+}
+
+/// A one-element list.
+#[rask_macros::task(crate = rask_client)]
+pub fn list_one(p: Partition) -> Vec<Partition> {
+    vec![p]
+}
+
+/// Two lists joined in order.
+#[rask_macros::task(crate = rask_client)]
+pub fn list_concat(mut a: Vec<Partition>, b: Vec<Partition>) -> Vec<Partition> {
+    a.extend(b);
+    a
+}
+
+/// Element `i` of a list.
+#[rask_macros::task(crate = rask_client)]
+pub fn pick(v: Vec<Partition>, i: usize) -> Result<Partition> {
+    let n = v.len();
+    v.into_iter()
+        .nth(i)
+        .ok_or_else(|| FrameError::Invalid(format!("element {i} of a list of {n}")))
+}
+
+/// All partitions as one batch.
+#[rask_macros::task(crate = rask_client)]
+pub fn concat(v: Vec<Partition>) -> Result<Partition> {
+    let Some(first) = v.first() else {
+        return Err(FrameError::Invalid("concat of no partitions".into()));
+    };
+    if v.len() == 1 {
+        return Ok(first.clone());
+    }
+    let schema = first.0.schema();
+    let batches: Vec<&RecordBatch> = v.iter().map(|p| &p.0).collect();
+    Ok(Partition(concat_batches(&schema, batches)?))
+}
+
+/// The number of rows.
+#[rask_macros::task(crate = rask_client)]
+pub fn num_rows(p: Partition) -> u64 {
+    p.num_rows() as u64
+}
+
+/// The sum of a list of counts.
+#[rask_macros::task(crate = rask_client)]
+pub fn sum_counts(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// Whether a count is zero.
+#[rask_macros::task(crate = rask_client)]
+pub fn is_zero(n: u64) -> bool {
+    n == 0
+}
+
+/// Columns computed from expressions.
+#[rask_macros::task(crate = rask_client)]
+pub fn select(p: Partition, exprs: Vec<Expr>) -> Result<Partition> {
+    let b = &p.0;
+    let mut fields = Vec::with_capacity(exprs.len());
+    let mut cols = Vec::with_capacity(exprs.len());
+    for e in &exprs {
+        let c = e.evaluate(b)?;
+        let nullable = match e {
+            Expr::Col(n) => b
+                .schema()
+                .field_with_name(n)
+                .map_or(true, |f| f.is_nullable()),
+            _ => true,
+        };
+        fields.push(Field::new(e.name(), c.data_type().clone(), nullable));
+        cols.push(c);
+    }
+    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+    Ok(Partition(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        cols,
+        &opts,
+    )?))
+}
+
+/// The rows where the predicate is true (null counts as false).
+#[rask_macros::task(crate = rask_client)]
+pub fn filter(p: Partition, predicate: Expr) -> Result<Partition> {
+    let mask = predicate.evaluate(&p.0)?;
+    let mask = mask
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| FrameError::ty(predicate.to_string(), "a filter must be boolean"))?;
+    Ok(Partition(filter_record_batch(&p.0, mask)?))
+}
+
+/// The first `n` rows.
+#[rask_macros::task(crate = rask_client)]
+pub fn head(p: Partition, n: usize) -> Partition {
+    let n = n.min(p.num_rows());
+    Partition(p.0.slice(0, n))
+}
+
+/// One partition's group-by state.
+#[rask_macros::task(crate = rask_client)]
+pub fn groupby_partial(p: Partition, spec: GroupSpec) -> Result<Partition> {
+    Ok(Partition(groupby::partial(&p.0, &spec)?))
+}
+
+/// Group-by states merged.
+#[rask_macros::task(crate = rask_client)]
+pub fn groupby_merge(states: Vec<Partition>, spec: GroupSpec) -> Result<Partition> {
+    let b: Vec<RecordBatch> = states.into_iter().map(|p| p.0).collect();
+    Ok(Partition(groupby::merge(&b, &spec)?))
+}
+
+/// Group-by states to output columns.
+#[rask_macros::task(crate = rask_client)]
+pub fn groupby_finalize(state: Partition, spec: GroupSpec) -> Result<Partition> {
+    Ok(Partition(groupby::finalize(&state.0, &spec)?))
+}
+
+/// A partition cut into `n` by a hash of the key columns.
+#[rask_macros::task(crate = rask_client)]
+pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Partition>> {
+    Ok(groupby::split(&p.0, &keys, n)?
+        .into_iter()
+        .map(Partition)
+        .collect())
+}
+
+/// A list of delayed partitions as one delayed list, in order. Every k-ary
+/// step (merges, concatenations, shuffles) goes through here.
+pub(crate) fn gather(parts: &[Delayed<Partition>]) -> Delayed<Vec<Partition>> {
+    match parts {
+        [] => list_empty::delayed(),
+        [p] => list_one::delayed(p),
+        _ => {
+            let (a, b) = parts.split_at(parts.len() / 2);
+            list_concat::delayed(gather(a), gather(b))
+        }
+    }
+}
+
+/// An empty list.
+#[rask_macros::task(crate = rask_client)]
+pub fn list_empty() -> Vec<Partition> {
+    Vec::new()
+}
