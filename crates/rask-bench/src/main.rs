@@ -7,6 +7,7 @@ mod baseline;
 mod w1;
 mod w3;
 mod w4;
+mod w6;
 mod w7;
 mod w8;
 
@@ -84,6 +85,22 @@ enum Workload {
         #[arg(long)]
         no_check: bool,
     },
+    /// W1 on the distributed runtime: a scheduler and worker processes over TCP.
+    #[command(name = "W6", alias = "w6")]
+    W6 {
+        /// Number of leaves (2N-1 tasks).
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Worker processes (one compute thread each).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Timed repetitions; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// The scheduler core alone, with zero-cost workers (tasks per second).
+        #[arg(long)]
+        scheduler_only: bool,
+    },
     /// W1 on worker processes: every task runs in a worker, results over IPC.
     #[command(name = "W7", alias = "w7")]
     W7 {
@@ -146,6 +163,18 @@ fn main() -> anyhow::Result<()> {
             partitions,
             no_check,
         } => w4::run(&file, partitions.max(1), !no_check)?,
+        Workload::W6 {
+            n,
+            workers,
+            repeat,
+            scheduler_only,
+        } => {
+            if scheduler_only {
+                w6::run_scheduler_only(n, workers.max(1), repeat.max(1))?
+            } else {
+                w6::run(n, workers.max(1), repeat.max(1))?
+            }
+        }
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
         Workload::W8 { mib, repeat } => w8::run(mib, repeat.max(1))?,
     };

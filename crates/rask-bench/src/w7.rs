@@ -22,7 +22,7 @@ fn add(a: u64, b: u64) -> u64 {
     a + b
 }
 
-fn build(n: u64) -> Delayed<u64> {
+pub(crate) fn build(n: u64) -> Delayed<u64> {
     let mut xs: Vec<Delayed<u64>> = (0..n).map(inc::delayed).collect();
     while xs.len() > 1 {
         let mut next = Vec::with_capacity(xs.len() / 2 + 1);
