@@ -21,6 +21,8 @@ use crate::{Connection, Error};
 const WORKER_ENV: &str = "RASK_CLUSTER_WORKER";
 const NAME_ENV: &str = "RASK_CLUSTER_NAME";
 const THREADS_ENV: &str = "RASK_CLUSTER_THREADS";
+/// The address a worker's data port binds (default loopback).
+const HOST_ENV: &str = "RASK_CLUSTER_HOST";
 
 /// Call first in `main` (through `rask::init()`): in a worker process that
 /// a [`LocalCluster`] started, runs the worker and exits; anywhere else
@@ -33,6 +35,9 @@ pub fn init() {
     opts.name = std::env::var(NAME_ENV).ok();
     if let Some(t) = std::env::var(THREADS_ENV).ok().and_then(|t| t.parse().ok()) {
         opts.threads = t;
+    }
+    if let Some(h) = std::env::var(HOST_ENV).ok().and_then(|h| h.parse().ok()) {
+        opts.listen_host = h;
     }
     let code = match run_worker(opts) {
         Ok(()) => 0,
