@@ -10,12 +10,15 @@
 //!    are tasks depending on the old ones, so an array can be used any
 //!    number of times, in any number of graphs.
 
+use std::sync::Arc;
+
 use ndarray::{ArrayBase, ArrayD, Axis, Data, Dimension, IxDyn, Slice};
 use rask_core::{Codec, Delayed, Executor};
 
 use crate::block::{Block, DType, Element};
 use crate::chunks::{grid_indices, ChunkSpec, Chunks};
 use crate::error::{ArrayError, Result};
+use crate::fuse::Fused;
 
 pub(crate) static BLOCK_CODEC: Codec = rask_core::codec::<Block>();
 
@@ -27,6 +30,8 @@ pub struct Array {
     pub(crate) chunks: Chunks,
     pub(crate) dtype: DType,
     pub(crate) blocks: Vec<Delayed<Block>>,
+    /// Per chunk, the fused expression behind `blocks` (see `fuse.rs`).
+    pub(crate) fused: Option<Arc<Vec<Fused>>>,
 }
 
 impl Array {
@@ -51,6 +56,7 @@ impl Array {
             chunks,
             dtype,
             blocks,
+            fused: None,
         })
     }
 
@@ -67,7 +73,37 @@ impl Array {
             chunks,
             dtype,
             blocks,
+            fused: None,
         }
+    }
+
+    /// An array whose chunks are fused expressions (one per chunk, C order).
+    pub(crate) fn make_fused(
+        shape: Vec<usize>,
+        chunks: Chunks,
+        dtype: DType,
+        fused: Vec<Fused>,
+    ) -> Self {
+        debug_assert_eq!(fused.len(), chunks.count());
+        let blocks = fused.iter().map(Fused::task).collect();
+        Array {
+            shape,
+            chunks,
+            dtype,
+            blocks,
+            fused: Some(Arc::new(fused)),
+        }
+    }
+
+    /// Chunk `idx` as an expression to build on (see `fuse::operand`).
+    pub(crate) fn fused_at(&self, idx: &[usize]) -> Fused {
+        let i = crate::chunks::linear(&self.chunks.grid(), idx);
+        crate::fuse::operand(self.fused.as_ref().map(|v| &v[i]), &self.blocks[i])
+    }
+
+    /// Chunk `i` (C order) as an expression to build on.
+    pub(crate) fn fused_linear(&self, i: usize) -> Fused {
+        crate::fuse::operand(self.fused.as_ref().map(|v| &v[i]), &self.blocks[i])
     }
 
     /// An array of `a`'s values cut into `chunks`; each chunk becomes a

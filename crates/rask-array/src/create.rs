@@ -8,8 +8,10 @@ use crate::array::Array;
 use crate::block::{Block, DType, Scalar};
 use crate::chunks::{grid_indices, linear, ChunkSpec, Chunks};
 use crate::error::{ArrayError, Result};
+use crate::fuse::Fused;
 use crate::tasks::create as k;
 use crate::tasks::create::Dist;
+use crate::tasks::fused::Expr;
 
 fn per_chunk(
     shape: &[usize],
@@ -25,6 +27,20 @@ fn per_chunk(
     Ok(Array::make(shape.to_vec(), chunks, dtype, blocks))
 }
 
+fn per_chunk_fused(
+    shape: &[usize],
+    chunks: impl Into<ChunkSpec>,
+    dtype: DType,
+    mut f: impl FnMut(&Chunks, &[usize]) -> Expr,
+) -> Result<Array> {
+    let chunks = Chunks::from_spec(shape, &chunks.into())?;
+    let fused = grid_indices(&chunks.grid())
+        .iter()
+        .map(|idx| Fused::leaf(f(&chunks, idx)))
+        .collect();
+    Ok(Array::make_fused(shape.to_vec(), chunks, dtype, fused))
+}
+
 /// An array of one value (its dtype is the value's).
 pub fn full(
     shape: &[usize],
@@ -32,8 +48,9 @@ pub fn full(
     value: impl Into<Scalar>,
 ) -> Result<Array> {
     let value = value.into();
-    per_chunk(shape, chunks, value.dtype(), |c, idx| {
-        k::full::delayed(c.chunk_shape(idx), value)
+    per_chunk_fused(shape, chunks, value.dtype(), |c, idx| Expr::Full {
+        shape: c.chunk_shape(idx),
+        value,
     })
 }
 
@@ -86,9 +103,11 @@ pub fn eye(n: usize, m: usize, k: i64, chunks: impl Into<ChunkSpec>) -> Result<A
 }
 
 fn seeded(seed: u64, shape: &[usize], chunks: impl Into<ChunkSpec>, dist: Dist) -> Result<Array> {
-    per_chunk(shape, chunks, DType::F64, |c, idx| {
-        let index = linear(&c.grid(), idx) as u64;
-        k::random::delayed(seed, index, c.chunk_shape(idx), dist)
+    per_chunk_fused(shape, chunks, DType::F64, |c, idx| Expr::Random {
+        seed,
+        index: linear(&c.grid(), idx) as u64,
+        shape: c.chunk_shape(idx),
+        dist,
     })
 }
 

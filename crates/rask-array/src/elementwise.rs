@@ -12,7 +12,9 @@ use crate::array::Array;
 use crate::block::{Block, DType, Scalar};
 use crate::chunks::{grid_indices, ChunkSpec, Chunks};
 use crate::error::{ArrayError, Result};
-use crate::tasks::elementwise::{self as k, broadcast_shape, result_dtype, BinOp, UnOp};
+use crate::fuse::Fused;
+use crate::tasks::elementwise::{broadcast_shape, result_dtype, BinOp, UnOp};
+use crate::tasks::fused::Expr;
 
 /// The right-hand side of an element-wise operation: an array or a scalar.
 #[derive(Clone, Copy, Debug)]
@@ -115,7 +117,7 @@ fn unify(op: &'static str, arrays: &[&Array]) -> Result<Plan> {
 
 impl Plan {
     /// The block of operand `i` that output chunk `idx` reads.
-    fn block(&self, i: usize, idx: &[usize]) -> &Delayed<Block> {
+    fn fused(&self, i: usize, idx: &[usize]) -> Fused {
         let a = &self.operands[i];
         let off = self.shape.len() - a.ndim();
         let own: Vec<usize> = (0..a.ndim())
@@ -127,7 +129,7 @@ impl Plan {
                 }
             })
             .collect();
-        a.block_at(&own)
+        a.fused_at(&own)
     }
 }
 
@@ -148,11 +150,17 @@ impl Array {
                         why,
                     })?;
                 let plan = unify(op.name(), &[self, b])?;
-                let blocks = grid_indices(&plan.chunks.grid())
+                let fused = grid_indices(&plan.chunks.grid())
                     .iter()
-                    .map(|idx| k::binary::delayed(op, plan.block(0, idx), plan.block(1, idx)))
+                    .map(|idx| {
+                        Fused::join(vec![plan.fused(0, idx), plan.fused(1, idx)], |mut e| {
+                            let b = e.pop().unwrap_or_else(|| unreachable!("two operands"));
+                            let a = e.pop().unwrap_or_else(|| unreachable!("two operands"));
+                            Expr::Binary(op, a, b)
+                        })
+                    })
                     .collect();
-                Ok(Array::make(plan.shape, plan.chunks, out, blocks))
+                Ok(Array::make_fused(plan.shape, plan.chunks, out, fused))
             }
         }
     }
@@ -171,32 +179,17 @@ impl Array {
                 found: self.dtype,
                 why,
             })?;
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| k::binary_scalar::delayed(op, b, s, scalar_first))
-            .collect();
-        Ok(Array::make(
-            self.shape.clone(),
-            self.chunks.clone(),
-            out,
-            blocks,
-        ))
+        Ok(self.map_fused(out, |a| Expr::Scalar {
+            op,
+            a,
+            s,
+            scalar_first,
+        }))
     }
 
     /// `op(self)`, element-wise.
     pub fn unary(&self, op: UnOp) -> Array {
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| k::unary::delayed(op, b))
-            .collect();
-        Array::make(
-            self.shape.clone(),
-            self.chunks.clone(),
-            op.out_dtype(self.dtype),
-            blocks,
-        )
+        self.map_fused(op.out_dtype(self.dtype), |a| Expr::Unary(op, a))
     }
 
     /// The array cast to `to` (NumPy's `astype`: floats truncate toward zero,
@@ -205,12 +198,15 @@ impl Array {
         if to == self.dtype {
             return self.clone();
         }
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| crate::tasks::cast::delayed(b, to))
+        self.map_fused(to, |a| Expr::Cast(a, to))
+    }
+
+    /// A fused chunk-wise map keeping shape and chunks.
+    pub(crate) fn map_fused(&self, dtype: DType, f: impl Fn(Box<Expr>) -> Expr) -> Array {
+        let fused = (0..self.blocks.len())
+            .map(|i| self.fused_linear(i).map(&f))
             .collect();
-        Array::make(self.shape.clone(), self.chunks.clone(), to, blocks)
+        Array::make_fused(self.shape.clone(), self.chunks.clone(), dtype, fused)
     }
 
     /// Applies a registered block function to every chunk:
@@ -316,16 +312,17 @@ pub fn where_<'a, 'b>(
         DType::Bool
     };
     let plan = unify("where", &[cond, &a, &b])?;
-    let blocks = grid_indices(&plan.chunks.grid())
+    let fused = grid_indices(&plan.chunks.grid())
         .iter()
         .map(|idx| {
-            k::select::delayed(
-                plan.block(0, idx),
-                plan.block(1, idx),
-                plan.block(2, idx),
-                out,
-            )
+            let parts = vec![plan.fused(0, idx), plan.fused(1, idx), plan.fused(2, idx)];
+            Fused::join(parts, |mut e| {
+                let y = e.pop().unwrap_or_else(|| unreachable!("three operands"));
+                let x = e.pop().unwrap_or_else(|| unreachable!("three operands"));
+                let c = e.pop().unwrap_or_else(|| unreachable!("three operands"));
+                Expr::Select(c, x, y, out)
+            })
         })
         .collect();
-    Ok(Array::make(plan.shape, plan.chunks, out, blocks))
+    Ok(Array::make_fused(plan.shape, plan.chunks, out, fused))
 }

@@ -34,6 +34,7 @@ mod chunks;
 mod create;
 mod elementwise;
 mod error;
+mod fuse;
 mod io;
 mod linalg;
 mod npy;

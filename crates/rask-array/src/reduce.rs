@@ -154,12 +154,12 @@ impl Array {
                     start: self.chunks.chunk_start(&idx),
                     shape: self.shape.clone(),
                 });
-                parts.push(k::chunk::delayed(
-                    op,
-                    self.block_at(&idx),
-                    axes.clone(),
-                    place,
-                ));
+                parts.push(if self.fused.is_some() {
+                    let f = self.fused_at(&idx);
+                    crate::tasks::fused::reduce::delayed(op, f.expr, f.inputs, axes.clone(), place)
+                } else {
+                    k::chunk::delayed(op, self.block_at(&idx), axes.clone(), place)
+                });
             }
             let p = tree(parts, opts.split_every, |g| k::combine::delayed(op, g))
                 .ok_or_else(|| ArrayError::Invalid("a reduction of no chunks".into()))?;

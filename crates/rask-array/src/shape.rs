@@ -91,17 +91,18 @@ impl Array {
             &shape,
             perm.iter().map(|&p| self.chunks.axis(p).to_vec()).collect(),
         )?;
-        let blocks = grid_indices(&chunks.grid())
+        let fused = grid_indices(&chunks.grid())
             .iter()
             .map(|o| {
                 let mut src = vec![0; nd];
                 for (i, &p) in perm.iter().enumerate() {
                     src[p] = o[i];
                 }
-                k::permute::delayed(self.block_at(&src), perm.clone())
+                self.fused_at(&src)
+                    .map(|a| crate::tasks::fused::Expr::Permute(a, perm.clone()))
             })
             .collect();
-        Ok(Array::make(shape, chunks, self.dtype, blocks))
+        Ok(Array::make_fused(shape, chunks, self.dtype, fused))
     }
 
     /// `.T`: the axes reversed.

@@ -5,6 +5,7 @@
 mod alloc;
 mod baseline;
 mod w1;
+mod w2;
 mod w3;
 mod w4;
 mod w6;
@@ -53,6 +54,19 @@ enum Workload {
         /// Skip the hand-written baseline that `--executor threads` also runs.
         #[arg(long)]
         no_baseline: bool,
+    },
+    /// Chunked arrays: `(x + x.T).mean(axis=0).sum()` of a seeded N x N matrix.
+    #[command(name = "W2", alias = "w2")]
+    W2 {
+        /// The matrix is N x N.
+        #[arg(long, default_value_t = 20_000)]
+        n: usize,
+        /// Chunks are C x C.
+        #[arg(long, default_value_t = 2_000)]
+        chunk: usize,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Concurrent I/O-bound tasks: N async tasks awaiting a 20 ms timer, gathered.
     #[command(name = "W3", alias = "w3")]
@@ -163,6 +177,7 @@ fn main() -> anyhow::Result<()> {
             partitions,
             no_check,
         } => w4::run(&file, partitions.max(1), !no_check)?,
+        Workload::W2 { n, chunk, threads } => w2::run(n, chunk.max(1), threads)?,
         Workload::W6 {
             n,
             workers,

@@ -173,6 +173,117 @@ fn zip_map<A: Copy, B: Copy, C: Copy>(
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
 }
 
+/// `a op b` for `f64` arithmetic: in place into `a`'s buffer when `a` is
+/// not shared and already has the output's shape (then `b`'s buffer goes
+/// back to the scratch cache), else into a new array.
+fn arith_f64(op: BinOp, a: ArcArray<f64, IxDyn>, b: ArcArray<f64, IxDyn>) -> Result<Block, String> {
+    macro_rules! go {
+        ($f:expr) => {{
+            let f = $f;
+            let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
+                format!(
+                    "chunks of shapes {:?} and {:?} do not broadcast",
+                    a.shape(),
+                    b.shape()
+                )
+            })?;
+            if a.shape() == shape.as_slice() {
+                match a.try_into_owned_nocopy() {
+                    Ok(mut acc) => {
+                        zip_into(&mut acc, &b, f)?;
+                        super::scratch::give_array(b);
+                        Ok(block(acc))
+                    }
+                    Err(a) => zip_map(&a, &b, f).map(block),
+                }
+            } else {
+                zip_map(&a, &b, f).map(block)
+            }
+        }};
+    }
+    match op {
+        BinOp::Add => go!(|x: f64, y: f64| x + y),
+        BinOp::Sub => go!(|x: f64, y: f64| x - y),
+        BinOp::Mul => go!(|x: f64, y: f64| x * y),
+        BinOp::Div => go!(|x: f64, y: f64| x / y),
+        BinOp::Rem => go!(py_rem_f),
+        BinOp::Pow => go!(f64::powf),
+        BinOp::Maximum => go!(nan_max),
+        BinOp::Minimum => go!(nan_min),
+        other => Err(format!("{} is not arithmetic", other.name())),
+    }
+}
+
+/// `acc = f(acc, b)` with `b` broadcast to `acc`'s shape; 2-d operands of
+/// different layouts go tile by tile (32 x 32) so both stay in cache.
+fn zip_into(
+    acc: &mut ArrayD<f64>,
+    b: &ArcArray<f64, IxDyn>,
+    f: impl Fn(f64, f64) -> f64 + Copy,
+) -> Result<(), String> {
+    let shape = acc.shape().to_vec();
+    let bv = view_as(b, &shape)?;
+    if shape.len() == 2 {
+        let (n, m) = (shape[0], shape[1]);
+        let bt = bv.t();
+        if let (Some(a), Some(bs)) = (acc.as_slice_mut(), bt.as_slice()) {
+            add_transposed(a, bs, n, m, f);
+            return Ok(());
+        }
+    }
+    if shape.len() == 2
+        && acc.is_standard_layout() != bv.is_standard_layout()
+        && shape[0] >= 64
+        && shape[1] >= 64
+    {
+        const T: usize = 32;
+        for i0 in (0..shape[0]).step_by(T) {
+            for j0 in (0..shape[1]).step_by(T) {
+                let (i1, j1) = ((i0 + T).min(shape[0]), (j0 + T).min(shape[1]));
+                let mut at = acc.slice_mut(ndarray::s![i0..i1, j0..j1]);
+                let bt = bv.slice(ndarray::s![i0..i1, j0..j1]);
+                Zip::from(&mut at).and(&bt).for_each(|x, &y| *x = f(*x, y));
+            }
+        }
+        return Ok(());
+    }
+    Zip::from(acc).and(&bv).for_each(|x, &y| *x = f(*x, y));
+    Ok(())
+}
+
+/// `a[i, j] = f(a[i, j], b[j, i])` for `a` C-ordered `n x m` and `b`
+/// C-ordered `m x n`: each 32 x 32 tile of `b` is transposed into a buffer
+/// in L1 first, so both passes run over contiguous memory.
+fn add_transposed(
+    a: &mut [f64],
+    b: &[f64],
+    n: usize,
+    m: usize,
+    f: impl Fn(f64, f64) -> f64 + Copy,
+) {
+    const T: usize = 32;
+    let mut tmp = [0f64; T * T];
+    for i0 in (0..n).step_by(T) {
+        let i1 = (i0 + T).min(n);
+        for j0 in (0..m).step_by(T) {
+            let j1 = (j0 + T).min(m);
+            for j in j0..j1 {
+                let row = &b[j * n + i0..j * n + i1];
+                for (ii, &v) in row.iter().enumerate() {
+                    tmp[ii * T + (j - j0)] = v;
+                }
+            }
+            for i in i0..i1 {
+                let arow = &mut a[i * m + j0..i * m + j1];
+                let trow = &tmp[(i - i0) * T..(i - i0) * T + (j1 - j0)];
+                for (x, &y) in arow.iter_mut().zip(trow) {
+                    *x = f(*x, y);
+                }
+            }
+        }
+    }
+}
+
 /// `f` over two 2-d views of different layouts, in C order, 32 x 32 tiles.
 fn tiled_2d<A: Copy, B: Copy, C: Copy>(
     a: ArrayViewD<'_, A>,
@@ -302,10 +413,13 @@ macro_rules! bool_op {
 /// `a op b` for two chunks, broadcasting.
 #[rask_macros::task(crate = rask_client)]
 pub(crate) fn binary(op: BinOp, a: Block, b: Block) -> Result<Block, String> {
-    let (work, _) = result_dtype(op, a.dtype(), b.dtype())?;
+    let (work, out) = result_dtype(op, a.dtype(), b.dtype())?;
     match work {
         DType::F64 => {
             let (a, b) = (as_f64(a), as_f64(b));
+            if out == DType::F64 {
+                return arith_f64(op, a, b);
+            }
             macro_rules! apply {
                 ($f:expr) => {
                     zip_map(&a, &b, $f).map(block)

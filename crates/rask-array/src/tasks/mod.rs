@@ -15,9 +15,11 @@
 
 pub(crate) mod create;
 pub(crate) mod elementwise;
+pub(crate) mod fused;
 pub(crate) mod io;
 pub(crate) mod linalg;
 pub(crate) mod reduce;
+pub(crate) mod scratch;
 pub(crate) mod shape;
 
 use ndarray::{ArcArray, ArrayD, IxDyn};

@@ -1,0 +1,90 @@
+//! Graph-side blockwise fusion.
+//!
+//! An array made by a fusable operation (generators, element-wise
+//! operations, casts, `where`, transposes) keeps, beside its tasks, one
+//! [`Fused`] per chunk: the expression that computes the chunk from some
+//! input blocks. A fusable consumer builds on its operands' expressions
+//! instead of their tasks, so a chain such as `(x + x.T).mean(0)` becomes
+//! one task per chunk (generate, transpose, add, reduce) and no
+//! intermediate chunk is ever stored between tasks.
+//!
+//! Invariants:
+//! 1. `fused[i]` computes exactly the value of `blocks[i]` (the task is
+//!    `eval(expr, inputs)` itself).
+//! 2. An expression stays under [`MAX_NODES`] nodes: past that, a consumer
+//!    takes the operand's task as an input instead (so repeated reuse cannot
+//!    grow expressions exponentially).
+//! 3. Inputs are materialized blocks (tasks of non-fusable operations).
+
+use rask_core::Delayed;
+
+use crate::block::Block;
+use crate::tasks::fused::{self as k, Expr};
+
+/// Largest expression fused into one task.
+pub(crate) const MAX_NODES: usize = 24;
+
+/// A chunk as an expression over input blocks.
+#[derive(Clone, Debug)]
+pub(crate) struct Fused {
+    pub(crate) expr: Expr,
+    pub(crate) inputs: Vec<Delayed<Block>>,
+}
+
+impl Fused {
+    /// A materialized block as an expression.
+    pub(crate) fn input(b: &Delayed<Block>) -> Fused {
+        Fused {
+            expr: Expr::Input(0),
+            inputs: vec![b.clone()],
+        }
+    }
+
+    /// A generator with no inputs.
+    pub(crate) fn leaf(expr: Expr) -> Fused {
+        Fused {
+            expr,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// The task that evaluates this expression.
+    pub(crate) fn task(&self) -> Delayed<Block> {
+        if let (Expr::Input(0), [b]) = (&self.expr, self.inputs.as_slice()) {
+            return b.clone();
+        }
+        k::eval::delayed(self.expr.clone(), self.inputs.clone())
+    }
+
+    /// `f(a)` for a unary node.
+    pub(crate) fn map(self, f: impl FnOnce(Box<Expr>) -> Expr) -> Fused {
+        Fused {
+            expr: f(Box::new(self.expr)),
+            inputs: self.inputs,
+        }
+    }
+
+    /// Joins expressions under one node made by `f` (inputs renumbered).
+    pub(crate) fn join(parts: Vec<Fused>, f: impl FnOnce(Vec<Box<Expr>>) -> Expr) -> Fused {
+        let mut inputs = Vec::new();
+        let mut exprs = Vec::with_capacity(parts.len());
+        for mut p in parts {
+            p.expr.shift_inputs(inputs.len() as u32);
+            inputs.extend(p.inputs);
+            exprs.push(Box::new(p.expr));
+        }
+        Fused {
+            expr: f(exprs),
+            inputs,
+        }
+    }
+}
+
+/// Operand `i`'s chunk as an expression: its own if it has one small
+/// enough, else its task as an input.
+pub(crate) fn operand(fused: Option<&Fused>, block: &Delayed<Block>) -> Fused {
+    match fused {
+        Some(f) if f.expr.size() < MAX_NODES => f.clone(),
+        _ => Fused::input(block),
+    }
+}
