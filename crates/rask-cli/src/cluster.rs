@@ -63,7 +63,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
         .placement
         .parse()
         .map_err(|e: String| anyhow::anyhow!(e))?;
-    if !(args.heartbeat_timeout > 0.0) {
+    if args.heartbeat_timeout.is_nan() || args.heartbeat_timeout <= 0.0 {
         bail!("--heartbeat-timeout must be positive");
     }
     let cfg = SchedulerConfig {

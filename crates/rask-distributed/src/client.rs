@@ -80,14 +80,9 @@ impl Connection {
         });
         let (routes2, vars2, alive2) = (routes.clone(), vars.clone(), alive.clone());
         rt.spawn(async move {
-            loop {
-                match r.recv::<Vec<ToClient>>().await {
-                    Ok(Some(batch)) => {
-                        for m in batch {
-                            route(m, &routes2, &vars2);
-                        }
-                    }
-                    Ok(None) | Err(_) => break,
+            while let Ok(Some(batch)) = r.recv::<Vec<ToClient>>().await {
+                for m in batch {
+                    route(m, &routes2, &vars2);
                 }
             }
             alive2.store(false, Ordering::SeqCst);

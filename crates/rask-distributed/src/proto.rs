@@ -54,7 +54,9 @@ pub enum FromClient {
     Release { graph: GraphNo },
     /// Set a shared variable (a small value kept by the scheduler).
     SetVar { name: String, value: Vec<u8> },
-    /// Read a shared variable; answered with `ToClient::Var`.
+    /// Read a shared variable; answered with `ToClient::Var`. Built in:
+    /// `rask:workers` (live workers, `u64`) and `rask:counts` (tasks waiting,
+    /// ready, processing, in memory, erred, released: `[u64; 6]`).
     GetVar { name: String },
 }
 

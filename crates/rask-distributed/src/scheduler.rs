@@ -131,10 +131,9 @@ async fn serve(listener: TcpListener, cfg: SchedulerConfig, mut stop: oneshot::R
             let cfg = accept_cfg.clone();
             let tx = accept_tx.clone();
             tokio::spawn(async move {
-                match accept_tcp(stream, &cfg.wire).await {
-                    Ok((role, r, w)) => connection(role, r, w, peer, cfg, tx).await,
-                    // The wire layer logged the reason.
-                    Err(_) => {}
+                // On an error the wire layer has logged the reason.
+                if let Ok((role, r, w)) = accept_tcp(stream, &cfg.wire).await {
+                    connection(role, r, w, peer, cfg, tx).await;
                 }
             });
         }
@@ -201,11 +200,14 @@ fn handle(core: &mut Core, out: &mut NetOut, ev: Event) {
     }
 }
 
+/// A connection's writer and the messages waiting for it.
+type Pending<M> = Option<(mpsc::UnboundedSender<Vec<M>>, Vec<M>)>;
+
 /// Messages waiting for each connection until the core loop flushes.
 #[derive(Default)]
 struct NetOut {
-    workers: Vec<Option<(mpsc::UnboundedSender<Vec<ToWorker>>, Vec<ToWorker>)>>,
-    clients: Vec<Option<(mpsc::UnboundedSender<Vec<ToClient>>, Vec<ToClient>)>>,
+    workers: Vec<Pending<ToWorker>>,
+    clients: Vec<Pending<ToClient>>,
     /// Messages for a worker being registered (before `set_worker`).
     early: Vec<(WorkerIx, ToWorker)>,
 }

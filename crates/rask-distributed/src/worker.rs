@@ -399,11 +399,14 @@ async fn serve_data(mut r: TcpFrameReader, mut w: TcpFrameWriter, shared: &Share
     }
 }
 
+/// One reusable connection to a data port (`None` until made, or after
+/// it failed).
+type PeerConn = Arc<tokio::sync::Mutex<Option<(TcpFrameReader, TcpFrameWriter)>>>;
+
 /// Connections to other workers' data ports, one per address, reused.
 pub(crate) struct Peers {
     wire: WireConfig,
-    conns:
-        Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<(TcpFrameReader, TcpFrameWriter)>>>>>,
+    conns: Mutex<HashMap<String, PeerConn>>,
 }
 
 impl Peers {

@@ -7,7 +7,6 @@
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rask::distributed::wire::{Secret, WireConfig, WireError};
@@ -51,6 +50,22 @@ fn ramp(n: u64) -> Vec<f64> {
 #[rask::task]
 fn total(v: Vec<f64>) -> f64 {
     v.iter().sum()
+}
+
+#[rask::task]
+fn spin(x: u64, us: u64) -> u64 {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+    x + 1
+}
+
+#[rask::task]
+fn mix_all(j: u64, xs: Vec<u64>) -> u64 {
+    xs.iter().enumerate().fold(j, |a, (i, x)| {
+        a.rotate_left(3) ^ x.wrapping_mul(i as u64 + j + 1)
+    }) % 1_000_000_007
 }
 
 #[rask::task]
@@ -187,24 +202,93 @@ fn a_killed_worker_is_recovered_from_lineage() {
     assert!(t0.elapsed() < Duration::from_secs(60));
 }
 
+/// 10,000 tasks (a map, a tree reduce, an all-to-all step, a final tree)
+/// while workers are SIGKILLed at random moments and replaced.
+fn chaos_workers_killed_at_random_give_the_fault_free_result() {
+    let xs: Vec<Delayed<u64>> = (0..9000).map(|i| spin::delayed(i, 150)).collect();
+    let sums: Vec<Delayed<u64>> = xs
+        .chunks(10)
+        .map(|c| sum_all::delayed(c.to_vec()))
+        .collect();
+    let buckets: Vec<Delayed<u64>> = sums
+        .chunks(20)
+        .map(|c| sum_all::delayed(c.to_vec()))
+        .collect();
+    let all: Vec<Delayed<u64>> = (0..buckets.len() as u64)
+        .map(|j| mix_all::delayed(j, buckets.clone()))
+        .collect();
+    let root = tree(all);
+    let want = root.compute(&Client::threads()).unwrap();
+
+    let cluster = std::sync::Mutex::new(LocalCluster::new(3, 1).unwrap());
+    let (addr, wire) = {
+        let c = cluster.lock().unwrap();
+        (c.addr().to_string(), c.wire())
+    };
+    let client = Client::connect_with(&addr, wire.clone()).unwrap();
+    let t0 = Instant::now();
+    let f = client.compute(root);
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut kills = 0;
+    // Kills at random moments, a few hundred ms apart (a worker takes a
+    // while to start: killing faster than that measures only restarts).
+    while !f.is_done() && kills < 6 && t0.elapsed() < Duration::from_secs(90) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(150 + rng % 250));
+        if f.is_done() {
+            break;
+        }
+        let mut c = cluster.lock().unwrap();
+        let alive = c.pids().len();
+        c.kill_worker((rng as usize / 7) % alive).unwrap();
+        c.add_worker().unwrap();
+        kills += 1;
+    }
+    assert_eq!(f.result().unwrap(), want, "after {kills} kills");
+    assert!(
+        kills >= 3,
+        "only {kills} kills happened: the run was too short to test"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(90));
+    // Nothing stays processing.
+    let conn = rask::Connection::connect(&addr, wire).unwrap();
+    let counts: [u64; 6] = conn.get_var("rask:counts").unwrap().unwrap();
+    assert_eq!(counts[2], 0, "tasks still processing: {counts:?}");
+    println!("  ({kills} workers killed, {:.2?})", t0.elapsed());
+}
+
 fn shared_variables_live_on_the_scheduler() {
     let cluster = LocalCluster::new(1, 1).unwrap();
     let a = cluster.connect().unwrap();
     let b = cluster.connect().unwrap();
     a.set_var("threshold", &0.75f64).unwrap();
+    // Messages of one connection are handled in order; once `a` reads its
+    // own write back, every other client sees it.
+    assert_eq!(a.get_var::<f64>("threshold").unwrap(), Some(0.75));
     assert_eq!(b.get_var::<f64>("threshold").unwrap(), Some(0.75));
     assert_eq!(b.get_var::<f64>("nothing").unwrap(), None);
 }
 
 fn bad_peers_get_typed_errors_and_the_rest_is_served() {
-    let cluster = LocalCluster::new(1, 1).unwrap();
+    use rask::distributed::proto::{
+        ArgSpec, FromClient, FromWorker, Gid, TaskSpec, ToClient, WorkerInfo,
+    };
+    use rask::distributed::wire::{connect_tcp, Role};
+    let mut cfg = rask::SchedulerConfig::default();
+    cfg.wire.max_frame = 1 << 20;
+    let cluster = LocalCluster::with_config(1, 1, cfg).unwrap();
     let addr = cluster.addr().to_string();
     // Wrong secret.
     let wrong = WireConfig::default().with_secret(Secret::new("not the secret"));
     match rask::Connection::connect(&addr, wrong) {
-        Err(rask::distributed::Error::Wire(WireError::AuthFailed(_))) => {}
+        Err(rask::distributed::Error::Wire(WireError::AuthFailed(m))) => {
+            assert!(m.contains("wrong secret"), "{m}")
+        }
         other => panic!("wrong secret: {other:?}"),
     }
+    assert!(logged("wrong secret"));
     // No secret at all.
     assert!(rask::Connection::connect(&addr, WireConfig::default()).is_err());
     // Garbage bytes and an oversized frame header, then hang up.
@@ -216,16 +300,312 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
         let _ = s.write_all(junk);
         drop(s);
     }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut big = cluster.wire();
+    big.max_frame = 64 << 20;
+    rt.block_on(async {
+        // A frame over the scheduler's limit, after a good handshake.
+        let (_r, mut w) = connect_tcp(addr.as_str(), &big, Role::Client)
+            .await
+            .unwrap();
+        let huge = [FromClient::SetVar {
+            name: "x".into(),
+            value: vec![7; 2 << 20],
+        }];
+        w.send(&huge[..]).await.unwrap();
+        w.flush().await.unwrap();
+        // A worker that reports a task the scheduler never sent.
+        let (_r2, mut w2) = connect_tcp(addr.as_str(), &cluster.wire(), Role::Worker)
+            .await
+            .unwrap();
+        let join = FromWorker::Join(WorkerInfo {
+            name: "liar".into(),
+            threads: 1,
+            memory: 0,
+            resources: vec![],
+            data_addr: "127.0.0.1:9".into(),
+            weight: 1,
+        });
+        w2.send(&[join][..]).await.unwrap();
+        let lie = FromWorker::Finished {
+            gid: Gid(0xdead_beef_0000_0001),
+            nbytes: 1,
+            micros: 1,
+        };
+        w2.send(&[lie][..]).await.unwrap();
+        w2.flush().await.unwrap();
+        // A graph naming a function no worker has.
+        let (mut r3, mut w3) = connect_tcp(addr.as_str(), &cluster.wire(), Role::Client)
+            .await
+            .unwrap();
+        let submit = FromClient::Submit {
+            graph: 1,
+            funcs: vec!["no::such::function".into()],
+            tasks: vec![TaskSpec {
+                func: 0,
+                args: vec![ArgSpec::Lit(vec![1, 0, 0, 0, 0, 0, 0, 0])],
+                resources: vec![],
+                workers: vec!["local-0".into()],
+            }],
+            outputs: vec![0],
+        };
+        w3.send(&[submit][..]).await.unwrap();
+        w3.flush().await.unwrap();
+        let mut erred = None;
+        while let Ok(Some(batch)) = r3.recv::<Vec<ToClient>>().await {
+            for m in batch {
+                match m {
+                    ToClient::Erred { failure, .. } => erred = Some(failure),
+                    ToClient::Finished { .. } => {
+                        return assert!(
+                            format!("{erred:?}").contains("no::such::function"),
+                            "{erred:?}"
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+        panic!("no answer for the unregistered function");
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        logged("over the limit") || logged("too large"),
+        "no log line for the big frame"
+    );
+    assert!(logged("never sent"), "no log line for the unknown task");
     // Everyone else is still served.
-    let conn = cluster.connect().unwrap();
     let client = Client::connect_with(&addr, cluster.wire()).unwrap();
     assert_eq!(add::delayed(1, 2).compute(&client).unwrap(), 3);
-    drop(conn);
-    let _ = Arc::new(());
+}
+
+/// A scheduler, two workers and a client each in its own network namespace
+/// (veth pairs on a bridge), with a secret: the multi-host case on one
+/// machine. Skipped, with a message, where namespaces cannot be made.
+fn across_network_namespaces() {
+    let Some(net) = Netns::new() else {
+        println!("  SKIPPED: cannot create network namespaces here (needs root and iproute2)");
+        return;
+    };
+    let exe = std::env::current_exe().unwrap();
+    let secret = "netns-test-secret";
+    let sched_addr = format!("{}:7786", net.ip(0));
+    let mut procs = Vec::new();
+    procs.push(net.spawn(
+        0,
+        &exe,
+        &[
+            ("RASK_TEST_ROLE", "scheduler"),
+            ("RASK_TEST_LISTEN", &sched_addr),
+            ("RASK_SECRET", secret),
+        ],
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    for (i, ns) in [(0, 1), (1, 2)] {
+        let name = format!("host-{i}");
+        let host = net.ip(ns);
+        procs.push(net.spawn(
+            ns,
+            &exe,
+            &[
+                ("RASK_CLUSTER_WORKER", &sched_addr),
+                ("RASK_CLUSTER_NAME", &name),
+                ("RASK_CLUSTER_HOST", &host),
+                ("RASK_CLUSTER_THREADS", "1"),
+                ("RASK_SECRET", secret),
+            ],
+        ));
+    }
+    let client = net.spawn(
+        3,
+        &exe,
+        &[
+            ("RASK_TEST_ROLE", "client"),
+            ("RASK_TEST_SCHEDULER", &sched_addr),
+            ("RASK_SECRET", secret),
+        ],
+    );
+    let out = client.wait_with_output().unwrap();
+    for mut p in procs {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client in its namespace failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("netns client ok"), "{text}");
+}
+
+/// Network namespaces on a bridge, removed on drop.
+struct Netns {
+    tag: String,
+}
+
+impl Netns {
+    const N: usize = 4;
+
+    fn ip(&self, i: usize) -> String {
+        format!("10.{}.0.{}", 200 + std::process::id() % 50, i + 1)
+    }
+    fn ns(&self, i: usize) -> String {
+        format!("{}-{i}", self.tag)
+    }
+
+    fn new() -> Option<Netns> {
+        let tag = format!("rask{}", std::process::id());
+        let net = Netns { tag };
+        let sh = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        let br = format!("{}br", net.tag);
+        if !sh(&["link", "add", &br, "type", "bridge"]) {
+            return None;
+        }
+        let mut ok = sh(&["link", "set", &br, "up"]);
+        for i in 0..Self::N {
+            let ns = net.ns(i);
+            let veth = format!("{}v{i}", net.tag);
+            ok &= sh(&["netns", "add", &ns])
+                && sh(&[
+                    "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+                ])
+                && sh(&["link", "set", &veth, "master", &br])
+                && sh(&["link", "set", &veth, "up"])
+                && sh(&[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{}/24", net.ip(i)),
+                    "dev",
+                    "eth0",
+                ])
+                && sh(&["-n", &ns, "link", "set", "eth0", "up"])
+                && sh(&["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        if !ok {
+            drop(net);
+            return None;
+        }
+        Some(net)
+    }
+
+    fn spawn(&self, i: usize, exe: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
+        let mut c = std::process::Command::new("ip");
+        c.args(["netns", "exec", &self.ns(i)]).arg(exe);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for i in 0..Self::N {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.ns(i)])
+                .output();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &format!("{}br", self.tag)])
+            .output();
+    }
+}
+
+/// Roles this binary plays inside a namespace.
+fn role() {
+    match std::env::var("RASK_TEST_ROLE").as_deref() {
+        Ok("scheduler") => {
+            let listen = std::env::var("RASK_TEST_LISTEN").unwrap().parse().unwrap();
+            let cfg = rask::SchedulerConfig {
+                listen,
+                wire: WireConfig::from_env(),
+                ..Default::default()
+            };
+            rask::Scheduler::start(cfg).unwrap().wait();
+            std::process::exit(0);
+        }
+        Ok("client") => {
+            let addr = std::env::var("RASK_TEST_SCHEDULER").unwrap();
+            let t0 = Instant::now();
+            let client = loop {
+                match Client::connect(&addr) {
+                    Ok(c) => break c,
+                    Err(e) if t0.elapsed() < Duration::from_secs(10) => {
+                        let _ = e;
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            // Wait for both workers, then run work that spans them.
+            let conn = rask::Connection::connect(&addr, WireConfig::from_env()).unwrap();
+            while conn.get_var::<u64>("rask:workers").unwrap().unwrap_or(0) < 2 {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(20),
+                    "workers did not join"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let t = tree((0..500).map(inc::delayed).collect());
+            assert_eq!(t.compute(&client).unwrap(), 500 * 501 / 2);
+            let pids: Vec<Delayed<(u64, u32)>> = (0..32).map(whoami::delayed).collect();
+            let got = client.get(&pids).unwrap();
+            let mut seen: Vec<u32> = got.iter().map(|p| p.1).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            let v = ramp::delayed(1 << 18);
+            assert_eq!(
+                total::delayed(&v).compute(&client).unwrap(),
+                ((1u64 << 18) * ((1 << 18) - 1) / 2) as f64
+            );
+            println!("netns client ok");
+            std::process::exit(0);
+        }
+        _ => {}
+    }
+}
+
+/// Log lines of this process (the scheduler runs here), for assertions.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logged(what: &str) -> bool {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).contains(what)
 }
 
 fn main() {
+    role();
     rask::init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(|| LogWriter)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_ansi(false)
+        .try_init();
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -248,6 +628,10 @@ fn main() {
             a_killed_worker_is_recovered_from_lineage,
         ),
         (
+            "chaos_workers_killed_at_random_give_the_fault_free_result",
+            chaos_workers_killed_at_random_give_the_fault_free_result,
+        ),
+        (
             "shared_variables_live_on_the_scheduler",
             shared_variables_live_on_the_scheduler,
         ),
@@ -255,6 +639,7 @@ fn main() {
             "bad_peers_get_typed_errors_and_the_rest_is_served",
             bad_peers_get_typed_errors_and_the_rest_is_served,
         ),
+        ("across_network_namespaces", across_network_namespaces),
     ];
     let mut failed = 0;
     let mut ran = 0;

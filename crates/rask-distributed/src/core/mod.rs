@@ -9,7 +9,9 @@
 //! ```text
 //!   Waiting ──(last input in memory)──> Ready ──(placed)──> Processing(w)
 //!   Processing(w) ──Finished──> Memory          ──Erred──> Erred
-//!   Processing(w) ──w died──> Waiting/Ready     (or Erred after `max_deaths`)
+//!   Processing(w) ──w died──> Waiting/Ready     (or Erred after `max_deaths`:
+//!                   a death counts against the `threads` oldest tasks sent
+//!                   there, the ones it was running; queued ones go back free)
 //!   Processing(w) ──Stolen──> Ready             ──Missing──> Waiting
 //!   Ready ──an input lost──> Waiting
 //!   Memory ──no longer needed──> Released       ──holders died, still needed──> Waiting
@@ -306,6 +308,17 @@ impl Core {
                 // Built in: the number of live workers.
                 let value = if name == "rask:workers" {
                     bincode::serialize(&(self.workers_alive() as u64)).ok()
+                } else if name == "rask:counts" {
+                    let c = self.counts();
+                    let v = [
+                        c.waiting,
+                        c.ready,
+                        c.processing,
+                        c.memory,
+                        c.erred,
+                        c.released,
+                    ];
+                    bincode::serialize(&v.map(|x| x as u64)).ok()
                 } else {
                     self.vars.get(&name).cloned()
                 };
@@ -647,7 +660,7 @@ impl Core {
             if !w.alive || w.in_flight >= w.window(&self.cfg) {
                 continue;
             }
-            if !t.restrict.is_empty() && !t.restrict.iter().any(|n| *n == w.info.name) {
+            if !t.restrict.is_empty() && !t.restrict.contains(&w.info.name) {
                 continue;
             }
             if !fits(t, w) {
@@ -1009,14 +1022,28 @@ impl Core {
         wk.alive = false;
         wk.in_flight = 0;
         wk.queued_us = 0.0;
-        wk.sent.clear();
-        let name = wk.info.name.clone();
+        // Suspects: the tasks it was most likely running (it runs in the
+        // order it was sent, `threads` at a time); the rest were queued.
+        let threads = wk.info.threads.max(1) as usize;
+        let sent = std::mem::take(&mut wk.sent);
+        let suspects: Vec<u32> = sent
+            .iter()
+            .filter(|&&(s, gen)| {
+                let t = &self.tasks[s as usize];
+                t.gen == gen && t.state == St::Processing(w)
+            })
+            .take(threads)
+            .map(|&(s, _)| s)
+            .collect();
+        let name = self.workers[w as usize].info.name.clone();
         let max = self.cfg.max_deaths;
         for slot in 0..self.tasks.len() as u32 {
             let t = &mut self.tasks[slot as usize];
             match t.state {
                 St::Processing(x) if x == w => {
-                    t.deaths += 1;
+                    if suspects.contains(&slot) {
+                        t.deaths += 1;
+                    }
                     if t.deaths >= max {
                         let failure = Failure::WorkersDied {
                             deaths: t.deaths,
