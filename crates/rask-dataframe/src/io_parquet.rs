@@ -16,8 +16,10 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, filter_record_batch};
-use arrow::datatypes::{Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::metadata::RowGroupMetaData;
@@ -36,6 +38,7 @@ pub struct ParquetOptions {
     columns: Option<Vec<String>>,
     filters: Vec<Expr>,
     partitions: Option<usize>,
+    dictionary: bool,
 }
 
 impl ParquetOptions {
@@ -52,6 +55,13 @@ impl ParquetOptions {
     /// (and-ed) also skip row groups by their statistics.
     pub fn filter(mut self, predicate: Expr) -> Self {
         self.filters.push(predicate);
+        self
+    }
+    /// Read string columns as `Dictionary(Int32, Utf8)`, keeping the
+    /// file's dictionary encoding (no string is materialized per row; a
+    /// group-by hashes each distinct string once).
+    pub fn strings_as_dictionary(mut self, yes: bool) -> Self {
+        self.dictionary = yes;
         self
     }
     /// Cut the rows into `n` even partitions.
@@ -90,10 +100,37 @@ fn natural_key(p: &Path) -> (String, u64) {
     (prefix, digits.parse().unwrap_or(0))
 }
 
-fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+fn open(path: &Path, dictionary: bool) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let s = path.display().to_string();
     let f = File::open(path).map_err(|e| FrameError::io(&s, e))?;
-    Ok(ParquetRecordBatchReaderBuilder::try_new(f)?)
+    let b = ParquetRecordBatchReaderBuilder::try_new(f)?;
+    if !dictionary {
+        return Ok(b);
+    }
+    let schema = dictionary_schema(b.schema());
+    let f = File::open(path).map_err(|e| FrameError::io(&s, e))?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new_with_options(
+        f,
+        ArrowReaderOptions::new().with_schema(schema),
+    )?)
+}
+
+/// String columns as dictionaries.
+fn dictionary_schema(s: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = s
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                f.as_ref().clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(DataType::Utf8),
+                ))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, s.metadata().clone()))
 }
 
 /// A Parquet file (or a directory of them) as a dataframe.
@@ -105,7 +142,7 @@ pub fn read_parquet(path: &str, opts: &ParquetOptions) -> Result<DataFrame> {
     let mut projection: Option<Vec<usize>> = None;
     let mut out_schema: Option<SchemaRef> = None;
     for (fi, f) in files.iter().enumerate() {
-        let b = open(f)?;
+        let b = open(f, opts.dictionary)?;
         let schema = b.schema().clone();
         match &file_schema {
             None => {
@@ -178,6 +215,7 @@ pub fn read_parquet(path: &str, opts: &ParquetOptions) -> Result<DataFrame> {
             projection: read_proj.clone(),
             filter: filter.clone(),
             keep: keep.clone(),
+            dictionary: opts.dictionary,
         })
     };
     let mut parts: Vec<Delayed<Partition>> = Vec::new();
@@ -259,6 +297,8 @@ pub struct ReadSpec {
     pub filter: Option<Expr>,
     /// Columns kept after filtering, by position.
     pub keep: Option<Vec<usize>>,
+    /// Strings as dictionaries.
+    pub dictionary: bool,
 }
 
 /// Reads one partition of a Parquet file.
@@ -272,8 +312,9 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
         projection,
         filter,
         keep,
+        dictionary,
     } = spec;
-    let b = open(Path::new(&path))?;
+    let b = open(Path::new(&path), dictionary)?;
     let schema = b.schema().clone();
     let read_schema: SchemaRef = match &projection {
         None => schema.clone(),
