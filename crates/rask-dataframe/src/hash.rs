@@ -6,7 +6,7 @@
 
 use arrow::array::{Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 use crate::error::{FrameError, Result};
 
@@ -36,6 +36,18 @@ pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
         h = mix(h ^ u64::from_le_bytes(w) ^ 0xff);
     }
     h
+}
+
+/// The bits of a float with -0.0 as 0.0 and every NaN alike, so that
+/// equal values (as keys) have equal bits.
+pub(crate) fn float_bits(v: f64) -> u64 {
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else if v == 0.0 {
+        0
+    } else {
+        v.to_bits()
+    }
 }
 
 /// One hash per row over the columns.
@@ -103,6 +115,21 @@ fn value_hashes(a: &ArrayRef) -> Result<Vec<u64>> {
                         NULL_HASH
                     } else {
                         mix(v as u64 ^ K)
+                    }
+                })
+                .collect()
+        }
+        t if t.is_floating() => {
+            let c = cast(a, &DataType::Float64)?;
+            let p = c.as_primitive::<Float64Type>();
+            p.values()
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if p.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        mix(float_bits(v) ^ K)
                     }
                 })
                 .collect()

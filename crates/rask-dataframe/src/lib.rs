@@ -27,7 +27,9 @@ pub mod groupby;
 mod hash;
 pub mod io_csv;
 pub mod io_parquet;
+pub mod join;
 pub mod partition;
+pub mod sort;
 pub mod tasks;
 
 pub use arrow;
@@ -37,5 +39,6 @@ pub use frame::{DataFrame, GroupBy};
 pub use groupby::{count, first, last, max, mean, min, std, sum, var, Agg, AggFunc, GroupSpec};
 pub use io_csv::{read_csv, CsvOptions};
 pub use io_parquet::{read_parquet, write_parquet_file, ParquetOptions};
+pub use join::{JoinStrategy, JoinType};
 pub use parquet;
 pub use partition::Partition;

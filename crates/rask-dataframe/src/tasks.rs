@@ -136,6 +136,69 @@ pub fn groupby_finalize(state: Partition, spec: GroupSpec) -> Result<Partition> 
     Ok(Partition(groupby::finalize(&state.0, &spec)?))
 }
 
+/// A partition sorted.
+#[rask_macros::task(crate = rask_client)]
+pub fn sort(p: Partition, spec: crate::sort::SortSpec) -> Result<Partition> {
+    Ok(Partition(crate::sort::sort_batch(&p.0, &spec)?))
+}
+
+/// Up to `m` sort-key rows of a partition.
+#[rask_macros::task(crate = rask_client)]
+pub fn sample(p: Partition, spec: crate::sort::SortSpec, m: usize) -> Result<Partition> {
+    Ok(Partition(crate::sort::sample(&p.0, &spec, m)?))
+}
+
+/// `n - 1` sort boundaries from samples.
+#[rask_macros::task(crate = rask_client)]
+pub fn boundaries(
+    samples: Vec<Partition>,
+    spec: crate::sort::SortSpec,
+    n: usize,
+) -> Result<Partition> {
+    let b: Vec<RecordBatch> = samples.into_iter().map(|p| p.0).collect();
+    Ok(Partition(crate::sort::boundaries(&b, &spec, n)?))
+}
+
+/// A partition cut into `n` sort ranges.
+#[rask_macros::task(crate = rask_client)]
+pub fn range_split(
+    p: Partition,
+    bounds: Partition,
+    spec: crate::sort::SortSpec,
+    n: usize,
+) -> Result<Vec<Partition>> {
+    Ok(crate::sort::range_split(&p.0, &bounds.0, &spec, n)?
+        .into_iter()
+        .map(Partition)
+        .collect())
+}
+
+/// Rows `[k * len / n, (k + 1) * len / n)`.
+#[rask_macros::task(crate = rask_client)]
+pub fn slice(p: Partition, k: usize, n: usize) -> Partition {
+    Partition(crate::sort::slice_part(&p.0, k, n))
+}
+
+/// The first row of each distinct value of some columns.
+#[rask_macros::task(crate = rask_client)]
+pub fn dedupe(p: Partition, cols: Vec<String>) -> Result<Partition> {
+    Ok(Partition(crate::sort::dedupe(&p.0, &cols)?))
+}
+
+/// A describe state reshaped.
+#[rask_macros::task(crate = rask_client)]
+pub fn describe(p: Partition, cols: Vec<String>) -> Result<Partition> {
+    Ok(Partition(crate::sort::describe_shape(&p.0, &cols)?))
+}
+
+/// Two partitions joined.
+#[rask_macros::task(crate = rask_client)]
+pub fn join(left: Partition, right: Partition, spec: crate::join::JoinSpec) -> Result<Partition> {
+    Ok(Partition(crate::join::join_batches(
+        &left.0, &right.0, &spec,
+    )?))
+}
+
 /// A partition cut into `n` by a hash of the key columns.
 #[rask_macros::task(crate = rask_client)]
 pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Partition>> {

@@ -131,6 +131,23 @@ pub(crate) fn codes(a: &ArrayRef) -> Result<(Vec<u64>, u64)> {
         DataType::Utf8 => Ok(str_codes(a.as_string::<i32>())),
         DataType::LargeUtf8 => Ok(str_codes(a.as_string::<i64>())),
         DataType::Boolean => Ok(bool_codes(a.as_boolean())),
+        t if t.is_floating() => {
+            // Floats (internal use: drop_duplicates, shuffles) by their bits.
+            let c = cast(a, &DataType::Float64)?;
+            let p = c.as_primitive::<arrow::datatypes::Float64Type>();
+            let mut map: HashMap<u64, u64> = HashMap::with_capacity(1024);
+            let out = (0..p.len())
+                .map(|i| {
+                    if p.is_null(i) {
+                        return 0;
+                    }
+                    let next = map.len() as u64 + 1;
+                    *map.entry(crate::hash::float_bits(p.value(i)))
+                        .or_insert(next)
+                })
+                .collect();
+            Ok((out, map.len() as u64 + 1))
+        }
         DataType::Null => Ok((vec![0; a.len()], 1)),
         DataType::Dictionary(_, _) => {
             let d = a.as_any_dictionary();
