@@ -15,7 +15,7 @@ use crate::args::{Arg, Args, Fetch, TaskFn};
 use crate::compute::{compute, Executor};
 use crate::inputs::Inputs;
 use crate::lower::lower_nodes;
-use crate::node::{new_node, Data, NodeRef, TaskBody, TaskFailure, Value};
+use crate::node::{new_node, Data, Hinted, Hints, NodeRef, TaskBody, TaskFailure, Value};
 use crate::plan::{Plan, PlanOptions};
 use crate::remote::{gather_registration, Codec, Registered, Remote};
 use crate::{Key, Result};
@@ -52,6 +52,36 @@ impl<T: Data> Delayed<T> {
     /// The task's key.
     pub fn key(&self) -> &Key {
         &self.node.key
+    }
+
+    /// The same task, needing these named resources while it runs on a
+    /// cluster (`&[("gpu", 1.0)]`): only workers that declared them run it,
+    /// no more at once than they have. Ignored by in-process executors.
+    pub fn resources(self, resources: &[(&str, f64)]) -> Self {
+        self.hinted(|h| {
+            h.resources
+                .extend(resources.iter().map(|(r, q)| ((*r).to_owned(), *q)))
+        })
+    }
+
+    /// The same task, restricted on a cluster to the workers with these
+    /// names. Ignored by in-process executors.
+    pub fn workers(self, names: &[&str]) -> Self {
+        self.hinted(|h| h.workers.extend(names.iter().map(|n| (*n).to_owned())))
+    }
+
+    fn hinted(self, add: impl FnOnce(&mut Hints)) -> Self {
+        let mut hints = self.node.body.hints().cloned().unwrap_or_default();
+        add(&mut hints);
+        // A node with the same key and inputs whose body runs this one's.
+        Delayed::from_node(new_node(
+            self.node.key.clone(),
+            self.node.deps.clone(),
+            Hinted {
+                inner: self.node.clone(),
+                hints,
+            },
+        ))
     }
 
     /// Runs the graph on `executor` and returns the value.

@@ -40,7 +40,7 @@ pub use inputs::Inputs;
 #[doc(hidden)]
 pub use inventory;
 pub use key::{Key, KeyIndex, Name};
-pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
+pub use node::{Data, Hints, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use plan::{Plan, PlanOptions};
 pub use remote::{
     codec, copy_bytes, decode, decode_arg, encode, output_value, registered, Codec, Registered,

@@ -95,6 +95,42 @@ pub trait TaskBody: Send + Sync + 'static {
     fn constant(&self) -> Option<&Value> {
         None
     }
+
+    /// Where the task may run on a cluster (resources it needs, workers it
+    /// is restricted to); in-process executors ignore it.
+    fn hints(&self) -> Option<&Hints> {
+        None
+    }
+}
+
+/// Placement constraints of a task on a cluster.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hints {
+    /// Named resources it holds while it runs (`("gpu", 1.0)`).
+    pub resources: Vec<(String, f64)>,
+    /// If not empty, only workers with one of these names may run it.
+    pub workers: Vec<String>,
+}
+
+/// A node's body with placement hints added (`Delayed::resources`).
+pub(crate) struct Hinted {
+    pub(crate) inner: NodeRef,
+    pub(crate) hints: Hints,
+}
+
+impl TaskBody for Hinted {
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        self.inner.body.run(inputs)
+    }
+    fn remote(&self) -> Option<Remote> {
+        self.inner.body.remote()
+    }
+    fn constant(&self) -> Option<&Value> {
+        self.inner.body.constant()
+    }
+    fn hints(&self) -> Option<&Hints> {
+        Some(&self.hints)
+    }
 }
 
 /// The dependencies of a delayed node; most tasks have two or fewer.

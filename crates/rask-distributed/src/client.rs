@@ -202,11 +202,12 @@ fn ship(run: &Run, graph: GraphNo) -> Result<(FromClient, Shipped), String> {
             .collect();
         local[i] = tasks.len() as u32;
         order.push(t);
+        let hints = body.hints().cloned().unwrap_or_default();
         tasks.push(TaskSpec {
             func,
             args,
-            resources: Vec::new(),
-            workers: Vec::new(),
+            resources: hints.resources,
+            workers: hints.workers,
         });
     }
     let mut outputs: Vec<u32> = plan

@@ -23,6 +23,8 @@ const NAME_ENV: &str = "RASK_CLUSTER_NAME";
 const THREADS_ENV: &str = "RASK_CLUSTER_THREADS";
 /// The address a worker's data port binds (default loopback).
 const HOST_ENV: &str = "RASK_CLUSTER_HOST";
+/// A worker's resources: `gpu=1,ssd=2`.
+const RESOURCES_ENV: &str = "RASK_CLUSTER_RESOURCES";
 
 /// Call first in `main` (through `rask::init()`): in a worker process that
 /// a [`LocalCluster`] started, runs the worker and exits; anywhere else
@@ -38,6 +40,13 @@ pub fn init() {
     }
     if let Some(h) = std::env::var(HOST_ENV).ok().and_then(|h| h.parse().ok()) {
         opts.listen_host = h;
+    }
+    if let Ok(r) = std::env::var(RESOURCES_ENV) {
+        opts.resources = r
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k.trim().to_owned(), v.trim().parse().ok()?)))
+            .collect();
     }
     let code = match run_worker(opts) {
         Ok(()) => 0,
@@ -114,7 +123,15 @@ impl LocalCluster {
 
     /// Starts one more worker process.
     pub fn add_worker(&mut self) -> Result<(), Error> {
+        self.add_worker_with(&[])
+    }
+
+    /// Starts one more worker process declaring `resources`
+    /// (`&[("gpu", 1.0)]`); it is named `local-N`, N counting from 0 in
+    /// start order.
+    pub fn add_worker_with(&mut self, resources: &[(&str, f64)]) -> Result<(), Error> {
         let exe = std::env::current_exe()?;
+        let res: Vec<String> = resources.iter().map(|(r, q)| format!("{r}={q}")).collect();
         let name = format!("local-{}", self.started);
         self.started += 1;
         let child = Command::new(exe)
@@ -122,6 +139,7 @@ impl LocalCluster {
             .env(NAME_ENV, &name)
             .env(THREADS_ENV, self.threads.to_string())
             .env(SECRET_ENV, &self.secret)
+            .env(RESOURCES_ENV, res.join(","))
             .stdin(Stdio::null())
             .spawn()?;
         self.workers.push(Some(child));
@@ -146,7 +164,8 @@ impl LocalCluster {
         Ok(())
     }
 
-    fn wait_for_workers(&self, n: usize, limit: Duration) -> Result<(), Error> {
+    /// Waits until `n` workers have joined.
+    pub fn wait_for_workers(&self, n: usize, limit: Duration) -> Result<(), Error> {
         let conn = self.connect()?;
         let t0 = Instant::now();
         loop {

@@ -259,6 +259,44 @@ fn chaos_workers_killed_at_random_give_the_fault_free_result() {
     println!("  ({kills} workers killed, {:.2?})", t0.elapsed());
 }
 
+fn resources_and_worker_names_choose_where_tasks_run() {
+    let mut cluster = LocalCluster::new(1, 1).unwrap();
+    cluster.add_worker_with(&[("gpu", 1.0)]).unwrap();
+    cluster
+        .wait_for_workers(2, Duration::from_secs(20))
+        .unwrap();
+    let client = Client::connect_with(&cluster.addr().to_string(), cluster.wire()).unwrap();
+    let gpu: Vec<Delayed<(u64, u32)>> = (0..16)
+        .map(|i| whoami::delayed(i).resources(&[("gpu", 1.0)]))
+        .collect();
+    let named: Vec<Delayed<(u64, u32)>> = (100..116)
+        .map(|i| whoami::delayed(i).workers(&["local-0"]))
+        .collect();
+    let (g, n) = client.get(&(gpu, named)).unwrap();
+    let pids = |v: &[(u64, u32)]| {
+        let mut p: Vec<u32> = v.iter().map(|x| x.1).collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    };
+    let (pg, pn) = (pids(&g), pids(&n));
+    assert_eq!(pg.len(), 1, "{pg:?}");
+    assert_eq!(pn.len(), 1, "{pn:?}");
+    assert_ne!(
+        pg, pn,
+        "the gpu tasks ran on the worker with the gpu, the named ones on local-0"
+    );
+    assert_eq!(g[3].0, 3);
+    // In-process executors ignore the hints.
+    assert_eq!(
+        inc::delayed(1)
+            .resources(&[("gpu", 1.0)])
+            .compute(&Client::sync())
+            .unwrap(),
+        2
+    );
+}
+
 fn shared_variables_live_on_the_scheduler() {
     let cluster = LocalCluster::new(1, 1).unwrap();
     let a = cluster.connect().unwrap();
@@ -630,6 +668,10 @@ fn main() {
         (
             "chaos_workers_killed_at_random_give_the_fault_free_result",
             chaos_workers_killed_at_random_give_the_fault_free_result,
+        ),
+        (
+            "resources_and_worker_names_choose_where_tasks_run",
+            resources_and_worker_names_choose_where_tasks_run,
         ),
         (
             "shared_variables_live_on_the_scheduler",
