@@ -106,6 +106,21 @@ impl DataFrame {
         })
     }
 
+    /// The same table with one shared dictionary per dictionary-encoded
+    /// string column (see `ParquetOptions::strings_as_dictionary`), so that
+    /// concatenations and merges never re-hash strings. One task sees every
+    /// partition: do it once, before `persist`.
+    pub fn unify_dictionaries(&self) -> DataFrame {
+        let all = tasks::unify_dictionaries::delayed(tasks::gather(&self.parts));
+        let parts = (0..self.parts.len())
+            .map(|i| tasks::pick::delayed(&all, i))
+            .collect();
+        DataFrame {
+            schema: self.schema.clone(),
+            parts,
+        }
+    }
+
     /// The whole table as one delayed partition.
     pub fn to_delayed(&self) -> Delayed<Partition> {
         if self.parts.is_empty() {

@@ -20,6 +20,7 @@
 //! (registered with `#[rask::task]`), so a dataframe computes on the sync,
 //! threads and process executors alike.
 
+mod dictionary;
 pub mod error;
 pub mod expr;
 pub mod frame;

@@ -136,6 +136,16 @@ pub fn groupby_finalize(state: Partition, spec: GroupSpec) -> Result<Partition> 
     Ok(Partition(groupby::finalize(&state.0, &spec)?))
 }
 
+/// Partitions rewritten to share one dictionary per string column.
+#[rask_macros::task(crate = rask_client)]
+pub fn unify_dictionaries(parts: Vec<Partition>) -> Result<Vec<Partition>> {
+    let b: Vec<RecordBatch> = parts.into_iter().map(|p| p.0).collect();
+    Ok(crate::dictionary::unify(&b)?
+        .into_iter()
+        .map(Partition)
+        .collect())
+}
+
 /// A partition sorted.
 #[rask_macros::task(crate = rask_client)]
 pub fn sort(p: Partition, spec: crate::sort::SortSpec) -> Result<Partition> {

@@ -176,6 +176,23 @@ fn parquet_round_trip_with_projection_filters_and_ranges() {
             &plain,
             "dictionary",
         );
+        let unified = dict.unify_dictionaries().persist(&c).expect("persist");
+        assert_same_rows(
+            &common::rows(&unified.collect(&c).expect("c")),
+            &plain,
+            "unified",
+        );
+        let g = unified
+            .groupby(&["k_str"])
+            .split_out(2)
+            .agg(vec![rask_dataframe::count("v_int")])
+            .expect("groupby")
+            .collect(&c)
+            .expect("c");
+        let mut keys: Vec<Cell> = plain.iter().map(|r| r[1].clone()).collect();
+        keys.sort_by(|a, b| a.partial_cmp(b).expect("ordered"));
+        keys.dedup();
+        assert_eq!(g.num_rows(), keys.len(), "groups of a unified dictionary");
     }
     let o = ParquetOptions::new()
         .columns(&["v_f", "k_int"])

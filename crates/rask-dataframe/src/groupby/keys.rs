@@ -104,7 +104,18 @@ fn densify(codes: &[u64], card: u64) -> Groups {
             gids.push(*slot);
         }
     } else {
-        let mut map: HashMap<u64, u32> = HashMap::with_capacity((n / 4).max(16));
+        // Size the table from the share of new groups in a prefix, so
+        // that high-cardinality keys do not grow (rehash) it many times.
+        let probe = n.min(4096);
+        let distinct = {
+            let mut seen: HashMap<u64, ()> = HashMap::with_capacity(probe);
+            codes[..probe].iter().for_each(|&c| {
+                seen.insert(c, ());
+            });
+            seen.len()
+        };
+        let cap = (n * distinct).checked_div(probe).unwrap_or(0).max(16);
+        let mut map: HashMap<u64, u32> = HashMap::with_capacity(cap);
         for (row, &c) in codes.iter().enumerate() {
             let g = match map.entry(c) {
                 Entry::Occupied(e) => *e.get(),
