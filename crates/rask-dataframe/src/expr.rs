@@ -235,6 +235,11 @@ impl From<Scalar> for Expr {
         Expr::Lit(s)
     }
 }
+impl From<i32> for Expr {
+    fn from(v: i32) -> Self {
+        lit(v)
+    }
+}
 impl From<i64> for Expr {
     fn from(v: i64) -> Self {
         lit(v)
