@@ -291,6 +291,30 @@ impl GroupBy<'_> {
             aggs,
         };
         let (state_schema, out_schema) = spec.schemas(&self.df.schema)?;
+        if spec
+            .aggs
+            .iter()
+            .any(|a| a.func == crate::groupby::AggFunc::NUnique)
+        {
+            // Every row of a group in one task: shuffle by the keys first.
+            let buckets: Vec<Delayed<Partition>> = if spec.keys.is_empty() || self.split_out == 1 {
+                vec![self.df.to_delayed()]
+            } else {
+                let keys: Vec<&str> = spec.keys.iter().map(String::as_str).collect();
+                self.df.shuffle(&keys, self.split_out)?.parts
+            };
+            let parts = buckets
+                .iter()
+                .map(|b| {
+                    let st = tasks::groupby_partial::delayed(b, spec.clone());
+                    tasks::groupby_finalize::delayed(st, spec.clone())
+                })
+                .collect();
+            return Ok(DataFrame {
+                schema: out_schema,
+                parts,
+            });
+        }
         let partials: Vec<Delayed<Partition>> = if self.df.parts.is_empty() {
             vec![tasks::identity::delayed(Partition::empty(state_schema))]
         } else {

@@ -37,7 +37,9 @@ pub use arrow;
 pub use error::{FrameError, Result};
 pub use expr::{col, lit, null, BinOp, DType, Expr, Scalar};
 pub use frame::{DataFrame, GroupBy};
-pub use groupby::{count, first, last, max, mean, min, std, sum, var, Agg, AggFunc, GroupSpec};
+pub use groupby::{
+    count, first, last, max, mean, min, n_unique, std, sum, var, Agg, AggFunc, GroupSpec,
+};
 pub use io_csv::{read_csv, CsvOptions};
 pub use io_parquet::{read_parquet, write_parquet_file, ParquetOptions};
 pub use join::{JoinStrategy, JoinType};

@@ -19,19 +19,6 @@ pub fn identity(p: Partition) -> Partition {
     p
 }
 
-/// A one-element list.
-#[rask_macros::task(crate = rask_client)]
-pub fn list_one(p: Partition) -> Vec<Partition> {
-    vec![p]
-}
-
-/// Two lists joined in order.
-#[rask_macros::task(crate = rask_client)]
-pub fn list_concat(mut a: Vec<Partition>, b: Vec<Partition>) -> Vec<Partition> {
-    a.extend(b);
-    a
-}
-
 /// Element `i` of a list.
 #[rask_macros::task(crate = rask_client)]
 pub fn pick(v: Vec<Partition>, i: usize) -> Result<Partition> {
@@ -218,17 +205,17 @@ pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Parti
         .collect())
 }
 
-/// A list of delayed partitions as one delayed list, in order. Every k-ary
-/// step (merges, concatenations, shuffles) goes through here.
+/// How a gathered list of partitions crosses processes.
+static PARTS: rask_core::Codec = rask_core::codec::<Vec<Partition>>();
+
+/// A list of delayed partitions as one delayed list, in order: the core's
+/// built-in gather (one task whatever the length). Every k-ary step
+/// (merges, concatenations, shuffles) goes through here.
 pub(crate) fn gather(parts: &[Delayed<Partition>]) -> Delayed<Vec<Partition>> {
-    match parts {
-        [] => list_empty::delayed(),
-        [p] => list_one::delayed(p),
-        _ => {
-            let (a, b) = parts.split_at(parts.len() / 2);
-            list_concat::delayed(gather(a), gather(b))
-        }
+    if parts.is_empty() {
+        return list_empty::delayed();
     }
+    rask_core::IntoInput::<Vec<Partition>>::into_input(parts, &PARTS)
 }
 
 /// An empty list.

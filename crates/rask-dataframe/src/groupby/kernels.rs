@@ -242,3 +242,19 @@ pub(crate) fn merge_var(
     }
     (c, m, s)
 }
+
+/// Distinct non-null values per group.
+pub(crate) fn n_unique(gids: &[u32], a: &ArrayRef, n: usize) -> Result<Vec<i64>> {
+    let (codes, card) = super::keys::codes(a)?;
+    let mut out = vec![0i64; n];
+    let mut seen: hashbrown::HashSet<u64> = hashbrown::HashSet::new();
+    for (&g, &c) in gids.iter().zip(&codes) {
+        if c == 0 {
+            continue;
+        }
+        if seen.insert(u64::from(g) * card + c) {
+            out[g as usize] += 1;
+        }
+    }
+    Ok(out)
+}

@@ -51,6 +51,9 @@ pub enum AggFunc {
     First,
     /// Last non-null value in row order.
     Last,
+    /// Number of distinct non-null values, `Int64` (computed after a
+    /// shuffle by the keys: one task sees every row of a group).
+    NUnique,
 }
 
 impl AggFunc {
@@ -65,6 +68,7 @@ impl AggFunc {
             AggFunc::Std => "std",
             AggFunc::First => "first",
             AggFunc::Last => "last",
+            AggFunc::NUnique => "n_unique",
         }
     }
 }
@@ -107,7 +111,7 @@ macro_rules! agg_ctors {
     )*};
 }
 agg_ctors!(sum => Sum, mean => Mean, count => Count, min => Min, max => Max, var => Var,
-    std => Std, first => First, last => Last);
+    std => Std, first => First, last => Last, n_unique => NUnique);
 
 /// What a group-by computes: key columns and aggregations.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -196,6 +200,15 @@ impl GroupSpec {
                     DataType::Float64,
                 ),
                 AggFunc::First | AggFunc::Last => (vec![s("fl", in_type.clone())], in_type),
+                AggFunc::NUnique => {
+                    if !(keys::key_type_ok(&t) || t.is_floating()) {
+                        return Err(FrameError::ty(
+                            &a.column,
+                            format!("n_unique cannot compare values of {t}"),
+                        ));
+                    }
+                    (vec![s("nunique", DataType::Int64)], DataType::Int64)
+                }
             };
             state.extend(st);
             out.push(Field::new(name, ot, true));
@@ -262,6 +275,9 @@ pub(crate) fn partial(batch: &RecordBatch, spec: &GroupSpec) -> Result<RecordBat
             AggFunc::First | AggFunc::Last => {
                 cols.push(kernels::first_last(gids, v, n, a.func == AggFunc::Last)?)
             }
+            AggFunc::NUnique => {
+                cols.push(Arc::new(Int64Array::from(kernels::n_unique(gids, v, n)?)))
+            }
         }
     }
     Ok(RecordBatch::try_new(state_schema, cols)?)
@@ -326,6 +342,11 @@ pub(crate) fn merge(states: &[RecordBatch], spec: &GroupSpec) -> Result<RecordBa
                 )?);
                 c += 1;
             }
+            AggFunc::NUnique => {
+                return Err(FrameError::Invalid(
+                    "n_unique states cannot be merged (the plan shuffles first)".into(),
+                ))
+            }
         }
     }
     Ok(RecordBatch::try_new(schema, cols)?)
@@ -342,7 +363,7 @@ pub(crate) fn finalize(state: &RecordBatch, spec: &GroupSpec) -> Result<RecordBa
                 cols.push(state.column(c).clone());
                 c += 1;
             }
-            AggFunc::First | AggFunc::Last => {
+            AggFunc::First | AggFunc::Last | AggFunc::NUnique => {
                 cols.push(state.column(c).clone());
                 c += 1;
             }
