@@ -30,22 +30,7 @@ pub(crate) fn run(n: u64, workers: usize, repeat: usize) -> anyhow::Result<serde
     let start_s = t0.elapsed().as_secs_f64();
     let tasks = 2 * n - 1;
     let expected = n * (n + 1) / 2;
-    let (mut builds, mut computes) = (Vec::new(), Vec::new());
-    for i in 0..=repeat {
-        let t0 = Instant::now();
-        let g = crate::w7::build(n);
-        let t1 = Instant::now();
-        let r = g.compute(&client)?;
-        let t2 = Instant::now();
-        if r != expected {
-            bail!("wrong W6 result {r}, expected {expected}");
-        }
-        if i > 0 {
-            builds.push((t1 - t0).as_secs_f64());
-            computes.push((t2 - t1).as_secs_f64());
-        }
-    }
-    let (build_s, compute_s) = (median(builds), median(computes));
+    let (build_s, compute_s) = crate::w7::time_w1(n, repeat, "W6", |g| g.compute(&client))?;
     Ok(json!({
         "workload": "W6",
         "system": "rask-distributed",

@@ -38,28 +38,40 @@ pub(crate) fn build(n: u64) -> Delayed<u64> {
     xs.pop().unwrap_or_else(|| inc::delayed(0))
 }
 
-pub(crate) fn run(n: u64, workers: usize, repeat: usize) -> anyhow::Result<serde_json::Value> {
-    let t0 = Instant::now();
-    let pool = ProcessPool::new(ProcessOptions::new(workers)).context("starting the workers")?;
-    let start_s = t0.elapsed().as_secs_f64();
-    let tasks = 2 * n - 1;
+/// Builds and computes the W1 graph `repeat` times after a warm-up, checking
+/// each result; the medians of the build and compute times, in seconds.
+pub(crate) fn time_w1(
+    n: u64,
+    repeat: usize,
+    workload: &str,
+    compute: impl Fn(&Delayed<u64>) -> rask::Result<u64>,
+) -> anyhow::Result<(f64, f64)> {
     let expected = n * (n + 1) / 2;
     let (mut builds, mut computes) = (Vec::new(), Vec::new());
     for i in 0..=repeat {
         let t0 = Instant::now();
         let g = build(n);
         let t1 = Instant::now();
-        let r = g.compute(&pool)?;
+        let r = compute(&g)?;
         let t2 = Instant::now();
         if r != expected {
-            bail!("wrong W7 result {r}, expected {expected}");
+            bail!("wrong {workload} result {r}, expected {expected}");
         }
         if i > 0 {
             builds.push((t1 - t0).as_secs_f64());
             computes.push((t2 - t1).as_secs_f64());
         }
     }
-    let (build_s, compute_s) = (median(builds), median(computes));
+    Ok((median(builds), median(computes)))
+}
+
+pub(crate) fn run(n: u64, workers: usize, repeat: usize) -> anyhow::Result<serde_json::Value> {
+    let t0 = Instant::now();
+    let pool = ProcessPool::new(ProcessOptions::new(workers)).context("starting the workers")?;
+    let start_s = t0.elapsed().as_secs_f64();
+    let tasks = 2 * n - 1;
+    let expected = n * (n + 1) / 2;
+    let (build_s, compute_s) = time_w1(n, repeat, "W7", |g| g.compute(&pool))?;
     Ok(json!({
         "workload": "W7",
         "system": "rask-processes",

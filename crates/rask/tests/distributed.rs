@@ -6,27 +6,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use rask::distributed::wire::{Secret, WireConfig, WireError};
 use rask::prelude::*;
+
+mod workers;
 use rask::{LocalCluster, TaskErrorKind};
-
-#[rask::task]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[rask::task]
-fn add(x: u64, y: u64) -> u64 {
-    x + y
-}
-
-#[rask::task]
-fn sum_all(xs: Vec<u64>) -> u64 {
-    xs.iter().sum()
-}
+use workers::{add, inc, sum_all};
 
 #[rask::task]
 fn slow_inc(x: u64, ms: u64) -> u64 {
@@ -644,10 +631,6 @@ fn main() {
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .with_ansi(false)
         .try_init();
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
     let checks: &[(&str, fn())] = &[
         (
             "graphs_of_registered_tasks_run_on_the_cluster",
@@ -683,28 +666,6 @@ fn main() {
         ),
         ("across_network_namespaces", across_network_namespaces),
     ];
-    let mut failed = 0;
-    let mut ran = 0;
-    for (name, check) in checks {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        ran += 1;
-        let t0 = Instant::now();
-        let ok = catch_unwind(AssertUnwindSafe(check)).is_ok();
-        println!(
-            "test {name} ... {} ({:.2?})",
-            if ok { "ok" } else { "FAILED" },
-            t0.elapsed()
-        );
-        if !ok {
-            failed += 1;
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {failed} failed",
-        if failed == 0 { "ok" } else { "FAILED" },
-        ran - failed
-    );
-    std::process::exit(i32::from(failed > 0));
+    let (ran, failed) = workers::run_checks(checks, || None);
+    workers::finish(ran, failed)
 }

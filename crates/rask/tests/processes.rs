@@ -8,21 +8,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use rask::prelude::*;
+
+mod workers;
 use rask::{Placement, ProcessOptions, ProcessPool, TaskErrorKind};
-
-#[rask::task]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[rask::task]
-fn add(x: u64, y: u64) -> u64 {
-    x + y
-}
+use workers::{add, inc, sum_all};
 
 #[rask::task]
 fn fails_at_three(x: u64) -> u64 {
@@ -30,11 +22,6 @@ fn fails_at_three(x: u64) -> u64 {
         panic!("three is not allowed");
     }
     x
-}
-
-#[rask::task]
-fn sum_all(xs: Vec<u64>) -> u64 {
-    xs.iter().sum()
 }
 
 #[rask::task]
@@ -388,10 +375,6 @@ fn shm_entries() -> usize {
 
 fn main() {
     rask::init();
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
     let checks: &[(&str, fn())] = &[
         (
             "a_tree_of_registered_tasks_gives_the_right_sum",
@@ -419,40 +402,14 @@ fn main() {
         ),
     ];
     let shm_before = shm_entries();
-    let mut failed = 0;
-    let mut ran = 0;
-    for (name, check) in checks {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        ran += 1;
-        let t0 = Instant::now();
-        let ok = catch_unwind(AssertUnwindSafe(check)).is_ok();
+    let (ran, mut failed) = workers::run_checks(checks, || {
         let left = children_of_this_process();
-        let clean = left.is_empty();
-        println!(
-            "test {name} ... {} ({:.2?}){}",
-            if ok && clean { "ok" } else { "FAILED" },
-            t0.elapsed(),
-            if clean {
-                String::new()
-            } else {
-                format!(" left processes {left:?}")
-            }
-        );
-        if !(ok && clean) {
-            failed += 1;
-        }
-    }
+        (!left.is_empty()).then(|| format!("left processes {left:?}"))
+    });
     let shm_after = shm_entries();
     if shm_after > shm_before {
         println!("FAILED: /dev/shm went from {shm_before} to {shm_after} entries");
         failed += 1;
     }
-    println!(
-        "\ntest result: {}. {} passed; {failed} failed",
-        if failed == 0 { "ok" } else { "FAILED" },
-        ran - failed.min(ran)
-    );
-    std::process::exit(i32::from(failed > 0));
+    workers::finish(ran, failed)
 }
