@@ -288,3 +288,54 @@ fn fused_generators_match_their_materialized_values() {
     }
     assert_eq!(y.compute::<f64, _>(&c).unwrap(), b);
 }
+
+#[test]
+fn banded_reductions_match_materialized_values() {
+    // Chunks big enough that fused reductions over axis 0 run band by band.
+    let c = Client::threads();
+    let x = ra::random(11, &[1024, 1024], 512).unwrap();
+    let a = x.compute::<f64, _>(&c).unwrap();
+    let e = (&a + &a.t()) * 0.5 - a.mapv(f64::sqrt);
+    let y = x
+        .add(&x.T())
+        .unwrap()
+        .mul(0.5)
+        .unwrap()
+        .sub(&x.sqrt())
+        .unwrap();
+    let check = |got: ArrayD<f64>, want: ArrayD<f64>, what: &str| {
+        assert_eq!(got.shape(), want.shape(), "{what}");
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!((g - w).abs() <= 1e-10 * (1.0 + w.abs()), "{what}: {g} {w}");
+        }
+    };
+    let ax0 = ndarray::Axis(0);
+    check(
+        y.mean(0).unwrap().compute(&c).unwrap(),
+        e.mean_axis(ax0).unwrap(),
+        "mean",
+    );
+    check(
+        y.var(0, 1.0).unwrap().compute(&c).unwrap(),
+        e.var_axis(ax0, 1.0),
+        "var",
+    );
+    check(
+        y.max(0).unwrap().compute(&c).unwrap(),
+        e.fold_axis(ax0, f64::MIN, |m, &v| m.max(v)),
+        "max",
+    );
+    let s: f64 = y.sum(Axes::All).unwrap().compute_scalar(&c).unwrap();
+    check(
+        ArrayD::from_elem(IxDyn(&[]), s),
+        ArrayD::from_elem(IxDyn(&[]), e.sum()),
+        "sum",
+    );
+    let n = ra::normal(3, &[1024, 300], [1024, 150], 0.0, 1.0).unwrap();
+    let na = n.compute::<f64, _>(&c).unwrap();
+    check(
+        n.abs().sum(0).unwrap().compute(&c).unwrap(),
+        na.mapv(f64::abs).sum_axis(ax0),
+        "normal",
+    );
+}

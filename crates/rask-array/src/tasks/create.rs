@@ -187,9 +187,11 @@ fn uniform_lanes(g: &mut Lanes, out: &mut [std::mem::MaybeUninit<f64>], low: f64
         }
     }
     let rest = quads.into_remainder();
-    let r = g.next();
-    for (l, x) in rest.iter_mut().enumerate() {
-        x.write(low + w * unit(r[l]));
+    if !rest.is_empty() {
+        let r = g.next();
+        for (l, x) in rest.iter_mut().enumerate() {
+            x.write(low + w * unit(r[l]));
+        }
     }
 }
 
@@ -203,26 +205,64 @@ unsafe fn uniform_avx2(g: &mut Lanes, out: &mut [std::mem::MaybeUninit<f64>], lo
     uniform_lanes(g, out, low, high)
 }
 
+/// Appends `n` uniform numbers to `out` (which must be empty), with AVX2
+/// where the CPU has it.
+fn uniform_into(g: &mut Lanes, out: &mut Vec<f64>, n: usize, low: f64, high: f64) {
+    out.reserve(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { uniform_avx2(g, spare, low, high) };
+        } else {
+            uniform_lanes(g, spare, low, high);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    uniform_lanes(g, spare, low, high);
+    // SAFETY: `uniform_lanes` wrote all `n` slots of the spare capacity,
+    // and `out` was empty.
+    unsafe { out.set_len(n) };
+}
+
+/// A uniform chunk drawn piece by piece, in C order: pieces whose lengths
+/// are multiples of 4 (all but the last) give exactly the values of
+/// [`fill`] for the same chunk.
+pub(crate) struct UniformStream {
+    g: Lanes,
+    low: f64,
+    high: f64,
+}
+
+impl UniformStream {
+    /// The stream of chunk `index`, or `None` for other distributions.
+    pub(crate) fn new(seed: u64, index: u64, dist: Dist) -> Option<Self> {
+        match dist {
+            Dist::Uniform { low, high } => Some(UniformStream {
+                g: Lanes::new(seed, index),
+                low,
+                high,
+            }),
+            Dist::Normal { .. } => None,
+        }
+    }
+
+    /// The next `n` values.
+    pub(crate) fn next(&mut self, n: usize) -> Vec<f64> {
+        let mut v = Vec::new();
+        uniform_into(&mut self.g, &mut v, n, self.low, self.high);
+        v
+    }
+}
+
 /// Fills `n` values of `dist` (uniform: four interleaved streams).
 pub(crate) fn fill(seed: u64, index: u64, n: usize, dist: Dist) -> Vec<f64> {
     let mut out = super::scratch::take(n);
     match dist {
         Dist::Uniform { low, high } => {
             let mut g = Lanes::new(seed, index);
-            let spare = &mut out.spare_capacity_mut()[..n];
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2 (checked just above).
-                    unsafe { uniform_avx2(&mut g, spare, low, high) };
-                } else {
-                    uniform_lanes(&mut g, spare, low, high);
-                }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            uniform_lanes(&mut g, spare, low, high);
-            // SAFETY: `uniform_lanes` wrote all `n` slots of the spare capacity.
-            unsafe { out.set_len(n) };
+            uniform_into(&mut g, &mut out, n, low, high);
         }
         Dist::Normal { mean, std } => {
             let mut g = Xoshiro::for_chunk(seed, index);

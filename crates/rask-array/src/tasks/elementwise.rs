@@ -226,9 +226,11 @@ fn zip_into(
     if shape.len() == 2 {
         let (n, m) = (shape[0], shape[1]);
         let bt = bv.t();
-        if let (Some(a), Some(bs)) = (acc.as_slice_mut(), bt.as_slice()) {
-            add_transposed(a, bs, n, m, f);
-            return Ok(());
+        if let (Some(a), Ok(bt)) = (acc.as_slice_mut(), bt.into_dimensionality::<ndarray::Ix2>()) {
+            // `b` transposed is row-major with unit inner stride: the tiled path.
+            if bt.strides()[1] == 1 && add_transposed(a, bt, n, m, f) {
+                return Ok(());
+            }
         }
     }
     if shape.len() == 2
@@ -256,11 +258,18 @@ fn zip_into(
 /// in L1 first, so both passes run over contiguous memory.
 fn add_transposed(
     a: &mut [f64],
-    b: &[f64],
+    b: ndarray::ArrayView2<'_, f64>,
     n: usize,
     m: usize,
     f: impl Fn(f64, f64) -> f64 + Copy,
-) {
+) -> bool {
+    if a.len() != n * m
+        || b.nrows() != m
+        || b.ncols() != n
+        || !b.rows().into_iter().all(|r| r.to_slice().is_some())
+    {
+        return false;
+    }
     const T: usize = 32;
     let mut tmp = [0f64; T * T];
     for i0 in (0..n).step_by(T) {
@@ -268,8 +277,10 @@ fn add_transposed(
         for j0 in (0..m).step_by(T) {
             let j1 = (j0 + T).min(m);
             for j in j0..j1 {
-                let row = &b[j * n + i0..j * n + i1];
-                for (ii, &v) in row.iter().enumerate() {
+                let Some(row) = b.row(j).to_slice() else {
+                    return false;
+                };
+                for (ii, &v) in row[i0..i1].iter().enumerate() {
                     tmp[ii * T + (j - j0)] = v;
                 }
             }
@@ -282,6 +293,7 @@ fn add_transposed(
             }
         }
     }
+    true
 }
 
 /// `f` over two 2-d views of different layouts, in C order, 32 x 32 tiles.

@@ -12,9 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::create::{fill, Dist};
+use ndarray::{Axis, Slice};
+
+use super::create::{fill, Dist, UniformStream};
+use super::elementwise::broadcast_shape;
 use super::elementwise::{binary, binary_scalar, select, unary, BinOp, UnOp};
-use super::reduce::{chunk, ArgPlace, Partial, RedOp};
+use super::reduce::{chunk, combine2, ArgPlace, Partial, RedOp};
 use super::shape::permute;
 use super::{block, cast_block};
 use crate::block::{Block, DType, Scalar};
@@ -139,6 +142,15 @@ pub(crate) fn reduce(
     axes: Vec<usize>,
     place: Option<ArgPlace>,
 ) -> Result<Partial, String> {
+    if place.is_none() && axes.first() == Some(&0) && e.size() > 1 {
+        if let Some(shape) = expr_shape(&e, &inputs) {
+            let inner: usize = shape[1..].iter().product();
+            let rows = (BAND_VALUES / inner.max(1)) / 4 * 4;
+            if rows >= 4 && shape[0] >= 2 * rows {
+                return reduce_banded(op, e, &inputs, &axes, &shape, rows);
+            }
+        }
+    }
     let b = eval_expr(e, &inputs)?;
     drop(inputs);
     let p = chunk(op, b.clone(), axes, place);
@@ -146,4 +158,185 @@ pub(crate) fn reduce(
         super::scratch::give_array(a);
     }
     p
+}
+
+/// Values per band of a banded reduction (512 KiB of `f64`s: a band and
+/// its temporaries stay in L2).
+const BAND_VALUES: usize = 64 * 1024;
+
+/// The shape `e` evaluates to, if it can be told without evaluating it.
+fn expr_shape(e: &Expr, inputs: &[Block]) -> Option<Vec<usize>> {
+    match e {
+        Expr::Input(k) => inputs.get(*k as usize).map(|b| b.shape().to_vec()),
+        Expr::Random { shape, .. } | Expr::Full { shape, .. } => Some(shape.clone()),
+        Expr::Binary(_, a, b) => broadcast_shape(&expr_shape(a, inputs)?, &expr_shape(b, inputs)?),
+        Expr::Scalar { a, .. } | Expr::Unary(_, a) | Expr::Cast(a, _) => expr_shape(a, inputs),
+        Expr::Select(c, a, b, _) => {
+            let s = broadcast_shape(&expr_shape(c, inputs)?, &expr_shape(a, inputs)?)?;
+            broadcast_shape(&s, &expr_shape(b, inputs)?)
+        }
+        Expr::Permute(a, perm) => {
+            let s = expr_shape(a, inputs)?;
+            perm.iter().map(|&p| s.get(p).copied()).collect()
+        }
+    }
+}
+
+/// An expression prepared for evaluation band by band along axis 0.
+enum Banded {
+    /// A materialized block (an input, or a sub-expression that cannot be
+    /// banded, such as a transpose): sliced per band where it spans axis 0.
+    Block(Block),
+    /// A uniform chunk of the full shape, drawn band by band.
+    Stream(UniformStream),
+    /// A constant chunk.
+    Full(Vec<usize>, Scalar),
+    Binary(BinOp, Box<Banded>, Box<Banded>),
+    Scalar(BinOp, Box<Banded>, Scalar, bool),
+    Unary(UnOp, Box<Banded>),
+    Cast(Box<Banded>, DType),
+    Select(Box<Banded>, Box<Banded>, Box<Banded>, DType),
+}
+
+fn prepare(e: Expr, inputs: &[Block], shape: &[usize]) -> Result<Banded, String> {
+    let sub = |e: Box<Expr>| prepare(*e, inputs, shape).map(Box::new);
+    Ok(match e {
+        Expr::Random {
+            seed,
+            index,
+            shape: s,
+            dist,
+        } if s == shape => match UniformStream::new(seed, index, dist) {
+            Some(st) => Banded::Stream(st),
+            None => Banded::Block(eval_expr(
+                Expr::Random {
+                    seed,
+                    index,
+                    shape: s,
+                    dist,
+                },
+                inputs,
+            )?),
+        },
+        Expr::Full { shape: s, value } => Banded::Full(s, value),
+        Expr::Input(k) => Banded::Block(eval_expr(Expr::Input(k), inputs)?),
+        Expr::Binary(op, a, b) => Banded::Binary(op, sub(a)?, sub(b)?),
+        Expr::Scalar {
+            op,
+            a,
+            s,
+            scalar_first,
+        } => Banded::Scalar(op, sub(a)?, s, scalar_first),
+        Expr::Unary(op, a) => Banded::Unary(op, sub(a)?),
+        Expr::Cast(a, to) => Banded::Cast(sub(a)?, to),
+        Expr::Select(c, a, b, out) => Banded::Select(sub(c)?, sub(a)?, sub(b)?, out),
+        other => Banded::Block(eval_expr(other, inputs)?),
+    })
+}
+
+/// Rows `r0..r1` (of a full shape with `nd` axes and `len` rows) of a
+/// block that broadcasts to it: sliced if it spans axis 0, else as it is.
+fn rows_of(b: &Block, nd: usize, len: usize, r0: usize, r1: usize) -> Block {
+    if b.shape().len() != nd || b.shape().first() != Some(&len) || len == 1 {
+        return b.clone();
+    }
+    macro_rules! cut {
+        ($a:expr) => {{
+            let mut a = $a.clone();
+            a.slice_axis_inplace(Axis(0), Slice::from(r0..r1));
+            a
+        }};
+    }
+    match b {
+        Block::F64(a) => Block::F64(cut!(a)),
+        Block::I64(a) => Block::I64(cut!(a)),
+        Block::Bool(a) => Block::Bool(cut!(a)),
+    }
+}
+
+fn eval_band(b: &mut Banded, shape: &[usize], r0: usize, r1: usize) -> Result<Block, String> {
+    let nd = shape.len();
+    Ok(match b {
+        Banded::Block(x) => rows_of(x, nd, shape[0], r0, r1),
+        Banded::Stream(st) => {
+            let mut s = shape.to_vec();
+            s[0] = r1 - r0;
+            let n = s.iter().product();
+            block(
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&s), st.next(n))
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        Banded::Full(s, v) => {
+            let mut s = s.clone();
+            if s.len() == nd && s[0] == shape[0] && shape[0] > 1 {
+                s[0] = r1 - r0;
+            }
+            super::create::full(s, *v)
+        }
+        Banded::Binary(op, a, c) => binary(
+            *op,
+            eval_band(a, shape, r0, r1)?,
+            eval_band(c, shape, r0, r1)?,
+        )?,
+        Banded::Scalar(op, a, s, first) => {
+            binary_scalar(*op, eval_band(a, shape, r0, r1)?, *s, *first)?
+        }
+        Banded::Unary(op, a) => unary(*op, eval_band(a, shape, r0, r1)?),
+        Banded::Cast(a, to) => cast_block(eval_band(a, shape, r0, r1)?, *to),
+        Banded::Select(c, a, x, out) => select(
+            eval_band(c, shape, r0, r1)?,
+            eval_band(a, shape, r0, r1)?,
+            eval_band(x, shape, r0, r1)?,
+            *out,
+        )?,
+    })
+}
+
+/// A reduction over axes that include 0, evaluated `rows` rows at a time:
+/// each band is made, reduced while it is in cache, and merged into the
+/// running partial (reductions over axis 0 combine like chunks do). The
+/// chunk itself is never materialized, only operands that cannot be
+/// banded (a transposed chunk, an input).
+fn reduce_banded(
+    op: RedOp,
+    e: Expr,
+    inputs: &[Block],
+    axes: &[usize],
+    shape: &[usize],
+    rows: usize,
+) -> Result<Partial, String> {
+    let mut b = prepare(e, inputs, shape)?;
+    let mut acc: Option<Partial> = None;
+    let mut r0 = 0;
+    while r0 < shape[0] {
+        let r1 = (r0 + rows).min(shape[0]);
+        let band = eval_band(&mut b, shape, r0, r1)?;
+        let p = chunk(op, band, axes.to_vec(), None)?;
+        acc = Some(match acc {
+            None => p,
+            Some(a) => combine2(op, a, p)?,
+        });
+        r0 = r1;
+    }
+    recycle(b);
+    acc.ok_or_else(|| "a banded reduction of no rows".to_owned())
+}
+
+/// Gives the buffers of materialized operands back to the scratch cache.
+fn recycle(b: Banded) {
+    match b {
+        Banded::Block(Block::F64(a)) => super::scratch::give_array(a),
+        Banded::Block(_) | Banded::Stream(_) | Banded::Full(..) => {}
+        Banded::Binary(_, a, c) => {
+            recycle(*a);
+            recycle(*c);
+        }
+        Banded::Scalar(_, a, ..) | Banded::Unary(_, a) | Banded::Cast(a, _) => recycle(*a),
+        Banded::Select(c, a, x, _) => {
+            recycle(*c);
+            recycle(*a);
+            recycle(*x);
+        }
+    }
 }

@@ -413,7 +413,7 @@ fn zip2<T: Copy>(a: &mut ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> Res
     Ok(())
 }
 
-fn combine2(op: RedOp, a: Partial, b: Partial) -> Result<Partial, String> {
+pub(crate) fn combine2(op: RedOp, a: Partial, b: Partial) -> Result<Partial, String> {
     Ok(match (a, b) {
         (Partial::F64(mut x), Partial::F64(y)) => {
             match op {
