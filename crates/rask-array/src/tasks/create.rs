@@ -128,18 +128,25 @@ impl Xoshiro {
     }
 }
 
-/// Four xoshiro256++ streams stepped together, state as four lanes per
-/// word, so the compiler keeps all four in vector registers.
+/// Streams stepped together (each a xoshiro256++ of its own).
+const LANES: usize = 8;
+
+/// [`LANES`] xoshiro256++ streams stepped together, state as lanes per
+/// word, so the compiler keeps them in vector registers. Values never
+/// depend on the CPU: every instruction set steps the same eight streams.
 struct Lanes {
-    s: [[u64; 4]; 4],
+    s: [[u64; LANES]; 4],
 }
 
 impl Lanes {
     #[allow(clippy::needless_range_loop)] // lanes and words index one table
     fn new(seed: u64, index: u64) -> Self {
-        let mut s = [[0u64; 4]; 4];
-        for l in 0..4 {
-            let g = Xoshiro::for_chunk(seed, index.wrapping_mul(4).wrapping_add(l as u64));
+        let mut s = [[0u64; LANES]; 4];
+        for l in 0..LANES {
+            let g = Xoshiro::for_chunk(
+                seed,
+                index.wrapping_mul(LANES as u64).wrapping_add(l as u64),
+            );
             for w in 0..4 {
                 s[w][l] = g.0[w];
             }
@@ -148,10 +155,10 @@ impl Lanes {
     }
 
     #[inline(always)]
-    fn next(&mut self) -> [u64; 4] {
+    fn next(&mut self) -> [u64; LANES] {
         let [s0, s1, s2, s3] = &mut self.s;
-        let mut r = [0u64; 4];
-        for l in 0..4 {
+        let mut r = [0u64; LANES];
+        for l in 0..LANES {
             r[l] = s0[l]
                 .wrapping_add(s3[l])
                 .rotate_left(23)
@@ -179,10 +186,10 @@ fn unit(x: u64) -> f64 {
 #[inline(always)]
 fn uniform_lanes(g: &mut Lanes, out: &mut [std::mem::MaybeUninit<f64>], low: f64, high: f64) {
     let w = high - low;
-    let mut quads = out.chunks_exact_mut(4);
+    let mut quads = out.chunks_exact_mut(LANES);
     for q in &mut quads {
         let r = g.next();
-        for l in 0..4 {
+        for l in 0..LANES {
             q[l].write(low + w * unit(r[l]));
         }
     }
@@ -193,6 +200,21 @@ fn uniform_lanes(g: &mut Lanes, out: &mut [std::mem::MaybeUninit<f64>], low: f64
             x.write(low + w * unit(r[l]));
         }
     }
+}
+
+/// [`uniform_lanes`] compiled for AVX-512 (eight lanes in one register).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn uniform_avx512(
+    g: &mut Lanes,
+    out: &mut [std::mem::MaybeUninit<f64>],
+    low: f64,
+    high: f64,
+) {
+    uniform_lanes(g, out, low, high)
 }
 
 /// [`uniform_lanes`] compiled for AVX2 (four lanes in one register).
@@ -212,7 +234,10 @@ fn uniform_into(g: &mut Lanes, out: &mut Vec<f64>, n: usize, low: f64, high: f64
     let spare = &mut out.spare_capacity_mut()[..n];
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { uniform_avx512(g, spare, low, high) };
+        } else if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             unsafe { uniform_avx2(g, spare, low, high) };
         } else {
@@ -227,7 +252,7 @@ fn uniform_into(g: &mut Lanes, out: &mut Vec<f64>, n: usize, low: f64, high: f64
 }
 
 /// A uniform chunk drawn piece by piece, in C order: pieces whose lengths
-/// are multiples of 4 (all but the last) give exactly the values of
+/// are multiples of [`LANES`] (all but the last) give exactly the values of
 /// [`fill`] for the same chunk.
 pub(crate) struct UniformStream {
     g: Lanes,
@@ -250,13 +275,13 @@ impl UniformStream {
 
     /// The next `n` values.
     pub(crate) fn next(&mut self, n: usize) -> Vec<f64> {
-        let mut v = Vec::new();
+        let mut v = super::scratch::take(n);
         uniform_into(&mut self.g, &mut v, n, self.low, self.high);
         v
     }
 }
 
-/// Fills `n` values of `dist` (uniform: four interleaved streams).
+/// Fills `n` values of `dist` (uniform: eight interleaved streams).
 pub(crate) fn fill(seed: u64, index: u64, n: usize, dist: Dist) -> Vec<f64> {
     let mut out = super::scratch::take(n);
     match dist {

@@ -145,8 +145,9 @@ pub(crate) fn reduce(
     if place.is_none() && axes.first() == Some(&0) && e.size() > 1 {
         if let Some(shape) = expr_shape(&e, &inputs) {
             let inner: usize = shape[1..].iter().product();
-            let rows = (BAND_VALUES / inner.max(1)) / 4 * 4;
-            if rows >= 4 && shape[0] >= 2 * rows {
+            // Bands of a multiple of 8 rows keep uniform streams aligned (see `UniformStream`).
+            let rows = (BAND_VALUES / inner.max(1)) / 8 * 8;
+            if rows >= 8 && shape[0] >= 2 * rows {
                 return reduce_banded(op, e, &inputs, &axes, &shape, rows);
             }
         }
@@ -312,7 +313,10 @@ fn reduce_banded(
     while r0 < shape[0] {
         let r1 = (r0 + rows).min(shape[0]);
         let band = eval_band(&mut b, shape, r0, r1)?;
-        let p = chunk(op, band, axes.to_vec(), None)?;
+        let p = chunk(op, band.clone(), axes.to_vec(), None)?;
+        if let Block::F64(a) = band {
+            super::scratch::give_array(a);
+        }
         acc = Some(match acc {
             None => p,
             Some(a) => combine2(op, a, p)?,

@@ -14,10 +14,10 @@ use std::cell::RefCell;
 
 use ndarray::{ArcArray, IxDyn};
 
-/// Smallest buffer worth keeping (1 MiB of `f64`s).
-const MIN_LEN: usize = 1 << 17;
+/// Smallest buffer worth keeping (256 KiB of `f64`s: a band).
+const MIN_LEN: usize = 1 << 15;
 /// Buffers kept per thread.
-const KEEP: usize = 4;
+const KEEP: usize = 6;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
