@@ -357,16 +357,20 @@ fn tree_merge(
     spec: &GroupSpec,
     fan_in: usize,
 ) -> Delayed<Partition> {
+    if level.is_empty() {
+        return tasks::groupby_merge::delayed(tasks::gather(&[]), spec.clone());
+    }
+    // At least one merge: partial states may repeat keys.
     loop {
-        if level.len() == 1 {
-            if let Some(one) = level.pop() {
-                return one;
-            }
-        }
         level = level
             .chunks(fan_in)
             .map(|c| tasks::groupby_merge::delayed(tasks::gather(c), spec.clone()))
             .collect();
+        if level.len() <= 1 {
+            if let Some(one) = level.pop() {
+                return one;
+            }
+        }
     }
 }
 

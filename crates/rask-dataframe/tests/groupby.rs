@@ -182,3 +182,60 @@ fn groupby_errors_name_the_column() {
     let e = df.groupby(&["k_int"]).agg(vec![rask_dataframe::mean("s")]);
     assert!(e.expect_err("mean of strings").to_string().contains("`s`"));
 }
+
+#[test]
+fn high_cardinality_partitions_keep_rows_for_the_merge() {
+    use rask_dataframe::arrow::array::{Float64Array, Int64Array, StringArray};
+    use rask_dataframe::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    // Over 64K rows per partition, nearly one key per row: partial states
+    // keep one row per input row and the merge groups them.
+    let n = 140_000usize;
+    let k: Vec<i64> = (0..n as i64)
+        .map(|i| if i % 20 == 0 { i / 2 } else { i })
+        .collect();
+    let s: Vec<String> = (0..n).map(|i| format!("s{}", i % 7)).collect();
+    let v: Vec<Option<f64>> = (0..n)
+        .map(|i| (i % 13 != 0).then_some(i as f64 * 0.5))
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("s", DataType::Utf8, false),
+        Field::new("v", DataType::Float64, true),
+    ]));
+    let t = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(k)),
+            Arc::new(StringArray::from(s)),
+            Arc::new(Float64Array::from(v)),
+        ],
+    )
+    .expect("table");
+    let df = DataFrame::from_record_batches(vec![t.slice(0, 70_000), t.slice(70_000, 70_000)])
+        .expect("frame");
+    let plain = [
+        ("v", AggFunc::Sum),
+        ("v", AggFunc::Mean),
+        ("v", AggFunc::Var),
+        ("v", AggFunc::First),
+        ("s", AggFunc::Last),
+        ("v", AggFunc::Count),
+    ];
+    let aggs: Vec<rask_dataframe::Agg> = plain
+        .iter()
+        .enumerate()
+        .map(|(i, (c, f))| rask_dataframe::Agg::new(c, *f).alias(&format!("a{i}")))
+        .collect();
+    let want = reference(&t, &["k"], &plain);
+    let c = Client::threads();
+    for split in [1, 2] {
+        let g = df
+            .groupby(&["k"])
+            .split_out(split)
+            .agg(aggs.clone())
+            .expect("groupby");
+        let got = sort_rows(common::rows(&g.collect(&c).expect("computes")));
+        assert_same_rows(&got, &want, &format!("high cardinality, split {split}"));
+    }
+}

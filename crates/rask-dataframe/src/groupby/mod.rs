@@ -1,13 +1,15 @@
 //! Group-by aggregation in three steps, each a pure function of batches:
 //!
 //! 1. [`partial`]: one partition's rows to a *state* batch, one row per group
-//!    seen there: the key columns, then each aggregation's state columns
+//!    seen there (or, when a prefix shows nearly one group per row, one row
+//!    per input row, left for the merge to group): the key columns, then each aggregation's state columns
 //!    (sum; count; sum and count for a mean; min; max; count, mean and sum of
 //!    squared deviations for var/std; first or last non-null value).
 //! 2. [`merge`]: several state batches (concatenated in partition order) to
 //!    one, grouping again and merging states (sums add, counts add, min of
 //!    mins, Chan's formula for var, first non-null in order), so a tree of
-//!    merges gives the same states as one merge.
+//!    merges gives the same states as one merge. Every plan merges at least
+//!    once (a partial state may hold repeated keys).
 //! 3. [`finalize`]: states to the output columns (mean = sum / count; var =
 //!    m2 / (n - 1), null below two values; std = its root).
 //!
@@ -235,10 +237,24 @@ fn take_keys(keys: &[ArrayRef], rows: &[u32]) -> Result<Vec<ArrayRef>> {
 pub(crate) fn partial(batch: &RecordBatch, spec: &GroupSpec) -> Result<RecordBatch> {
     let (state_schema, _) = spec.schemas(batch.schema_ref())?;
     let keys = key_columns(batch, spec)?;
-    let g = keys::group_rows(&keys, batch.num_rows())?;
-    let n = g.len();
+    let rows = batch.num_rows();
+    let per_row =
+        !spec.aggs.iter().any(|a| a.func == AggFunc::NUnique) && mostly_distinct(&keys, rows)?;
+    // Nearly one group per row: grouping here would not shrink the state,
+    // so each row is its own group and the merge does the grouping.
+    let (g, mut cols) = if per_row {
+        let g = keys::Groups {
+            gids: (0..rows as u32).collect(),
+            first_rows: Vec::new(),
+        };
+        (g, keys.clone())
+    } else {
+        let g = keys::group_rows(&keys, rows)?;
+        let cols = take_keys(&keys, &g.first_rows)?;
+        (g, cols)
+    };
+    let n = if per_row { rows } else { g.len() };
     let gids = &g.gids;
-    let mut cols = take_keys(&keys, &g.first_rows)?;
     for a in &spec.aggs {
         let v = batch.column(index_of(batch.schema_ref(), &a.column)?);
         match a.func {
@@ -283,20 +299,32 @@ pub(crate) fn partial(batch: &RecordBatch, spec: &GroupSpec) -> Result<RecordBat
     Ok(RecordBatch::try_new(state_schema, cols)?)
 }
 
-/// Several state batches (in partition order) to one.
+/// Whether a prefix of the rows has nearly as many groups as rows (only
+/// for partitions large enough for the difference to matter). A prefix of
+/// 64K rows of keys with 100K distinct values has about 73% distinct, of
+/// keys with a million or more over 97%: the cut is at 90%.
+fn mostly_distinct(keys: &[ArrayRef], rows: usize) -> Result<bool> {
+    if keys.is_empty() || rows < 1 << 16 {
+        return Ok(false);
+    }
+    let probe = (rows / 4).min(1 << 16);
+    let prefix: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, probe)).collect();
+    Ok(keys::group_rows(&prefix, probe)?.len() * 10 > probe * 9)
+}
+
+/// Several state batches (in partition order) to one. Always groups: a
+/// partial state may hold one row per input row (see [`partial`]).
 pub(crate) fn merge(states: &[RecordBatch], spec: &GroupSpec) -> Result<RecordBatch> {
     let Some(first) = states.first() else {
         return Err(FrameError::Invalid("merge of no states".into()));
     };
     let schema = first.schema();
     let nonempty: Vec<&RecordBatch> = states.iter().filter(|b| b.num_rows() > 0).collect();
-    // A single state batch has distinct groups already.
-    if nonempty.len() <= 1 {
-        return Ok(nonempty
-            .first()
-            .map_or_else(|| first.clone(), |b| (*b).clone()));
-    }
-    let batch = concat_batches(&schema, nonempty)?;
+    let batch = match nonempty.as_slice() {
+        [] => return Ok(first.clone()),
+        [one] => (*one).clone(),
+        many => concat_batches(&schema, many.iter().copied())?,
+    };
     let nk = spec.keys.len();
     let keys: Vec<ArrayRef> = batch.columns()[..nk].to_vec();
     let g = keys::group_rows(&keys, batch.num_rows())?;
