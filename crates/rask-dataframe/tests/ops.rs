@@ -176,6 +176,21 @@ fn parquet_round_trip_with_projection_filters_and_ranges() {
             &plain,
             "dictionary",
         );
+        // Per-partition dictionaries, merged by the group-by's concatenation.
+        let g = dict
+            .groupby(&["k_str"])
+            .agg(vec![rask_dataframe::count("v_int")])
+            .expect("groupby")
+            .collect(&c)
+            .expect("c");
+        let mut keys: Vec<Cell> = plain.iter().map(|r| r[1].clone()).collect();
+        keys.sort_by(|a, b| a.partial_cmp(b).expect("ordered"));
+        keys.dedup();
+        assert_eq!(
+            g.num_rows(),
+            keys.len(),
+            "groups of per-partition dictionaries"
+        );
         let unified = dict.unify_dictionaries().persist(&c).expect("persist");
         assert_same_rows(
             &common::rows(&unified.collect(&c).expect("c")),
