@@ -362,5 +362,29 @@ fn pyarrow_reads_what_we_write() {
     assert_eq!(f[1].parse::<i64>().expect("int"), sum_i);
     assert!((f[2].parse::<f64>().expect("float") - sum_f).abs() < 1e-6);
     assert_eq!(f[3].parse::<usize>().expect("nulls"), nulls);
+    // The same table as CSV, read back by PyArrow's CSV reader.
+    let csv_dir = tmp("pyarrow-csv");
+    df.to_csv(&csv_dir)
+        .expect("plan")
+        .compute(&Client::sync())
+        .expect("write csv");
+    let script = "import sys, glob, pyarrow as pa, pyarrow.csv as pc2, pyarrow.compute as pc\n\
+        t = pa.concat_tables([pc2.read_csv(f) for f in sorted(glob.glob(sys.argv[1] + '/*.csv'))])\n\
+        print(t.num_rows, pc.sum(t['v_int']).as_py(), repr(pc.sum(t['v_f']).as_py()))";
+    let out = std::process::Command::new(&py)
+        .args(["-c", script, &csv_dir])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(f[0], "100");
+    assert_eq!(f[1].parse::<i64>().expect("int"), sum_i);
+    assert!((f[2].parse::<f64>().expect("float") - sum_f).abs() < 1e-6);
+    let _ = std::fs::remove_dir_all(&csv_dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
