@@ -27,6 +27,18 @@
 //!    transposes and slices are views.
 //! 4. Dtypes are `f64`, `i64` and `bool` ([`DType`]), fixed per array at
 //!    build time by NumPy-like promotion rules.
+//! 5. Chains of generators, element-wise operations, casts, `where` and
+//!    transposes are fused (as Dask's blockwise fusion): one task per
+//!    chunk evaluates the whole chain, and a reduction's per-chunk step
+//!    joins it, evaluating band by band along axis 0 so the chunk never
+//!    exists whole. A generated chunk used twice (`x` in `x + x.T`) is drawn
+//!    twice rather than kept. Other operations (slices, rechunks, matmul,
+//!    `map_blocks`, files) materialize their chunks; the executor frees
+//!    each chunk once its last consumer has taken it.
+//!
+//! Results of a seeded generator depend on the seed and the chunking only
+//! (never on the executor, the CPU's vector instructions or the order in
+//! which chunks run).
 
 mod array;
 mod block;
@@ -52,6 +64,8 @@ pub use elementwise::{where_, Operand};
 pub use error::{ArrayError, Result};
 pub use io::{from_npy, from_store};
 pub use linalg::MATMUL_FAN_IN;
+/// The `ndarray` version that chunks and results use.
+pub use ndarray;
 pub use reduce::{Axes, ReduceOptions};
 pub use shape::{concatenate, stack};
 pub use slice::Sel;
