@@ -255,7 +255,7 @@ impl DataFrame {
         GroupBy {
             df: self,
             keys: keys.iter().map(|k| k.to_string()).collect(),
-            split_out: 1,
+            split_out: None,
             fan_in: 8,
         }
     }
@@ -266,15 +266,24 @@ impl DataFrame {
 pub struct GroupBy<'a> {
     df: &'a DataFrame,
     keys: Vec<String>,
-    split_out: usize,
+    /// `None`: automatic (see [`GroupBy::split_out`]).
+    split_out: Option<usize>,
     fan_in: usize,
 }
 
+/// Above this many partial-state rows in all (an upper bound of the number
+/// of groups), an automatic group-by splits its output by key hash.
+pub const AUTO_SPLIT_ROWS: u64 = 1_000_000;
+
 impl GroupBy<'_> {
-    /// Output partitions, by a hash of the keys (default 1: partial states
-    /// are merged in a tree). Use several when there are many groups.
+    /// Output partitions, by a hash of the keys; 1 merges the partial
+    /// states in a tree into one partition. By default it is decided while
+    /// computing: the output has as many partitions as the input, and when
+    /// the partial states hold at most [`AUTO_SPLIT_ROWS`] rows in all every
+    /// group goes to the first of them (the others are empty), otherwise
+    /// groups are spread by key hash.
     pub fn split_out(mut self, n: usize) -> Self {
-        self.split_out = n.max(1);
+        self.split_out = Some(n.max(1));
         self
     }
 
@@ -297,11 +306,12 @@ impl GroupBy<'_> {
             .any(|a| a.func == crate::groupby::AggFunc::NUnique)
         {
             // Every row of a group in one task: shuffle by the keys first.
-            let buckets: Vec<Delayed<Partition>> = if spec.keys.is_empty() || self.split_out == 1 {
+            let n = self.split_out.unwrap_or(1);
+            let buckets: Vec<Delayed<Partition>> = if spec.keys.is_empty() || n == 1 {
                 vec![self.df.to_delayed()]
             } else {
                 let keys: Vec<&str> = spec.keys.iter().map(String::as_str).collect();
-                self.df.shuffle(&keys, self.split_out)?.parts
+                self.df.shuffle(&keys, n)?.parts
             };
             let parts = buckets
                 .iter()
@@ -324,14 +334,37 @@ impl GroupBy<'_> {
                 .map(|p| tasks::groupby_partial::delayed(p, spec.clone()))
                 .collect()
         };
-        let merged: Vec<Delayed<Partition>> = if self.split_out == 1 {
+        let n = match self.split_out {
+            Some(n) => n,
+            None if spec.keys.is_empty() => 1,
+            None => self.df.parts.len().max(1),
+        };
+        let merged: Vec<Delayed<Partition>> = if n == 1 {
             vec![tree_merge(partials, &spec, self.fan_in)]
         } else {
-            let n = self.split_out;
-            let splits: Vec<Delayed<Vec<Partition>>> = partials
-                .iter()
-                .map(|p| tasks::hash_split::delayed(p, spec.keys.clone(), n))
-                .collect();
+            let splits: Vec<Delayed<Vec<Partition>>> = if self.split_out.is_some() {
+                partials
+                    .iter()
+                    .map(|p| tasks::hash_split::delayed(p, spec.keys.clone(), n))
+                    .collect()
+            } else {
+                // Decided at run time from the partial states' total size.
+                let counts: Vec<Delayed<u64>> =
+                    partials.iter().map(tasks::num_rows::delayed).collect();
+                let total = sum_all(&counts);
+                partials
+                    .iter()
+                    .map(|p| {
+                        tasks::hash_split_above::delayed(
+                            p,
+                            spec.keys.clone(),
+                            n,
+                            &total,
+                            AUTO_SPLIT_ROWS,
+                        )
+                    })
+                    .collect()
+            };
             (0..n)
                 .map(|j| {
                     let pieces: Vec<Delayed<Partition>> =

@@ -36,7 +36,7 @@ pub mod tasks;
 pub use arrow;
 pub use error::{FrameError, Result};
 pub use expr::{col, lit, null, BinOp, DType, Expr, Scalar};
-pub use frame::{DataFrame, GroupBy};
+pub use frame::{DataFrame, GroupBy, AUTO_SPLIT_ROWS};
 pub use groupby::{
     count, first, last, max, mean, min, n_unique, std, sum, var, Agg, AggFunc, GroupSpec,
 };

@@ -208,6 +208,26 @@ pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Parti
 /// How a gathered list of partitions crosses processes.
 static PARTS: rask_core::Codec = rask_core::codec::<Vec<Partition>>();
 
+/// [`hash_split`] when `total > threshold`; otherwise every row in the
+/// first of `n` pieces (the others empty). Every partition gets the same
+/// `total`, so all agree on where a key goes.
+#[rask_macros::task(crate = rask_client)]
+pub fn hash_split_above(
+    p: Partition,
+    keys: Vec<String>,
+    n: usize,
+    total: u64,
+    threshold: u64,
+) -> Result<Vec<Partition>> {
+    if total > threshold {
+        return hash_split(p, keys, n);
+    }
+    let empty = Partition::empty(p.0.schema());
+    let mut v = vec![p];
+    v.resize(n.max(1), empty);
+    Ok(v)
+}
+
 /// A list of delayed partitions as one delayed list, in order: the core's
 /// built-in gather (one task whatever the length). Every k-ary step
 /// (merges, concatenations, shuffles) goes through here.
@@ -222,4 +242,31 @@ pub(crate) fn gather(parts: &[Delayed<Partition>]) -> Delayed<Vec<Partition>> {
 #[rask_macros::task(crate = rask_client)]
 pub fn list_empty() -> Vec<Partition> {
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn hash_split_above_splits_only_past_the_threshold() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..100))])
+            .expect("batch");
+        let keys = vec!["k".to_string()];
+        let small =
+            hash_split_above(Partition(b.clone()), keys.clone(), 4, 100, 100).expect("small");
+        let sizes: Vec<usize> = small.iter().map(Partition::num_rows).collect();
+        assert_eq!(sizes, [100, 0, 0, 0]);
+        let big = hash_split_above(Partition(b.clone()), keys.clone(), 4, 101, 100).expect("big");
+        let want = hash_split(Partition(b), keys, 4).expect("split");
+        let sizes: Vec<usize> = big.iter().map(Partition::num_rows).collect();
+        assert_eq!(
+            sizes,
+            want.iter().map(Partition::num_rows).collect::<Vec<_>>()
+        );
+        assert!(sizes.iter().filter(|&&n| n > 0).count() > 1);
+    }
 }

@@ -126,18 +126,18 @@ fn groupby_matches_plain_computation() {
         plain.push(("s", AggFunc::Min));
         plain.push(("s", AggFunc::Last));
         let want = reference(&table, keys, &plain);
-        for split in [1, 3] {
+        for split in [None, Some(1), Some(3)] {
             for fan_in in [2, 8] {
-                let g = df
-                    .groupby(keys)
-                    .split_out(split)
-                    .fan_in(fan_in)
-                    .agg(aggs.clone())
-                    .expect("valid group-by");
-                let parts = if with_n_unique && keys.is_empty() {
-                    1
-                } else {
-                    split
+                let mut g = df.groupby(keys).fan_in(fan_in);
+                if let Some(s) = split {
+                    g = g.split_out(s);
+                }
+                let g = g.agg(aggs.clone()).expect("valid group-by");
+                let parts = match split {
+                    _ if with_n_unique && keys.is_empty() => 1,
+                    None if with_n_unique || keys.is_empty() => 1,
+                    None => df.npartitions(),
+                    Some(s) => s,
                 };
                 assert_eq!(g.npartitions(), parts);
                 for (name, c) in &clients {
@@ -153,7 +153,7 @@ fn groupby_matches_plain_computation() {
                         &sort_rows(common::rows(&got)),
                         &want,
                         &format!(
-                            "case {case} keys {keys:?} split {split} fan_in {fan_in} on {name}"
+                            "case {case} keys {keys:?} split {split:?} fan_in {fan_in} on {name}"
                         ),
                     );
                 }
@@ -235,6 +235,10 @@ fn high_cardinality_partitions_keep_rows_for_the_merge() {
             .split_out(split)
             .agg(aggs.clone())
             .expect("groupby");
+        // The automatic plan gives the same groups (all in its first partition here).
+        let auto = df.groupby(&["k"]).agg(aggs.clone()).expect("groupby");
+        let got = sort_rows(common::rows(&auto.collect(&c).expect("computes")));
+        assert_same_rows(&got, &want, "high cardinality, automatic split");
         let got = sort_rows(common::rows(&g.collect(&c).expect("computes")));
         assert_same_rows(&got, &want, &format!("high cardinality, split {split}"));
     }
