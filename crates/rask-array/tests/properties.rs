@@ -46,8 +46,14 @@ fn random_chunks(rng: &mut Rng, shape: &[usize]) -> Vec<Vec<usize>> {
 }
 
 fn random_array(rng: &mut Rng, shape: &[usize]) -> (ArrayD<f64>, Array) {
-    let a = ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.f());
     let chunks = random_chunks(rng, shape);
+    if rng.below(2) == 0 {
+        // A seeded generator: its chunks are fused into whatever consumes them.
+        let x = ra::uniform(rng.next(), shape, chunks, -1.0, 1.0).expect("valid chunks");
+        let a = x.compute::<f64, _>(&Client::sync()).expect("generate");
+        return (a, x);
+    }
+    let a = ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.f());
     let x = Array::from_ndarray(&a, chunks).expect("valid chunks");
     (a, x)
 }
