@@ -282,7 +282,7 @@ impl std::ops::Not for Expr {
 }
 
 impl Expr {
-    /// `!self` for booleans.
+    /// Arithmetic negation (`-self`); `!expr` negates booleans.
     pub fn negate(self) -> Expr {
         Expr::Neg(Box::new(self))
     }

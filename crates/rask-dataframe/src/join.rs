@@ -1,6 +1,6 @@
 //! Joins on equal keys: inner, left and outer.
 //!
-//! The kernel ([`join_batches`]) codes the keys of both sides together
+//! The kernel (`join_batches`) codes the keys of both sides together
 //! (the group-by coder over the concatenated key columns, so strings,
 //! dictionaries and integers all become dense ids), buckets the right rows
 //! by id, and walks the left rows in order: each left row is followed by

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow::compute::{concat_batches, lexsort_to_indices, SortColumn, SortOptions};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::row::{RowConverter, SortField};
@@ -197,8 +197,6 @@ pub(crate) fn describe_shape(b: &RecordBatch, cols: &[String]) -> Result<RecordB
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), out)?)
 }
-
-use arrow::array::Array;
 
 impl DataFrame {
     /// Sorted by `by` (nulls last), as range partitions: every row of

@@ -48,7 +48,7 @@ pub fn num_rows(p: Partition) -> u64 {
     p.num_rows() as u64
 }
 
-/// The sum of a list of counts.
+/// The sum of two counts.
 #[rask_macros::task(crate = rask_client)]
 pub fn sum_counts(a: u64, b: u64) -> u64 {
     a + b
@@ -208,7 +208,7 @@ pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Parti
 /// How a gathered list of partitions crosses processes.
 static PARTS: rask_core::Codec = rask_core::codec::<Vec<Partition>>();
 
-/// [`hash_split`] when `total > threshold`; otherwise every row in the
+/// [`hash_split`](fn@hash_split) when `total > threshold`; otherwise every row in the
 /// first of `n` pieces (the others empty). Every partition gets the same
 /// `total`, so all agree on where a key goes.
 #[rask_macros::task(crate = rask_client)]

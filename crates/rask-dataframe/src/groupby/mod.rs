@@ -1,19 +1,19 @@
 //! Group-by aggregation in three steps, each a pure function of batches:
 //!
-//! 1. [`partial`]: one partition's rows to a *state* batch, one row per group
+//! 1. `partial`: one partition's rows to a *state* batch, one row per group
 //!    seen there (or, when a prefix shows nearly one group per row, one row
 //!    per input row, left for the merge to group): the key columns, then each aggregation's state columns
 //!    (sum; count; sum and count for a mean; min; max; count, mean and sum of
 //!    squared deviations for var/std; first or last non-null value).
-//! 2. [`merge`]: several state batches (concatenated in partition order) to
+//! 2. `merge`: several state batches (concatenated in partition order) to
 //!    one, grouping again and merging states (sums add, counts add, min of
 //!    mins, Chan's formula for var, first non-null in order), so a tree of
 //!    merges gives the same states as one merge. Every plan merges at least
 //!    once (a partial state may hold repeated keys).
-//! 3. [`finalize`]: states to the output columns (mean = sum / count; var =
+//! 3. `finalize`: states to the output columns (mean = sum / count; var =
 //!    m2 / (n - 1), null below two values; std = its root).
 //!
-//! [`split`] cuts a state batch by a deterministic hash of its keys, so that
+//! `split` cuts a state batch by a deterministic hash of its keys, so that
 //! bucket `j` of every partition holds the same keys and buckets merge
 //! independently (the output in several partitions). Group order in the
 //! output: by first appearance, merged in partition order. Null keys form
