@@ -6,7 +6,7 @@
 
 use arrow::array::{Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
 
 use crate::error::{FrameError, Result};
 
@@ -64,6 +64,30 @@ fn combine(acc: &mut u64, v: u64) {
 }
 
 fn hash_into(a: &ArrayRef, out: &mut [u64]) -> Result<()> {
+    // Fast paths without a vector of per-row hashes.
+    match a.data_type() {
+        DataType::Int64 if a.null_count() == 0 => {
+            let p = a.as_primitive::<Int64Type>();
+            for (o, &v) in out.iter_mut().zip(p.values().iter()) {
+                combine(o, mix(v as u64 ^ K));
+            }
+            return Ok(());
+        }
+        DataType::Dictionary(k, _) if **k == DataType::Int32 => {
+            let d = a.as_dictionary::<Int32Type>();
+            let vh = value_hashes(d.values())?;
+            for (i, (o, &k)) in out.iter_mut().zip(d.keys().values().iter()).enumerate() {
+                let v = if d.is_valid(i) {
+                    vh[k as usize]
+                } else {
+                    NULL_HASH
+                };
+                combine(o, v);
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     let v = value_hashes(a)?;
     for (o, v) in out.iter_mut().zip(v) {
         combine(o, v);

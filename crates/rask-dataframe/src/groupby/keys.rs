@@ -160,6 +160,20 @@ pub(crate) fn codes(a: &ArrayRef) -> Result<(Vec<u64>, u64)> {
             Ok((out, map.len() as u64 + 1))
         }
         DataType::Null => Ok((vec![0; a.len()], 1)),
+        DataType::Dictionary(k, _) if **k == DataType::Int32 => {
+            let d = a.as_dictionary::<arrow::datatypes::Int32Type>();
+            let (vcodes, card) = codes(d.values())?;
+            let keys = d.keys().values();
+            let out = if a.null_count() == 0 {
+                keys.iter().map(|&k| vcodes[k as usize]).collect()
+            } else {
+                keys.iter()
+                    .enumerate()
+                    .map(|(i, &k)| if a.is_valid(i) { vcodes[k as usize] } else { 0 })
+                    .collect()
+            };
+            Ok((out, card))
+        }
         DataType::Dictionary(_, _) => {
             let d = a.as_any_dictionary();
             let (vcodes, card) = codes(d.values())?;
