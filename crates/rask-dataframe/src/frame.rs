@@ -126,7 +126,21 @@ impl DataFrame {
         if self.parts.is_empty() {
             return tasks::identity::delayed(Partition::empty(self.schema.clone()));
         }
-        tasks::concat::delayed(tasks::gather(&self.parts))
+        let ncols = self.schema.fields().len();
+        if self.parts.len() == 1 || ncols < 2 {
+            return tasks::concat::delayed(tasks::gather(&self.parts));
+        }
+        // Columns concatenated in groups by parallel tasks, then put side by
+        // side (no copy): the concatenation is the bulk of the work.
+        let all = tasks::gather(&self.parts);
+        let groups = ncols.min(4);
+        let pieces: Vec<Delayed<Partition>> = (0..groups)
+            .map(|g| {
+                let cols: Vec<usize> = (g * ncols / groups..(g + 1) * ncols / groups).collect();
+                tasks::concat_columns::delayed(&all, cols)
+            })
+            .collect();
+        tasks::side_by_side::delayed(tasks::gather(&pieces))
     }
 
     /// Computes the whole table into one record batch.

@@ -42,6 +42,42 @@ pub fn concat(v: Vec<Partition>) -> Result<Partition> {
     Ok(Partition(concat_batches(&schema, batches)?))
 }
 
+/// Some columns (by index) of all partitions, concatenated.
+#[rask_macros::task(crate = rask_client)]
+pub fn concat_columns(v: Vec<Partition>, cols: Vec<usize>) -> Result<Partition> {
+    let projected = v
+        .iter()
+        .map(|p| Ok(p.0.project(&cols)?))
+        .collect::<Result<Vec<RecordBatch>>>()?;
+    let Some(first) = projected.first() else {
+        return Err(FrameError::Invalid("concat of no partitions".into()));
+    };
+    Ok(Partition(concat_batches(&first.schema(), &projected)?))
+}
+
+/// The columns of batches of equal length, side by side, in order.
+#[rask_macros::task(crate = rask_client)]
+pub fn side_by_side(v: Vec<Partition>) -> Result<Partition> {
+    let mut fields = Vec::new();
+    let mut cols = Vec::new();
+    let rows = v.first().map_or(0, Partition::num_rows);
+    for p in &v {
+        if p.num_rows() != rows {
+            return Err(FrameError::Invalid(
+                "side_by_side of unequal lengths".into(),
+            ));
+        }
+        fields.extend(p.0.schema().fields().iter().cloned());
+        cols.extend(p.0.columns().iter().cloned());
+    }
+    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(Partition(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        cols,
+        &opts,
+    )?))
+}
+
 /// The number of rows.
 #[rask_macros::task(crate = rask_client)]
 pub fn num_rows(p: Partition) -> u64 {
