@@ -118,6 +118,17 @@ fn answer(q: &Question, b: &RecordBatch) -> anyhow::Result<(usize, f64)> {
 }
 
 pub(crate) fn run(file: &str, partitions: usize, check: bool) -> anyhow::Result<serde_json::Value> {
+    // Transparent huge pages off for this process: right after another big
+    // process (the references run just before) fresh 2 MiB pages stall on
+    // compaction and zeroing, and q10 took 1.9-2.3 s instead of 1.0-1.1 s
+    // (measured both ways on this machine). `RASK_W4_THP=on` keeps them.
+    let thp_off = std::env::var("RASK_W4_THP").map_or(true, |v| v != "on");
+    if thp_off {
+        // SAFETY: prctl with integer arguments only; it changes no memory.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
     let client = Client::threads();
     let t0 = Instant::now();
     let dictionary = std::env::var("RASK_W4_STRINGS").map_or(true, |v| v != "plain");
@@ -183,6 +194,7 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool) -> anyhow::Result<
         "answers": answers,
         "checked": check,
         "strings": if dictionary { "dictionary" } else { "plain" },
+        "transparent_huge_pages": if thp_off { "off" } else { "on" },
         "peak_rss_mib": peak,
         "peak_rss_with_check_mib": crate::peak_rss_mib(),
     }))
