@@ -208,6 +208,9 @@ fn ask(data: &DataFrame, q: &Question, partitions: usize) -> anyhow::Result<Data
         .agg(aggs)?)
 }
 
+/// Per group and aggregation: (sum, count, min, max).
+type Acc = (f64, f64, f64, f64);
+
 /// The answer by a plain hash map over the whole table (strings interned
 /// to integers per column first).
 fn naive(q: &Question, t: &RecordBatch) -> anyhow::Result<(usize, f64)> {
@@ -237,7 +240,7 @@ fn naive(q: &Question, t: &RecordBatch) -> anyhow::Result<(usize, f64)> {
         .map(|(c, _)| f64_col(t.column(t.schema().index_of(c)?)))
         .collect::<anyhow::Result<_>>()?;
     // Per group and aggregation: (sum, count, min, max).
-    let mut groups: HashMap<Vec<i64>, Vec<(f64, f64, f64, f64)>> = HashMap::new();
+    let mut groups: HashMap<Vec<i64>, Vec<Acc>> = HashMap::new();
     for i in 0..n {
         let key: Vec<i64> = keys.iter().map(|k| k[i]).collect();
         let acc = groups
