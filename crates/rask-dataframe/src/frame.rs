@@ -422,6 +422,27 @@ fn tree_merge(
 }
 
 /// The sum of delayed counts, as a binary tree.
+/// Writes each partition with `write(partition, "dir/part.N.ext")` (making
+/// `dir`); the delayed value is the total of what the writes return (rows).
+pub(crate) fn write_parts(
+    df: &DataFrame,
+    dir: &str,
+    ext: &str,
+    write: impl Fn(&Delayed<Partition>, String) -> Delayed<u64>,
+) -> Result<Delayed<u64>> {
+    std::fs::create_dir_all(dir).map_err(|e| FrameError::io(dir, e))?;
+    let counts: Vec<Delayed<u64>> = df
+        .partitions()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let path = std::path::Path::new(dir).join(format!("part.{i}.{ext}"));
+            write(p, path.display().to_string())
+        })
+        .collect();
+    Ok(sum_all(&counts))
+}
+
 pub(crate) fn sum_all(v: &[Delayed<u64>]) -> Delayed<u64> {
     match v {
         [] => tasks::sum_counts::delayed(0u64, 0u64),

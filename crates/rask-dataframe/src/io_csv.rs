@@ -12,7 +12,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -187,16 +186,6 @@ impl DataFrame {
     /// Writes each partition to `dir/part.N.csv` (making `dir`); the
     /// delayed value is the number of rows written.
     pub fn to_csv(&self, dir: &str) -> Result<Delayed<u64>> {
-        std::fs::create_dir_all(dir).map_err(|e| FrameError::io(dir, e))?;
-        let counts: Vec<Delayed<u64>> = self
-            .partitions()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let path = Path::new(dir).join(format!("part.{i}.csv"));
-                write_csv_part::delayed(p, path.display().to_string())
-            })
-            .collect();
-        Ok(crate::frame::sum_all(&counts))
+        crate::frame::write_parts(self, dir, "csv", |p, path| write_csv_part::delayed(p, path))
     }
 }

@@ -501,17 +501,9 @@ impl DataFrame {
     /// Writes each partition to `dir/part.N.parquet` (making `dir`); the
     /// delayed value is the number of rows written.
     pub fn to_parquet(&self, dir: &str) -> Result<Delayed<u64>> {
-        std::fs::create_dir_all(dir).map_err(|e| FrameError::io(dir, e))?;
-        let counts: Vec<Delayed<u64>> = self
-            .partitions()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let path = Path::new(dir).join(format!("part.{i}.parquet"));
-                write_parquet_part::delayed(p, path.display().to_string())
-            })
-            .collect();
-        Ok(crate::frame::sum_all(&counts))
+        crate::frame::write_parts(self, dir, "parquet", |p, path| {
+            write_parquet_part::delayed(p, path)
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use rask::prelude::*;
 
 mod workers;
 use rask::{LocalCluster, TaskErrorKind};
-use workers::{add, inc, sum_all};
+use workers::{add, inc, sum_all, tree};
 
 #[rask::task]
 fn slow_inc(x: u64, ms: u64) -> u64 {
@@ -66,22 +66,6 @@ fn mix(a: u64, b: u64, seed: u64) -> u64 {
         panic!("node with seed {seed} fails");
     }
     a.rotate_left(7) ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed
-}
-
-fn tree(leaves: Vec<Delayed<u64>>) -> Delayed<u64> {
-    let mut xs = leaves;
-    while xs.len() > 1 {
-        let mut next: Vec<Delayed<u64>> = xs
-            .chunks(2)
-            .filter(|c| c.len() == 2)
-            .map(|c| add::delayed(&c[0], &c[1]))
-            .collect();
-        if xs.len() % 2 == 1 {
-            next.push(xs[xs.len() - 1].clone());
-        }
-        xs = next;
-    }
-    xs.pop().unwrap()
 }
 
 fn graphs_of_registered_tasks_run_on_the_cluster() {

@@ -94,19 +94,7 @@ fn pool(n: usize) -> ProcessPool {
 }
 
 fn tree(n: u64) -> Delayed<u64> {
-    let mut xs: Vec<Delayed<u64>> = (0..n).map(inc::delayed).collect();
-    while xs.len() > 1 {
-        let mut next: Vec<Delayed<u64>> = xs
-            .chunks(2)
-            .filter(|c| c.len() == 2)
-            .map(|c| add::delayed(&c[0], &c[1]))
-            .collect();
-        if xs.len() % 2 == 1 {
-            next.push(xs[xs.len() - 1].clone());
-        }
-        xs = next;
-    }
-    xs.pop().unwrap()
+    workers::tree((0..n).map(inc::delayed).collect())
 }
 
 fn a_tree_of_registered_tasks_gives_the_right_sum() {

@@ -24,6 +24,23 @@ pub(crate) fn sum_all(xs: Vec<u64>) -> u64 {
     xs.iter().sum()
 }
 
+/// A pairwise tree of `add`s over `leaves` (an odd one is carried up).
+pub(crate) fn tree(leaves: Vec<rask::Delayed<u64>>) -> rask::Delayed<u64> {
+    let mut xs = leaves;
+    while xs.len() > 1 {
+        let mut next: Vec<rask::Delayed<u64>> = xs
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| add::delayed(&c[0], &c[1]))
+            .collect();
+        if xs.len() % 2 == 1 {
+            next.push(xs[xs.len() - 1].clone());
+        }
+        xs = next;
+    }
+    xs.pop().unwrap_or_else(|| inc::delayed(0))
+}
+
 /// Runs the checks whose names contain one of the command line's words (all
 /// if none), each caught and timed; `after` looks for what a check left
 /// behind (a message makes it fail). Returns (ran, failed).
