@@ -13,7 +13,7 @@ use rask::prelude::*;
 
 mod workers;
 use rask::{LocalCluster, TaskErrorKind};
-use workers::{add, inc, sum_all, tree};
+use workers::{add, inc, ramp, sum_all, total, tree};
 
 #[rask::task]
 fn slow_inc(x: u64, ms: u64) -> u64 {
@@ -27,16 +27,6 @@ fn fails_at_three(x: u64) -> u64 {
         panic!("three is not allowed");
     }
     x
-}
-
-#[rask::task]
-fn ramp(n: u64) -> Vec<f64> {
-    (0..n).map(|i| i as f64).collect()
-}
-
-#[rask::task]
-fn total(v: Vec<f64>) -> f64 {
-    v.iter().sum()
 }
 
 #[rask::task]

@@ -14,7 +14,7 @@ use rask::prelude::*;
 
 mod workers;
 use rask::{Placement, ProcessOptions, ProcessPool, TaskErrorKind};
-use workers::{add, inc, sum_all};
+use workers::{add, inc, ramp, sum_all, total};
 
 #[rask::task]
 fn fails_at_three(x: u64) -> u64 {
@@ -46,16 +46,6 @@ fn crash(x: u64) -> u64 {
         std::process::abort();
     }
     x
-}
-
-#[rask::task]
-fn ramp(n: u64) -> Vec<f64> {
-    (0..n).map(|i| i as f64).collect()
-}
-
-#[rask::task]
-fn total(v: Vec<f64>) -> f64 {
-    v.iter().sum()
 }
 
 #[rask::task]

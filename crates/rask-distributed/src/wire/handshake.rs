@@ -392,14 +392,7 @@ where
         Err(Fail { err, tell }) => {
             if let Some(reason) = tell {
                 let version = PROTOCOL_VERSION;
-                // Best effort: the peer may be gone already.
-                if writer
-                    .send(&ServerMsg::Reject { version, reason })
-                    .await
-                    .is_ok()
-                {
-                    let _ = writer.shutdown().await;
-                }
+                reject(writer, &ServerMsg::Reject { version, reason }).await;
             }
             Err(err)
         }
@@ -497,13 +490,7 @@ where
         Err(Fail { err, tell }) => {
             if let Some(reason) = tell {
                 let version = PROTOCOL_VERSION;
-                if writer
-                    .send(&ClientMsg::Reject { version, reason })
-                    .await
-                    .is_ok()
-                {
-                    let _ = writer.shutdown().await;
-                }
+                reject(writer, &ClientMsg::Reject { version, reason }).await;
             }
             return Err(err);
         }
@@ -620,3 +607,10 @@ fn keyed(secret: &Secret, label: &[u8], parts: &[&[u8]]) -> Result<HmacSha256, W
 #[cfg(test)]
 #[path = "handshake_tests.rs"]
 mod tests;
+
+/// Sends a rejection and closes; best effort, the peer may be gone already.
+async fn reject<W: AsyncWrite + Unpin, M: Serialize>(writer: &mut FrameWriter<W>, msg: &M) {
+    if writer.send(msg).await.is_ok() {
+        let _ = writer.shutdown().await;
+    }
+}

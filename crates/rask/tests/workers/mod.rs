@@ -24,6 +24,16 @@ pub(crate) fn sum_all(xs: Vec<u64>) -> u64 {
     xs.iter().sum()
 }
 
+#[rask::task]
+pub(crate) fn ramp(n: u64) -> Vec<f64> {
+    (0..n).map(|i| i as f64).collect()
+}
+
+#[rask::task]
+pub(crate) fn total(v: Vec<f64>) -> f64 {
+    v.iter().sum()
+}
+
 /// A pairwise tree of `add`s over `leaves` (an odd one is carried up).
 pub(crate) fn tree(leaves: Vec<rask::Delayed<u64>>) -> rask::Delayed<u64> {
     let mut xs = leaves;
