@@ -408,6 +408,7 @@ impl Cell {
                 task: self.task_id(),
                 key: &self.key,
                 worker,
+                thread: 0,
                 attempt,
                 at,
             });
@@ -498,9 +499,11 @@ impl Cell {
                         task: self.task_id(),
                         key: &self.key,
                         worker,
+                        thread: 0,
                         attempt,
                         started,
                         finished,
+                        nbytes: None,
                     });
                 }
                 self.settle(Ok(v))

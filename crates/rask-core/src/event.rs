@@ -13,6 +13,11 @@
 //!    number as `TaskId`; a retried attempt ends with `TaskRetrying` instead
 //!    of `TaskFailed`.
 //! 5. A subscriber that panics is ignored for that event; it never breaks a run.
+//! 6. Where a task ran is a *lane*: `(worker, thread)`. In-process executors
+//!    report each of their threads as a worker (thread 0); worker processes
+//!    and cluster workers report the process as the worker and its compute
+//!    thread as the thread. Times are the client's clock (`Instant`s of this
+//!    process), converted from what a remote worker measured.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -47,7 +52,9 @@ pub enum Event<'a> {
         key: &'a Key,
         /// Who runs it.
         worker: WorkerId,
-        /// Which attempt (1 for the first; more for retried eager tasks).
+        /// The compute thread within the worker (rule 6).
+        thread: u32,
+        /// Which attempt (1 for the first; more for retried tasks).
         attempt: u32,
         /// When.
         at: Instant,
@@ -62,12 +69,17 @@ pub enum Event<'a> {
         key: &'a Key,
         /// Who ran it.
         worker: WorkerId,
+        /// The compute thread within the worker (rule 6).
+        thread: u32,
         /// Which attempt succeeded.
         attempt: u32,
         /// When it started.
         started: Instant,
         /// When it finished.
         finished: Instant,
+        /// The size of its result in bytes, where known (the encoded size
+        /// on worker processes and clusters; `None` in-process).
+        nbytes: Option<u64>,
     },
     /// A task failed, or did not run because a dependency failed.
     TaskFailed {
@@ -95,6 +107,63 @@ pub enum Event<'a> {
         worker: WorkerId,
         /// When.
         at: Instant,
+    },
+    /// A value moved between workers (or between a worker and the client).
+    Transferred {
+        /// The run whose task produced the value (`RunId(0)`: not known).
+        run: RunId,
+        /// The task that produced it.
+        task: TaskId,
+        /// Where it was.
+        from: WorkerId,
+        /// Where it went ([`WorkerId::CLIENT`] for the client).
+        to: WorkerId,
+        /// Its size in bytes.
+        nbytes: u64,
+        /// When the transfer started.
+        started: Instant,
+        /// When it ended.
+        finished: Instant,
+    },
+    /// A worker joined (worker processes and clusters).
+    WorkerJoined {
+        /// Its id in this event stream.
+        worker: WorkerId,
+        /// Its name.
+        name: &'a str,
+        /// Its compute threads.
+        threads: u32,
+        /// When.
+        at: Instant,
+    },
+    /// A worker left or died.
+    WorkerLost {
+        /// Its id.
+        worker: WorkerId,
+        /// Its name.
+        name: &'a str,
+        /// Why (`"was killed by signal 9 (SIGKILL)"`, `"stopped answering"`).
+        why: &'a str,
+        /// When.
+        at: Instant,
+    },
+    /// A periodic sample of a worker's resources (about every 100 ms where
+    /// sampled).
+    WorkerSample {
+        /// The worker.
+        worker: WorkerId,
+        /// When.
+        at: Instant,
+        /// CPU use since the last sample, in percent of one core.
+        cpu_percent: f32,
+        /// Resident memory of its process.
+        rss_bytes: u64,
+        /// Bytes of values it holds in memory.
+        managed_bytes: u64,
+        /// Bytes of values it spilled to disk.
+        spilled_bytes: u64,
+        /// Bytes it sent and received since it started.
+        moved_bytes: u64,
     },
     /// A run finished: every task finished or failed.
     RunFinished {

@@ -48,6 +48,12 @@ impl fmt::Display for RunId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WorkerId(pub u32);
 
+impl WorkerId {
+    /// The client process itself (constants computed there, values fetched
+    /// to it), on executors whose workers are other processes.
+    pub const CLIENT: WorkerId = WorkerId(u32::MAX);
+}
+
 impl fmt::Display for WorkerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "worker-{}", self.0)

@@ -243,6 +243,7 @@ impl Run {
                 task: t,
                 key: self.plan.key(t),
                 worker,
+                thread: 0,
                 attempt: 1,
                 at,
             });
@@ -257,9 +258,11 @@ impl Run {
                 task: t,
                 key: self.plan.key(t),
                 worker,
+                thread: 0,
                 attempt: 1,
                 started,
                 finished: Instant::now(),
+                nbytes: None,
             });
         }
     }
