@@ -6,7 +6,7 @@ use rask_array::{self as ra, Axes};
 use rask_client::Client;
 
 fn main() {
-    rask_process::init();
+    rask_distributed::init();
     let procs = Client::processes(2);
     let threads = Client::threads();
 

@@ -81,8 +81,7 @@ fn w1_graph(n: u64) -> (Vec<TaskSpec>, u32) {
     let spec = |func, args| TaskSpec {
         func,
         args,
-        resources: Vec::new(),
-        workers: Vec::new(),
+        opts: None,
     };
     let mut xs: Vec<u32> = (0..n)
         .map(|i| {
@@ -126,6 +125,7 @@ pub(crate) fn run_scheduler_only(
                     resources: Vec::new(),
                     data_addr: format!("zero-{k}:0"),
                     weight: 1,
+                    pid: 0,
                 };
                 core.worker_joined(info, &mut q)
                     .map_err(|e| anyhow::anyhow!(e))
@@ -137,6 +137,7 @@ pub(crate) fn run_scheduler_only(
             funcs: vec!["inc".into(), "add".into()],
             tasks: specs,
             outputs: vec![root],
+            events: false,
         }])?;
         for m in submit {
             core.client_message(c, m, &mut q);
@@ -159,6 +160,8 @@ pub(crate) fn run_scheduler_only(
                             gid,
                             nbytes: 8,
                             micros: 0,
+                            thread: 0,
+                            inline: Some(gid.0.to_le_bytes().to_vec()),
                         }),
                         ToWorker::Steal { .. } => Some(FromWorker::Stolen { gids: Vec::new() }),
                         _ => None,
@@ -171,7 +174,7 @@ pub(crate) fn run_scheduler_only(
                 }
             }
             for m in wire(&std::mem::take(&mut q.to_client))? {
-                finished |= matches!(m, ToClient::Finished { .. });
+                finished |= matches!(m, ToClient::GraphDone { .. });
             }
             if !any && !finished {
                 bail!("the scheduler stalled: {:?}", core.counts());

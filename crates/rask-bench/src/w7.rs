@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rask::{Delayed, ProcessOptions, ProcessPool};
+use rask::{Client, Delayed};
 use serde_json::json;
 
 use crate::{median, peak_rss_mib, round};
@@ -67,7 +67,8 @@ pub(crate) fn time_w1(
 
 pub(crate) fn run(n: u64, workers: usize, repeat: usize) -> anyhow::Result<serde_json::Value> {
     let t0 = Instant::now();
-    let pool = ProcessPool::new(ProcessOptions::new(workers)).context("starting the workers")?;
+    let pool = Client::try_processes(rask::LocalOptions::new(workers, 1, rask::Transport::Local))
+        .context("starting the workers")?;
     let start_s = t0.elapsed().as_secs_f64();
     let tasks = 2 * n - 1;
     let expected = n * (n + 1) / 2;

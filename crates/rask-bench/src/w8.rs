@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rask::{ProcessOptions, ProcessPool};
+use rask::Client;
 use serde_json::json;
 
 use crate::{median, round};
@@ -34,7 +34,8 @@ fn fill_and_sum(n: u64) -> f64 {
 }
 
 pub(crate) fn run(mib: u64, repeat: usize) -> anyhow::Result<serde_json::Value> {
-    let pool = ProcessPool::new(ProcessOptions::new(2)).context("starting the workers")?;
+    let pool = Client::try_processes(rask::LocalOptions::new(2, 1, rask::Transport::Local))
+        .context("starting the workers")?;
     let n = mib * (1 << 20) / 8;
     let bytes = (n * 8) as f64;
     let expected: f64 = (0..n).map(|i| (i % 1024) as f64).sum();

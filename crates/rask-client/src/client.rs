@@ -17,18 +17,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use crate::args::{DepList, FutureArgs};
 use rask_core::{
-    plan_outputs, Data, Delayed, Error, EventSink, Executor, Key, OutputReader, Outputs,
-    PlanOptions, Result, Run, Subscriber, SyncExecutor, TaskError, TaskErrorKind, TaskFn, Value,
-    WorkerId,
+    plan_outputs, Data, Delayed, Error, EventSink, Executor, Key, Outputs, PlanOptions, Result,
+    Run, Subscriber, SyncExecutor, TaskError, TaskErrorKind, TaskFn, Value, WorkerId,
 };
 use rask_diagnostics::ProgressBar;
-use rask_local::ThreadPool;
-use rask_process::{ProcessOptions, ProcessPool};
-
-use crate::args::{DepList, FutureArgs};
 use rask_distributed::wire::WireConfig;
-use rask_distributed::{Connection, LocalCluster};
+use rask_distributed::{Connection, LocalCluster, LocalOptions, Transport};
+use rask_local::ThreadPool;
 
 use crate::cell::{Body, Cell};
 use crate::future::Future;
@@ -39,12 +36,10 @@ use crate::wait::{self, AsCompleted, OnError, WaitFor, WaitResult};
 enum Flavor {
     Sync,
     Threads(Arc<ThreadPool>),
-    /// Graphs of registered tasks run in worker processes; eager and async
-    /// tasks run here, as with `Sync`.
-    Processes(Arc<ProcessPool>),
-    /// Graphs of registered tasks run on a cluster (a scheduler and its
-    /// workers); eager and async tasks run here. Holds the local cluster it
-    /// started, if any, so that it lives as long as the client.
+    /// Graphs of registered tasks run on workers (local processes or a
+    /// cluster) through a scheduler; eager and async tasks run here. Holds
+    /// the local deployment it started, if any, so that it lives as long as
+    /// the client.
     Cluster(
         Arc<Connection>,
         #[allow(dead_code)] Option<Arc<LocalCluster>>,
@@ -107,16 +102,14 @@ impl Core {
     pub(crate) fn compute_pool(&self) -> &Arc<ThreadPool> {
         match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) => {
-                self.eager_pool.get_or_init(|| {
-                    let pool = match ThreadPool::new(1) {
-                        Ok(p) => Arc::new(p),
-                        Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
-                    };
-                    pool.set_context(self.me.clone() as Weak<dyn Any + Send + Sync>);
-                    pool
-                })
-            }
+            Flavor::Sync | Flavor::Cluster(..) => self.eager_pool.get_or_init(|| {
+                let pool = match ThreadPool::new(1) {
+                    Ok(p) => Arc::new(p),
+                    Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
+                };
+                pool.set_context(self.me.clone() as Weak<dyn Any + Send + Sync>);
+                pool
+            }),
         }
     }
 
@@ -150,7 +143,7 @@ impl Core {
     pub(crate) fn pool_if_worker(&self) -> Option<Arc<ThreadPool>> {
         let pool = match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) => self.eager_pool.get()?,
+            Flavor::Sync | Flavor::Cluster(..) => self.eager_pool.get()?,
         };
         pool.is_worker_thread().then(|| pool.clone())
     }
@@ -266,24 +259,30 @@ impl Client {
     }
 
     /// `n` worker processes (this executable started again: `main` must
-    /// call [`rask::init()`](rask_process::init) first), least-loaded
-    /// placement. Graphs of `#[rask::task]` functions run there; a closure
-    /// in such a graph fails with `NotRegistered`.
+    /// call [`rask::init()`](rask_distributed::init) first) with one compute
+    /// thread each, on this machine: a scheduler in this process, Unix
+    /// sockets and shared memory. Graphs of `#[rask::task]` functions run
+    /// there; a closure in such a graph fails with `NotRegistered`.
     ///
     /// # Panics
     /// If the workers cannot be started; use [`Client::try_processes`].
     pub fn processes(n: usize) -> Self {
-        match Self::try_processes(ProcessOptions::new(n)) {
+        match Self::try_processes(LocalOptions::new(n, 1, Transport::Local)) {
             Ok(c) => c,
             Err(e) => panic!("rask: could not start {n} worker processes: {e}"),
         }
     }
 
-    /// Worker processes with any settings, or the error that prevented them.
-    pub fn try_processes(options: ProcessOptions) -> std::io::Result<Self> {
-        Ok(Self::from_core(Core::new(Flavor::Processes(Arc::new(
-            ProcessPool::new(options)?,
-        )))))
+    /// A local deployment with any settings (worker processes over Unix
+    /// sockets, or a loopback cluster over TCP), or the error that
+    /// prevented it.
+    pub fn try_processes(options: LocalOptions) -> Result<Self, rask_distributed::Error> {
+        let cluster = LocalCluster::start(options)?;
+        let conn = cluster.connect()?;
+        Ok(Self::from_core(Core::new(Flavor::Cluster(
+            Arc::new(conn),
+            Some(Arc::new(cluster)),
+        ))))
     }
 
     /// A client of the cluster whose scheduler is at `addr` (`host:port`),
@@ -310,12 +309,16 @@ impl Client {
     /// and connects to it. The cluster stops with the last handle of the
     /// client.
     pub fn local_cluster(workers: usize, threads: usize) -> Result<Self, rask_distributed::Error> {
-        let cluster = LocalCluster::new(workers, threads)?;
-        let conn = cluster.connect()?;
-        Ok(Self::from_core(Core::new(Flavor::Cluster(
-            Arc::new(conn),
-            Some(Arc::new(cluster)),
-        ))))
+        Self::try_processes(LocalOptions::new(workers, threads, Transport::Tcp))
+    }
+
+    /// The local deployment this client started (`Client::processes`,
+    /// `Client::local_cluster`), if any: its workers' process ids, restarts.
+    pub fn deployment(&self) -> Option<&LocalCluster> {
+        match &self.core.flavor {
+            Flavor::Cluster(_, Some(d)) => Some(d),
+            _ => None,
+        }
     }
 
     /// A thread pool with `n` threads, or the error that prevented it.
@@ -388,7 +391,9 @@ impl Client {
             let (run, cell) = (run.clone(), cell.clone());
             move || {
                 run.emit_finished();
-                let r = outputs.read(&mut OutputReader::new(&run));
+                let r = run
+                    .output_reader()
+                    .and_then(|mut reader| outputs.read(&mut reader));
                 cell.complete(r.map(|v| Arc::new(v) as Value));
             }
         };
@@ -398,7 +403,7 @@ impl Client {
                 done();
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
-            Flavor::Processes(_) | Flavor::Cluster(..) => {
+            Flavor::Cluster(..) => {
                 // The graph is driven (waited on) by a thread of its own.
                 let client = self.clone();
                 let spawned = std::thread::Builder::new()
@@ -577,9 +582,7 @@ impl Client {
         body: Body,
     ) -> Arc<Cell> {
         let key = opts.key.clone().unwrap_or(default_key);
-        if matches!(self.core.flavor, Flavor::Processes(_) | Flavor::Cluster(..))
-            && matches!(body, Body::Compute(_))
-        {
+        if matches!(self.core.flavor, Flavor::Cluster(..)) && matches!(body, Body::Compute(_)) {
             // A closure cannot cross into a worker process.
             let cell = Cell::new(
                 &self.core,
@@ -821,16 +824,15 @@ impl Executor for Client {
         match &self.core.flavor {
             Flavor::Sync => "sync",
             Flavor::Threads(_) => "threads",
-            Flavor::Processes(_) => "processes",
-            Flavor::Cluster(..) => "distributed",
+            Flavor::Cluster(c, _) => c.name(),
         }
     }
     fn workers(&self) -> usize {
         match &self.core.flavor {
             Flavor::Sync => 1,
             Flavor::Threads(p) => p.threads(),
-            Flavor::Processes(p) => p.options().workers,
-            Flavor::Cluster(c, _) => c.workers(),
+            Flavor::Cluster(_, Some(d)) => d.options().workers * d.options().threads,
+            Flavor::Cluster(c, None) => c.workers(),
         }
     }
     fn events(&self) -> Option<&EventSink> {
@@ -838,7 +840,6 @@ impl Executor for Client {
     }
     fn plan_options(&self) -> PlanOptions {
         match &self.core.flavor {
-            Flavor::Processes(p) => p.plan_options(),
             Flavor::Cluster(c, _) => c.plan_options(),
             _ => self.options,
         }
@@ -851,7 +852,6 @@ impl Executor for Client {
                 SYNC_CORE.with(|c| *c.borrow_mut() = prev);
             }
             Flavor::Threads(pool) => pool.execute(run),
-            Flavor::Processes(pool) => pool.execute(run),
             Flavor::Cluster(c, _) => c.execute(run),
         }
     }

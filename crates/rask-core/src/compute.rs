@@ -81,7 +81,10 @@ impl Executor for SyncExecutor {
         let plan = run.plan();
         for t in 0..plan.len() as u32 {
             if plan.is_head(TaskId(t)) {
-                run.execute(TaskId(t), WorkerId(0), |_| {});
+                // SAFETY: heads in ascending id order, each once: ids are a
+                // topological order (plan invariant 1), so every dependency
+                // has resolved before its dependent runs.
+                unsafe { run.execute(TaskId(t), WorkerId(0), |_| {}) };
             }
         }
     }
@@ -95,13 +98,17 @@ pub struct OutputReader<'a> {
 }
 
 impl<'a> OutputReader<'a> {
-    /// Reads the outputs of a completed run, in request order.
-    pub fn new(run: &'a Run) -> Self {
+    /// Made once per run by [`Run::output_reader`].
+    pub(crate) fn new(run: &'a Run) -> Self {
         OutputReader { run, next: 0 }
     }
 
     pub(crate) fn take<T: Data>(&mut self) -> Result<T> {
-        let t = self.run.plan().outputs()[self.next];
+        let Some(&t) = self.run.plan().outputs().get(self.next) else {
+            return Err(Error::Executor(
+                "more outputs were read than were requested".to_owned(),
+            ));
+        };
         self.next += 1;
         let v = self.run.take_output(t).map_err(Error::Task)?;
         unwrap_value(v).map_err(|_| Error::OutputType {
@@ -235,5 +242,5 @@ pub fn run_plan<E: Executor + ?Sized, R>(
             executor.name()
         )));
     }
-    read(&mut OutputReader::new(&run))
+    read(&mut run.output_reader()?)
 }

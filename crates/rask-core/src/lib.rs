@@ -12,6 +12,7 @@
 mod args;
 mod catch;
 mod compute;
+mod context;
 mod delayed;
 mod error;
 mod event;
@@ -28,6 +29,7 @@ mod run;
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
 pub use catch::{call_body, catch_panic, failure_error};
 pub use compute::{compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
+pub use context::{task_context, with_task_context, TaskContext};
 pub use delayed::{
     delayed, literal, registered_call, registered_try_call, task, try_delayed, value, Delayed,
     IntoInput, TaskBuilder,

@@ -120,6 +120,13 @@ impl Plan {
     pub fn is_head(&self, t: TaskId) -> bool {
         t.0 == 0 || !self.is_fused_into_next(TaskId(t.0 - 1))
     }
+    /// Whether `t` is a constant (`value`, a literal argument): a task of
+    /// the plan, but not the user's work.
+    #[inline]
+    pub fn is_constant(&self, t: TaskId) -> bool {
+        self.nodes[t.index()].body.constant().is_some()
+    }
+
     /// Whether `t` was requested as an output.
     #[inline]
     pub fn is_output(&self, t: TaskId) -> bool {

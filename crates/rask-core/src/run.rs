@@ -25,9 +25,19 @@
 //! 5. `outputs_left` reaching zero means every task has resolved (all tasks
 //!    are ancestors of an output, and a task resolves only after all of its
 //!    dependencies have); the thread that brings it to zero completes the run.
+//!
+//! Rules 1 and 3 rest on the callers: [`Run::execute`], [`Run::take_inputs`]
+//! and [`Run::resolve`] are `unsafe fn`s whose contracts restate them; the
+//! outputs are read through one [`OutputReader`](crate::OutputReader) per
+//! run, which [`Run::output_reader`] hands out once.
+//!
+//! Constants (`value`, literal arguments) are tasks of the plan but not the
+//! user's work: they send no task events and are not counted in
+//! `RunStarted`/`RunFinished`, so a progress bar counts each of the user's
+//! tasks once, on every executor.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -64,6 +74,12 @@ pub struct Run {
     outputs_left: AtomicU32,
     failed: AtomicU32,
     events: Option<EventSink>,
+    /// Task events are sent by the executor itself (see [`Run::set_quiet`]).
+    quiet: AtomicBool,
+    /// The output reader was handed out.
+    outputs_claimed: AtomicBool,
+    /// Tasks that are not constants.
+    work: usize,
     started: Instant,
 }
 
@@ -87,13 +103,24 @@ impl Run {
                 slot: UnsafeCell::new(Slot::Empty),
             })
             .collect();
+        let events = events.filter(|e| !e.is_empty());
+        let work = if events.is_some() {
+            (0..plan.len())
+                .filter(|&i| !plan.is_constant(TaskId(i as u32)))
+                .count()
+        } else {
+            plan.len()
+        };
         Run {
             id: RunId(NEXT_RUN.fetch_add(1, Ordering::Relaxed)),
             outputs_left: AtomicU32::new(plan.output_tasks()),
             plan,
             states,
             failed: AtomicU32::new(0),
-            events: events.filter(|e| !e.is_empty()),
+            events,
+            quiet: AtomicBool::new(false),
+            outputs_claimed: AtomicBool::new(false),
+            work,
             started: Instant::now(),
         }
     }
@@ -118,12 +145,49 @@ impl Run {
         self.failed.load(Ordering::Relaxed) as usize
     }
 
+    /// Who listens to this run's events (`None`: nobody).
+    pub fn events(&self) -> Option<&EventSink> {
+        self.events.as_ref()
+    }
+
+    /// From now on the run sends no task events: an executor that reports
+    /// them itself as they happen elsewhere (a cluster) calls this before it
+    /// settles the run, so nothing is reported twice.
+    pub fn set_quiet(&self) {
+        self.quiet.store(true, Ordering::Relaxed);
+    }
+
+    /// The task events' sink, unless quiet.
+    #[inline]
+    fn task_events(&self) -> Option<&EventSink> {
+        match &self.events {
+            Some(e) if !self.quiet.load(Ordering::Relaxed) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The reader of the outputs of this (complete) run; only one is ever
+    /// handed out (rule 3), so a second call is an error.
+    pub fn output_reader(&self) -> crate::Result<crate::OutputReader<'_>> {
+        if self.outputs_claimed.swap(true, Ordering::AcqRel) {
+            return Err(crate::Error::Executor(
+                "the outputs of this run were already read".to_owned(),
+            ));
+        }
+        if !self.is_complete() && !self.plan.is_empty() {
+            return Err(crate::Error::Executor(
+                "the outputs of a run were read before it completed".to_owned(),
+            ));
+        }
+        Ok(crate::OutputReader::new(self))
+    }
+
     /// Emits `RunStarted`.
     pub fn emit_started(&self, executor: &'static str, workers: usize) {
         if let Some(ev) = &self.events {
             ev.emit(&Event::RunStarted {
                 run: self.id,
-                tasks: self.plan.len(),
+                tasks: self.work,
                 executor,
                 workers,
                 at: self.started,
@@ -136,7 +200,7 @@ impl Run {
         if let Some(ev) = &self.events {
             ev.emit(&Event::RunFinished {
                 run: self.id,
-                tasks: self.plan.len(),
+                tasks: self.work,
                 failed: self.failed(),
                 elapsed: self.started.elapsed(),
             });
@@ -146,8 +210,19 @@ impl Run {
     /// Runs the chain starting at `head` (protocol rule 1), then calls `ready`
     /// for each dependent whose last dependency this was, in priority order.
     /// Returns `true` when this completed the run (rule 5).
+    ///
+    /// # Safety
+    /// `head` must be a chain head of this run's plan whose dependencies
+    /// have all resolved (it is a root, or `ready` was called for it), and
+    /// it must be executed exactly once, on one thread (rule 1). Executing
+    /// a task twice, or before its dependencies, races on its result slot.
     #[inline]
-    pub fn execute(&self, head: TaskId, worker: WorkerId, ready: impl FnMut(TaskId)) -> bool {
+    pub unsafe fn execute(
+        &self,
+        head: TaskId,
+        worker: WorkerId,
+        ready: impl FnMut(TaskId),
+    ) -> bool {
         let mut t = head;
         loop {
             self.run_one(t, worker);
@@ -236,7 +311,10 @@ impl Run {
     }
 
     fn task_started(&self, t: TaskId, worker: WorkerId) -> Option<Instant> {
-        self.events.as_ref().map(|ev| {
+        if self.plan.is_constant(t) {
+            return None;
+        }
+        self.task_events().map(|ev| {
             let at = Instant::now();
             ev.emit(&Event::TaskStarted {
                 run: self.id,
@@ -252,7 +330,7 @@ impl Run {
     }
 
     fn task_finished(&self, t: TaskId, worker: WorkerId, started: Option<Instant>) {
-        if let (Some(ev), Some(started)) = (&self.events, started) {
+        if let (Some(ev), Some(started)) = (self.task_events(), started) {
             ev.emit(&Event::TaskFinished {
                 run: self.id,
                 task: t,
@@ -271,7 +349,7 @@ impl Run {
     fn store(&self, t: TaskId, slot: Slot, worker: WorkerId) {
         if let Slot::Failed(e) = &slot {
             self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Some(ev) = &self.events {
+            if let Some(ev) = self.task_events() {
                 ev.emit(&Event::TaskFailed {
                     run: self.id,
                     task: t,
@@ -290,8 +368,13 @@ impl Run {
     /// inputs of ready task `t` (rules 1 and 3), or, if a dependency failed,
     /// returns its `DependencyFailed` error (rule 4) for [`Run::resolve`].
     /// Such executors plan without fusion, so every task is a chain head.
+    ///
+    /// # Safety
+    /// As [`Run::execute`]: `t`'s dependencies have all resolved, and its
+    /// inputs are taken exactly once; it is then resolved exactly once with
+    /// [`Run::resolve`].
     #[allow(clippy::result_large_err)] // as `call_body`: the error is the rare path
-    pub fn take_inputs(
+    pub unsafe fn take_inputs(
         &self,
         t: TaskId,
         worker: WorkerId,
@@ -317,7 +400,11 @@ impl Run {
     /// Stores the result of task `t`, whose inputs were taken with
     /// [`Run::take_inputs`], then calls `ready` for each dependent whose last
     /// dependency this was. Returns `true` when this completed the run.
-    pub fn resolve(
+    ///
+    /// # Safety
+    /// `t`'s inputs were taken with [`Run::take_inputs`], and `t` is
+    /// resolved exactly once (rule 2: one writer).
+    pub unsafe fn resolve(
         &self,
         t: TaskId,
         result: Result<Value, TaskError>,
@@ -366,8 +453,9 @@ impl Run {
     }
 
     /// Takes the value of the next use of output `t`; call only once the run
-    /// is complete, once per time `t` appears in `plan().outputs()`.
-    pub fn take_output(&self, t: TaskId) -> Result<Value, Arc<TaskError>> {
+    /// is complete, once per time `t` appears in `plan().outputs()` (the
+    /// one [`OutputReader`](crate::OutputReader) does).
+    pub(crate) fn take_output(&self, t: TaskId) -> Result<Value, Arc<TaskError>> {
         debug_assert!(self.is_complete());
         self.consume(t)
     }

@@ -1,6 +1,6 @@
 //! Dataframes on worker processes: every operation is a registered task,
 //! so the same graphs run in child processes of this binary (its `main`
-//! calls `rask_process::init()` first; no libtest harness) and give the
+//! calls `rask_distributed::init()` first; no libtest harness) and give the
 //! sync executor's answers. Partitions cross as Arrow IPC bytes.
 
 mod common;
@@ -59,7 +59,7 @@ fn mapped_schema() -> std::sync::Arc<Schema> {
 }
 
 fn main() {
-    rask_process::init();
+    rask_distributed::init();
     let checks: &[(&str, fn())] = &[(
         "operations_match_sync_on_processes",
         operations_match_sync_on_processes,

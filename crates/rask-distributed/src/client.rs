@@ -1,35 +1,47 @@
 //! The client side: a connection to a scheduler that runs graphs
-//! ([`Connection`] is an [`Executor`]).
+//! ([`Connection`] is an [`Executor`]), over TCP or, for a scheduler in this
+//! process, over channels.
 //!
 //! A run is shipped whole: every task of the plan becomes a [`TaskSpec`]
-//! naming its registered function (constants travel inside their
-//! consumers' specs; a closure is sent as "not runnable" and fails there with
-//! `NotRegistered`, so the rest of the graph still runs). The scheduler
-//! answers with where each output is (`Done`), which tasks failed (`Erred`)
-//! and `Finished`; the client fetches the outputs from the workers' data
-//! ports (the scheduler never relays data), then settles the [`Run`] in
-//! task order: failures and their dependents exactly as on every other
-//! executor, outputs with their values, everything else with a placeholder
-//! nobody reads. An output whose worker died before it was fetched is
-//! recomputed by the scheduler and announced again.
+//! naming its registered function. Constants travel inside their consumers'
+//! specs when small; a big one is kept here and served on this client's own
+//! data port (`ArgSpec::At`), so no value goes through the scheduler. A
+//! closure is sent as not runnable and fails there with `NotRegistered`, so
+//! the rest of the graph still runs.
+//!
+//! While the graph runs, the scheduler reports each task's start, end and
+//! failure when the run has subscribers (`events`), and they are emitted at
+//! once: a progress bar moves during a cluster run. Once the scheduler says
+//! `GraphDone`, the outputs are fetched (small ones came inline), and the
+//! [`Run`] is settled in task order, quietly (its events went out live):
+//! failures and their dependents exactly as on every other executor,
+//! outputs with their values, everything else with a placeholder nobody
+//! reads. An output whose worker died before it was fetched is recomputed by
+//! the scheduler and announced again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rask_core::{
-    Executor, PlanOptions, Remote, Run, TaskError, TaskErrorKind, TaskId, Value, WorkerId,
+    Event, Executor, PlanOptions, Remote, Run, TaskError, TaskErrorKind, TaskId, Value, WorkerId,
 };
 use tokio::sync::mpsc;
 
-use crate::proto::{ArgSpec, Failure, FromClient, Gid, GraphNo, TaskSpec, ToClient};
+use crate::bytes::Bytes;
+use crate::data::Peers;
+use crate::local::data::Holder;
+use crate::proto::{
+    ArgSpec, Failure, FromClient, Gid, GraphNo, Located, TaskSpec, ToClient, NO_FUNC,
+};
+use crate::scheduler::LocalClient;
 use crate::wire::{connect_tcp, Role, WireConfig};
-use crate::worker::Peers;
 use crate::Error;
 
-const NO_FUNC: u32 = u32::MAX;
-const HERE: WorkerId = WorkerId(u32::MAX);
+const HERE: WorkerId = WorkerId::CLIENT;
+/// Constants up to this size travel inside the graph.
+const LITERAL_MAX: usize = 64 * 1024;
 
 type Routes = Arc<Mutex<HashMap<GraphNo, std_mpsc::Sender<ToClient>>>>;
 type VarWaiters = Arc<Mutex<HashMap<String, Vec<std_mpsc::Sender<Option<Vec<u8>>>>>>>;
@@ -38,16 +50,45 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A connection to a scheduler; runs graphs on its cluster.
+/// How messages reach the scheduler.
+enum Link {
+    Tcp(mpsc::UnboundedSender<Vec<FromClient>>),
+    Local(
+        crate::core::ClientIx,
+        mpsc::UnboundedSender<crate::scheduler::Event>,
+    ),
+}
+
+/// Values this client holds for its graphs (big constants), served on its
+/// data port.
+#[derive(Default)]
+struct Held {
+    values: Mutex<HashMap<Gid, Bytes>>,
+}
+
+impl Holder for Held {
+    fn get(&self, gid: Gid) -> Option<Bytes> {
+        lock(&self.values).get(&gid).cloned()
+    }
+}
+
+/// A connection to a scheduler; runs graphs on its workers.
 pub struct Connection {
     rt: tokio::runtime::Runtime,
-    tx: mpsc::UnboundedSender<Vec<FromClient>>,
+    link: Link,
     routes: Routes,
     vars: VarWaiters,
     next: AtomicU64,
     peers: Arc<Peers>,
     alive: Arc<AtomicBool>,
     addr: String,
+    wire: WireConfig,
+    held: Arc<Held>,
+    /// This client's data port, made on first use.
+    data_addr: Mutex<Option<String>>,
+    /// Big values live in shared memory (a local scheduler).
+    local: bool,
+    next_held: AtomicU64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -58,19 +99,20 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("rask-client-net")
+        .enable_all()
+        .build()?)
+}
+
 impl Connection {
     /// Connects to the scheduler at `addr` (`host:port`).
     pub fn connect(addr: &str, wire: WireConfig) -> Result<Connection, Error> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("rask-client-net")
-            .enable_all()
-            .build()?;
+        let rt = runtime()?;
         let (mut r, mut w) = rt.block_on(connect_tcp(addr, &wire, Role::Client))?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<FromClient>>();
-        let routes: Routes = Arc::default();
-        let vars: VarWaiters = Arc::default();
-        let alive = Arc::new(AtomicBool::new(true));
         rt.spawn(async move {
             while let Some(batch) = rx.recv().await {
                 if w.send(&batch[..]).await.is_err() || w.flush().await.is_err() {
@@ -78,28 +120,67 @@ impl Connection {
                 }
             }
         });
-        let (routes2, vars2, alive2) = (routes.clone(), vars.clone(), alive.clone());
-        rt.spawn(async move {
+        let c = Self::new(rt, Link::Tcp(tx), addr.to_owned(), wire, false);
+        let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        c.rt.spawn(async move {
             while let Ok(Some(batch)) = r.recv::<Vec<ToClient>>().await {
                 for m in batch {
-                    route(m, &routes2, &vars2);
+                    route(m, &routes, &vars);
                 }
             }
-            alive2.store(false, Ordering::SeqCst);
-            // Dropping the senders wakes every waiting run with an error.
-            lock(&routes2).clear();
-            lock(&vars2).clear();
+            closed(&routes, &vars, &alive);
         });
-        Ok(Connection {
-            rt,
+        Ok(c)
+    }
+
+    /// A connection to a scheduler in this process.
+    pub(crate) fn local(client: LocalClient, wire: WireConfig) -> Result<Connection, Error> {
+        let LocalClient {
+            ix,
             tx,
-            routes,
-            vars,
+            rx: mut from,
+        } = client;
+        let c = Self::new(
+            runtime()?,
+            Link::Local(ix, tx),
+            "local".to_owned(),
+            wire,
+            true,
+        );
+        let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        c.rt.spawn(async move {
+            while let Some(batch) = from.recv().await {
+                for m in batch {
+                    route(m, &routes, &vars);
+                }
+            }
+            closed(&routes, &vars, &alive);
+        });
+        Ok(c)
+    }
+
+    fn new(
+        rt: tokio::runtime::Runtime,
+        link: Link,
+        addr: String,
+        wire: WireConfig,
+        local: bool,
+    ) -> Connection {
+        Connection {
+            rt,
+            link,
+            routes: Arc::default(),
+            vars: Arc::default(),
             next: AtomicU64::new(1),
-            peers: Arc::new(Peers::new(wire)),
-            alive,
-            addr: addr.to_owned(),
-        })
+            peers: Arc::new(Peers::new(wire.clone())),
+            alive: Arc::new(AtomicBool::new(true)),
+            addr,
+            wire,
+            held: Arc::default(),
+            data_addr: Mutex::new(None),
+            local,
+            next_held: AtomicU64::new(1),
+        }
     }
 
     /// Sets the shared variable `name` (kept by the scheduler).
@@ -134,15 +215,94 @@ impl Connection {
         if !self.alive.load(Ordering::SeqCst) {
             return Err(Error::Disconnected);
         }
-        self.tx.send(vec![m]).map_err(|_| Error::Disconnected)
+        match &self.link {
+            Link::Tcp(tx) => tx.send(vec![m]).map_err(|_| Error::Disconnected),
+            Link::Local(ix, tx) => tx
+                .send(crate::scheduler::Event::Client(*ix, vec![m]))
+                .map_err(|_| Error::Disconnected),
+        }
     }
+
+    /// This client's data port (made on first use).
+    fn data_addr(&self) -> Result<String, String> {
+        let mut slot = lock(&self.data_addr);
+        if let Some(a) = &*slot {
+            return Ok(a.clone());
+        }
+        let addr = if self.local {
+            let (listener, addr) =
+                crate::local::data::listen().map_err(|e| format!("no data socket: {e}"))?;
+            crate::local::data::serve(listener, self.held.clone())
+                .map_err(|e| format!("no data thread: {e}"))?;
+            addr
+        } else {
+            let host = self
+                .addr
+                .parse::<std::net::SocketAddr>()
+                .map(|a| a.ip())
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+            let listener = self
+                .rt
+                .block_on(crate::wire::listen(
+                    std::net::SocketAddr::new(host, 0),
+                    &self.wire,
+                ))
+                .map_err(|e| format!("no data port: {e}"))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| e.to_string())?
+                .to_string();
+            let (held, cfg) = (self.held.clone(), self.wire.clone());
+            self.rt.spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (held, cfg) = (held.clone(), cfg.clone());
+                    tokio::spawn(async move {
+                        if let Ok((_, r, w)) = crate::wire::accept_tcp(stream, &cfg).await {
+                            crate::data::serve_tcp(r, w, &*held).await;
+                        }
+                    });
+                }
+            });
+            addr
+        };
+        *slot = Some(addr.clone());
+        Ok(addr)
+    }
+
+    /// How a constant travels: in the graph when small, else kept here.
+    fn literal(&self, bytes: Vec<u8>, kept: &mut Vec<Gid>) -> Result<ArgSpec, String> {
+        if bytes.len() <= LITERAL_MAX {
+            return Ok(ArgSpec::Lit(bytes));
+        }
+        let addr = self.data_addr()?;
+        let gid = Gid(self.next_held.fetch_add(1, Ordering::Relaxed));
+        let value = Bytes::write(bytes.len(), self.local, |b| {
+            rask_core::copy_bytes(b, &bytes);
+            Ok(())
+        })?;
+        lock(&self.held.values).insert(gid, value);
+        kept.push(gid);
+        Ok(ArgSpec::At { gid, addr })
+    }
+}
+
+fn closed(routes: &Routes, vars: &VarWaiters, alive: &AtomicBool) {
+    alive.store(false, Ordering::SeqCst);
+    // Dropping the senders wakes every waiting run with an error.
+    lock(routes).clear();
+    lock(vars).clear();
 }
 
 fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
     let graph = match &m {
-        ToClient::Done { graph, .. }
+        ToClient::Started { graph, .. }
+        | ToClient::Finished { graph, .. }
+        | ToClient::Retrying { graph, .. }
         | ToClient::Erred { graph, .. }
-        | ToClient::Finished { graph }
+        | ToClient::GraphDone { graph }
         | ToClient::Refused { graph, .. } => *graph,
         ToClient::Var { name, value } => {
             if let Some(ws) = lock(vars).remove(name) {
@@ -152,6 +312,7 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
             }
             return;
         }
+        ToClient::WorkerJoined { .. } | ToClient::WorkerLost { .. } => return,
     };
     if let Some(tx) = lock(routes).get(&graph) {
         let _ = tx.send(m);
@@ -165,74 +326,93 @@ struct Shipped {
     local: Vec<u32>,
     /// Submitted index -> plan task.
     plan: Vec<TaskId>,
+    /// Values kept here for this graph.
+    kept: Vec<Gid>,
 }
 
-fn ship(run: &Run, graph: GraphNo) -> Result<(FromClient, Shipped), String> {
-    let plan = run.plan();
-    let n = plan.len();
-    let mut funcs: Vec<String> = Vec::new();
-    let mut fidx: HashMap<&'static str, u32> = HashMap::new();
-    let mut lits: Vec<Option<Vec<u8>>> = vec![None; n];
-    let mut local = vec![u32::MAX; n];
-    let mut order = Vec::new();
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let t = TaskId(i as u32);
-        let body = plan.node(t).body();
-        if let (Some(Remote::Literal(codec)), Some(v)) = (body.remote(), body.constant()) {
-            let mut b = Vec::new();
-            (codec.encode)(v, &mut b).map_err(|e| format!("constant `{}`: {e}", plan.key(t)))?;
-            lits[i] = Some(b);
-            continue;
+impl Connection {
+    fn ship(&self, run: &Run, graph: GraphNo) -> Result<(FromClient, Shipped), String> {
+        let plan = run.plan();
+        let n = plan.len();
+        let mut funcs: Vec<String> = Vec::new();
+        let mut fidx: HashMap<&'static str, u32> = HashMap::new();
+        let mut lits: Vec<Option<ArgSpec>> = (0..n).map(|_| None).collect();
+        let mut local = vec![u32::MAX; n];
+        let mut order = Vec::new();
+        let mut tasks = Vec::new();
+        let mut kept = Vec::new();
+        for i in 0..n {
+            let t = TaskId(i as u32);
+            let body = plan.node(t).body();
+            if let (Some(Remote::Literal(codec)), Some(v)) = (body.remote(), body.constant()) {
+                let mut b = Vec::new();
+                (codec.encode)(v, &mut b)
+                    .map_err(|e| format!("constant `{}`: {e}", plan.key(t)))?;
+                lits[i] = Some(self.literal(b, &mut kept)?);
+                continue;
+            }
+            let func = match body.remote() {
+                Some(Remote::Call(reg)) => *fidx.entry(reg.name).or_insert_with(|| {
+                    funcs.push(reg.name.to_owned());
+                    funcs.len() as u32 - 1
+                }),
+                _ => NO_FUNC,
+            };
+            let args = plan
+                .deps(t)
+                .iter()
+                .map(|d| match &lits[d.index()] {
+                    Some(a) => a.clone(),
+                    None => ArgSpec::Dep(local[d.index()]),
+                })
+                .collect();
+            local[i] = tasks.len() as u32;
+            order.push(t);
+            let hints = body.hints().cloned().unwrap_or_default();
+            let opts = (!hints.resources.is_empty() || !hints.workers.is_empty()).then(|| {
+                Box::new(crate::proto::TaskOpts {
+                    resources: hints.resources,
+                    workers: hints.workers,
+                    ..Default::default()
+                })
+            });
+            tasks.push(TaskSpec { func, args, opts });
         }
-        let func = match body.remote() {
-            Some(Remote::Call(reg)) => *fidx.entry(reg.name).or_insert_with(|| {
-                funcs.push(reg.name.to_owned());
-                funcs.len() as u32 - 1
-            }),
-            _ => NO_FUNC,
-        };
-        let args = plan
-            .deps(t)
+        let mut outputs: Vec<u32> = plan
+            .outputs()
             .iter()
-            .map(|d| match &lits[d.index()] {
-                Some(b) => ArgSpec::Lit(b.clone()),
-                None => ArgSpec::Dep(local[d.index()]),
-            })
+            .map(|o| local[o.index()])
+            .filter(|&l| l != u32::MAX)
             .collect();
-        local[i] = tasks.len() as u32;
-        order.push(t);
-        let hints = body.hints().cloned().unwrap_or_default();
-        tasks.push(TaskSpec {
-            func,
-            args,
-            resources: hints.resources,
-            workers: hints.workers,
-        });
+        outputs.sort_unstable();
+        outputs.dedup();
+        Ok((
+            FromClient::Submit {
+                graph,
+                funcs,
+                tasks,
+                outputs,
+                events: run.events().is_some(),
+            },
+            Shipped {
+                local,
+                plan: order,
+                kept,
+            },
+        ))
     }
-    let mut outputs: Vec<u32> = plan
-        .outputs()
-        .iter()
-        .map(|o| local[o.index()])
-        .filter(|&l| l != u32::MAX)
-        .collect();
-    outputs.sort_unstable();
-    outputs.dedup();
-    Ok((
-        FromClient::Submit {
-            graph,
-            funcs,
-            tasks,
-            outputs,
-        },
-        Shipped { local, plan: order },
-    ))
 }
 
-fn task_error(run: &Run, t: TaskId, failure: &Failure) -> TaskError {
+fn task_error(run: &Run, t: TaskId, attempt: u32, failure: &Failure) -> TaskError {
     let (kind, message) = match failure {
         Failure::Panicked(m) => (TaskErrorKind::Panicked, m.clone()),
         Failure::Failed(m) => (TaskErrorKind::Failed, m.clone()),
+        Failure::TimedOut(ms) => (
+            TaskErrorKind::TimedOut {
+                after: Duration::from_millis(*ms),
+            },
+            String::new(),
+        ),
         Failure::NotRegistered(m) => (TaskErrorKind::NotRegistered, m.clone()),
         Failure::WorkersDied { deaths, last } => (
             TaskErrorKind::WorkerDied {
@@ -243,13 +423,18 @@ fn task_error(run: &Run, t: TaskId, failure: &Failure) -> TaskError {
                 "{deaths} workers died while running it (the last: {last}); it is not tried again"
             ),
         ),
+        Failure::NoWorkers(m) => (
+            TaskErrorKind::Failed,
+            format!("no worker could run it: {m}"),
+        ),
+        Failure::Lost(m) => (TaskErrorKind::Failed, m.clone()),
     };
     TaskError {
         key: run.plan().key(t).clone(),
         kind,
         message,
         backtrace: None,
-        attempt: 1,
+        attempt,
         cause: None,
     }
 }
@@ -258,7 +443,9 @@ fn task_error(run: &Run, t: TaskId, failure: &Failure) -> TaskError {
 fn fail_all(run: &Run, kind: TaskErrorKind, message: &str) {
     for i in 0..run.plan().len() {
         let t = TaskId(i as u32);
-        let e = match run.take_inputs(t, HERE) {
+        // SAFETY: tasks in ascending (topological) order, each once: every
+        // dependency is resolved before its dependent's inputs are taken.
+        let e = match unsafe { run.take_inputs(t, HERE) } {
             Err(e) => e,
             Ok(_) => TaskError {
                 key: run.plan().key(t).clone(),
@@ -269,13 +456,18 @@ fn fail_all(run: &Run, kind: TaskErrorKind, message: &str) {
                 cause: None,
             },
         };
-        run.resolve(t, Err(e), HERE, None, |_| {});
+        // SAFETY: as above; `t`'s inputs were just taken.
+        unsafe { run.resolve(t, Err(e), HERE, None, |_| {}) };
     }
 }
 
 impl Executor for Connection {
     fn name(&self) -> &'static str {
-        "distributed"
+        if self.local {
+            "processes"
+        } else {
+            "distributed"
+        }
     }
 
     fn workers(&self) -> usize {
@@ -288,7 +480,7 @@ impl Executor for Connection {
 
     fn execute(&self, run: &Arc<Run>) {
         let graph = self.next.fetch_add(1, Ordering::Relaxed);
-        let (submit, shipped) = match ship(run, graph) {
+        let (submit, shipped) = match self.ship(run, graph) {
             Ok(x) => x,
             Err(why) => return fail_all(run, TaskErrorKind::Failed, &why),
         };
@@ -296,69 +488,183 @@ impl Executor for Connection {
         lock(&self.routes).insert(graph, tx);
         if self.send(submit).is_err() {
             lock(&self.routes).remove(&graph);
+            self.forget(&shipped);
             return fail_all(
                 run,
                 TaskErrorKind::Failed,
-                "the scheduler connection is closed",
+                &format!("the connection to the scheduler at {} is closed", self.addr),
             );
         }
         let outcome = self.collect(run, &shipped, &rx);
         lock(&self.routes).remove(&graph);
         let _ = self.send(FromClient::Release { graph });
+        self.forget(&shipped);
         match outcome {
-            Ok((values, erred)) => settle(run, &shipped, values, erred),
+            Ok((values, erred)) => {
+                run.set_quiet();
+                settle(run, &shipped, values, erred)
+            }
             Err(why) => fail_all(run, TaskErrorKind::Failed, &why),
         }
     }
 }
 
-type Outcome = (HashMap<u32, Value>, HashMap<u32, Failure>);
+type Outcome = (HashMap<u32, Value>, HashMap<u32, (u32, Failure)>);
 
 impl Connection {
-    /// Waits for the graph's outcome and fetches its outputs.
+    /// Drops the values kept here for a graph.
+    fn forget(&self, shipped: &Shipped) {
+        if shipped.kept.is_empty() {
+            return;
+        }
+        let mut held = lock(&self.held.values);
+        for g in &shipped.kept {
+            held.remove(g);
+        }
+    }
+
+    /// Waits for the graph's outcome (emitting its events as they come) and
+    /// fetches its outputs.
     fn collect(
         &self,
         run: &Run,
         shipped: &Shipped,
         rx: &std_mpsc::Receiver<ToClient>,
     ) -> Result<Outcome, String> {
-        let closed = || "the scheduler connection closed during the run".to_owned();
+        let closed = || {
+            format!(
+                "the connection to the scheduler at {} closed during the run",
+                self.addr
+            )
+        };
         let mut at: HashMap<u32, (Gid, String)> = HashMap::new();
-        let mut erred: HashMap<u32, Failure> = HashMap::new();
+        let mut erred: HashMap<u32, (u32, Failure)> = HashMap::new();
         let mut values: HashMap<u32, Value> = HashMap::new();
-        let mut finished = false;
+        let mut started: HashMap<u32, Instant> = HashMap::new();
+        let mut done = false;
+        let events = run.events();
         loop {
             // Take everything that arrived; block only when nothing to do.
-            let first = if finished && at.is_empty() {
+            let first = if done && at.is_empty() {
                 break;
-            } else if finished {
+            } else if done {
                 rx.recv_timeout(Duration::from_millis(0)).ok()
             } else {
                 Some(rx.recv().map_err(|_| closed())?)
             };
             for m in first.into_iter().chain(rx.try_iter()) {
                 match m {
-                    ToClient::Done {
-                        task, gid, addr, ..
+                    ToClient::Started {
+                        task,
+                        worker,
+                        thread,
+                        attempt,
+                        ..
                     } => {
-                        if !values.contains_key(&task) {
-                            at.insert(task, (gid, addr));
+                        let now = Instant::now();
+                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
+                            started.insert(task, now);
+                            ev.emit(&Event::TaskStarted {
+                                run: run.id(),
+                                task: t,
+                                key: run.plan().key(t),
+                                worker: WorkerId(worker),
+                                thread,
+                                attempt,
+                                at: now,
+                            });
                         }
                     }
-                    ToClient::Erred { task, failure, .. } => {
-                        erred.insert(task, failure);
+                    ToClient::Finished {
+                        task,
+                        worker,
+                        thread,
+                        attempt,
+                        micros,
+                        nbytes,
+                        value,
+                        ..
+                    } => {
+                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
+                            let finished = Instant::now();
+                            let started = started.remove(&task).unwrap_or_else(|| {
+                                finished
+                                    .checked_sub(Duration::from_micros(micros))
+                                    .unwrap_or(finished)
+                            });
+                            ev.emit(&Event::TaskFinished {
+                                run: run.id(),
+                                task: t,
+                                key: run.plan().key(t),
+                                worker: WorkerId(worker),
+                                thread,
+                                attempt,
+                                started,
+                                finished,
+                                nbytes: Some(nbytes),
+                            });
+                        }
+                        match value {
+                            Some(Located::Inline(b)) => {
+                                values.insert(task, decode(run, shipped, task, &b)?);
+                                at.remove(&task);
+                            }
+                            Some(Located::At { gid, addr }) => {
+                                if !values.contains_key(&task) {
+                                    at.insert(task, (gid, addr));
+                                }
+                            }
+                            None => {}
+                        }
                     }
-                    ToClient::Finished { .. } => finished = true,
+                    ToClient::Retrying {
+                        task,
+                        attempt,
+                        failure,
+                        ..
+                    } => {
+                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
+                            let e = task_error(run, t, attempt, &failure);
+                            ev.emit(&Event::TaskRetrying {
+                                run: run.id(),
+                                task: t,
+                                error: &e,
+                                worker: HERE,
+                                at: Instant::now(),
+                            });
+                        }
+                    }
+                    ToClient::Erred {
+                        task,
+                        attempt,
+                        failure,
+                        ..
+                    } => {
+                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
+                            let e = task_error(run, t, attempt, &failure);
+                            ev.emit(&Event::TaskFailed {
+                                run: run.id(),
+                                task: t,
+                                error: &e,
+                                worker: HERE,
+                                at: Instant::now(),
+                            });
+                        }
+                        erred.insert(task, (attempt, failure));
+                    }
+                    ToClient::GraphDone { .. } => done = true,
                     ToClient::Refused { why, .. } => {
                         return Err(format!("the scheduler refused the graph: {why}"))
                     }
-                    ToClient::Var { .. } => {}
+                    ToClient::Var { .. }
+                    | ToClient::WorkerJoined { .. }
+                    | ToClient::WorkerLost { .. } => {}
                 }
             }
-            if !finished {
+            if !done || at.is_empty() {
                 continue;
             }
-            // Fetch what is known, by worker.
+            // Fetch what is known, by holder.
             let mut by_addr: HashMap<String, Vec<(u32, Gid)>> = HashMap::new();
             for (&task, (gid, addr)) in &at {
                 by_addr.entry(addr.clone()).or_default().push((task, *gid));
@@ -373,22 +679,7 @@ impl Connection {
                             at.remove(&task);
                             match b {
                                 Some(b) => {
-                                    let t = shipped.plan[task as usize];
-                                    let codec =
-                                        run.plan().node(t).body().remote().map(|r| r.output());
-                                    let Some(codec) = codec else {
-                                        return Err(
-                                            "internal error: an output without a codec".to_owned()
-                                        );
-                                    };
-                                    let v = (codec.decode)(&b).map_err(|e| {
-                                        format!(
-                                            "output `{}` could not be read as a `{}`: {e}",
-                                            run.plan().key(t),
-                                            (codec.type_name)()
-                                        )
-                                    })?;
-                                    values.insert(task, v);
+                                    values.insert(task, decode(run, shipped, task, b.as_slice())?);
                                 }
                                 // Gone from that worker: announced again once recomputed.
                                 None => lost = true,
@@ -406,15 +697,19 @@ impl Connection {
             }
             if lost {
                 // Wait for the scheduler to notice and announce them again.
+                done = false;
                 match rx.recv_timeout(Duration::from_secs(60)) {
                     Ok(m) => {
-                        if let ToClient::Done {
-                            task, gid, addr, ..
+                        if let ToClient::Finished {
+                            task,
+                            value: Some(Located::At { gid, addr }),
+                            ..
                         } = m
                         {
                             at.insert(task, (gid, addr));
+                        } else if let ToClient::GraphDone { .. } = m {
+                            done = true;
                         }
-                        finished = true;
                     }
                     Err(_) => {
                         return Err(
@@ -429,25 +724,62 @@ impl Connection {
     }
 }
 
-/// Settles the run in task order (see the module docs).
+/// Decodes output `task` with the codec of its function's result.
+fn decode(run: &Run, shipped: &Shipped, task: u32, bytes: &[u8]) -> Result<Value, String> {
+    let t = *shipped
+        .plan
+        .get(task as usize)
+        .ok_or_else(|| format!("the scheduler named task {task}, which this graph lacks"))?;
+    let codec = run
+        .plan()
+        .node(t)
+        .body()
+        .remote()
+        .map(|r| r.output())
+        .ok_or("internal error: an output without a codec")?;
+    (codec.decode)(bytes).map_err(|e| {
+        format!(
+            "output `{}` could not be read as a `{}`: {e}",
+            run.plan().key(t),
+            (codec.type_name)()
+        )
+    })
+}
+
+/// Settles the run in task order (see the module docs); the run is quiet,
+/// so the failures of tasks whose dependency failed are emitted here (the
+/// scheduler reports only the tasks that failed themselves).
 fn settle(
     run: &Run,
     shipped: &Shipped,
     mut values: HashMap<u32, Value>,
-    erred: HashMap<u32, Failure>,
+    erred: HashMap<u32, (u32, Failure)>,
 ) {
     let plan = run.plan();
     for i in 0..plan.len() {
         let t = TaskId(i as u32);
         let l = shipped.local[i];
         if l == u32::MAX {
-            run.execute(t, HERE, |_| {});
+            // SAFETY: tasks in ascending (topological) order, each once.
+            unsafe { run.execute(t, HERE, |_| {}) };
             continue;
         }
-        let result = match run.take_inputs(t, HERE) {
-            Err(e) => Err(e),
+        // SAFETY: as above.
+        let result = match unsafe { run.take_inputs(t, HERE) } {
+            Err(e) => {
+                if let Some(ev) = run.events() {
+                    ev.emit(&Event::TaskFailed {
+                        run: run.id(),
+                        task: t,
+                        error: &e,
+                        worker: HERE,
+                        at: Instant::now(),
+                    });
+                }
+                Err(e)
+            }
             Ok(_) => match erred.get(&l) {
-                Some(f) => Err(task_error(run, t, f)),
+                Some((attempt, f)) => Err(task_error(run, t, *attempt, f)),
                 None => match values.remove(&l) {
                     Some(v) => Ok(v),
                     None if plan.is_output(t) => Err(TaskError {
@@ -463,6 +795,7 @@ fn settle(
                 },
             },
         };
-        run.resolve(t, result, HERE, None, |_| {});
+        // SAFETY: `t`'s inputs were just taken; resolved once.
+        unsafe { run.resolve(t, result, HERE, None, |_| {}) };
     }
 }

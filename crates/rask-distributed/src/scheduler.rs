@@ -1,10 +1,19 @@
-//! The scheduler server: the [`Core`] behind TCP.
+//! The scheduler server: the [`Core`] behind connections.
 //!
-//! One thread runs a single-threaded tokio runtime: an accept loop, a reader
-//! and a writer task per connection, and the core loop. Readers turn frames
-//! into [`Event`]s on one channel; the core loop takes every event that is
-//! waiting, feeds the core, and hands each connection its messages as one
-//! batch (one frame). A worker that sends nothing (not even a heartbeat) for
+//! One thread runs a single-threaded tokio runtime: an accept loop (for a
+//! scheduler on TCP), a reader and a writer task per connection, a ticker,
+//! and the core loop. Readers turn frames into [`Event`]s on one channel;
+//! the core loop takes every event that is waiting, feeds the core, and
+//! hands each connection its messages as one batch (one frame).
+//!
+//! Connections come three ways, all served by the same code:
+//! - TCP (`rask scheduler`, `LocalCluster`), after the handshake;
+//! - a local worker's Unix socket pair ([`Scheduler::attach_worker`]): the
+//!   pair is private to the two processes, so there is no handshake;
+//! - a client in this process ([`Scheduler::local_client`]): messages go
+//!   over channels as they are, never encoded.
+//!
+//! A worker that sends nothing (not even a heartbeat) for
 //! `heartbeat_timeout` is dropped as if it had disconnected. A peer that
 //! breaks the protocol (garbage, a frame over the limit, a message for a task
 //! that does not exist, the wrong first message) is logged and disconnected;
@@ -12,14 +21,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::{ClientIx, Core, CoreConfig, Outbox, WorkerIx};
-use crate::proto::{FromClient, FromWorker, ToClient, ToWorker, WorkerInfo};
-use crate::wire::{accept_tcp, listen, Role, TcpFrameReader, TcpFrameWriter, WireConfig};
+use crate::proto::{FromClient, FromWorker, Gid, ToClient, ToWorker, WorkerInfo};
+use crate::wire::{
+    accept_tcp, listen, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, WireConfig,
+};
 use crate::Error;
 
 /// Settings of a scheduler.
@@ -47,55 +58,136 @@ impl Default for SchedulerConfig {
     }
 }
 
-enum Event {
+pub(crate) enum Event {
     Client(ClientIx, Vec<FromClient>),
     Worker(WorkerIx, Vec<FromWorker>),
-    ClientJoined(
-        mpsc::UnboundedSender<Vec<ToClient>>,
-        oneshot::Sender<ClientIx>,
-    ),
+    ClientJoined(mpsc::UnboundedSender<Vec<ToClient>>, Reply<ClientIx>),
     WorkerJoined(
         WorkerInfo,
         mpsc::UnboundedSender<Vec<ToWorker>>,
         oneshot::Sender<Result<WorkerIx, String>>,
     ),
     ClientGone(ClientIx),
-    WorkerGone(WorkerIx, String),
+    /// A worker's connection ended: why, and the tasks its started board
+    /// shows (a local deployment's worker).
+    WorkerGone(WorkerIx, String, Option<Vec<Gid>>),
+    /// A local worker's end of a socket pair.
+    Attach(std::os::unix::net::UnixStream),
+    /// A worker process of this deployment ended (name, pid, how, the
+    /// tasks its started board shows).
+    Exited(String, u32, String, Vec<Gid>),
+    Tick,
+}
+
+/// Where an answer goes: a task of the scheduler's runtime, or a thread.
+pub(crate) enum Reply<T> {
+    Async(oneshot::Sender<T>),
+    Blocking(std::sync::mpsc::Sender<T>),
+}
+
+impl<T> Reply<T> {
+    fn send(self, v: T) {
+        let _ = match self {
+            Reply::Async(tx) => tx.send(v).map_err(|_| ()),
+            Reply::Blocking(tx) => tx.send(v).map_err(|_| ()),
+        };
+    }
+}
+
+/// A client in the scheduler's process: its number, the way in, and the
+/// way out.
+pub(crate) struct LocalClient {
+    pub(crate) ix: ClientIx,
+    pub(crate) tx: mpsc::UnboundedSender<Event>,
+    pub(crate) rx: mpsc::UnboundedReceiver<Vec<ToClient>>,
 }
 
 /// A running scheduler; stops when dropped.
 #[derive(Debug)]
 pub struct Scheduler {
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
+    tx: mpsc::UnboundedSender<Event>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Scheduler {
-    /// Binds and starts serving on a thread of its own.
+    /// Binds `cfg.listen` and starts serving on a thread of its own.
     pub fn start(cfg: SchedulerConfig) -> Result<Scheduler, Error> {
+        Self::spawn(cfg, true)
+    }
+
+    /// Starts a scheduler that listens on no port: only local workers
+    /// ([`attach_worker`](Self::attach_worker)) and clients in this process
+    /// reach it.
+    pub fn start_local(cfg: SchedulerConfig) -> Result<Scheduler, Error> {
+        Self::spawn(cfg, false)
+    }
+
+    fn spawn(cfg: SchedulerConfig, tcp: bool) -> Result<Scheduler, Error> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let listener = rt.block_on(listen(cfg.listen, &cfg.wire))?;
-        let addr = listener.local_addr()?;
+        let listener = if tcp {
+            Some(rt.block_on(listen(cfg.listen, &cfg.wire))?)
+        } else {
+            None
+        };
+        let addr = match &listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let (tx, rx) = mpsc::unbounded_channel::<Event>();
         let (stop_tx, stop_rx) = oneshot::channel();
+        let serve_tx = tx.clone();
         let thread = std::thread::Builder::new()
             .name("rask-scheduler".into())
             .spawn(move || {
-                rt.block_on(serve(listener, cfg, stop_rx));
+                rt.block_on(serve(listener, cfg, serve_tx, rx, stop_rx));
             })?;
-        tracing::info!(%addr, "scheduler listening");
+        if let Some(addr) = addr {
+            tracing::info!(%addr, "scheduler listening");
+        }
         Ok(Scheduler {
             addr,
+            tx,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
     }
 
-    /// The address it listens on.
+    /// The address it listens on (`127.0.0.1:0` for a local scheduler).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves a local worker whose end of a socket pair is `stream`'s peer.
+    pub(crate) fn attach_worker(&self, stream: std::os::unix::net::UnixStream) {
+        let _ = self.tx.send(Event::Attach(stream));
+    }
+
+    /// The worker `name` with process id `pid` ended as `how` says (its
+    /// nanny saw it): it is gone, whatever its connection says later.
+    pub(crate) fn worker_exited(&self, name: &str, pid: u32, how: &str, started: Vec<Gid>) {
+        let _ = self
+            .tx
+            .send(Event::Exited(name.to_owned(), pid, how.to_owned(), started));
+    }
+
+    /// A client in this process.
+    pub(crate) fn local_client(&self) -> Result<LocalClient, Error> {
+        let (out_tx, rx) = mpsc::unbounded_channel();
+        let (rtx, rrx) = std::sync::mpsc::channel();
+        self.tx
+            .send(Event::ClientJoined(out_tx, Reply::Blocking(rtx)))
+            .map_err(|_| Error::Disconnected)?;
+        let ix = rrx.recv().map_err(|_| Error::Disconnected)?;
+        Ok(LocalClient {
+            ix,
+            tx: self.tx.clone(),
+            rx,
+        })
     }
 
     /// Serves until stopped (for `rask scheduler`).
@@ -117,27 +209,45 @@ impl Drop for Scheduler {
     }
 }
 
-async fn serve(listener: TcpListener, cfg: SchedulerConfig, mut stop: oneshot::Receiver<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+async fn serve(
+    listener: Option<TcpListener>,
+    cfg: SchedulerConfig,
+    tx: mpsc::UnboundedSender<Event>,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let cfg = Arc::new(cfg);
-    let accept_cfg = cfg.clone();
-    let accept_tx = tx.clone();
-    let acceptor = tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let cfg = accept_cfg.clone();
-            let tx = accept_tx.clone();
-            tokio::spawn(async move {
-                // On an error the wire layer has logged the reason.
-                if let Ok((role, r, w)) = accept_tcp(stream, &cfg.wire).await {
-                    connection(role, r, w, peer, cfg, tx).await;
-                }
-            });
-        }
+    let acceptor = listener.map(|listener| {
+        let accept_cfg = cfg.clone();
+        let accept_tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let cfg = accept_cfg.clone();
+                let tx = accept_tx.clone();
+                tokio::spawn(async move {
+                    // On an error the wire layer has logged the reason.
+                    if let Ok((role, r, w)) = accept_tcp(stream, &cfg.wire).await {
+                        connection(role, r, w, Some(peer), None, cfg, tx).await;
+                    }
+                });
+            }
+        })
     });
+    let ticker = {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                every.tick().await;
+                if tx.send(Event::Tick).is_err() {
+                    return;
+                }
+            }
+        })
+    };
     let mut core = Core::new(cfg.core.clone());
     let mut out = NetOut::default();
     loop {
@@ -146,16 +256,26 @@ async fn serve(listener: TcpListener, cfg: SchedulerConfig, mut stop: oneshot::R
             _ = &mut stop => None,
         };
         let Some(ev) = ev else { break };
-        handle(&mut core, &mut out, ev);
+        core.tick(Instant::now(), &mut out);
+        handle(&mut core, &mut out, ev, &cfg, &tx);
         while let Ok(ev) = rx.try_recv() {
-            handle(&mut core, &mut out, ev);
+            handle(&mut core, &mut out, ev, &cfg, &tx);
         }
         out.flush();
     }
-    acceptor.abort();
+    ticker.abort();
+    if let Some(a) = acceptor {
+        a.abort();
+    }
 }
 
-fn handle(core: &mut Core, out: &mut NetOut, ev: Event) {
+fn handle(
+    core: &mut Core,
+    out: &mut NetOut,
+    ev: Event,
+    cfg: &Arc<SchedulerConfig>,
+    tx: &mpsc::UnboundedSender<Event>,
+) {
     match ev {
         Event::Client(c, msgs) => {
             for m in msgs {
@@ -172,18 +292,20 @@ fn handle(core: &mut Core, out: &mut NetOut, ev: Event) {
         Event::ClientJoined(tx, reply) => {
             let c = core.client_joined();
             out.set_client(c, tx);
-            let _ = reply.send(c);
+            reply.send(c);
         }
         Event::WorkerJoined(info, tx, reply) => {
             let name = info.name.clone();
+            // Registered first, so the core's first messages find it.
+            let w = WorkerIx(core.workers_total() as u32);
+            out.set_worker(w, tx);
             match core.worker_joined(info, out) {
                 Ok(w) => {
-                    out.set_worker(w, tx);
                     tracing::info!(worker = w.0, %name, "worker joined");
-                    // Messages queued while joining go out now.
                     let _ = reply.send(Ok(w));
                 }
                 Err(why) => {
+                    out.drop_worker(w);
                     let _ = reply.send(Err(why));
                 }
             }
@@ -192,12 +314,60 @@ fn handle(core: &mut Core, out: &mut NetOut, ev: Event) {
             out.drop_client(c);
             core.client_gone(c, out);
         }
-        Event::WorkerGone(w, why) => {
+        Event::WorkerGone(w, why, started) => {
             tracing::warn!(worker = w.0, %why, "worker removed");
             out.drop_worker(w);
-            core.worker_gone(w, &why, out);
+            core.worker_gone(w, &why, started.as_deref(), out);
         }
+        Event::Attach(stream) => {
+            let tx = tx.clone();
+            let cfg = cfg.clone();
+            tokio::spawn(async move {
+                let pid = peer_pid(&stream);
+                let halves = stream
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::UnixStream::from_std(stream));
+                match halves {
+                    Ok(s) => {
+                        let (rd, wr) = s.into_split();
+                        let rd: BoxRead = Box::pin(rd);
+                        let wr: BoxWrite = Box::pin(wr);
+                        let r = FrameReader::new(rd, cfg.wire.max_frame);
+                        let w = FrameWriter::new(wr, cfg.wire.max_frame);
+                        connection(Role::Worker, r, w, None, pid, cfg, tx).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot serve a local worker"),
+                }
+            });
+        }
+        Event::Exited(name, pid, how, started) => {
+            if let Some(w) = core.find_worker(&name, pid) {
+                tracing::warn!(worker = w.0, %name, %how, "worker removed");
+                out.drop_worker(w);
+                core.worker_gone(w, &how, Some(&started), out);
+            }
+        }
+        Event::Tick => {}
     }
+}
+
+/// The process id at the other end of a Unix socket.
+fn peer_pid(s: &std::os::unix::net::UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero ucred is valid.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt into a live struct of the stated size.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && cred.pid > 0).then_some(cred.pid as u32)
 }
 
 /// A connection's writer and the messages waiting for it.
@@ -208,8 +378,6 @@ type Pending<M> = Option<(mpsc::UnboundedSender<Vec<M>>, Vec<M>)>;
 struct NetOut {
     workers: Vec<Pending<ToWorker>>,
     clients: Vec<Pending<ToClient>>,
-    /// Messages for a worker being registered (before `set_worker`).
-    early: Vec<(WorkerIx, ToWorker)>,
 }
 
 impl NetOut {
@@ -218,14 +386,7 @@ impl NetOut {
         if self.workers.len() <= i {
             self.workers.resize_with(i + 1, || None);
         }
-        let early: Vec<ToWorker> = {
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
-                .into_iter()
-                .partition(|(x, _)| *x == w);
-            self.early = rest;
-            mine.into_iter().map(|(_, m)| m).collect()
-        };
-        self.workers[i] = Some((tx, early));
+        self.workers[i] = Some((tx, Vec::new()));
     }
     fn set_client(&mut self, c: ClientIx, tx: mpsc::UnboundedSender<Vec<ToClient>>) {
         let i = c.0 as usize;
@@ -260,10 +421,8 @@ impl NetOut {
 
 impl Outbox for NetOut {
     fn to_worker(&mut self, w: WorkerIx, msg: ToWorker) {
-        match self.workers.get_mut(w.0 as usize) {
-            Some(Some((_, q))) => q.push(msg),
-            Some(None) => {}
-            None => self.early.push((w, msg)),
+        if let Some(Some((_, q))) = self.workers.get_mut(w.0 as usize) {
+            q.push(msg);
         }
     }
     fn to_client(&mut self, c: ClientIx, msg: ToClient) {
@@ -275,17 +434,22 @@ impl Outbox for NetOut {
 
 async fn connection(
     role: Role,
-    mut r: TcpFrameReader,
-    w: TcpFrameWriter,
-    peer: SocketAddr,
+    mut r: FrameReader<BoxRead>,
+    w: FrameWriter<BoxWrite>,
+    peer: Option<SocketAddr>,
+    local_pid: Option<u32>,
     cfg: Arc<SchedulerConfig>,
     tx: mpsc::UnboundedSender<Event>,
 ) {
+    let peer_label = peer.map_or_else(|| "a local worker".to_owned(), |p| p.to_string());
     match role {
         Role::Client => {
             let (out_tx, out_rx) = mpsc::unbounded_channel();
             let (rtx, rrx) = oneshot::channel();
-            if tx.send(Event::ClientJoined(out_tx, rtx)).is_err() {
+            if tx
+                .send(Event::ClientJoined(out_tx, Reply::Async(rtx)))
+                .is_err()
+            {
                 return;
             }
             let Ok(c) = rrx.await else { return };
@@ -299,7 +463,7 @@ async fn connection(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        tracing::warn!(%peer, error = %e, "client connection failed");
+                        tracing::warn!(peer = %peer_label, error = %e, "client connection failed");
                         break;
                     }
                 }
@@ -309,10 +473,10 @@ async fn connection(
         Role::Worker => {
             let first =
                 tokio::time::timeout(cfg.heartbeat_timeout, r.recv::<Vec<FromWorker>>()).await;
-            let info = match first {
+            let (info, rest) = match first {
                 Ok(Ok(Some(mut msgs))) if matches!(msgs.first(), Some(FromWorker::Join(_))) => {
                     match msgs.remove(0) {
-                        FromWorker::Join(info) => info,
+                        FromWorker::Join(info) => (info, msgs),
                         _ => return,
                     }
                 }
@@ -322,10 +486,11 @@ async fn connection(
                         Err(_) => "no join message in time".to_owned(),
                         _ => "its first message was not a join".to_owned(),
                     };
-                    tracing::warn!(%peer, %why, "worker refused");
+                    tracing::warn!(peer = %peer_label, %why, "worker refused");
                     return;
                 }
             };
+            let (name, pid) = (info.name.clone(), info.pid);
             let (out_tx, out_rx) = mpsc::unbounded_channel();
             let (rtx, rrx) = oneshot::channel();
             if tx.send(Event::WorkerJoined(info, out_tx, rtx)).is_err() {
@@ -334,12 +499,15 @@ async fn connection(
             let w_ix = match rrx.await {
                 Ok(Ok(w_ix)) => w_ix,
                 Ok(Err(why)) => {
-                    tracing::warn!(%peer, %why, "worker refused");
+                    tracing::warn!(peer = %peer_label, %why, "worker refused");
                     return;
                 }
                 Err(_) => return,
             };
             tokio::spawn(writer(w, out_rx));
+            if !rest.is_empty() && tx.send(Event::Worker(w_ix, rest)).is_err() {
+                return;
+            }
             let why = loop {
                 match tokio::time::timeout(cfg.heartbeat_timeout, r.recv::<Vec<FromWorker>>()).await
                 {
@@ -348,7 +516,17 @@ async fn connection(
                             return;
                         }
                     }
-                    Ok(Ok(None)) => break "disconnected".to_owned(),
+                    Ok(Ok(None)) => {
+                        // A worker of this process's deployment: how it
+                        // ended, from its nanny.
+                        let ours =
+                            local_pid == Some(pid) || crate::deploy::board_of(&name, pid).is_some();
+                        break if ours {
+                            crate::deploy::how_it_ended(pid).await
+                        } else {
+                            "disconnected".to_owned()
+                        };
+                    }
                     Ok(Err(e)) => break format!("broke the protocol: {e}"),
                     Err(_) => {
                         break format!(
@@ -358,10 +536,12 @@ async fn connection(
                     }
                 }
             };
-            let _ = tx.send(Event::WorkerGone(w_ix, why));
+            tracing::debug!(worker = %name, %why, "worker connection ended");
+            let started = crate::deploy::board_of(&name, pid);
+            let _ = tx.send(Event::WorkerGone(w_ix, why, started));
         }
         Role::Peer => {
-            tracing::warn!(%peer, "a peer connection to the scheduler refused (peers talk to workers)");
+            tracing::warn!(peer = %peer_label, "a peer connection to the scheduler refused (peers talk to workers)");
         }
     }
 }
@@ -369,7 +549,7 @@ async fn connection(
 /// Writes batches to a connection: one frame per batch, flushed when no
 /// more are waiting.
 async fn writer<M: serde::Serialize>(
-    mut w: TcpFrameWriter,
+    mut w: FrameWriter<BoxWrite>,
     mut rx: mpsc::UnboundedReceiver<Vec<M>>,
 ) {
     while let Some(batch) = rx.recv().await {

@@ -574,17 +574,22 @@ impl Worker {
             let mut next = Some(job.task);
             while let Some(t) = next.take() {
                 let mut pushed = false;
-                let complete = ar.run.execute(t, wid, |d| {
-                    if next.is_none() {
-                        next = Some(d);
-                    } else {
-                        self.local.push(Job {
-                            run: ar.serial,
-                            task: d,
-                        });
-                        pushed = true;
-                    }
-                });
+                // SAFETY: `t` is a root claimed once from the run's cursor,
+                // or a task that `ready` handed out exactly once when its
+                // last dependency resolved; each job is run once.
+                let complete = unsafe {
+                    ar.run.execute(t, wid, |d| {
+                        if next.is_none() {
+                            next = Some(d);
+                        } else {
+                            self.local.push(Job {
+                                run: ar.serial,
+                                task: d,
+                            });
+                            pushed = true;
+                        }
+                    })
+                };
                 if pushed {
                     self.shared.sleep.notify_one();
                 }

@@ -35,15 +35,17 @@ pub use rask_core::{
     Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,
     TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
+pub use rask_core::{task_context, TaskContext};
 pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
+pub use rask_distributed::core::Placement;
 pub use rask_distributed::{
-    run_worker, Connection, LocalCluster, Scheduler, SchedulerConfig, WorkerOptions,
+    run_worker, Connection, LocalCluster, LocalOptions, Scheduler, SchedulerConfig, Transport,
+    WorkerCommand, WorkerOptions,
 };
 pub use rask_local::{SyncExecutor, ThreadPool, ThreadsExecutor};
 /// Registers a function so that worker processes can run it: see the
 /// README's "Worker processes" and `rask_macros`.
 pub use rask_macros::task;
-pub use rask_process::{Placement, ProcessOptions, ProcessPool, WorkerCommand};
 
 /// The distributed runtime's lower-level pieces: the scheduler core,
 /// placement policies, the wire (secrets, TLS), the messages.
@@ -55,7 +57,6 @@ pub mod distributed {
 /// `Client::processes` or `Client::local_cluster`) this serves tasks and
 /// never returns; anywhere else it returns at once.
 pub fn init() {
-    rask_process::init();
     rask_distributed::init();
 }
 /// Chunked n-dimensional arrays (`rask-array`).

@@ -272,7 +272,7 @@ fn shared_variables_live_on_the_scheduler() {
 
 fn bad_peers_get_typed_errors_and_the_rest_is_served() {
     use rask::distributed::proto::{
-        ArgSpec, FromClient, FromWorker, Gid, TaskSpec, ToClient, WorkerInfo,
+        ArgSpec, FromClient, FromWorker, Gid, TaskOpts, TaskSpec, ToClient, WorkerInfo,
     };
     use rask::distributed::wire::{connect_tcp, Role};
     let mut cfg = rask::SchedulerConfig::default();
@@ -327,12 +327,15 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
             resources: vec![],
             data_addr: "127.0.0.1:9".into(),
             weight: 1,
+            pid: 1,
         });
         w2.send(&[join][..]).await.unwrap();
         let lie = FromWorker::Finished {
             gid: Gid(0xdead_beef_0000_0001),
             nbytes: 1,
             micros: 1,
+            thread: 0,
+            inline: None,
         };
         w2.send(&[lie][..]).await.unwrap();
         w2.flush().await.unwrap();
@@ -346,10 +349,13 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
             tasks: vec![TaskSpec {
                 func: 0,
                 args: vec![ArgSpec::Lit(vec![1, 0, 0, 0, 0, 0, 0, 0])],
-                resources: vec![],
-                workers: vec!["local-0".into()],
+                opts: Some(Box::new(TaskOpts {
+                    workers: vec!["local-0".into()],
+                    ..TaskOpts::default()
+                })),
             }],
             outputs: vec![0],
+            events: false,
         };
         w3.send(&[submit][..]).await.unwrap();
         w3.flush().await.unwrap();
@@ -358,7 +364,7 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
             for m in batch {
                 match m {
                     ToClient::Erred { failure, .. } => erred = Some(failure),
-                    ToClient::Finished { .. } => {
+                    ToClient::GraphDone { .. } => {
                         return assert!(
                             format!("{erred:?}").contains("no::such::function"),
                             "{erred:?}"
@@ -410,10 +416,10 @@ fn across_network_namespaces() {
             ns,
             &exe,
             &[
-                ("RASK_CLUSTER_WORKER", &sched_addr),
-                ("RASK_CLUSTER_NAME", &name),
-                ("RASK_CLUSTER_HOST", &host),
-                ("RASK_CLUSTER_THREADS", "1"),
+                ("RASK_WORKER", &format!("tcp:{sched_addr}")),
+                ("RASK_WORKER_NAME", &name),
+                ("RASK_WORKER_HOST", &host),
+                ("RASK_WORKER_THREADS", "1"),
                 ("RASK_SECRET", secret),
             ],
         ));

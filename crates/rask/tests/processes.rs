@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rask::prelude::*;
 
 mod workers;
-use rask::{Placement, ProcessOptions, ProcessPool, TaskErrorKind};
+use rask::{LocalOptions, Placement, TaskErrorKind, Transport};
 use workers::{add, inc, ramp, sum_all, total};
 
 #[rask::task]
@@ -79,8 +79,12 @@ fn check(seed: u64) {
     }
 }
 
-fn pool(n: usize) -> ProcessPool {
-    ProcessPool::new(ProcessOptions::new(n)).unwrap()
+fn pool(n: usize) -> Client {
+    Client::processes(n)
+}
+
+fn pids(c: &Client) -> Vec<u32> {
+    c.deployment().unwrap().pids()
 }
 
 fn tree(n: u64) -> Delayed<u64> {
@@ -89,13 +93,14 @@ fn tree(n: u64) -> Delayed<u64> {
 
 fn a_tree_of_registered_tasks_gives_the_right_sum() {
     for placement in [
+        Placement::EarliestStart,
         Placement::LeastLoaded,
         Placement::RoundRobin,
-        Placement::Weighted(vec![1, 3]),
+        Placement::Weighted,
     ] {
-        let mut opts = ProcessOptions::new(2);
-        opts.placement = placement.clone();
-        let pool = ProcessPool::new(opts).unwrap();
+        let mut opts = LocalOptions::new(2, 1, Transport::Local);
+        opts.scheduler.core.placement = placement;
+        let pool = Client::try_processes(opts).unwrap();
         let n = 3000;
         assert_eq!(
             tree(n).compute(&pool).unwrap(),
@@ -174,7 +179,7 @@ fn failures_name_the_task_and_spare_the_rest() {
 }
 
 fn pool_get(
-    pool: &ProcessPool,
+    pool: &Client,
     a: &Delayed<u64>,
     b: &Delayed<u64>,
 ) -> (rask::Result<u64>, rask::Result<u64>) {
@@ -223,7 +228,7 @@ fn big_values_travel_through_shared_memory() {
 
 fn a_worker_killed_mid_task_is_replaced_and_its_tasks_retried() {
     let pool = pool(2);
-    let before = pool.pids();
+    let before = pids(&pool);
     let xs: Vec<Delayed<u64>> = (0..40).map(|i| slow::delayed(i, 20)).collect();
     let mut acc = xs[0].clone();
     for x in &xs[1..] {
@@ -239,15 +244,15 @@ fn a_worker_killed_mid_task_is_replaced_and_its_tasks_retried() {
     assert_eq!(acc.compute(&pool).unwrap(), (0..40).sum::<u64>());
     killer.join().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(30));
-    let after = pool.pids();
+    let after = pids(&pool);
     assert_eq!(after.len(), 2);
     assert!(!after.contains(&victim), "{before:?} -> {after:?}");
 }
 
 fn a_task_that_always_kills_its_worker_fails_after_the_limit() {
-    let mut opts = ProcessOptions::new(2);
-    opts.max_attempts = 3;
-    let pool = ProcessPool::new(opts).unwrap();
+    let mut opts = LocalOptions::new(2, 1, Transport::Local);
+    opts.scheduler.core.max_deaths = 3;
+    let pool = Client::try_processes(opts).unwrap();
     let doomed = crash::delayed(1);
     let fine = add::delayed(inc::delayed(1), inc::delayed(2));
     let out = pool_get(&pool, &doomed, &fine);
@@ -261,7 +266,7 @@ fn a_task_that_always_kills_its_worker_fails_after_the_limit() {
     assert!(e.to_string().contains("crash"), "{e}");
     assert_eq!(out.1.unwrap(), 5);
     // The pool is whole again.
-    assert_eq!(pool.pids().len(), 2);
+    assert_eq!(pids(&pool).len(), 2);
     assert_eq!(inc::delayed(41).compute(&pool).unwrap(), 42);
 }
 

@@ -8,7 +8,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::*;
-use crate::proto::{FromClient, FromWorker, TaskSpec, ToClient, ToWorker};
+use crate::proto::{
+    fail_bits, ArgSource, ArgSpec, Failure, FromClient, FromWorker, Gid, GraphNo, Located,
+    TaskOpts, TaskSpec, ToClient, ToWorker, WorkerInfo,
+};
 
 /// Encodes and decodes, as the wire would.
 fn wire<T: serde::Serialize + serde::de::DeserializeOwned>(m: &T) -> T {
@@ -63,6 +66,9 @@ struct Sim {
     client: ClientIx,
     done: HashMap<(GraphNo, u32), u64>,
     erred: HashMap<(GraphNo, u32), Failure>,
+    attempts: HashMap<(GraphNo, u32), u32>,
+    /// Runs of each "flaky" task (it fails its first two).
+    flaky: HashMap<u64, u32>,
     finished: Vec<GraphNo>,
     rng: Rng,
     joined: u32,
@@ -79,6 +85,8 @@ impl Sim {
             client,
             done: HashMap::new(),
             erred: HashMap::new(),
+            attempts: HashMap::new(),
+            flaky: HashMap::new(),
             finished: Vec::new(),
             rng: Rng(seed | 1),
             joined: 0,
@@ -100,6 +108,7 @@ impl Sim {
             resources: resources.iter().map(|(r, q)| (r.to_string(), *q)).collect(),
             data_addr: addr.clone(),
             weight: 1,
+            pid: 1000 + n,
         };
         let ix = self.core.worker_joined(wire(&info), &mut self.out).unwrap();
         self.workers.push(SimWorker {
@@ -112,20 +121,24 @@ impl Sim {
         });
     }
 
-    fn kill(&mut self, i: usize) {
+    /// Kills worker `i`; `started` is what its started board shows (`None`:
+    /// it had none).
+    fn kill(&mut self, i: usize, started: Option<Vec<Gid>>) {
         self.workers[i].alive = false;
         self.workers[i].queue.clear();
         self.workers[i].held.clear();
         let ix = self.workers[i].ix;
-        self.core.worker_gone(ix, "was killed", &mut self.out);
+        self.core
+            .worker_gone(ix, "was killed", started.as_deref(), &mut self.out);
     }
 
     fn submit(&mut self, graph: GraphNo, tasks: Vec<TaskSpec>, outputs: Vec<u32>) {
         let msg = FromClient::Submit {
             graph,
-            funcs: vec!["add".into(), "fail".into()],
+            funcs: vec!["add".into(), "fail".into(), "flaky".into()],
             tasks,
             outputs,
+            events: graph % 2 == 0,
         };
         self.core
             .client_message(self.client, wire(&msg), &mut self.out);
@@ -148,7 +161,10 @@ impl Sim {
                 ToWorker::Define { func, name } => {
                     sw.funcs.insert(func, name);
                 }
-                ToWorker::Compute { gid, func, args } => sw.queue.push_back((gid, func, args)),
+                ToWorker::Compute {
+                    gid, func, args, ..
+                } => sw.queue.push_back((gid, func, args)),
+                ToWorker::Welcome { .. } => {}
                 ToWorker::Release { gids } => {
                     for g in gids {
                         sw.held.remove(&g);
@@ -173,33 +189,49 @@ impl Sim {
         for (c, m) in to_c {
             assert_eq!(c, self.client);
             match m {
-                ToClient::Done {
-                    graph,
-                    task,
-                    gid,
-                    addr,
+                ToClient::Finished {
+                    graph, task, value, ..
                 } => {
-                    let w = self
-                        .workers
-                        .iter()
-                        .find(|w| w.addr == addr && w.alive)
-                        .unwrap();
-                    let v = *w
-                        .held
-                        .get(&gid)
-                        .expect("an output is held where the scheduler says");
-                    self.done.insert((graph, task), v);
+                    if graph % 2 == 1 {
+                        assert!(value.is_some(), "only outputs without events");
+                    }
+                    match value {
+                        Some(Located::Inline(b)) => {
+                            self.done
+                                .insert((graph, task), bincode::deserialize(&b).unwrap());
+                        }
+                        Some(Located::At { gid, addr }) => {
+                            let w = self
+                                .workers
+                                .iter()
+                                .find(|w| w.addr == addr && w.alive)
+                                .unwrap();
+                            let v = *w
+                                .held
+                                .get(&gid)
+                                .expect("an output is held where the scheduler says");
+                            self.done.insert((graph, task), v);
+                        }
+                        None => {}
+                    }
+                }
+                ToClient::Started { graph, .. } | ToClient::Retrying { graph, .. } => {
+                    assert_eq!(graph % 2, 0, "events only when asked")
                 }
                 ToClient::Erred {
                     graph,
                     task,
                     failure,
+                    attempt,
                 } => {
+                    self.attempts.insert((graph, task), attempt);
                     self.erred.insert((graph, task), failure);
                 }
-                ToClient::Finished { graph } => self.finished.push(graph),
+                ToClient::GraphDone { graph } => self.finished.push(graph),
                 ToClient::Refused { why, .. } => panic!("refused: {why}"),
-                ToClient::Var { .. } => {}
+                ToClient::Var { .. }
+                | ToClient::WorkerJoined { .. }
+                | ToClient::WorkerLost { .. } => {}
             }
         }
         any
@@ -238,9 +270,15 @@ impl Sim {
             }
         }
         let ix = self.workers[i].ix;
+        let fname = self.workers[i].funcs[&func].clone();
+        let flaky_fails = fname == "flaky" && {
+            let n = self.flaky.entry(gid.0 & 0xffff_ffff).or_insert(0);
+            *n += 1;
+            *n <= 2
+        };
         let msg = if let Some(m) = missing {
             FromWorker::Missing { gid, missing: m }
-        } else if self.workers[i].funcs[&func] == "fail" {
+        } else if fname == "fail" || flaky_fails {
             FromWorker::Erred {
                 gid,
                 failure: Failure::Failed("boom".into()),
@@ -249,11 +287,17 @@ impl Sim {
             let v = vals
                 .iter()
                 .fold(1u64, |a, b| a.wrapping_mul(31).wrapping_add(*b));
-            self.workers[i].held.insert(gid, v);
+            // Sent back inline or kept, at random: both paths are taken.
+            let inline = self.rng.below(2) == 0;
+            if !inline {
+                self.workers[i].held.insert(gid, v);
+            }
             FromWorker::Finished {
                 gid,
                 nbytes: 8,
                 micros: 3,
+                thread: 0,
+                inline: inline.then(|| bincode::serialize(&v).unwrap()),
             }
         };
         self.core
@@ -275,7 +319,10 @@ impl Sim {
                     .collect();
                 if !alive.is_empty() {
                     let v = alive[self.rng.below(alive.len() as u64) as usize];
-                    self.kill(v);
+                    // Its board shows nothing started (the simulated
+                    // worker runs a task in one step), or it had none.
+                    let board = (self.rng.below(2) == 0).then(Vec::new);
+                    self.kill(v, board);
                     self.join(&[]);
                 }
             }
@@ -319,8 +366,7 @@ fn random_dag(rng: &mut Rng, n: usize, failing: bool) -> (Vec<TaskSpec>, Vec<Opt
         specs.push(TaskSpec {
             func: u32::from(fails),
             args,
-            resources: Vec::new(),
-            workers: Vec::new(),
+            opts: None,
         });
         vals.push(v);
     }
@@ -367,6 +413,9 @@ fn random_graphs_on_every_policy_give_the_direct_answer() {
             for (&(_, t), f) in &sim.erred {
                 assert_eq!(f, &Failure::Failed("boom".into()), "task {t}");
             }
+            // What is still queued on workers runs to the end (tasks
+            // no output needs any more, after failures).
+            while sim.deliver() || sim.step() {}
             let c = sim.core.counts();
             assert_eq!(
                 (c.processing, c.ready, c.waiting),
@@ -416,25 +465,25 @@ fn a_task_whose_workers_keep_dying_fails_and_the_rest_completes() {
         TaskSpec {
             func: 0,
             args: vec![lit(1)],
-            resources: vec![],
-            workers: vec![],
+            opts: None,
         },
         TaskSpec {
             func: 0,
             args: vec![lit(2)],
-            resources: vec![],
-            workers: vec![],
+            opts: None,
         },
         TaskSpec {
             func: 0,
             args: vec![ArgSpec::Dep(0), lit(3)],
-            resources: vec![],
-            workers: vec![],
+            opts: None,
         },
     ];
     sim.submit(1, tasks, vec![1, 2]);
-    // Task 0 is the "crasher": whichever worker gets it dies before
-    // running it; everything else runs normally.
+    // Task 0 is the "crasher": whichever worker gets it starts it and dies
+    // (its started board shows it); everything else runs normally. Before
+    // each crash the worker is also killed once with task 0 queued but not
+    // started: that death does not count.
+    let mut spared = false;
     for _ in 0..1000 {
         sim.deliver();
         let victim = sim
@@ -442,7 +491,15 @@ fn a_task_whose_workers_keep_dying_fails_and_the_rest_completes() {
             .iter()
             .position(|w| w.alive && w.queue.iter().any(|(g, _, _)| (g.0 & 0xffff_ffff) == 0));
         if let Some(v) = victim {
-            sim.kill(v);
+            let gid = sim.workers[v]
+                .queue
+                .iter()
+                .find(|(g, _, _)| (g.0 & 0xffff_ffff) == 0)
+                .map(|(g, _, _)| *g)
+                .unwrap();
+            let board = if spared { vec![gid] } else { Vec::new() };
+            spared = !spared;
+            sim.kill(v, Some(board));
             sim.join(&[]);
             continue;
         }
@@ -457,6 +514,8 @@ fn a_task_whose_workers_keep_dying_fails_and_the_rest_completes() {
         .find(|(_, &t, _)| t == 0)
         .expect("task 0 failed");
     assert!(matches!(f, Failure::WorkersDied { deaths: 3, .. }), "{f:?}");
+    // Its function began three times: the attempt says so.
+    assert_eq!(sim.attempts[&(1, 0)], 3);
     assert!(
         sim.done.contains_key(&(1, 1)),
         "the independent task completed"
@@ -475,12 +534,15 @@ fn resources_and_restrictions_choose_the_worker() {
         .map(|i| TaskSpec {
             func: 0,
             args: vec![lit(i)],
-            resources: if i % 2 == 0 {
-                vec![("gpu".into(), 1.0)]
-            } else {
-                vec![]
-            },
-            workers: if i == 5 { vec!["sim-0".into()] } else { vec![] },
+            opts: Some(Box::new(TaskOpts {
+                resources: if i % 2 == 0 {
+                    vec![("gpu".into(), 1.0)]
+                } else {
+                    vec![]
+                },
+                workers: if i == 5 { vec!["sim-0".into()] } else { vec![] },
+                ..TaskOpts::default()
+            })),
         })
         .collect();
     sim.submit(1, tasks, (0..6).collect());
@@ -514,8 +576,7 @@ fn bad_graphs_are_refused_whole() {
     let bad = vec![TaskSpec {
         func: 0,
         args: vec![ArgSpec::Dep(3)],
-        resources: vec![],
-        workers: vec![],
+        opts: None,
     }];
     core.client_message(
         c,
@@ -524,14 +585,14 @@ fn bad_graphs_are_refused_whole() {
             funcs: vec!["f".into()],
             tasks: bad,
             outputs: vec![0],
+            events: false,
         },
         &mut out,
     );
     let bad_func = vec![TaskSpec {
         func: 4,
         args: vec![],
-        resources: vec![],
-        workers: vec![],
+        opts: None,
     }];
     core.client_message(
         c,
@@ -540,6 +601,7 @@ fn bad_graphs_are_refused_whole() {
             funcs: vec!["f".into()],
             tasks: bad_func,
             outputs: vec![0],
+            events: false,
         },
         &mut out,
     );
@@ -550,6 +612,7 @@ fn bad_graphs_are_refused_whole() {
             funcs: vec![],
             tasks: vec![],
             outputs: vec![9],
+            events: false,
         },
         &mut out,
     );
@@ -582,4 +645,222 @@ fn a_client_that_leaves_releases_its_graphs() {
     assert_eq!(sim.core.counts(), Counts::default());
     assert!(sim.workers.iter().all(|w| w.held.is_empty()));
     assert!(sim.workers.iter().all(|w| w.queue.is_empty()));
+}
+
+fn spec(func: u32, args: Vec<ArgSpec>, opts: Option<TaskOpts>) -> TaskSpec {
+    TaskSpec {
+        func,
+        args,
+        opts: opts.map(Box::new),
+    }
+}
+
+#[test]
+fn retries_run_a_failing_task_again_for_the_kinds_asked() {
+    let mut sim = Sim::new(CoreConfig::default(), 2, 11);
+    let retry = |n| TaskOpts {
+        retries: n,
+        retry_on: fail_bits::FAILED,
+        ..TaskOpts::default()
+    };
+    // "flaky" fails its first two runs: three attempts are enough, two not.
+    let tasks = vec![
+        spec(2, vec![lit(1)], Some(retry(2))),
+        spec(2, vec![lit(2)], Some(retry(1))),
+        spec(2, vec![lit(3)], None),
+        spec(
+            2,
+            vec![lit(4)],
+            Some(TaskOpts {
+                retries: 5,
+                retry_on: fail_bits::PANICKED,
+                ..TaskOpts::default()
+            }),
+        ),
+    ];
+    sim.submit(2, tasks, vec![0, 1, 2, 3]);
+    sim.run(1, 0, 10_000);
+    assert!(sim.done.contains_key(&(2, 0)), "{:?}", sim.erred);
+    assert_eq!(sim.attempts.get(&(2, 1)), Some(&2));
+    assert_eq!(sim.attempts.get(&(2, 2)), Some(&1));
+    // Retries for panics only: a returned error is not retried.
+    assert_eq!(sim.attempts.get(&(2, 3)), Some(&1));
+    assert_eq!(sim.erred.len(), 3);
+}
+
+#[test]
+fn a_task_no_worker_may_run_fails_after_the_no_workers_timeout() {
+    let cfg = CoreConfig {
+        no_workers_timeout: Some(std::time::Duration::from_secs(5)),
+        ..CoreConfig::default()
+    };
+    let mut sim = Sim::new(cfg, 1, 13);
+    let t0 = std::time::Instant::now();
+    sim.core.tick(t0, &mut sim.out);
+    let tasks = vec![
+        spec(
+            0,
+            vec![lit(1)],
+            Some(TaskOpts {
+                workers: vec!["nobody".into()],
+                ..TaskOpts::default()
+            }),
+        ),
+        spec(0, vec![lit(2)], None),
+        spec(0, vec![ArgSpec::Dep(0), lit(3)], None),
+    ];
+    sim.submit(1, tasks, vec![1, 2]);
+    while sim.deliver() || sim.step() {}
+    assert!(sim.done.contains_key(&(1, 1)));
+    assert!(sim.erred.is_empty(), "not yet: {:?}", sim.erred);
+    sim.core
+        .tick(t0 + std::time::Duration::from_secs(4), &mut sim.out);
+    sim.deliver();
+    assert!(sim.erred.is_empty(), "not yet: {:?}", sim.erred);
+    sim.core
+        .tick(t0 + std::time::Duration::from_secs(6), &mut sim.out);
+    sim.deliver();
+    match &sim.erred[&(1, 0)] {
+        Failure::NoWorkers(why) => assert!(why.contains("a worker named nobody"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(sim.finished.contains(&1));
+    sim.core.check().unwrap();
+
+    // No worker at all: the same, and a worker joining in time saves it.
+    let cfg = CoreConfig {
+        no_workers_timeout: Some(std::time::Duration::from_secs(5)),
+        ..CoreConfig::default()
+    };
+    let mut sim = Sim::new(cfg, 0, 17);
+    sim.core.tick(t0, &mut sim.out);
+    sim.submit(3, vec![spec(0, vec![lit(1)], None)], vec![0]);
+    sim.deliver();
+    sim.core
+        .tick(t0 + std::time::Duration::from_secs(3), &mut sim.out);
+    sim.join(&[]);
+    sim.run(1, 0, 1000);
+    assert!(sim.done.contains_key(&(3, 0)), "{:?}", sim.erred);
+    sim.core
+        .tick(t0 + std::time::Duration::from_secs(60), &mut sim.out);
+    sim.submit(5, vec![spec(0, vec![lit(1)], None)], vec![0]);
+    sim.kill(0, None);
+    sim.core
+        .tick(t0 + std::time::Duration::from_secs(70), &mut sim.out);
+    sim.deliver();
+    assert!(
+        matches!(&sim.erred[&(5, 0)], Failure::NoWorkers(why) if why.contains("no worker was alive")),
+        "{:?}",
+        sim.erred
+    );
+}
+
+#[test]
+fn a_later_graph_uses_a_kept_output_and_keeps_its_graph_alive() {
+    let mut sim = Sim::new(CoreConfig::default(), 2, 19);
+    sim.submit(1, vec![spec(0, vec![lit(5)], None)], vec![0]);
+    sim.run(1, 0, 1000);
+    let first = sim.done[&(1, 0)];
+    // Graph 3 uses graph 1's output; graph 1 is released meanwhile but
+    // kept while graph 3 uses it.
+    let tasks = vec![spec(
+        0,
+        vec![ArgSpec::Ext { graph: 1, task: 0 }, lit(1)],
+        None,
+    )];
+    sim.submit(3, tasks, vec![0]);
+    sim.core
+        .client_message(sim.client, FromClient::Release { graph: 1 }, &mut sim.out);
+    sim.run(2, 0, 1000);
+    let want = [first, 1]
+        .iter()
+        .fold(1u64, |a, b| a.wrapping_mul(31).wrapping_add(*b));
+    assert_eq!(sim.done[&(3, 0)], want);
+    sim.core
+        .client_message(sim.client, FromClient::Release { graph: 3 }, &mut sim.out);
+    sim.deliver();
+    assert_eq!(sim.core.counts(), Counts::default());
+    assert!(sim.workers.iter().all(|w| w.held.is_empty()));
+    // A graph naming a released graph, or a task that is not an output,
+    // is refused whole.
+    let mut out = Fake::default();
+    sim.core.client_message(
+        sim.client,
+        FromClient::Submit {
+            graph: 9,
+            funcs: vec!["add".into()],
+            tasks: vec![spec(0, vec![ArgSpec::Ext { graph: 1, task: 0 }], None)],
+            outputs: vec![0],
+            events: false,
+        },
+        &mut out,
+    );
+    assert!(
+        matches!(&out.to_clients[..], [(_, ToClient::Refused { why, .. })] if why.contains("released")),
+        "{:?}",
+        out.to_clients
+    );
+}
+
+#[test]
+fn a_value_the_client_holds_goes_to_the_worker_as_an_address() {
+    let mut core = Core::new(CoreConfig::default());
+    let c = core.client_joined();
+    let mut out = Fake::default();
+    let info = WorkerInfo {
+        name: "w".into(),
+        threads: 1,
+        memory: 0,
+        resources: vec![],
+        data_addr: "w".into(),
+        weight: 1,
+        pid: 1,
+    };
+    let w = core.worker_joined(info, &mut out).unwrap();
+    core.client_message(
+        c,
+        FromClient::Submit {
+            graph: 1,
+            funcs: vec!["f".into()],
+            tasks: vec![spec(
+                0,
+                vec![ArgSpec::At {
+                    gid: Gid(77),
+                    addr: "client".into(),
+                }],
+                None,
+            )],
+            outputs: vec![0],
+            events: false,
+        },
+        &mut out,
+    );
+    let gid = out
+        .to_workers
+        .iter()
+        .find_map(|(_, m)| match m {
+            ToWorker::Compute { gid, args, .. } => {
+                assert!(
+                    matches!(&args[..], [ArgSource::There { gid: Gid(77), addr }] if addr == "client")
+                );
+                Some(*gid)
+            }
+            _ => None,
+        })
+        .unwrap();
+    // The client left with it: the task fails, saying so.
+    core.worker_message(
+        w,
+        FromWorker::Missing {
+            gid,
+            missing: Gid(77),
+        },
+        &mut out,
+    )
+    .unwrap();
+    assert!(out.to_clients.iter().any(|(_, m)| matches!(
+        m,
+        ToClient::Erred { failure: Failure::Lost(why), .. } if why.contains("client")
+    )));
+    core.check().unwrap();
 }

@@ -21,6 +21,12 @@
 //!    is cancelled, what was encoded stays queued and nothing is written twice.
 //! 6. The encoding is bincode 1 with fixed-width little-endian integers, the
 //!    same bytes as `bincode::serialize`.
+//! 7. Raw bytes may follow a frame on the stream (a value of any size,
+//!    streamed with back-pressure, not framed): [`FrameWriter::write_raw`]
+//!    writes the queued frames first, then the bytes; the reader takes them
+//!    with [`FrameReader::read_raw`], which is *not* cancel-safe (a cancelled
+//!    read leaves the stream out of sync) and must follow the frame that
+//!    announced their length.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -266,6 +272,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(Some(len))
     }
 
+    /// Reads exactly `out.len()` raw bytes that follow the last frame (rule 7).
+    pub async fn read_raw(&mut self, out: &mut [u8]) -> Result<(), WireError> {
+        if self.broken || self.body.is_some() || self.hdr_filled != 0 {
+            return Err(io_at(
+                self.peer,
+                std::io::Error::new(ErrorKind::InvalidData, "raw read inside a frame"),
+            ));
+        }
+        match self.inner.read_exact(out).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.broken = true;
+                Err(io_at(self.peer, e))
+            }
+        }
+    }
+
     fn eof(&self, what: String) -> WireError {
         io_at(
             self.peer,
@@ -354,6 +377,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub async fn flush(&mut self) -> Result<(), WireError> {
         self.write_queued().await?;
         self.inner.flush().await.map_err(|e| io_at(self.peer, e))
+    }
+
+    /// Writes the queued frames, then `bytes` as they are (rule 7).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        self.write_queued().await?;
+        self.inner
+            .write_all(bytes)
+            .await
+            .map_err(|e| io_at(self.peer, e))
     }
 
     /// Flushes, then shuts the stream's write side down (TCP FIN).

@@ -32,6 +32,7 @@ pub(crate) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 
 impl Channel {
     /// A connected pair; both ends close on exec.
+    #[cfg(test)]
     pub(crate) fn pair() -> io::Result<(Channel, Channel)> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: `fds` has room for the two descriptors socketpair writes.
@@ -179,14 +180,6 @@ impl Channel {
             return Ok(false);
         }
         Ok(true)
-    }
-
-    /// Stops both directions (wakes a thread blocked in `recv` on either end).
-    pub(crate) fn shutdown(&self) {
-        // SAFETY: shutdown on a descriptor we own; errors (already closed) are harmless.
-        unsafe {
-            libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_RDWR);
-        }
     }
 }
 

@@ -1,0 +1,52 @@
+//! [`Bytes`]: an encoded value held in this process, in its own memory or
+//! in shared memory (a local worker's big values), cheap to clone.
+
+use std::sync::Arc;
+
+use crate::local::shm::{self, Shm};
+
+/// Values above this size live in shared memory on local transports, so
+/// that another process can read them without a copy.
+pub(crate) const SHM_MIN: usize = 16 * 1024;
+
+/// An encoded value.
+#[derive(Clone, Debug)]
+pub(crate) enum Bytes {
+    Vec(Arc<Vec<u8>>),
+    Shm(Arc<Shm>),
+}
+
+impl Bytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Vec(v) => v,
+            Bytes::Shm(s) => s.as_slice(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Bytes::Vec(v) => v.len(),
+            Bytes::Shm(s) => s.len(),
+        }
+    }
+
+    pub(crate) fn from_vec(v: Vec<u8>) -> Bytes {
+        Bytes::Vec(Arc::new(v))
+    }
+
+    /// `len` bytes written by `write`, in shared memory when `shared` and
+    /// the value is big enough to be worth it.
+    pub(crate) fn write(
+        len: usize,
+        shared: bool,
+        write: impl FnOnce(&mut [u8]) -> Result<(), String>,
+    ) -> Result<Bytes, String> {
+        if shared && len > SHM_MIN {
+            return shm::fill(len, write).map(Bytes::Shm);
+        }
+        let mut v = vec![0; len];
+        write(&mut v)?;
+        Ok(Bytes::from_vec(v))
+    }
+}

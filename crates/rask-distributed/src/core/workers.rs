@@ -1,0 +1,309 @@
+//! Workers: joining, their messages, and their deaths.
+//!
+//! A message about a task the scheduler never gave out is a protocol error
+//! (the caller logs it and drops the worker; nothing changes here); one
+//! about a task released, stolen back or moved meanwhile is stale and
+//! ignored (its value, if any, is released on the worker).
+
+use smallvec::SmallVec;
+
+use super::{ClientIx, Core, Outbox, Slot, St, Worker, WorkerIx};
+use crate::proto::{Failure, FromWorker, Gid, ToClient, ToWorker, WorkerInfo};
+
+impl Core {
+    /// A new worker; refused if its name is taken by a live worker.
+    pub fn worker_joined(
+        &mut self,
+        info: WorkerInfo,
+        out: &mut impl Outbox,
+    ) -> Result<WorkerIx, String> {
+        if let Some(&w) = self.names.get(&info.name) {
+            if self.workers[w as usize].alive {
+                return Err(format!(
+                    "a worker named `{}` is already connected",
+                    info.name
+                ));
+            }
+        }
+        let w = self.workers.len() as u32;
+        self.names.insert(info.name.clone(), w);
+        let res = info.resources.len();
+        out.to_worker(
+            WorkerIx(w),
+            ToWorker::Welcome {
+                inline_max: self.cfg.inline_max,
+            },
+        );
+        for c in self.watchers() {
+            out.to_client(
+                c,
+                ToClient::WorkerJoined {
+                    worker: w,
+                    name: info.name.clone(),
+                    threads: info.threads,
+                },
+            );
+        }
+        self.workers.push(Worker {
+            info,
+            alive: true,
+            in_flight: 0,
+            queued_us: 0.0,
+            sent: Default::default(),
+            defined: Vec::new(),
+            res_used: vec![0.0; res],
+            stealing: false,
+        });
+        self.unpark_unrunnable();
+        self.schedule(out);
+        Ok(WorkerIx(w))
+    }
+
+    fn watchers(&self) -> Vec<ClientIx> {
+        self.clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.alive && c.watch_workers)
+            .map(|(i, _)| ClientIx(i as u32))
+            .collect()
+    }
+
+    /// A message from worker `w` (see the module docs).
+    pub fn worker_message(
+        &mut self,
+        w: WorkerIx,
+        msg: FromWorker,
+        out: &mut impl Outbox,
+    ) -> Result<(), String> {
+        let w = w.0;
+        if !self.workers.get(w as usize).is_some_and(|wk| wk.alive) {
+            return Ok(());
+        }
+        match &msg {
+            FromWorker::Started { gid, .. }
+            | FromWorker::Finished { gid, .. }
+            | FromWorker::Erred { gid, .. }
+            | FromWorker::Missing { gid, .. } => self.known(*gid)?,
+            FromWorker::Stolen { gids } => {
+                for g in gids {
+                    self.known(*g)?;
+                }
+            }
+            FromWorker::Join(_) => return Err("a second join message".to_owned()),
+            FromWorker::Heartbeat => {}
+        }
+        match msg {
+            FromWorker::Join(_) | FromWorker::Heartbeat => return Ok(()),
+            FromWorker::Started { gid, thread } => {
+                if let Some(slot) = self.processing_on(gid, w) {
+                    self.started(slot, w, thread, out);
+                }
+                return Ok(());
+            }
+            FromWorker::Finished {
+                gid,
+                nbytes,
+                micros,
+                thread,
+                inline,
+            } => {
+                let slot = self.processing_on(gid, w);
+                self.answered(w, slot);
+                match slot {
+                    Some(slot) => self.finished(slot, w, thread, nbytes, micros, inline, out),
+                    // A task released or moved meanwhile: drop its value.
+                    None if inline.is_none() => {
+                        out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] })
+                    }
+                    None => {}
+                }
+            }
+            FromWorker::Erred { gid, failure } => {
+                let slot = self.processing_on(gid, w);
+                self.answered(w, slot);
+                if let Some(slot) = slot {
+                    self.attempt_failed(slot, failure, out);
+                }
+            }
+            FromWorker::Missing { gid, missing } => {
+                let slot = self.processing_on(gid, w);
+                self.answered(w, slot);
+                if let Some(slot) = slot {
+                    let held_by_client = self
+                        .task(slot)
+                        .args
+                        .iter()
+                        .any(|a| matches!(a, super::Arg::At(g, _) if *g == missing));
+                    if held_by_client {
+                        let why = "a value its client holds could not be fetched from the \
+                                   client (it left, or released the value)";
+                        self.err(slot, Some(Failure::Lost(why.to_owned())), out);
+                    } else {
+                        self.missing(missing, out);
+                        self.enter_waiting(slot, out);
+                    }
+                }
+            }
+            FromWorker::Stolen { gids } => {
+                self.workers[w as usize].stealing = false;
+                for gid in gids {
+                    let slot = self.processing_on(gid, w);
+                    self.answered(w, slot);
+                    if let Some(slot) = slot {
+                        // Its inputs may have been lost meanwhile: re-count.
+                        self.enter_waiting(slot, out);
+                    }
+                }
+            }
+        }
+        self.schedule(out);
+        Ok(())
+    }
+
+    /// The function of `slot` began to run on `w`'s compute `thread`.
+    fn started(&mut self, slot: Slot, w: u32, thread: u32, out: &mut impl Outbox) {
+        let t = self.task_mut(slot);
+        if t.started {
+            return;
+        }
+        t.started = true;
+        t.attempts += 1;
+        let (attempt, local) = (t.attempts, t.local);
+        if let Some(g) = self.graph_of(slot) {
+            if g.events {
+                out.to_client(
+                    g.client,
+                    ToClient::Started {
+                        graph: g.no,
+                        task: local,
+                        worker: w,
+                        thread,
+                        attempt,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A worker could not fetch `missing` from the holder it was pointed
+    /// at: that holder lost it (or died, which we may not know yet).
+    fn missing(&mut self, missing: Gid, out: &mut impl Outbox) {
+        let Some(m) = self.lookup(missing) else {
+            return;
+        };
+        let mt = self.task_mut(m);
+        if mt.state != St::Memory || mt.holders.is_empty() {
+            return;
+        }
+        let h = mt.holders.remove(0);
+        out.to_worker(
+            WorkerIx(h),
+            ToWorker::Release {
+                gids: vec![missing],
+            },
+        );
+        if !self.task(m).has_value() {
+            self.lost(m, out);
+        }
+    }
+
+    /// Whether `gid` was ever given out.
+    fn known(&self, gid: Gid) -> Result<(), String> {
+        let slot = (gid.0 & 0xffff_ffff) as usize;
+        let gen = (gid.0 >> 32) as u32;
+        match self.tasks.get(slot) {
+            Some(t) if gen <= t.gen => Ok(()),
+            _ => Err(format!(
+                "a message about task {:#x}, which this scheduler never sent",
+                gid.0
+            )),
+        }
+    }
+
+    /// Worker `w` is gone (disconnected, or silent past its deadline): its
+    /// tasks go elsewhere, values only it held are recomputed if needed. A
+    /// death counts against the tasks that had started there: those in
+    /// `started` (its started board, where it had one), else those that said
+    /// `Started`, else the `threads` oldest sent to it.
+    pub fn worker_gone(
+        &mut self,
+        w: WorkerIx,
+        why: &str,
+        started: Option<&[Gid]>,
+        out: &mut impl Outbox,
+    ) {
+        let w = w.0;
+        let Some(wk) = self.workers.get_mut(w as usize) else {
+            return;
+        };
+        if !wk.alive {
+            return;
+        }
+        wk.alive = false;
+        wk.in_flight = 0;
+        wk.queued_us = 0.0;
+        wk.stealing = false;
+        let sent = std::mem::take(&mut wk.sent);
+        let name = wk.info.name.clone();
+        for c in self.watchers() {
+            out.to_client(
+                c,
+                ToClient::WorkerLost {
+                    worker: w,
+                    name: name.clone(),
+                    why: why.to_owned(),
+                },
+            );
+        }
+        let max = self.cfg.max_deaths;
+        let threads = self.workers[w as usize].info.threads.max(1) as usize;
+        // Its tasks, from what was sent there (each appears once with its
+        // current generation; stale entries are skipped), oldest first.
+        let mut mine: SmallVec<[Slot; 64]> = SmallVec::new();
+        for (s, gen) in sent {
+            let t = self.task(s);
+            if t.gen == gen && t.state == St::Processing(w) && !mine.contains(&s) {
+                mine.push(s);
+            }
+        }
+        let any_said_started = mine.iter().any(|&s| self.task(s).started);
+        for (k, slot) in mine.into_iter().enumerate() {
+            let gid = self.task(slot).gid(slot);
+            let t = self.task_mut(slot);
+            if t.state != St::Processing(w) {
+                continue;
+            }
+            let ran = match started {
+                Some(board) => board.contains(&gid),
+                None if any_said_started => t.started,
+                None => k < threads,
+            };
+            if ran {
+                t.deaths += 1;
+                if !t.started {
+                    t.attempts += 1;
+                }
+            }
+            if t.deaths >= max {
+                let failure = Failure::WorkersDied {
+                    deaths: t.deaths,
+                    last: format!("worker `{name}` {why}"),
+                };
+                self.err(slot, Some(failure), out);
+            } else {
+                self.enter_waiting(slot, out);
+            }
+        }
+        // Values it held.
+        for i in 0..self.tasks.len() {
+            let t = &mut self.tasks[i];
+            if t.state == St::Memory && t.holders.contains(&w) {
+                t.holders.retain(|h| *h != w);
+                if !t.has_value() {
+                    self.lost(Slot(i as u32), out);
+                }
+            }
+        }
+        self.schedule(out);
+    }
+}

@@ -1,0 +1,309 @@
+//! A worker: runs registered functions for a scheduler, holds their
+//! results, and serves them to peers and clients on its data port. The same
+//! worker serves a cluster over TCP and a local client over a Unix socket
+//! pair ([`Link`]); only the data plane differs (TCP streams, or shared
+//! memory passed by descriptor).
+//!
+//! Threads: a tokio runtime (one thread) serves the network (the scheduler
+//! link, heartbeats, the data port, fetches from peers), so a long task
+//! never stalls a heartbeat; `threads` compute threads run the tasks
+//! (`compute.rs`). Rules:
+//! 1. A task whose inputs are all here (or literals) goes straight to the
+//!    compute queue; one that needs a peer's value is queued once the fetch
+//!    is done (on tokio); if the peer cannot give it, the scheduler is told
+//!    `Missing` and decides.
+//! 2. A compute thread says `Started` when it takes a task, and `Finished`
+//!    or `Erred` when it ends. A result of at most `inline_max` bytes (the
+//!    scheduler's `Welcome`) goes back inside `Finished` and is not kept;
+//!    a bigger one is kept until the scheduler releases it.
+//! 3. Messages to the scheduler are batched: a compute thread wakes the
+//!    writer when its queue runs dry or 2 ms after the last batch, not per
+//!    task.
+//! 4. A task with a timeout that runs too long is reported `Erred
+//!    (TimedOut)` by a timer; its thread cannot be interrupted, and what it
+//!    returns later is dropped (exactly one of the two reports, by an atomic
+//!    swap).
+//! 5. Stealing takes back tasks still in the compute queue, never one that
+//!    started or waits for a fetch.
+
+mod compute;
+mod handle;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rask_core::Registered;
+use tokio::sync::Notify;
+
+use crate::bytes::Bytes;
+use crate::data::Peers;
+use crate::local::board::Board;
+use crate::local::data::Holder;
+use crate::proto::{FromWorker, Gid, ToWorker, WorkerInfo};
+use crate::wire::{
+    accept_tcp, connect_tcp, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, WireConfig,
+};
+use crate::Error;
+
+/// Settings of a worker.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// The scheduler's address (`host:port`), for a worker over TCP.
+    pub scheduler: String,
+    /// Its name (default: `host:pid`).
+    pub name: Option<String>,
+    /// Compute threads (default: one per core).
+    pub threads: usize,
+    /// Memory limit in bytes, declared to the scheduler (0: none).
+    pub memory: u64,
+    /// Named resources (`("gpu", 1.0)`).
+    pub resources: Vec<(String, f64)>,
+    /// Capacity for weighted placement (default: threads).
+    pub weight: Option<u32>,
+    /// The address the data port binds (its port is chosen freely).
+    pub listen_host: IpAddr,
+    /// Secret, frame limit, handshake timeout.
+    pub wire: WireConfig,
+    /// How often it tells the scheduler it is alive.
+    pub heartbeat: Duration,
+}
+
+impl WorkerOptions {
+    /// A worker for the scheduler at `scheduler`, every other setting at its
+    /// default (the secret from `RASK_SECRET`).
+    pub fn new(scheduler: impl Into<String>) -> WorkerOptions {
+        WorkerOptions {
+            scheduler: scheduler.into(),
+            name: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory: 0,
+            resources: Vec::new(),
+            weight: None,
+            listen_host: IpAddr::from([127, 0, 0, 1]),
+            wire: WireConfig::from_env(),
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How a worker reaches its scheduler.
+pub(crate) enum Link {
+    /// Over TCP, with the handshake; values served on a TCP data port.
+    Tcp,
+    /// Over a connected Unix stream (the socket pair its parent made);
+    /// values served on a local socket, in shared memory.
+    Local(std::os::unix::net::UnixStream),
+}
+
+/// A task waiting for a compute thread.
+pub(super) struct Job {
+    gid: Gid,
+    func: &'static Registered,
+    args: Vec<Bytes>,
+    timeout_ms: u64,
+    attempt: u32,
+    report_start: bool,
+}
+
+/// What the network side and the compute threads share.
+pub(super) struct Shared {
+    store: Mutex<HashMap<Gid, Bytes>>,
+    queue: Mutex<VecDeque<Job>>,
+    more: Condvar,
+    /// Messages for the scheduler, sent in batches (rule 3).
+    outbox: Mutex<Vec<FromWorker>>,
+    wake_writer: Notify,
+    stopping: AtomicBool,
+    inline_max: AtomicU64,
+    /// Big values live in shared memory (local transport).
+    shared_mem: bool,
+    name: Arc<str>,
+    rt: tokio::runtime::Handle,
+    /// Where each compute thread writes the task it starts (a local
+    /// deployment's worker; see `local/board.rs`).
+    board: Option<Board>,
+}
+
+impl Holder for Shared {
+    fn get(&self, gid: Gid) -> Option<Bytes> {
+        lock(&self.store).get(&gid).cloned()
+    }
+}
+
+impl Shared {
+    pub(super) fn say(&self, m: FromWorker) {
+        lock(&self.outbox).push(m);
+    }
+
+    pub(super) fn say_now(&self, m: FromWorker) {
+        self.say(m);
+        self.wake_writer.notify_one();
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs a worker over TCP until the scheduler closes the connection (then
+/// returns `Ok`) or cannot be reached.
+pub fn run_worker(opts: WorkerOptions) -> Result<(), Error> {
+    run(opts, Link::Tcp, None)
+}
+
+/// Runs a worker with either link until the scheduler goes.
+pub(crate) fn run(opts: WorkerOptions, link: Link, board: Option<Board>) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("rask-worker-net")
+        .enable_all()
+        .build()?;
+    let handle = rt.handle().clone();
+    rt.block_on(serve(opts, link, board, handle))
+}
+
+async fn serve(
+    opts: WorkerOptions,
+    link: Link,
+    board: Option<Board>,
+    rt: tokio::runtime::Handle,
+) -> Result<(), Error> {
+    let threads = opts.threads.max(1);
+    let name: Arc<str> = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", opts.listen_host, std::process::id()))
+        .into();
+    let shared_mem = matches!(link, Link::Local(_));
+    let shared = Arc::new(Shared {
+        store: Mutex::new(HashMap::new()),
+        queue: Mutex::new(VecDeque::new()),
+        more: Condvar::new(),
+        outbox: Mutex::new(Vec::new()),
+        wake_writer: Notify::new(),
+        stopping: AtomicBool::new(false),
+        inline_max: AtomicU64::new(0),
+        shared_mem,
+        name: name.clone(),
+        rt,
+        board,
+    });
+    // The data port, then the scheduler link.
+    let (data_addr, data_server) = match &link {
+        Link::Tcp => {
+            let data =
+                crate::wire::listen(SocketAddr::new(opts.listen_host, 0), &opts.wire).await?;
+            let addr = data.local_addr()?.to_string();
+            let holder = shared.clone();
+            let cfg = opts.wire.clone();
+            let task = tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = data.accept().await else {
+                        continue;
+                    };
+                    let holder = holder.clone();
+                    let cfg = cfg.clone();
+                    tokio::spawn(async move {
+                        if let Ok((_, r, w)) = accept_tcp(stream, &cfg).await {
+                            crate::data::serve_tcp(r, w, &*holder).await;
+                        }
+                    });
+                }
+            });
+            (addr, Some(task))
+        }
+        Link::Local(_) => {
+            let (listener, addr) = crate::local::data::listen()?;
+            crate::local::data::serve(listener, shared.clone())?;
+            (addr, None)
+        }
+    };
+    let (mut r, w) = match link {
+        Link::Tcp => {
+            let (r, w) = connect_tcp(opts.scheduler.as_str(), &opts.wire, Role::Worker).await?;
+            (r, w)
+        }
+        Link::Local(stream) => {
+            stream.set_nonblocking(true)?;
+            let stream = tokio::net::UnixStream::from_std(stream)?;
+            let (rd, wr) = stream.into_split();
+            let rd: BoxRead = Box::pin(rd);
+            let wr: BoxWrite = Box::pin(wr);
+            (
+                FrameReader::new(rd, opts.wire.max_frame),
+                FrameWriter::new(wr, opts.wire.max_frame),
+            )
+        }
+    };
+    shared.say(FromWorker::Join(WorkerInfo {
+        name: name.to_string(),
+        threads: threads as u32,
+        memory: opts.memory,
+        resources: opts.resources.clone(),
+        data_addr,
+        weight: opts.weight.unwrap_or(threads as u32),
+        pid: std::process::id(),
+    }));
+    let writer = tokio::spawn(write_batches(w, shared.clone()));
+    shared.wake_writer.notify_one();
+    let beats = {
+        let shared = shared.clone();
+        let period = opts.heartbeat;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            loop {
+                every.tick().await;
+                shared.say_now(FromWorker::Heartbeat);
+            }
+        })
+    };
+    let computes: Vec<_> = (0..threads)
+        .map(|i| {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("rask-compute-{i}"))
+                .spawn(move || compute::compute_loop(&shared, i as u32))
+        })
+        .collect::<Result<_, _>>()?;
+    let peers = Arc::new(Peers::new(opts.wire.clone()));
+    let mut funcs: Vec<Option<&'static Registered>> = Vec::new();
+    let mut unknown: HashMap<u32, String> = HashMap::new();
+    let result = loop {
+        match r.recv::<Vec<ToWorker>>().await {
+            Ok(Some(batch)) => handle::batch(batch, &mut funcs, &mut unknown, &shared, &peers),
+            Ok(None) => break Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler connection failed");
+                break Err(Error::Wire(e));
+            }
+        }
+    };
+    shared.stopping.store(true, Ordering::SeqCst);
+    shared.more.notify_all();
+    beats.abort();
+    if let Some(d) = data_server {
+        d.abort();
+    }
+    writer.abort();
+    for c in computes {
+        let _ = c.join();
+    }
+    result
+}
+
+/// Writes what the worker says, a batch per frame (rule 3).
+async fn write_batches(mut w: FrameWriter<BoxWrite>, shared: Arc<Shared>) {
+    loop {
+        shared.wake_writer.notified().await;
+        let batch = std::mem::take(&mut *lock(&shared.outbox));
+        if batch.is_empty() {
+            continue;
+        }
+        if w.send(&batch[..]).await.is_err() || w.flush().await.is_err() {
+            return;
+        }
+    }
+}
