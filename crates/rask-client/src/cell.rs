@@ -78,8 +78,9 @@ pub(crate) enum Body {
     Compute(Box<ComputeFn>),
     /// An async task: the function makes the attempt's future and launches it.
     Async(Box<AsyncFn>),
-    /// A graph run started elsewhere (`Client::compute`); completed by its callback.
-    External,
+    /// A graph run started elsewhere (`Client::compute`); completed by its
+    /// callback. `Some` for a persisted output: where it will live.
+    External(Option<rask_core::Persisted>),
 }
 
 /// Who to tell when a task completes.
@@ -205,6 +206,14 @@ impl Cell {
 
     fn opts(&self) -> &TaskOptions {
         self.opts.as_deref().unwrap_or(&DEFAULT_OPTIONS)
+    }
+
+    /// Where the value lives, for a persisted output on a cluster.
+    pub(crate) fn persisted(&self) -> Option<rask_core::Persisted> {
+        match &self.body {
+            Body::External(p) => *p,
+            _ => None,
+        }
     }
 
     /// The client core, unless it is gone.
@@ -366,9 +375,9 @@ impl Cell {
         match &self.body {
             Body::Compute(_) => core
                 .compute_pool()
-                .spawn(self.clone(), self.opts().priority),
+                .spawn(self.clone(), i64::from(self.opts().task.priority)),
             Body::Async(_) => self.start_async(&core),
-            Body::External => {}
+            Body::External(_) => {}
         }
     }
 
@@ -430,7 +439,7 @@ impl Cell {
             handle: core.runtime(),
             cell: self,
             attempt,
-            timeout: self.opts().timeout,
+            timeout: self.opts().task.timeout,
         };
         let launched = catch_panic(&self.key, attempt, || {
             make(&mut Inputs::from_values(&mut values), launch)
@@ -509,7 +518,7 @@ impl Cell {
                 self.settle(Ok(v))
             }
             Err(e) => {
-                if attempt <= self.opts().retries && self.opts().should_retry(&e) {
+                if self.opts().task.should_retry(&e) {
                     if let Some(ev) = &self.events {
                         ev.emit(&Event::TaskRetrying {
                             run: RunId(0),
@@ -534,7 +543,7 @@ impl Cell {
         if self.state() != RUNNING {
             return;
         }
-        let after = self.opts().timeout.unwrap_or_default();
+        let after = self.opts().task.timeout.unwrap_or_default();
         let e = TaskError {
             key: self.key.clone(),
             kind: TaskErrorKind::TimedOut { after },
@@ -700,7 +709,7 @@ impl Cell {
         let Body::Compute(body) = &self.body else {
             return;
         };
-        if let Some(after) = self.opts().timeout {
+        if let Some(after) = self.opts().task.timeout {
             let cell = Arc::downgrade(self);
             core.runtime().spawn(async move {
                 tokio::time::sleep(after).await;

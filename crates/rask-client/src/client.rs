@@ -371,7 +371,7 @@ impl Client {
             &self.core,
             Key::anonymous("compute"),
             Vec::new(),
-            Body::External,
+            Body::External(None),
             TaskOptions::default(),
             None,
         );
@@ -422,10 +422,101 @@ impl Client {
         Future::from_cell(cell)
     }
 
-    /// Computes `d` and keeps its result on the executor: later graphs can
-    /// use it through [`Future::as_delayed`].
+    /// Computes `d` and keeps its result where it is: in this process on
+    /// `sync` and `threads`, on the workers on processes and clusters (not
+    /// fetched here until `result()` asks). Later graphs use it through
+    /// [`Future::as_delayed`] without moving it; dropping the last handle
+    /// frees it where it lives.
     pub fn persist<T: Data>(&self, d: &Delayed<T>) -> Future<T> {
-        self.compute(d.clone())
+        let Flavor::Cluster(conn, _) = &self.core.flavor else {
+            return self.compute(d.clone());
+        };
+        let plan = match plan_outputs(d, self.plan_options()) {
+            Ok(p) => p,
+            Err(e) => return self.failed_future(d.key().clone(), e),
+        };
+        let run = Arc::new(Run::new(plan, self.events.clone()));
+        let prepared = conn.prepare(&run);
+        let out = run.plan().outputs()[0];
+        let Some(place) = conn.location(&prepared, out) else {
+            // A constant or a future's value: nothing to keep on the workers.
+            return self.compute(d.clone());
+        };
+        let cell = Cell::new(
+            &self.core,
+            d.key().clone(),
+            Vec::new(),
+            Body::External(Some(place)),
+            TaskOptions::default(),
+            None,
+        );
+        if !self.start_cell(&cell) {
+            return Future::from_cell(cell);
+        }
+        run.emit_started(self.name(), self.workers());
+        let persisting = conn.persist(&run, prepared);
+        let c2 = cell.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rask-persist".to_owned())
+            .spawn(move || {
+                persisting.finish();
+                run.emit_finished();
+                let r = run.output_reader().and_then(|mut r| r.take_value());
+                c2.complete(r);
+            });
+        if let Err(e) = spawned {
+            cell.complete(Err(Error::Executor(format!(
+                "no thread to drive the graph: {e}"
+            ))));
+        }
+        Future::from_cell(cell)
+    }
+
+    /// Puts `value` where the executor's tasks run (on a worker for
+    /// processes and clusters; here otherwise) and returns a future of it,
+    /// for later graphs ([`Future::as_delayed`]) and `submit`s.
+    pub fn scatter<T>(&self, value: T) -> Future<T>
+    where
+        T: Data + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        match &self.core.flavor {
+            Flavor::Cluster(..) => {
+                static CODECS: std::sync::Mutex<
+                    Vec<(std::any::TypeId, &'static rask_core::Codec)>,
+                > = std::sync::Mutex::new(Vec::new());
+                let id = std::any::TypeId::of::<T>();
+                let codec = {
+                    let mut known = CODECS.lock().unwrap_or_else(|p| p.into_inner());
+                    match known.iter().find(|(t, _)| *t == id) {
+                        Some((_, c)) => *c,
+                        None => {
+                            let c: &'static rask_core::Codec =
+                                Box::leak(Box::new(rask_core::codec::<T>()));
+                            known.push((id, c));
+                            c
+                        }
+                    }
+                };
+                let reg = rask_core::identity_registration(codec);
+                let d =
+                    rask_core::registered_call(reg, |v: T| v, (rask_core::literal(value, codec),));
+                self.persist(&d)
+            }
+            _ => self.compute(rask_core::value(value)),
+        }
+    }
+
+    fn failed_future<T>(&self, key: Key, e: Error) -> Future<T> {
+        let cell = Cell::new(
+            &self.core,
+            key,
+            Vec::new(),
+            Body::External(None),
+            TaskOptions::default(),
+            None,
+        );
+        cell.complete(Err(e));
+        Future::from_cell(cell)
     }
 
     // ----- eager tasks -----
@@ -588,7 +679,7 @@ impl Client {
                 &self.core,
                 key.clone(),
                 Vec::new(),
-                Body::External,
+                Body::External(None),
                 opts,
                 None,
             );
@@ -657,7 +748,13 @@ impl Submitter<'_> {
 
     /// Runs the task again up to `n` more times if it fails.
     pub fn retries(mut self, n: u32) -> Self {
-        self.opts.retries = n;
+        self.opts.task.retries = n;
+        self
+    }
+
+    /// Retries only these kinds of failure (default: all).
+    pub fn retry_on(mut self, kinds: rask_core::RetryOn) -> Self {
+        self.opts.task.retry_on = kinds;
         self
     }
 
@@ -666,7 +763,7 @@ impl Submitter<'_> {
         mut self,
         pred: impl Fn(&rask_core::TaskError) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.opts.retry_if = Some(Arc::new(pred));
+        self.opts.task.retry_if = Some(Arc::new(pred));
         self
     }
 
@@ -675,13 +772,13 @@ impl Submitter<'_> {
         if t.is_zero() {
             self.invalid = Some("a task timeout must be longer than zero".into());
         }
-        self.opts.timeout = Some(t);
+        self.opts.task.timeout = Some(t);
         self
     }
 
     /// Higher priorities run first among ready tasks (default 0).
-    pub fn priority(mut self, p: i64) -> Self {
-        self.opts.priority = p;
+    pub fn priority(mut self, p: i32) -> Self {
+        self.opts.task.priority = p;
         self
     }
 
@@ -692,7 +789,7 @@ impl Submitter<'_> {
                 &self.client.core,
                 key,
                 Vec::new(),
-                Body::External,
+                Body::External(None),
                 TaskOptions::default(),
                 None,
             );

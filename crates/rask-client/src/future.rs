@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use rask_core::{try_delayed, Data, Delayed, Error, Key, Result, Value};
+use rask_core::{Data, Delayed, Error, Key, Result, Value};
 
 use crate::cell::{Cell, Waiter, CANCELLED, ERRED, FINISHED, PENDING, QUEUED, RUNNING};
 use crate::runtime::on_runtime_thread;
@@ -138,9 +138,8 @@ impl<T> Future<T> {
 
     /// The same future without its type, e.g. to mix types in one list.
     pub fn erase(&self) -> AnyFuture {
-        AnyFuture {
-            cell: self.cell.clone(),
-        }
+        // A handle like any other: it counts as a user of the value.
+        AnyFuture::from_cell(self.cell.clone())
     }
 }
 
@@ -154,28 +153,84 @@ impl<T: Data> Future<T> {
         take_value(cell)
     }
 
-    /// A delayed value backed by this future, for use in later graphs.
+    /// A delayed value backed by this future, for use in later graphs on
+    /// any executor: a persisted output is used where it lives (on the
+    /// same cluster connection), anything else is sent as a constant.
     pub fn as_delayed(&self) -> Delayed<T> {
-        let me = self.clone();
-        rask_core::task(self.key().clone()).try_delayed(move || me.result(), ())
+        rask_core::external(self.key().clone(), Arc::new(FutureSource(self.erase())))
     }
 
     /// Like [`Future::as_delayed`], but with a fresh anonymous key, so that
     /// one graph can use the future and a task with the same key.
     pub fn as_anonymous_delayed(&self) -> Delayed<T> {
-        let me = self.clone();
-        try_delayed(move || me.result(), ())
+        rask_core::external(
+            rask_core::Key::anonymous("future"),
+            Arc::new(FutureSource(self.erase())),
+        )
     }
 }
 
-fn take_value<T: Data>(cell: &Cell) -> Result<T> {
+/// A future as a graph's input (see [`Future::as_delayed`]).
+struct FutureSource(AnyFuture);
+
+impl rask_core::External for FutureSource {
+    fn value(&self) -> std::result::Result<Value, Arc<rask_core::TaskError>> {
+        let cell = &self.0.cell;
+        block_until(std::slice::from_ref(cell), 1, None).map_err(|e| task_error(cell, e))?;
+        raw_value(cell).map_err(|e| task_error(cell, e))
+    }
+
+    fn wait(&self) -> std::result::Result<(), Arc<rask_core::TaskError>> {
+        let cell = &self.0.cell;
+        block_until(std::slice::from_ref(cell), 1, None).map_err(|e| task_error(cell, e))?;
+        match cell.result() {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(task_error(cell, e)),
+            None => Err(task_error(
+                cell,
+                Error::ClientShutdown {
+                    key: cell.key.clone(),
+                },
+            )),
+        }
+    }
+
+    fn persisted(&self) -> Option<rask_core::Persisted> {
+        self.0.cell.persisted()
+    }
+}
+
+/// An error as the failure of the future's task.
+fn task_error(cell: &Cell, e: Error) -> Arc<rask_core::TaskError> {
+    match e {
+        Error::Task(t) => t,
+        other => Arc::new(rask_core::TaskError {
+            key: cell.key.clone(),
+            kind: rask_core::TaskErrorKind::Failed,
+            message: other.to_string(),
+            backtrace: None,
+            attempt: 1,
+            cause: None,
+        }),
+    }
+}
+
+/// The cell's value, fetched here if it lives elsewhere (a persisted output).
+fn raw_value(cell: &Cell) -> Result<Value> {
     match cell.result() {
-        Some(Ok(v)) => downcast(&cell.key, v),
+        Some(Ok(v)) => match v.downcast_ref::<rask_core::ExternalValue>() {
+            Some(ext) => ext.0.value().map_err(Error::Task),
+            None => Ok(v),
+        },
         Some(Err(e)) => Err(e),
         None => Err(Error::ClientShutdown {
             key: cell.key.clone(),
         }),
     }
+}
+
+fn take_value<T: Data>(cell: &Cell) -> Result<T> {
+    downcast(&cell.key, raw_value(cell)?)
 }
 
 fn downcast<T: Data>(key: &Key, v: Value) -> Result<T> {

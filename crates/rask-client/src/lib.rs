@@ -26,7 +26,6 @@ mod wait;
 pub use args::{DepList, FutureArg, FutureArgs};
 pub use client::{get_client, Client, Submitter};
 pub use future::{AnyFuture, Future, FutureState};
-pub use options::TaskOptions;
 pub use wait::{AsCompleted, OnError, WaitFor, WaitResult};
 
 /// What `#[rask::task]` expands to refers to these (through
@@ -38,6 +37,6 @@ pub mod __private {
     pub use rask_core::inventory;
     pub use rask_core::{
         codec, decode_arg, output_value, registered_call, registered_try_call, Codec, Delayed,
-        IntoInput, Registered, Registration, TaskFailure, Value,
+        IntoInput, Registered, Registration, TaskFailure, TypeCodec, Value,
     };
 }

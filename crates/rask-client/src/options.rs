@@ -1,53 +1,23 @@
-//! Per-task settings for eager tasks: retries, timeout, priority, key.
+//! Per-task settings for eager tasks: the task options every task has
+//! ([`rask_core::TaskOptions`]) and a key.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use rask_core::{Key, TaskError};
-
-type RetryIf = Arc<dyn Fn(&TaskError) -> bool + Send + Sync>;
+use rask_core::Key;
 
 /// Settings of one submitted task. Build with the methods of
 /// [`Submitter`](crate::Submitter) (`client.task().retries(2)...`).
-#[derive(Clone, Default)]
-pub struct TaskOptions {
-    pub(crate) retries: u32,
-    pub(crate) retry_if: Option<RetryIf>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) priority: i64,
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TaskOptions {
+    pub(crate) task: rask_core::TaskOptions,
     pub(crate) key: Option<Key>,
-}
-
-impl std::fmt::Debug for TaskOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskOptions")
-            .field("retries", &self.retries)
-            .field("retry_if", &self.retry_if.is_some())
-            .field("timeout", &self.timeout)
-            .field("priority", &self.priority)
-            .field("key", &self.key)
-            .finish()
-    }
 }
 
 impl TaskOptions {
     pub(crate) const DEFAULT: TaskOptions = TaskOptions {
-        retries: 0,
-        retry_if: None,
-        timeout: None,
-        priority: 0,
+        task: rask_core::TaskOptions::DEFAULT,
         key: None,
     };
 
     pub(crate) fn is_default(&self) -> bool {
-        self.retries == 0
-            && self.retry_if.is_none()
-            && self.timeout.is_none()
-            && self.priority == 0
-            && self.key.is_none()
-    }
-
-    pub(crate) fn should_retry(&self, e: &TaskError) -> bool {
-        self.retry_if.as_ref().is_none_or(|p| p(e))
+        self.task.is_default() && self.key.is_none()
     }
 }

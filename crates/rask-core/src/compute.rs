@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::delayed::Delayed;
 use crate::event::EventSink;
 use crate::lower::lower_nodes;
-use crate::node::{Data, NodeRef};
+use crate::node::{Data, NodeRef, Value};
 use crate::plan::PlanOptions;
 use crate::run::{unwrap_value, Run};
 use crate::{Error, Result, TaskId, WorkerId};
@@ -101,6 +101,17 @@ impl<'a> OutputReader<'a> {
     /// Made once per run by [`Run::output_reader`].
     pub(crate) fn new(run: &'a Run) -> Self {
         OutputReader { run, next: 0 }
+    }
+
+    /// The next output's value as it is (not downcast).
+    pub fn take_value(&mut self) -> Result<Value> {
+        let Some(&t) = self.run.plan().outputs().get(self.next) else {
+            return Err(Error::Executor(
+                "more outputs were read than were requested".to_owned(),
+            ));
+        };
+        self.next += 1;
+        self.run.take_output(t).map_err(Error::Task)
     }
 
     pub(crate) fn take<T: Data>(&mut self) -> Result<T> {

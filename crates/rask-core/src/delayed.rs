@@ -15,7 +15,8 @@ use crate::args::{Arg, Args, Fetch, TaskFn};
 use crate::compute::{compute, Executor};
 use crate::inputs::Inputs;
 use crate::lower::lower_nodes;
-use crate::node::{new_node, Data, Hinted, Hints, NodeRef, TaskBody, TaskFailure, Value};
+use crate::node::{new_node, Data, Hinted, NodeRef, TaskBody, TaskFailure, Value};
+use crate::options::{RetryOn, TaskOptions};
 use crate::plan::{Plan, PlanOptions};
 use crate::remote::{gather_registration, Codec, Registered, Remote};
 use crate::{Key, Result};
@@ -70,18 +71,45 @@ impl<T: Data> Delayed<T> {
         self.hinted(|h| h.workers.extend(names.iter().map(|n| (*n).to_owned())))
     }
 
-    fn hinted(self, add: impl FnOnce(&mut Hints)) -> Self {
-        let mut hints = self.node.body.hints().cloned().unwrap_or_default();
+    /// The same task, run again up to `n` more times if it fails (see
+    /// [`TaskOptions`] for where each option applies).
+    pub fn retries(self, n: u32) -> Self {
+        self.hinted(|h| h.retries = n)
+    }
+
+    /// The same task, retrying only these kinds of failure.
+    pub fn retry_on(self, kinds: RetryOn) -> Self {
+        self.hinted(|h| h.retry_on = kinds)
+    }
+
+    /// The same task, retrying only failures `pred` accepts (in-process
+    /// executors; processes and clusters refuse it, see [`TaskOptions`]).
+    pub fn retry_if(
+        self,
+        pred: impl Fn(&crate::TaskError) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.hinted(|h| h.retry_if = Some(Arc::new(pred)))
+    }
+
+    /// The same task, an attempt of which fails with `TimedOut` after `t`.
+    pub fn timeout(self, t: std::time::Duration) -> Self {
+        self.hinted(|h| h.timeout = Some(t))
+    }
+
+    /// The same task with priority `p` (higher runs first; default 0).
+    pub fn priority(self, p: i32) -> Self {
+        self.hinted(|h| h.priority = p)
+    }
+
+    /// The same task with these options (replacing any it had).
+    pub fn with_options(self, opts: TaskOptions) -> Self {
+        self.hinted(|h| *h = opts)
+    }
+
+    fn hinted(self, add: impl FnOnce(&mut TaskOptions)) -> Self {
+        let mut hints = self.node.body.options().cloned().unwrap_or_default();
         add(&mut hints);
-        // A node with the same key and inputs whose body runs this one's.
-        Delayed::from_node(new_node(
-            self.node.key.clone(),
-            self.node.deps.clone(),
-            Hinted {
-                inner: self.node.clone(),
-                hints,
-            },
-        ))
+        Delayed::from_node(with_options(self.node, hints))
     }
 
     /// Runs the graph on `executor` and returns the value.
@@ -101,6 +129,19 @@ impl<T: Data> Delayed<T> {
     {
         delayed(f, (self.clone(),))
     }
+}
+
+/// A node with the same key and inputs as `node` whose body runs `node`'s,
+/// with `opts`.
+fn with_options(node: NodeRef, opts: TaskOptions) -> NodeRef {
+    new_node(
+        node.key.clone(),
+        node.deps.clone(),
+        Hinted {
+            inner: node,
+            hints: opts,
+        },
+    )
 }
 
 struct FnBody<F, S, M> {
@@ -359,30 +400,119 @@ pub fn value<T: Data>(v: T) -> Delayed<T> {
     constant(v, None)
 }
 
-/// Starts a task with a chosen key: `task(("load", 3)).delayed(load, ())`.
-/// Keys chosen this way must be unique within a graph.
-pub fn task(key: impl Into<Key>) -> TaskBuilder {
-    TaskBuilder { key: key.into() }
+/// A node whose value comes from outside the graph (a future: see
+/// [`External`](crate::External)), with key `key`.
+pub fn external<T: Data>(key: Key, ext: Arc<dyn crate::External>) -> Delayed<T> {
+    Delayed::from_node(new_node(key, SmallVec::new(), ExternalBody { ext }))
 }
 
-/// A task with a chosen key, waiting for its function; see [`task`].
+struct ExternalBody {
+    ext: Arc<dyn crate::External>,
+}
+
+impl TaskBody for ExternalBody {
+    fn run(&self, _: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        self.ext
+            .value()
+            .map_err(|e| TaskFailure::Error(e.to_string()))
+    }
+
+    fn external(&self) -> Option<&dyn crate::External> {
+        Some(&*self.ext)
+    }
+}
+
+/// Starts a task with a chosen key: `task(("load", 3)).delayed(load, ())`.
+/// Keys chosen this way must be unique within a graph. Options go between:
+/// `task("fetch").retries(3).timeout(d).delayed(fetch, (url,))`.
+pub fn task(key: impl Into<Key>) -> TaskBuilder {
+    TaskBuilder {
+        key: key.into(),
+        opts: None,
+    }
+}
+
+/// A task with a chosen key and options, waiting for its function; see
+/// [`task`].
 #[derive(Debug)]
 pub struct TaskBuilder {
     key: Key,
+    opts: Option<TaskOptions>,
 }
 
 impl TaskBuilder {
-    /// As [`delayed`], with this key.
+    fn opts(&mut self) -> &mut TaskOptions {
+        self.opts.get_or_insert_with(TaskOptions::default)
+    }
+
+    /// Runs the task again up to `n` more times if it fails.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.opts().retries = n;
+        self
+    }
+
+    /// Retries only these kinds of failure.
+    pub fn retry_on(mut self, kinds: RetryOn) -> Self {
+        self.opts().retry_on = kinds;
+        self
+    }
+
+    /// Retries only failures `pred` accepts (in-process executors only).
+    pub fn retry_if(
+        mut self,
+        pred: impl Fn(&crate::TaskError) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.opts().retry_if = Some(Arc::new(pred));
+        self
+    }
+
+    /// Fails an attempt that runs longer than `t`.
+    pub fn timeout(mut self, t: std::time::Duration) -> Self {
+        self.opts().timeout = Some(t);
+        self
+    }
+
+    /// Higher priorities run first (default 0).
+    pub fn priority(mut self, p: i32) -> Self {
+        self.opts().priority = p;
+        self
+    }
+
+    /// Named resources it holds while it runs on a cluster.
+    pub fn resources(mut self, resources: &[(&str, f64)]) -> Self {
+        self.opts()
+            .resources
+            .extend(resources.iter().map(|(r, q)| ((*r).to_owned(), *q)));
+        self
+    }
+
+    /// Only cluster workers with these names run it.
+    pub fn workers(mut self, names: &[&str]) -> Self {
+        self.opts()
+            .workers
+            .extend(names.iter().map(|n| (*n).to_owned()));
+        self
+    }
+
+    fn finish(self, node: NodeRef) -> NodeRef {
+        match self.opts {
+            Some(o) => with_options(node, o),
+            None => node,
+        }
+    }
+
+    /// As [`delayed`], with this key and options.
     pub fn delayed<F, A>(self, f: F, args: A) -> Delayed<F::Output>
     where
         A: Args,
         F: TaskFn<A::Values>,
         F::Output: Data,
     {
-        Delayed::from_node(build::<F, A, Plain>(self.key, f, args))
+        let key = self.key.clone();
+        Delayed::from_node(self.finish(build::<F, A, Plain>(key, f, args)))
     }
 
-    /// As [`try_delayed`], with this key.
+    /// As [`try_delayed`], with this key and options.
     pub fn try_delayed<F, A, T, E>(self, f: F, args: A) -> Delayed<T>
     where
         A: Args,
@@ -390,6 +520,7 @@ impl TaskBuilder {
         T: Data,
         E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
-        Delayed::from_node(build::<F, A, Fallible<T, E>>(self.key, f, args))
+        let key = self.key.clone();
+        Delayed::from_node(self.finish(build::<F, A, Fallible<T, E>>(key, f, args)))
     }
 }

@@ -45,6 +45,13 @@ pub enum TaskErrorKind {
     /// The task cannot run in a worker process: it is a closure or a function
     /// not registered with `#[rask::task]`.
     NotRegistered,
+    /// The executor cannot do what the task asks (an option that does not
+    /// cross processes, such as a `retry_if` closure on a cluster); the
+    /// message says what and what to use instead.
+    NotSupported,
+    /// No worker could run the task for longer than the scheduler's
+    /// no-workers timeout (none alive, or none with what it asks for).
+    NoWorkers,
     /// The task did not run because a dependency failed.
     DependencyFailed {
         /// The (direct) dependency that failed; the first failed one in argument order.
@@ -118,6 +125,14 @@ impl fmt::Display for TaskError {
             TaskErrorKind::NotRegistered => write!(
                 f,
                 "task `{}` cannot run in a worker process: {}",
+                self.key, self.message
+            ),
+            TaskErrorKind::NotSupported => {
+                write!(f, "task `{}` cannot run here: {}", self.key, self.message)
+            }
+            TaskErrorKind::NoWorkers => write!(
+                f,
+                "task `{}` found no worker to run it: {}",
                 self.key, self.message
             ),
             TaskErrorKind::DependencyFailed { dependency } => {

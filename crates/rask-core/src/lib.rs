@@ -16,12 +16,14 @@ mod context;
 mod delayed;
 mod error;
 mod event;
+mod external;
 mod graph;
 mod id;
 mod inputs;
 mod key;
 mod lower;
 mod node;
+mod options;
 mod plan;
 mod remote;
 mod run;
@@ -31,21 +33,24 @@ pub use catch::{call_body, catch_panic, failure_error};
 pub use compute::{compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
 pub use context::{task_context, with_task_context, TaskContext};
 pub use delayed::{
-    delayed, literal, registered_call, registered_try_call, task, try_delayed, value, Delayed,
-    IntoInput, TaskBuilder,
+    delayed, external, literal, registered_call, registered_try_call, task, try_delayed, value,
+    Delayed, IntoInput, TaskBuilder,
 };
 pub use error::{Error, GraphError, Result, TaskError, TaskErrorKind};
 pub use event::{Event, EventSink, Subscriber};
+pub use external::{External, ExternalValue, Persisted};
 pub use graph::Graph;
 pub use id::{RunId, TaskId, WorkerId};
 pub use inputs::Inputs;
 #[doc(hidden)]
 pub use inventory;
 pub use key::{Key, KeyIndex, Name};
-pub use node::{Data, Hints, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
+pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
+pub use options::{RetryIf, RetryOn, TaskOptions};
 pub use plan::{Plan, PlanOptions};
 pub use remote::{
-    codec, copy_bytes, decode, decode_arg, encode, output_value, registered, Codec, Registered,
-    Registration, Remote, Shim, GATHER,
+    codec, codec_for, codec_of, copy_bytes, decode, decode_arg, encode, identity_registration,
+    output_value, registered, Codec, Registered, Registration, Remote, Shim, TypeCodec, GATHER,
+    IDENTITY,
 };
 pub use run::Run;

@@ -16,9 +16,15 @@
 //!
 //! Delayed graphs cannot contain cycles or missing dependencies (a node holds
 //! its dependencies); duplicate *user* keys are refused here.
+//!
+//! Priorities: once any node with a priority was made in this process, the
+//! walk visits a node's arguments, and the outputs, in descending priority
+//! (ties in argument order), so a task and its inputs get smaller ids than
+//! its lower-priority siblings: in-process executors run by ascending id.
+//! Until then the walk pays nothing for it.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::error::GraphError;
@@ -27,6 +33,21 @@ use crate::plan::{Plan, PlanBuilder, PlanOptions};
 use crate::TaskId;
 
 static LOWER_LOCK: Mutex<u32> = Mutex::new(0);
+
+/// Some node has a priority (see the module docs).
+static PRIORITIES: AtomicBool = AtomicBool::new(false);
+
+/// A node with a priority was made.
+pub(crate) fn note_priority() {
+    PRIORITIES.store(true, Ordering::Relaxed);
+}
+
+/// The order in which to visit `nodes`: by descending priority, stable.
+fn by_priority(nodes: &[NodeRef]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..nodes.len() as u32).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(nodes[i as usize].priority));
+    order
+}
 
 /// Lowers the graph reachable from `outputs` (in that order) into a plan.
 pub(crate) fn lower_nodes(outputs: &[NodeRef], opts: PlanOptions) -> Result<Plan, GraphError> {
@@ -40,17 +61,32 @@ pub(crate) fn lower_nodes(outputs: &[NodeRef], opts: PlanOptions) -> Result<Plan
 
     let mut b = PlanBuilder::with_capacity(1024);
     let mut user_keys: HashSet<crate::Key> = HashSet::new();
-    let mut stack: Vec<(&NodeRef, usize)> = Vec::with_capacity(64);
-    let mut out_ids = Vec::with_capacity(outputs.len());
-    for out in outputs {
+    let prioritized = PRIORITIES.load(Ordering::Relaxed);
+    // (node, next argument to visit, the visiting order if prioritized)
+    let mut stack: Vec<(&NodeRef, usize, Option<Vec<u32>>)> = Vec::with_capacity(64);
+    let visit = |n: &NodeRef| prioritized.then(|| by_priority(&n.deps));
+    let out_order: Vec<usize> = if prioritized {
+        by_priority(outputs)
+            .into_iter()
+            .map(|i| i as usize)
+            .collect()
+    } else {
+        (0..outputs.len()).collect()
+    };
+    for &o in &out_order {
+        let out = &outputs[o];
         if id_of(out).is_none() {
-            stack.push((out, 0));
+            stack.push((out, 0, visit(out)));
         }
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            if let Some(dep) = node.deps.get(*next) {
+        while let Some(&mut (node, ref mut next, ref order)) = stack.last_mut() {
+            let at = match order {
+                Some(order) => order.get(*next).map(|&i| i as usize),
+                None => Some(*next),
+            };
+            if let Some(dep) = at.and_then(|i| node.deps.get(i)) {
                 *next += 1;
                 if id_of(dep).is_none() {
-                    stack.push((dep, 0));
+                    stack.push((dep, 0, visit(dep)));
                 }
                 continue;
             }
@@ -74,9 +110,12 @@ pub(crate) fn lower_nodes(outputs: &[NodeRef], opts: PlanOptions) -> Result<Plan
             node.mark.store(epoch | u64::from(id.0), Ordering::Relaxed);
             stack.pop();
         }
-        // `out` was numbered above or by an earlier output.
-        out_ids.push(id_of(out).unwrap_or(TaskId(u32::MAX)));
     }
+    // Every output was numbered above.
+    let out_ids = outputs
+        .iter()
+        .map(|out| id_of(out).unwrap_or(TaskId(u32::MAX)))
+        .collect();
     drop(epoch_guard);
     b.finish(out_ids, opts)
 }

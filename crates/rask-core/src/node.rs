@@ -14,6 +14,7 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::inputs::Inputs;
+use crate::options::TaskOptions;
 use crate::remote::Remote;
 use crate::Key;
 
@@ -96,26 +97,22 @@ pub trait TaskBody: Send + Sync + 'static {
         None
     }
 
-    /// Where the task may run on a cluster (resources it needs, workers it
-    /// is restricted to); in-process executors ignore it.
-    fn hints(&self) -> Option<&Hints> {
+    /// The task's options (retries, timeout, priority, placement), where
+    /// any differs from the defaults.
+    fn options(&self) -> Option<&TaskOptions> {
+        None
+    }
+
+    /// Where the value comes from, if from outside the graph (a future).
+    fn external(&self) -> Option<&dyn crate::External> {
         None
     }
 }
 
-/// Placement constraints of a task on a cluster.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Hints {
-    /// Named resources it holds while it runs (`("gpu", 1.0)`).
-    pub resources: Vec<(String, f64)>,
-    /// If not empty, only workers with one of these names may run it.
-    pub workers: Vec<String>,
-}
-
-/// A node's body with placement hints added (`Delayed::resources`).
+/// A node's body with options added (`Delayed::retries`, `task(..).timeout(..)`).
 pub(crate) struct Hinted {
     pub(crate) inner: NodeRef,
-    pub(crate) hints: Hints,
+    pub(crate) hints: TaskOptions,
 }
 
 impl TaskBody for Hinted {
@@ -128,8 +125,11 @@ impl TaskBody for Hinted {
     fn constant(&self) -> Option<&Value> {
         self.inner.body.constant()
     }
-    fn hints(&self) -> Option<&Hints> {
+    fn options(&self) -> Option<&TaskOptions> {
         Some(&self.hints)
+    }
+    fn external(&self) -> Option<&dyn crate::External> {
+        self.inner.body.external()
     }
 }
 
@@ -142,6 +142,11 @@ pub struct NodeInner<B: ?Sized> {
     pub(crate) deps: Deps,
     /// Lowering scratch: `(epoch << 32) | id`; see `lower.rs`.
     pub(crate) mark: AtomicU64,
+    /// Its priority (its options', kept here so that lowering reads it
+    /// without a call).
+    pub(crate) priority: i32,
+    /// Running it involves retries or a timeout (its options say how).
+    pub(crate) retried: bool,
     pub(crate) body: B,
 }
 
@@ -170,10 +175,18 @@ impl std::fmt::Debug for NodeInner<dyn TaskBody> {
 }
 
 pub(crate) fn new_node<B: TaskBody>(key: Key, deps: Deps, body: B) -> NodeRef {
+    let (priority, retried) = body
+        .options()
+        .map_or((0, false), |o| (o.priority, o.changes_running()));
+    if priority != 0 {
+        crate::lower::note_priority();
+    }
     Arc::new(NodeInner {
         key,
         deps,
         mark: AtomicU64::new(0),
+        priority,
+        retried,
         body,
     })
 }

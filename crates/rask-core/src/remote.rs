@@ -93,6 +93,42 @@ pub fn registered(name: &str) -> Option<&'static Registered> {
         .copied()
 }
 
+/// The codec of one type, registered by `#[rask::task]` for each of its
+/// parameter and result types, so that a value of that type made in the
+/// client (a `value(..)`, a future's result) can be sent to workers.
+#[derive(Debug)]
+pub struct TypeCodec {
+    /// The type's id (a function, as `TypeId::of` is not `const`).
+    pub type_id: fn() -> TypeId,
+    /// Its codec.
+    pub codec: &'static Codec,
+}
+
+inventory::collect!(TypeCodec);
+
+/// The codec registered for the type `id`, if any (see [`TypeCodec`]).
+pub fn codec_for(id: TypeId) -> Option<&'static Codec> {
+    static BY_TYPE: OnceLock<HashMap<TypeId, &'static Codec>> = OnceLock::new();
+    BY_TYPE
+        .get_or_init(|| {
+            inventory::iter::<TypeCodec>
+                .into_iter()
+                .map(|t| ((t.type_id)(), t.codec))
+                .collect()
+        })
+        .get(&id)
+        .copied()
+}
+
+/// The codec of the value `v` holds, if its type is registered.
+pub fn codec_of(v: &Value) -> Option<&'static Codec> {
+    codec_for(Any::type_id(&**v))
+}
+
+/// The stable name of the built-in identity: returns its argument's
+/// encoding (puts a value the client holds on a worker: `scatter`).
+pub const IDENTITY: &str = "rask::identity";
+
 /// The stable name of the built-in gather (see the module docs).
 pub const GATHER: &str = "rask::gather";
 
@@ -143,22 +179,56 @@ static GATHER_ENTRY: Registered = Registered {
 
 inventory::submit! { Registration(&GATHER_ENTRY) }
 
-/// The gather whose result `codec` (a `Vec<T>`'s) decodes: one entry per
-/// codec, made on first use and kept for the life of the process.
-pub(crate) fn gather_registration(codec: &'static Codec) -> &'static Registered {
-    static BY_CODEC: Mutex<Vec<&'static Registered>> = Mutex::new(Vec::new());
-    let mut known = BY_CODEC.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(r) = known.iter().find(|r| std::ptr::eq(r.output, codec)) {
+/// The identity's encoding of its one argument.
+fn identity_shim(args: &[&[u8]]) -> Result<Value, TaskFailure> {
+    match args {
+        [one] => Ok(Arc::new(Encoded(one.to_vec()))),
+        _ => Err(TaskFailure::msg(format!(
+            "{IDENTITY} takes 1 argument, {} were sent",
+            args.len()
+        ))),
+    }
+}
+
+static IDENTITY_ENTRY: Registered = Registered {
+    name: IDENTITY,
+    call: identity_shim,
+    args: &[],
+    output: &RAW,
+};
+
+inventory::submit! { Registration(&IDENTITY_ENTRY) }
+
+/// The entry named `name` with the byte-level shim `call` whose result
+/// `codec` decodes: one per (name, codec), made on first use and kept for
+/// the life of the process.
+fn builtin(name: &'static str, call: Shim, codec: &'static Codec) -> &'static Registered {
+    static KNOWN: Mutex<Vec<&'static Registered>> = Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = known
+        .iter()
+        .find(|r| r.name == name && std::ptr::eq(r.output, codec))
+    {
         return r;
     }
     let r: &'static Registered = Box::leak(Box::new(Registered {
-        name: GATHER,
-        call: gather_shim,
+        name,
+        call,
         args: &[],
         output: codec,
     }));
     known.push(r);
     r
+}
+
+/// The gather whose result `codec` (a `Vec<T>`'s) decodes.
+pub(crate) fn gather_registration(codec: &'static Codec) -> &'static Registered {
+    builtin(GATHER, gather_shim, codec)
+}
+
+/// The identity whose result `codec` decodes.
+pub fn identity_registration(codec: &'static Codec) -> &'static Registered {
+    builtin(IDENTITY, identity_shim, codec)
 }
 
 /// How a task runs outside the process that built it.

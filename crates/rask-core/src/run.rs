@@ -259,8 +259,10 @@ impl Run {
                 drop(self.consume(dep));
             }
             Slot::Failed(Arc::new(e))
+        } else if node.retried {
+            self.run_with_options(t, worker)
         } else {
-            let started = self.task_started(t, worker);
+            let started = self.task_started(t, worker, 1);
             let mut inputs = Inputs::from_run(self, deps);
             let result = call_body(
                 &node.key,
@@ -274,13 +276,84 @@ impl Run {
             }
             match result {
                 Ok(v) => {
-                    self.task_finished(t, worker, started);
+                    self.task_finished(t, worker, started, 1);
                     Slot::Ready(v)
                 }
                 Err(e) => Slot::Failed(Arc::new(e)),
             }
         };
         self.store(t, slot, worker);
+    }
+
+    /// Runs task `t` (its dependencies succeeded) with its options: its
+    /// inputs are taken once and handed to each attempt; an attempt that
+    /// ran past the timeout fails with `TimedOut` when it returns (a running
+    /// body cannot be interrupted); a failure its options accept runs it
+    /// again.
+    fn run_with_options(&self, t: TaskId, worker: WorkerId) -> Slot {
+        let deps = self.plan.deps(t);
+        let node = &self.plan.nodes[t.index()];
+        let default = crate::TaskOptions::default();
+        let opts = node.body.options().unwrap_or(&default);
+        let mut held: Vec<Option<Value>> = Vec::with_capacity(deps.len());
+        for &d in deps {
+            match self.consume(d) {
+                Ok(v) => held.push(Some(v)),
+                Err(e) => return Slot::Failed(e),
+            }
+        }
+        let mut attempt = 1;
+        loop {
+            let last = attempt > opts.retries;
+            let started = self.task_started(t, worker, attempt);
+            let t0 = Instant::now();
+            let mut values = if last {
+                std::mem::take(&mut held)
+            } else {
+                held.clone()
+            };
+            let mut inputs = Inputs::from_values(&mut values);
+            let result = call_body(
+                &node.key,
+                attempt,
+                |p| self.plan.key(deps[p]).clone(),
+                || node.body.run(&mut inputs),
+            );
+            drop(values);
+            let result = match (result, opts.timeout) {
+                (Ok(_), Some(after)) if t0.elapsed() > after => Err(TaskError {
+                    key: node.key.clone(),
+                    kind: TaskErrorKind::TimedOut { after },
+                    message: format!(
+                        "it returned after {:?} (a running body cannot be interrupted)",
+                        t0.elapsed()
+                    ),
+                    backtrace: None,
+                    attempt,
+                    cause: None,
+                }),
+                (r, _) => r,
+            };
+            match result {
+                Ok(v) => {
+                    self.task_finished(t, worker, started, attempt);
+                    return Slot::Ready(v);
+                }
+                Err(e) if !last && opts.should_retry(&e) => {
+                    if let Some(ev) = self.task_events() {
+                        ev.emit(&Event::TaskRetrying {
+                            run: self.id,
+                            task: t,
+                            error: &e,
+                            worker,
+                            at: Instant::now(),
+                        });
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Slot::Failed(Arc::new(e)),
+            }
+        }
     }
 
     /// Rule 4: the `DependencyFailed` error of `t` if one of its dependencies
@@ -310,7 +383,7 @@ impl Run {
         })
     }
 
-    fn task_started(&self, t: TaskId, worker: WorkerId) -> Option<Instant> {
+    fn task_started(&self, t: TaskId, worker: WorkerId, attempt: u32) -> Option<Instant> {
         if self.plan.is_constant(t) {
             return None;
         }
@@ -322,14 +395,14 @@ impl Run {
                 key: self.plan.key(t),
                 worker,
                 thread: 0,
-                attempt: 1,
+                attempt,
                 at,
             });
             at
         })
     }
 
-    fn task_finished(&self, t: TaskId, worker: WorkerId, started: Option<Instant>) {
+    fn task_finished(&self, t: TaskId, worker: WorkerId, started: Option<Instant>, attempt: u32) {
         if let (Some(ev), Some(started)) = (self.task_events(), started) {
             ev.emit(&Event::TaskFinished {
                 run: self.id,
@@ -337,7 +410,7 @@ impl Run {
                 key: self.plan.key(t),
                 worker,
                 thread: 0,
-                attempt: 1,
+                attempt,
                 started,
                 finished: Instant::now(),
                 nbytes: None,
@@ -394,7 +467,7 @@ impl Run {
                 Err(e) => return Err((*e).clone()),
             }
         }
-        Ok((values, self.task_started(t, worker)))
+        Ok((values, self.task_started(t, worker, 1)))
     }
 
     /// Stores the result of task `t`, whose inputs were taken with
@@ -414,7 +487,7 @@ impl Run {
     ) -> bool {
         let slot = match result {
             Ok(v) => {
-                self.task_finished(t, worker, started);
+                self.task_finished(t, worker, started, 1);
                 Slot::Ready(v)
             }
             Err(e) => Slot::Failed(Arc::new(e)),

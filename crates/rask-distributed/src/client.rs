@@ -25,7 +25,8 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rask_core::{
-    Event, Executor, PlanOptions, Remote, Run, TaskError, TaskErrorKind, TaskId, Value, WorkerId,
+    Event, Executor, External, ExternalValue, Persisted, PlanOptions, Remote, Run, TaskError,
+    TaskErrorKind, TaskId, Value, WorkerId,
 };
 use tokio::sync::mpsc;
 
@@ -59,6 +60,9 @@ enum Link {
     ),
 }
 
+/// Connection numbers, process-wide (see [`Persisted`]).
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
 /// Values this client holds for its graphs (big constants), served on its
 /// data port.
 #[derive(Default)]
@@ -89,6 +93,7 @@ pub struct Connection {
     /// Big values live in shared memory (a local scheduler).
     local: bool,
     next_held: AtomicU64,
+    id: u64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -180,6 +185,7 @@ impl Connection {
             data_addr: Mutex::new(None),
             local,
             next_held: AtomicU64::new(1),
+            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -319,6 +325,20 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
     }
 }
 
+/// Why a run could not be shipped.
+enum Refusal {
+    /// An option that cannot apply on workers (`NotSupported`).
+    Unsupported(String),
+    /// Anything else (a constant that does not encode, no data port).
+    Failed(String),
+}
+
+impl From<String> for Refusal {
+    fn from(s: String) -> Refusal {
+        Refusal::Failed(s)
+    }
+}
+
 /// How a run's tasks were described to the scheduler.
 struct Shipped {
     /// Plan task -> index in the submitted graph (`u32::MAX`: a constant,
@@ -331,7 +351,7 @@ struct Shipped {
 }
 
 impl Connection {
-    fn ship(&self, run: &Run, graph: GraphNo) -> Result<(FromClient, Shipped), String> {
+    fn ship(&self, run: &Run, graph: GraphNo) -> Result<(FromClient, Shipped), Refusal> {
         let plan = run.plan();
         let n = plan.len();
         let mut funcs: Vec<String> = Vec::new();
@@ -344,12 +364,48 @@ impl Connection {
         for i in 0..n {
             let t = TaskId(i as u32);
             let body = plan.node(t).body();
-            if let (Some(Remote::Literal(codec)), Some(v)) = (body.remote(), body.constant()) {
-                let mut b = Vec::new();
-                (codec.encode)(v, &mut b)
-                    .map_err(|e| format!("constant `{}`: {e}", plan.key(t)))?;
-                lits[i] = Some(self.literal(b, &mut kept)?);
+            // A future's value: used where it lives when this connection
+            // persisted it, else taken here and sent as a constant (or, if
+            // the future failed, its dependents fail here).
+            if let Some(ext) = body.external() {
+                if let Some(p) = ext.persisted().filter(|p| p.owner == self.id) {
+                    lits[i] = Some(ArgSpec::Ext {
+                        graph: p.graph,
+                        task: p.task,
+                    });
+                    continue;
+                }
+                lits[i] = Some(match ext.value() {
+                    Ok(v) => {
+                        let codec = rask_core::codec_of(&v).ok_or_else(|| {
+                            format!(
+                                "the value of future `{}` cannot be sent to workers: no \
+                                 function registered with #[rask::task] takes its type",
+                                plan.key(t)
+                            )
+                        })?;
+                        let mut b = Vec::new();
+                        (codec.encode)(&v, &mut b)
+                            .map_err(|e| format!("future `{}`: {e}", plan.key(t)))?;
+                        self.literal(b, &mut kept)?
+                    }
+                    Err(e) => ArgSpec::Failed(e.to_string()),
+                });
                 continue;
+            }
+            // A constant: its codec, or the one registered for its type.
+            if let Some(v) = body.constant() {
+                let codec = match body.remote() {
+                    Some(Remote::Literal(c)) => Some(c),
+                    _ => rask_core::codec_of(v),
+                };
+                if let Some(codec) = codec {
+                    let mut b = Vec::new();
+                    (codec.encode)(v, &mut b)
+                        .map_err(|e| format!("constant `{}`: {e}", plan.key(t)))?;
+                    lits[i] = Some(self.literal(b, &mut kept)?);
+                    continue;
+                }
             }
             let func = match body.remote() {
                 Some(Remote::Call(reg)) => *fidx.entry(reg.name).or_insert_with(|| {
@@ -368,14 +424,24 @@ impl Connection {
                 .collect();
             local[i] = tasks.len() as u32;
             order.push(t);
-            let hints = body.hints().cloned().unwrap_or_default();
-            let opts = (!hints.resources.is_empty() || !hints.workers.is_empty()).then(|| {
-                Box::new(crate::proto::TaskOpts {
-                    resources: hints.resources,
-                    workers: hints.workers,
-                    ..Default::default()
-                })
-            });
+            let opts = match body.options() {
+                Some(o) if o.retry_if.is_some() => {
+                    return Err(Refusal::Unsupported(format!(
+                        "its `retry_if` is a closure, which cannot reach the scheduler; \
+                         use `retry_on` with the kinds of failure to retry (task `{}`)",
+                        plan.key(t)
+                    )))
+                }
+                Some(o) if !o.is_default() => Some(Box::new(crate::proto::TaskOpts {
+                    priority: o.priority,
+                    retries: o.retries,
+                    retry_on: o.retry_on.0,
+                    timeout_ms: o.timeout.map_or(0, |d| (d.as_millis() as u64).max(1)),
+                    resources: o.resources.clone(),
+                    workers: o.workers.clone(),
+                })),
+                _ => None,
+            };
             tasks.push(TaskSpec { func, args, opts });
         }
         let mut outputs: Vec<u32> = plan
@@ -423,10 +489,7 @@ fn task_error(run: &Run, t: TaskId, attempt: u32, failure: &Failure) -> TaskErro
                 "{deaths} workers died while running it (the last: {last}); it is not tried again"
             ),
         ),
-        Failure::NoWorkers(m) => (
-            TaskErrorKind::Failed,
-            format!("no worker could run it: {m}"),
-        ),
+        Failure::NoWorkers(m) => (TaskErrorKind::NoWorkers, m.clone()),
         Failure::Lost(m) => (TaskErrorKind::Failed, m.clone()),
     };
     TaskError {
@@ -479,28 +542,128 @@ impl Executor for Connection {
     }
 
     fn execute(&self, run: &Arc<Run>) {
+        self.run_graph(run, None);
+    }
+}
+
+impl Connection {
+    /// This connection's number in the process (see [`Persisted`]).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Describes `run` for the scheduler (the first step of running it).
+    pub fn prepare(&self, run: &Run) -> Prepared {
         let graph = self.next.fetch_add(1, Ordering::Relaxed);
-        let (submit, shipped) = match self.ship(run, graph) {
+        Prepared {
+            graph,
+            shipped: self.ship(run, graph),
+        }
+    }
+
+    /// Where task `t` of a prepared run will live if the run is persisted
+    /// (`None` for a task that is not sent to the workers: a constant).
+    pub fn location(&self, p: &Prepared, t: TaskId) -> Option<Persisted> {
+        let (_, shipped) = p.shipped.as_ref().ok()?;
+        let local = *shipped.local.get(t.index())?;
+        (local != u32::MAX).then_some(Persisted {
+            owner: self.id,
+            graph: p.graph,
+            task: local,
+        })
+    }
+
+    /// Sends a prepared run whose outputs stay on the workers; the returned
+    /// handle waits for it ([`Persisting::finish`]). Its outputs settle as
+    /// [`ExternalValue`]s (a persisted output each), and the graph stays on
+    /// the scheduler until the last of them is dropped. Later graphs of this
+    /// connection use them where they are (`ArgSpec::Ext`): they may be
+    /// submitted as soon as this returns.
+    pub fn persist(self: &Arc<Self>, run: &Arc<Run>, prepared: Prepared) -> Persisting {
+        Persisting {
+            conn: self.clone(),
+            run: run.clone(),
+            sent: self.send_prepared(run, prepared),
+        }
+    }
+
+    /// Ships, runs and settles `run`.
+    fn run_graph(&self, run: &Arc<Run>, keep: Option<&Arc<Connection>>) {
+        let p = self.prepare(run);
+        if let Some(sent) = self.send_prepared(run, p) {
+            self.finish(run, sent, keep);
+        }
+    }
+
+    /// Sends a prepared run; `None` if it could not be (then it is settled
+    /// with the error).
+    fn send_prepared(&self, run: &Run, p: Prepared) -> Option<Sent> {
+        let graph = p.graph;
+        let (submit, shipped) = match p.shipped {
             Ok(x) => x,
-            Err(why) => return fail_all(run, TaskErrorKind::Failed, &why),
+            Err(Refusal::Unsupported(why)) => {
+                fail_all(run, TaskErrorKind::NotSupported, &why);
+                return None;
+            }
+            Err(Refusal::Failed(why)) => {
+                fail_all(run, TaskErrorKind::Failed, &why);
+                return None;
+            }
         };
         let (tx, rx) = std_mpsc::channel();
         lock(&self.routes).insert(graph, tx);
         if self.send(submit).is_err() {
             lock(&self.routes).remove(&graph);
-            self.forget(&shipped);
-            return fail_all(
+            self.forget(&shipped.kept);
+            fail_all(
                 run,
                 TaskErrorKind::Failed,
                 &format!("the connection to the scheduler at {} is closed", self.addr),
             );
+            return None;
         }
-        let outcome = self.collect(run, &shipped, &rx);
+        Some(Sent { graph, shipped, rx })
+    }
+
+    /// Waits for a sent run and settles it; with `keep` (persist), the
+    /// outputs stay on the workers.
+    fn finish(&self, run: &Arc<Run>, sent: Sent, keep: Option<&Arc<Connection>>) {
+        let Sent { graph, shipped, rx } = sent;
+        let outcome = self.collect(run, &shipped, &rx, keep.is_none());
+        let outcome = match (outcome, keep) {
+            (Ok((_, erred, located)), Some(conn)) if erred.is_empty() => {
+                let kept = Arc::new(Kept {
+                    conn: conn.clone(),
+                    graph,
+                    rx: Mutex::new(rx),
+                    held: shipped.kept.clone(),
+                });
+                let values = located
+                    .into_iter()
+                    .filter_map(|(task, loc)| {
+                        let t = *shipped.plan.get(task as usize)?;
+                        let codec = run.plan().node(t).body().remote()?.output();
+                        let out = RemoteOutput {
+                            kept: kept.clone(),
+                            task,
+                            codec,
+                            located: Mutex::new(loc),
+                            decoded: std::sync::OnceLock::new(),
+                        };
+                        let ext = ExternalValue(Arc::new(out));
+                        Some((task, Arc::new(ext) as Value))
+                    })
+                    .collect();
+                run.set_quiet();
+                return settle(run, &shipped, values, HashMap::new());
+            }
+            (outcome, _) => outcome,
+        };
         lock(&self.routes).remove(&graph);
         let _ = self.send(FromClient::Release { graph });
-        self.forget(&shipped);
+        self.forget(&shipped.kept);
         match outcome {
-            Ok((values, erred)) => {
+            Ok((values, erred, _)) => {
                 run.set_quiet();
                 settle(run, &shipped, values, erred)
             }
@@ -509,16 +672,180 @@ impl Executor for Connection {
     }
 }
 
-type Outcome = (HashMap<u32, Value>, HashMap<u32, (u32, Failure)>);
+/// A run sent to the scheduler.
+struct Sent {
+    graph: GraphNo,
+    shipped: Shipped,
+    rx: std_mpsc::Receiver<ToClient>,
+}
+
+/// A persisted run on its way ([`Connection::persist`]).
+pub struct Persisting {
+    conn: Arc<Connection>,
+    run: Arc<Run>,
+    sent: Option<Sent>,
+}
+
+impl std::fmt::Debug for Persisting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persisting").finish_non_exhaustive()
+    }
+}
+
+impl Persisting {
+    /// Waits for the run and settles it (its run is then complete).
+    pub fn finish(self) {
+        if let Some(sent) = self.sent {
+            self.conn.finish(&self.run, sent, Some(&self.conn));
+        }
+    }
+}
+
+/// A run described for the scheduler, not yet sent ([`Connection::prepare`]).
+pub struct Prepared {
+    graph: GraphNo,
+    shipped: Result<(FromClient, Shipped), Refusal>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("graph", &self.graph)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A persisted graph: released on the scheduler (and its constants held
+/// here forgotten) when the last of its outputs' handles goes.
+struct Kept {
+    conn: Arc<Connection>,
+    graph: GraphNo,
+    /// The graph's messages (its outputs announced again after a loss).
+    rx: Mutex<std_mpsc::Receiver<ToClient>>,
+    /// Constants held here for it (lineage may need them again).
+    held: Vec<Gid>,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        lock(&self.conn.routes).remove(&self.graph);
+        let _ = self.conn.send(FromClient::Release { graph: self.graph });
+        self.conn.forget(&self.held);
+    }
+}
+
+/// One persisted output: where it is, and its value once fetched here.
+struct RemoteOutput {
+    kept: Arc<Kept>,
+    task: u32,
+    codec: &'static rask_core::Codec,
+    located: Mutex<Located>,
+    decoded: std::sync::OnceLock<Value>,
+}
+
+impl RemoteOutput {
+    fn fetch(&self) -> Result<Value, String> {
+        let conn = &self.kept.conn;
+        for _ in 0..3 {
+            let loc = lock(&self.located).clone();
+            let got = match &loc {
+                Located::Inline(b) => Some(b.clone()),
+                Located::At { gid, addr } => {
+                    match conn.rt.block_on(conn.peers.get(addr, vec![*gid])) {
+                        Ok(mut v) => v.pop().flatten().map(|b| b.as_slice().to_vec()),
+                        Err(e) => {
+                            tracing::warn!(%addr, error = %e, "could not fetch a persisted value");
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(bytes) = got {
+                return (self.codec.decode)(&bytes).map_err(|e| {
+                    format!(
+                        "a persisted value could not be read as a `{}`: {e}",
+                        (self.codec.type_name)()
+                    )
+                });
+            }
+            // Lost with its worker: wait for the scheduler to make it again.
+            let rx = lock(&self.kept.rx);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(ToClient::Finished {
+                        task,
+                        value: Some(v),
+                        ..
+                    }) if task == self.task => {
+                        *lock(&self.located) = v;
+                        break;
+                    }
+                    Ok(ToClient::Erred { task, failure, .. }) if task == self.task => {
+                        return Err(format!(
+                            "a persisted value was lost and could not be made again: {failure:?}"
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        return Err(
+                            "a persisted value was lost with its worker and not made again in time"
+                                .to_owned(),
+                        )
+                    }
+                }
+            }
+        }
+        Err("a persisted value could not be fetched".to_owned())
+    }
+}
+
+impl External for RemoteOutput {
+    fn value(&self) -> Result<Value, Arc<TaskError>> {
+        if let Some(v) = self.decoded.get() {
+            return Ok(v.clone());
+        }
+        let v = self.fetch().map_err(|message| {
+            Arc::new(TaskError {
+                key: rask_core::Key::new("persisted"),
+                kind: TaskErrorKind::Failed,
+                message,
+                backtrace: None,
+                attempt: 1,
+                cause: None,
+            })
+        })?;
+        Ok(self.decoded.get_or_init(|| v).clone())
+    }
+
+    fn wait(&self) -> Result<(), Arc<TaskError>> {
+        Ok(())
+    }
+
+    fn persisted(&self) -> Option<Persisted> {
+        Some(Persisted {
+            owner: self.kept.conn.id,
+            graph: self.kept.graph,
+            task: self.task,
+        })
+    }
+}
+
+type Outcome = (
+    HashMap<u32, Value>,
+    HashMap<u32, (u32, Failure)>,
+    HashMap<u32, Located>,
+);
 
 impl Connection {
     /// Drops the values kept here for a graph.
-    fn forget(&self, shipped: &Shipped) {
-        if shipped.kept.is_empty() {
+    fn forget(&self, kept: &[Gid]) {
+        if kept.is_empty() {
             return;
         }
         let mut held = lock(&self.held.values);
-        for g in &shipped.kept {
+        for g in kept {
             held.remove(g);
         }
     }
@@ -530,6 +857,7 @@ impl Connection {
         run: &Run,
         shipped: &Shipped,
         rx: &std_mpsc::Receiver<ToClient>,
+        fetch: bool,
     ) -> Result<Outcome, String> {
         let closed = || {
             format!(
@@ -540,6 +868,7 @@ impl Connection {
         let mut at: HashMap<u32, (Gid, String)> = HashMap::new();
         let mut erred: HashMap<u32, (u32, Failure)> = HashMap::new();
         let mut values: HashMap<u32, Value> = HashMap::new();
+        let mut located: HashMap<u32, Located> = HashMap::new();
         let mut started: HashMap<u32, Instant> = HashMap::new();
         let mut done = false;
         let events = run.events();
@@ -605,6 +934,9 @@ impl Connection {
                             });
                         }
                         match value {
+                            Some(loc) if !fetch => {
+                                located.insert(task, loc);
+                            }
                             Some(Located::Inline(b)) => {
                                 values.insert(task, decode(run, shipped, task, &b)?);
                                 at.remove(&task);
@@ -661,7 +993,10 @@ impl Connection {
                     | ToClient::WorkerLost { .. } => {}
                 }
             }
-            if !done || at.is_empty() {
+            if !done || at.is_empty() || !fetch {
+                if done && !fetch {
+                    break;
+                }
                 continue;
             }
             // Fetch what is known, by holder.
@@ -720,7 +1055,7 @@ impl Connection {
                 }
             }
         }
-        Ok((values, erred))
+        Ok((values, erred, located))
     }
 }
 
@@ -760,6 +1095,21 @@ fn settle(
         let t = TaskId(i as u32);
         let l = shipped.local[i];
         if l == u32::MAX {
+            // A future's value that this run does not return: waited for,
+            // not fetched here (its dependents used it where it lives).
+            if let (Some(ext), false) = (plan.node(t).body().external(), plan.is_output(t)) {
+                let r = ext
+                    .wait()
+                    .map(|()| Arc::new(()) as Value)
+                    .map_err(|e| (*e).clone());
+                // SAFETY: tasks in ascending (topological) order, each
+                // once; an external node has no dependencies.
+                unsafe {
+                    let _ = run.take_inputs(t, HERE);
+                    run.resolve(t, r, HERE, None, |_| {});
+                }
+                continue;
+            }
             // SAFETY: tasks in ascending (topological) order, each once.
             unsafe { run.execute(t, HERE, |_| {}) };
             continue;

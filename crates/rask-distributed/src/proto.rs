@@ -45,6 +45,9 @@ pub enum ArgSpec {
     /// A value held by the client itself (a constant too big to travel in
     /// the graph), fetched from its data port at `addr` under `gid`.
     At { gid: Gid, addr: String },
+    /// A value that failed on the client's side (a future that erred): the
+    /// task does not run, and the client derives its error.
+    Failed(String),
 }
 
 /// Kinds of failure, as a bit set for [`TaskOpts::retry_on`].

@@ -153,6 +153,13 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
             #( static #arg_codecs: #p::Codec = #p::codec::<#types>(); )*
             static __RASK_ARGS: [&#p::Codec; #n] = [#( &#arg_codecs ),*];
 
+            #p::inventory::submit! {
+                #p::TypeCodec { type_id: ::core::any::TypeId::of::<#output>, codec: &__RASK_OUT }
+            }
+            #( #p::inventory::submit! {
+                #p::TypeCodec { type_id: ::core::any::TypeId::of::<#types>, codec: &#arg_codecs }
+            } )*
+
             /// The registration: name, shim and codecs.
             pub static REGISTERED: #p::Registered = #p::Registered {
                 name: ::core::module_path!(),

@@ -26,8 +26,8 @@
 pub struct ReadmeDoctests;
 
 pub use rask_client::{
-    get_client, AnyFuture, AsCompleted, Client, Future, FutureState, OnError, Submitter,
-    TaskOptions, WaitFor, WaitResult,
+    get_client, AnyFuture, AsCompleted, Client, Future, FutureState, OnError, Submitter, WaitFor,
+    WaitResult,
 };
 pub use rask_core::IntoInput;
 pub use rask_core::{
@@ -35,7 +35,7 @@ pub use rask_core::{
     Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,
     TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
-pub use rask_core::{task_context, TaskContext};
+pub use rask_core::{task_context, RetryOn, TaskContext, TaskOptions};
 pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
 pub use rask_distributed::core::Placement;
 pub use rask_distributed::{

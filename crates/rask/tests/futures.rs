@@ -306,7 +306,7 @@ fn priorities_order_ready_tasks() {
     let (gate, gates) = gated(&client, 1);
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut futs = Vec::new();
-    for (name, p) in [("low", -5i64), ("mid", 0), ("high", 10)] {
+    for (name, p) in [("low", -5i32), ("mid", 0), ("high", 10)] {
         let o = order.clone();
         futs.push(
             client

@@ -325,6 +325,49 @@ fn random_graphs_match_the_sync_executor() {
     assert!(oks > 10 && errs > 3, "{oks} results, {errs} errors");
 }
 
+fn persisted_values_stay_on_the_workers_and_feed_later_graphs() {
+    for client in [
+        Client::processes(2),
+        Client::local_cluster(2, 1).unwrap(),
+        Client::threads(),
+    ] {
+        let n = 1u64 << 16;
+        let v = client.persist(&ramp::delayed(n));
+        let s = total::delayed(v.as_delayed());
+        assert_eq!(s.compute(&client).unwrap(), (n * (n - 1) / 2) as f64);
+        // Used again, and fetched here on request.
+        assert_eq!(
+            total::delayed(v.as_delayed()).compute(&client).unwrap(),
+            (n * (n - 1) / 2) as f64
+        );
+        assert_eq!(v.result().unwrap().len(), n as usize);
+        // A small persisted value, and eager use.
+        let k = client.persist(&add::delayed(40, 2));
+        assert_eq!(inc::delayed(k.as_delayed()).compute(&client).unwrap(), 43);
+        // Scatter: a value made here, put on a worker.
+        let big: Vec<f64> = vec![0.25; 100_000];
+        let sc = client.scatter(big);
+        assert_eq!(
+            total::delayed(sc.as_delayed()).compute(&client).unwrap(),
+            25_000.0
+        );
+        // A future of another client is sent as a constant.
+        let other = Client::threads().compute(rask::value(vec![1.0f64, 2.0]));
+        assert_eq!(
+            total::delayed(other.as_delayed()).compute(&client).unwrap(),
+            3.0
+        );
+        // A failed persisted future fails its users, naming it.
+        let bad = client.persist(&parse::delayed("zz".to_owned()));
+        let e = inc::delayed(bad.as_delayed()).compute(&client).unwrap_err();
+        assert!(e.to_string().contains("invalid digit"), "{e}");
+        drop((v, k, sc, bad));
+        if let Some(d) = client.deployment() {
+            let _ = d;
+        }
+    }
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
@@ -382,6 +425,10 @@ fn main() {
         (
             "random_graphs_match_the_sync_executor",
             random_graphs_match_the_sync_executor,
+        ),
+        (
+            "persisted_values_stay_on_the_workers_and_feed_later_graphs",
+            persisted_values_stay_on_the_workers_and_feed_later_graphs,
         ),
     ];
     let shm_before = shm_entries();

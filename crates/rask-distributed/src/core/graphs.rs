@@ -80,6 +80,8 @@ impl Core {
         let seq = self.next_seq;
         self.next_seq += 1;
         let mut slots: Vec<Slot> = Vec::with_capacity(specs.len());
+        // Tasks with an input that failed on the client's side.
+        let mut doomed: Vec<usize> = Vec::new();
         for (local, s) in specs.into_iter().enumerate() {
             let mut args = Vec::with_capacity(s.args.len());
             for a in s.args {
@@ -87,6 +89,10 @@ impl Core {
                     ArgSpec::Dep(d) => Arg::Dep(slots[d as usize]),
                     ArgSpec::Lit(b) => Arg::Lit(Arc::new(b)),
                     ArgSpec::At { gid, addr } => Arg::At(gid, addr.into()),
+                    ArgSpec::Failed(_) => {
+                        doomed.push(slots.len());
+                        continue;
+                    }
                     ArgSpec::Ext { graph, task } => match self.ext_slot(c, graph, task) {
                         Ok((_, slot)) => Arg::Dep(slot),
                         // Checked above.
@@ -176,6 +182,11 @@ impl Core {
                 for d in self.task(slot).deps() {
                     self.task_mut(d).needed -= 1;
                 }
+            }
+        }
+        for i in doomed {
+            if self.task(slots[i]).state == St::Waiting {
+                self.err(slots[i], None, out);
             }
         }
         for &slot in &slots {
