@@ -719,12 +719,22 @@ impl Cell {
             });
         }
         let mut values = self.inputs();
-        let r = call_body(
-            &self.key,
-            attempt,
-            |p| self.dep_key(p),
-            || body(&mut Inputs::from_values(&mut values)),
-        );
+        let ctx = rask_core::task_context().map(|mut c| {
+            c.attempt = attempt;
+            c
+        });
+        let mut call = || {
+            call_body(
+                &self.key,
+                attempt,
+                |p| self.dep_key(p),
+                || body(&mut Inputs::from_values(&mut values)),
+            )
+        };
+        let r = match ctx {
+            Some(c) => rask_core::with_task_context(c, call),
+            None => call(),
+        };
         drop(values);
         self.finish_attempt(attempt, r, worker);
     }

@@ -33,10 +33,11 @@ pub use wait::{AsCompleted, OnError, WaitFor, WaitResult};
 /// facade with `#[rask::task(crate = rask_client)]`); not an API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::runtime::block_on;
     pub use crate::{Client, Future};
     pub use rask_core::inventory;
     pub use rask_core::{
         codec, decode_arg, output_value, registered_call, registered_try_call, Codec, Delayed,
-        IntoInput, Registered, Registration, TaskFailure, TypeCodec, Value,
+        IntoInput, Registered, Registration, TaskFailure, TaskFuture, TypeCodec, Value,
     };
 }

@@ -216,3 +216,37 @@ where
     }
     Poll::Pending
 }
+
+/// Runs `f` to completion on Rask's own async runtime (one thread, made on
+/// first use) and waits for it on this thread: the in-process form of an
+/// `async` registered function (`#[rask::task] async fn`). A panic in `f`
+/// resumes here, so the task reports it as any body's panic.
+pub fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    static RT: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rask-async-fn")
+            .enable_all()
+            .build()
+            .ok()
+    });
+    let Some(rt) = rt else {
+        panic!("rask: could not start the runtime for async functions");
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let task = rt.spawn(f);
+    rt.spawn(async move {
+        let _ = tx.send(task.await);
+    });
+    match rx.recv() {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(e)) => panic!("rask: an async function was cancelled: {e}"),
+        Err(_) => panic!("rask: the runtime for async functions stopped"),
+    }
+}

@@ -79,6 +79,11 @@ impl Executor for SyncExecutor {
     }
     fn execute(&self, run: &Arc<Run>) {
         let plan = run.plan();
+        let prev = crate::set_thread_context(Some(crate::TaskContext {
+            worker: "sync".into(),
+            thread: 0,
+            attempt: 1,
+        }));
         for t in 0..plan.len() as u32 {
             if plan.is_head(TaskId(t)) {
                 // SAFETY: heads in ascending id order, each once: ids are a
@@ -87,6 +92,7 @@ impl Executor for SyncExecutor {
                 unsafe { run.execute(TaskId(t), WorkerId(0), |_| {}) };
             }
         }
+        crate::set_thread_context(prev);
     }
 }
 

@@ -31,7 +31,7 @@ mod run;
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
 pub use catch::{call_body, catch_panic, failure_error};
 pub use compute::{compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
-pub use context::{task_context, with_task_context, TaskContext};
+pub use context::{set_thread_context, task_context, with_task_context, TaskContext};
 pub use delayed::{
     delayed, external, literal, registered_call, registered_try_call, task, try_delayed, value,
     Delayed, IntoInput, TaskBuilder,
@@ -50,7 +50,7 @@ pub use options::{RetryIf, RetryOn, TaskOptions};
 pub use plan::{Plan, PlanOptions};
 pub use remote::{
     codec, codec_for, codec_of, copy_bytes, decode, decode_arg, encode, identity_registration,
-    output_value, registered, Codec, Registered, Registration, Remote, Shim, TypeCodec, GATHER,
-    IDENTITY,
+    output_value, registered, AsyncShim, Codec, Registered, Registration, Remote, Shim, TaskFuture,
+    TypeCodec, GATHER, IDENTITY,
 };
 pub use run::Run;

@@ -60,6 +60,16 @@ pub const fn codec<T: Data + Serialize + DeserializeOwned>() -> Codec {
 /// result out (encoded by the function's output codec).
 pub type Shim = fn(&[&[u8]]) -> Result<Value, TaskFailure>;
 
+/// The future of an `async` registered function's call, its arguments
+/// decoded into it.
+pub type TaskFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, TaskFailure>> + Send>>;
+
+/// Signature of an `async` registered function's shim: decodes the
+/// arguments and returns the call's future (a worker runs it on its async
+/// runtime).
+pub type AsyncShim = fn(&[&[u8]]) -> Result<TaskFuture, TaskFailure>;
+
 /// A function registered with `#[rask::task]`.
 #[derive(Debug)]
 pub struct Registered {
@@ -71,6 +81,9 @@ pub struct Registered {
     pub args: &'static [&'static Codec],
     /// The codec of its result.
     pub output: &'static Codec,
+    /// For an `async fn`: the shim that makes its future (then `call` is
+    /// not used).
+    pub call_async: Option<AsyncShim>,
 }
 
 /// The link-time entry of one registered function.
@@ -175,6 +188,7 @@ static GATHER_ENTRY: Registered = Registered {
     call: gather_shim,
     args: &[],
     output: &RAW,
+    call_async: None,
 };
 
 inventory::submit! { Registration(&GATHER_ENTRY) }
@@ -195,6 +209,7 @@ static IDENTITY_ENTRY: Registered = Registered {
     call: identity_shim,
     args: &[],
     output: &RAW,
+    call_async: None,
 };
 
 inventory::submit! { Registration(&IDENTITY_ENTRY) }
@@ -216,6 +231,7 @@ fn builtin(name: &'static str, call: Shim, codec: &'static Codec) -> &'static Re
         call,
         args: &[],
         output: codec,
+        call_async: None,
     }));
     known.push(r);
     r

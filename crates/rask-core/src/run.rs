@@ -313,12 +313,14 @@ impl Run {
                 held.clone()
             };
             let mut inputs = Inputs::from_values(&mut values);
-            let result = call_body(
-                &node.key,
-                attempt,
-                |p| self.plan.key(deps[p]).clone(),
-                || node.body.run(&mut inputs),
-            );
+            let result = crate::context::with_attempt(attempt, || {
+                call_body(
+                    &node.key,
+                    attempt,
+                    |p| self.plan.key(deps[p]).clone(),
+                    || node.body.run(&mut inputs),
+                )
+            });
             drop(values);
             let result = match (result, opts.timeout) {
                 (Ok(_), Some(after)) if t0.elapsed() > after => Err(TaskError {

@@ -189,6 +189,11 @@ impl ThreadPool {
                         victim: Cell::new(index + 1),
                     };
                     CURRENT.with(|c| c.set(&w));
+                    rask_core::set_thread_context(Some(rask_core::TaskContext {
+                        worker: "threads".into(),
+                        thread: index as u32,
+                        attempt: 1,
+                    }));
                     w.main_loop();
                     CURRENT.with(|c| c.set(std::ptr::null()));
                 });

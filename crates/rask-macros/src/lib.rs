@@ -15,7 +15,16 @@
 //!
 //! A function returning `Result<T, E>` (any type whose last path segment is
 //! `Result`) is fallible: an `Err` is a task failure and `T` is the value.
-//! Refused, with an error at the offending tokens: generic, `async`, `const`,
+//!
+//! An `async fn` (whose future is `Send`) runs on a worker's async runtime,
+//! beside the compute threads; in-process executors wait for it on Rask's
+//! own runtime (`crate = rask_core` has none: use `rask` or `rask_client`).
+//!
+//! Each parameter and result type's codec is also registered by type, so a
+//! value of that type made in the client (`value(..)`, a future's result)
+//! can be sent to workers.
+//!
+//! Refused, with an error at the offending tokens: generic, `const`,
 //! `unsafe` or variadic functions, methods, and parameters that are not plain
 //! identifiers with owned types (references cannot cross processes).
 
@@ -72,9 +81,7 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
             "generic functions cannot be registered (give each instance its own function)",
         ));
     }
-    if let Some(a) = &sig.asyncness {
-        return Err(refuse(a, "async functions are not supported yet"));
-    }
+    let is_async = sig.asyncness.is_some();
     if let Some(c) = &sig.constness {
         return Err(refuse(c, "const functions cannot be registered"));
     }
@@ -140,6 +147,58 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
     } else {
         quote!(registered_call)
     };
+    // The shims: a plain one, and for an `async fn` the one making its future.
+    let (shims, call_async, in_process) = if is_async {
+        let vars: Vec<_> = (0..n).map(|i| format_ident!("__a{}", i)).collect();
+        (
+            quote! {
+                fn __rask_call(
+                    _args: &[&[u8]],
+                ) -> ::core::result::Result<#p::Value, #p::TaskFailure> {
+                    ::core::result::Result::Err(#p::TaskFailure::msg(
+                        "an async function runs through its future",
+                    ))
+                }
+
+                fn __rask_call_async(
+                    args: &[&[u8]],
+                ) -> ::core::result::Result<#p::TaskFuture, #p::TaskFailure> {
+                    if args.len() != #n {
+                        return ::core::result::Result::Err(#p::TaskFailure::msg(::std::format!(
+                            "{} takes {} arguments, {} were sent", ::core::module_path!(), #n, args.len()
+                        )));
+                    }
+                    #( let #vars = #p::decode_arg::<#types>(args, #idx)?; )*
+                    ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+                        let r = super::#name(#( #vars ),*).await;
+                        #call_result
+                        ::core::result::Result::Ok(#p::output_value(r))
+                    }))
+                }
+            },
+            quote!(::core::option::Option::Some(__rask_call_async)),
+            quote!(|#( #vars: #types ),*| #p::block_on(super::#name(#( #vars ),*))),
+        )
+    } else {
+        (
+            quote! {
+                fn __rask_call(
+                    args: &[&[u8]],
+                ) -> ::core::result::Result<#p::Value, #p::TaskFailure> {
+                    if args.len() != #n {
+                        return ::core::result::Result::Err(#p::TaskFailure::msg(::std::format!(
+                            "{} takes {} arguments, {} were sent", ::core::module_path!(), #n, args.len()
+                        )));
+                    }
+                    let r = super::#name(#( #p::decode_arg::<#types>(args, #idx)? ),*);
+                    #call_result
+                    ::core::result::Result::Ok(#p::output_value(r))
+                }
+            },
+            quote!(::core::option::Option::None),
+            quote!(super::#name),
+        )
+    };
     let doc = format!("The registration and lazy form of [`{name}`](fn@{name}) (`#[rask::task]`).");
     Ok(quote! {
         #func
@@ -166,24 +225,14 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
                 call: __rask_call,
                 args: &__RASK_ARGS,
                 output: &__RASK_OUT,
+                call_async: #call_async,
             };
 
-            fn __rask_call(
-                args: &[&[u8]],
-            ) -> ::core::result::Result<#p::Value, #p::TaskFailure> {
-                if args.len() != #n {
-                    return ::core::result::Result::Err(#p::TaskFailure::msg(::std::format!(
-                        "{} takes {} arguments, {} were sent", ::core::module_path!(), #n, args.len()
-                    )));
-                }
-                let r = super::#name(#( #p::decode_arg::<#types>(args, #idx)? ),*);
-                #call_result
-                ::core::result::Result::Ok(#p::output_value(r))
-            }
+            #shims
 
             /// A lazy call: each argument is a value or a `Delayed` of the parameter's type.
             pub fn delayed(#( #params: impl #p::IntoInput<#types> ),*) -> #p::Delayed<#output> {
-                #p::#make(&REGISTERED, super::#name, (#( #params.into_input(&#arg_codecs), )*))
+                #p::#make(&REGISTERED, #in_process, (#( #params.into_input(&#arg_codecs), )*))
             }
 
             /// An eager call: starts now on `client`'s executor (a worker

@@ -274,7 +274,9 @@ impl Core {
                 continue;
             }
             let ran = match started {
-                Some(board) => board.contains(&gid),
+                // Its board, and what said `Started` (async tasks run off
+                // the compute threads, so off the board).
+                Some(board) => board.contains(&gid) || t.started,
                 None if any_said_started => t.started,
                 None => k < threads,
             };

@@ -8,7 +8,7 @@ use rask_core::{catch_panic, with_task_context, Key, TaskContext, TaskErrorKind,
 
 use super::{lock, Job, Shared};
 use crate::bytes::Bytes;
-use crate::proto::{Failure, FromWorker};
+use crate::proto::{Failure, FromWorker, Gid};
 
 /// A compute thread wakes the writer at least this often while it works.
 const FLUSH_EVERY: Duration = Duration::from_millis(2);
@@ -71,46 +71,16 @@ fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
     let t0 = Instant::now();
     let slices: Vec<&[u8]> = job.args.iter().map(Bytes::as_slice).collect();
     let key = Key::new(job.func.name);
-    let codec = job.func.output;
-    let inline_max = shared.inline_max.load(Ordering::Relaxed) as usize;
     let ctx = TaskContext {
         worker: shared.name.clone(),
         thread,
         attempt: job.attempt,
     };
     let result = with_task_context(ctx, || {
-        catch_panic(
-            &key,
-            job.attempt,
-            || -> Result<Result<Vec<u8>, Bytes>, TaskFailure> {
-                let v = (job.func.call)(&slices)?;
-                let unencodable =
-                    |e: String| TaskFailure::msg(format!("the result could not be encoded: {e}"));
-                // Known length (vectors of numbers): written straight to where it
-                // will live.
-                if let Some(len) = (codec.exact_len)(&v) {
-                    if len > inline_max {
-                        return Bytes::write(len, shared.shared_mem, |b| (codec.write)(&v, b))
-                            .map(Err)
-                            .map_err(unencodable);
-                    }
-                }
-                let mut out = Vec::new();
-                (codec.encode)(&v, &mut out).map_err(unencodable)?;
-                if out.len() <= inline_max {
-                    return Ok(Ok(out));
-                }
-                if shared.shared_mem && out.len() > crate::bytes::SHM_MIN {
-                    return Bytes::write(out.len(), true, |b| {
-                        rask_core::copy_bytes(b, &out);
-                        Ok(())
-                    })
-                    .map(Err)
-                    .map_err(unencodable);
-                }
-                Ok(Err(Bytes::from_vec(out)))
-            },
-        )
+        catch_panic(&key, job.attempt, || {
+            let v = (job.func.call)(&slices)?;
+            encode(shared, job.func.output, &v)
+        })
     });
     let micros = t0.elapsed().as_micros() as u64;
     drop(slices);
@@ -119,9 +89,54 @@ fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
             return None;
         }
     }
-    Some(match result {
+    Some(report(shared, job.gid, thread, micros, result))
+}
+
+/// A result encoded where it will go: `Ok` inline (at most `inline_max`
+/// bytes), `Err` kept here (in shared memory on a local link when big);
+/// values of known length are written straight there.
+pub(super) fn encode(
+    shared: &Shared,
+    codec: &rask_core::Codec,
+    v: &rask_core::Value,
+) -> Result<Result<Vec<u8>, Bytes>, TaskFailure> {
+    let inline_max = shared.inline_max.load(Ordering::Relaxed) as usize;
+    let unencodable = |e: String| TaskFailure::msg(format!("the result could not be encoded: {e}"));
+    if let Some(len) = (codec.exact_len)(v) {
+        if len > inline_max {
+            return Bytes::write(len, shared.shared_mem, |b| (codec.write)(v, b))
+                .map(Err)
+                .map_err(unencodable);
+        }
+    }
+    let mut out = Vec::new();
+    (codec.encode)(v, &mut out).map_err(unencodable)?;
+    if out.len() <= inline_max {
+        return Ok(Ok(out));
+    }
+    if shared.shared_mem && out.len() > crate::bytes::SHM_MIN {
+        return Bytes::write(out.len(), true, |b| {
+            rask_core::copy_bytes(b, &out);
+            Ok(())
+        })
+        .map(Err)
+        .map_err(unencodable);
+    }
+    Ok(Err(Bytes::from_vec(out)))
+}
+
+/// What the scheduler is told about a task that ran: `Finished` (keeping
+/// a big result here) or `Erred`.
+pub(super) fn report(
+    shared: &Shared,
+    gid: Gid,
+    thread: u32,
+    micros: u64,
+    result: Result<Result<Result<Vec<u8>, Bytes>, TaskFailure>, rask_core::TaskError>,
+) -> FromWorker {
+    match result {
         Ok(Ok(Ok(inline))) => FromWorker::Finished {
-            gid: job.gid,
+            gid,
             nbytes: inline.len() as u64,
             micros,
             thread,
@@ -129,9 +144,9 @@ fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
         },
         Ok(Ok(Err(kept))) => {
             let nbytes = kept.len() as u64;
-            lock(&shared.store).insert(job.gid, kept);
+            lock(&shared.store).insert(gid, kept);
             FromWorker::Finished {
-                gid: job.gid,
+                gid,
                 nbytes,
                 micros,
                 thread,
@@ -139,16 +154,92 @@ fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
             }
         }
         Ok(Err(failure)) => FromWorker::Erred {
-            gid: job.gid,
+            gid,
             failure: Failure::Failed(failure.to_string()),
         },
         Err(e) => FromWorker::Erred {
-            gid: job.gid,
+            gid,
             failure: if e.kind == TaskErrorKind::Panicked {
                 Failure::Panicked(e.message)
             } else {
                 Failure::Failed(e.message)
             },
         },
-    })
+    }
+}
+
+/// Runs the job of an `async` registered function on the worker's async
+/// runtime (its arguments decoded first); it reports like a compute task,
+/// with the thread number one past the compute threads.
+pub(super) fn spawn_async(shared: &Arc<Shared>, job: Job, thread: u32) {
+    let Some(make) = job.func.call_async else {
+        return;
+    };
+    let shared = shared.clone();
+    let rt = shared.rt.clone();
+    rt.spawn(async move {
+        if job.report_start {
+            shared.say_now(FromWorker::Started {
+                gid: job.gid,
+                thread,
+            });
+        }
+        let t0 = Instant::now();
+        let key = Key::new(job.func.name);
+        let slices: Vec<&[u8]> = job.args.iter().map(Bytes::as_slice).collect();
+        let fut = catch_panic(&key, job.attempt, || make(&slices));
+        drop(slices);
+        let result = match fut {
+            Err(e) => Err(e),
+            Ok(Err(failure)) => Ok(Err(failure)),
+            Ok(Ok(fut)) => {
+                // Its own task, so that a panic is caught as the task's.
+                let task = tokio::spawn(fut);
+                let joined = if job.timeout_ms > 0 {
+                    match tokio::time::timeout(Duration::from_millis(job.timeout_ms), task).await {
+                        Ok(j) => j,
+                        Err(_) => {
+                            shared.say_now(FromWorker::Erred {
+                                gid: job.gid,
+                                failure: Failure::TimedOut(job.timeout_ms),
+                            });
+                            return;
+                        }
+                    }
+                } else {
+                    task.await
+                };
+                match joined {
+                    Ok(Ok(v)) => Ok(encode(&shared, job.func.output, &v)),
+                    Ok(Err(failure)) => Ok(Err(failure)),
+                    Err(e) => Err(rask_core::TaskError {
+                        key: key.clone(),
+                        kind: TaskErrorKind::Panicked,
+                        message: panic_message(e),
+                        backtrace: None,
+                        attempt: job.attempt,
+                        cause: None,
+                    }),
+                }
+            }
+        };
+        let micros = t0.elapsed().as_micros() as u64;
+        let msg = report(&shared, job.gid, thread, micros, result);
+        shared.say_now(msg);
+    });
+}
+
+/// The message of an async task's panic (or why it did not finish).
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return format!("it did not finish: {e}");
+    }
+    let p = e.into_panic();
+    if let Some(s) = p.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
 }

@@ -86,14 +86,19 @@ pub(super) fn batch(
                     continue;
                 }
                 if remote.is_empty() {
-                    jobs.push(Job {
+                    let job = Job {
                         gid,
                         func: reg,
                         args: ready.into_iter().flatten().collect(),
                         timeout_ms,
                         attempt,
                         report_start,
-                    });
+                    };
+                    if reg.call_async.is_some() {
+                        super::compute::spawn_async(shared, job, shared.threads);
+                    } else {
+                        jobs.push(job);
+                    }
                     continue;
                 }
                 let shared = shared.clone();
@@ -116,6 +121,10 @@ pub(super) fn batch(
                         attempt,
                         report_start,
                     };
+                    if reg.call_async.is_some() {
+                        super::compute::spawn_async(&shared, job, shared.threads);
+                        return;
+                    }
                     lock(&shared.queue).push_back(job);
                     shared.more.notify_one();
                 });

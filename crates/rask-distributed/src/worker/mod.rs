@@ -121,6 +121,8 @@ pub(super) struct Shared {
     /// Big values live in shared memory (local transport).
     shared_mem: bool,
     name: Arc<str>,
+    /// Compute threads (an async task reports this as its thread).
+    threads: u32,
     rt: tokio::runtime::Handle,
     /// Where each compute thread writes the task it starts (a local
     /// deployment's worker; see `local/board.rs`).
@@ -188,6 +190,7 @@ async fn serve(
         inline_max: AtomicU64::new(0),
         shared_mem,
         name: name.clone(),
+        threads: threads as u32,
         rt,
         board,
     });
