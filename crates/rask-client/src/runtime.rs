@@ -239,14 +239,16 @@ where
         panic!("rask: could not start the runtime for async functions");
     };
     let (tx, rx) = std::sync::mpsc::channel();
-    let task = rt.spawn(f);
+    // Polled as a task body (a panic is caught, not printed), then resumed
+    // here, where the task's own catching reports it.
+    let key = rask_core::Key::new("async");
+    let fut = rask_core::CatchUnwind::new(Box::pin(f), key, 1);
     rt.spawn(async move {
-        let _ = tx.send(task.await);
+        let _ = tx.send(fut.await);
     });
     match rx.recv() {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Ok(Err(e)) => panic!("rask: an async function was cancelled: {e}"),
+        Ok(Err(e)) => std::panic::resume_unwind(Box::new(e.message)),
         Err(_) => panic!("rask: the runtime for async functions stopped"),
     }
 }

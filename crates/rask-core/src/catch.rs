@@ -142,3 +142,48 @@ pub fn failure_error(
         cause: None,
     }
 }
+
+/// A boxed future polled as a task body: a panic in `poll` is caught (and
+/// not printed) and becomes the task's `Panicked` error.
+pub struct CatchUnwind<T> {
+    inner: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>,
+    key: Key,
+    attempt: u32,
+}
+
+impl<T> std::fmt::Debug for CatchUnwind<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CatchUnwind({})", self.key)
+    }
+}
+
+impl<T> CatchUnwind<T> {
+    /// Wraps `inner`, the body of attempt `attempt` of task `key`.
+    pub fn new(
+        inner: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>,
+        key: Key,
+        attempt: u32,
+    ) -> Self {
+        CatchUnwind {
+            inner,
+            key,
+            attempt,
+        }
+    }
+}
+
+impl<T> std::future::Future for CatchUnwind<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let (key, attempt) = (self.key.clone(), self.attempt);
+        match catch_panic(&key, attempt, || self.inner.as_mut().poll(cx)) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+}

@@ -29,7 +29,7 @@ mod remote;
 mod run;
 
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
-pub use catch::{call_body, catch_panic, failure_error};
+pub use catch::{call_body, catch_panic, failure_error, CatchUnwind};
 pub use compute::{compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
 pub use context::{set_thread_context, task_context, with_task_context, TaskContext};
 pub use delayed::{

@@ -193,10 +193,10 @@ pub(super) fn spawn_async(shared: &Arc<Shared>, job: Job, thread: u32) {
             Err(e) => Err(e),
             Ok(Err(failure)) => Ok(Err(failure)),
             Ok(Ok(fut)) => {
-                // Its own task, so that a panic is caught as the task's.
-                let task = tokio::spawn(fut);
+                // Polled as a task body: a panic is the task's error.
+                let fut = rask_core::CatchUnwind::new(fut, key.clone(), job.attempt);
                 let joined = if job.timeout_ms > 0 {
-                    match tokio::time::timeout(Duration::from_millis(job.timeout_ms), task).await {
+                    match tokio::time::timeout(Duration::from_millis(job.timeout_ms), fut).await {
                         Ok(j) => j,
                         Err(_) => {
                             shared.say_now(FromWorker::Erred {
@@ -207,19 +207,12 @@ pub(super) fn spawn_async(shared: &Arc<Shared>, job: Job, thread: u32) {
                         }
                     }
                 } else {
-                    task.await
+                    fut.await
                 };
                 match joined {
                     Ok(Ok(v)) => Ok(encode(&shared, job.func.output, &v)),
                     Ok(Err(failure)) => Ok(Err(failure)),
-                    Err(e) => Err(rask_core::TaskError {
-                        key: key.clone(),
-                        kind: TaskErrorKind::Panicked,
-                        message: panic_message(e),
-                        backtrace: None,
-                        attempt: job.attempt,
-                        cause: None,
-                    }),
+                    Err(e) => Err(e),
                 }
             }
         };
@@ -227,19 +220,4 @@ pub(super) fn spawn_async(shared: &Arc<Shared>, job: Job, thread: u32) {
         let msg = report(&shared, job.gid, thread, micros, result);
         shared.say_now(msg);
     });
-}
-
-/// The message of an async task's panic (or why it did not finish).
-fn panic_message(e: tokio::task::JoinError) -> String {
-    if !e.is_panic() {
-        return format!("it did not finish: {e}");
-    }
-    let p = e.into_panic();
-    if let Some(s) = p.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
 }
