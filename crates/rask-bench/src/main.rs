@@ -128,12 +128,17 @@ enum Workload {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
-    /// A big value from a worker to the client and into another worker task.
+    /// A big value between processes: on `processes`, from a worker to the
+    /// client and into another worker task (W8); on `cluster`, from one
+    /// worker to another over loopback TCP (W8c).
     #[command(name = "W8", alias = "w8")]
     W8 {
-        /// Size of the vector, in MiB.
-        #[arg(long, default_value_t = 256)]
-        mib: u64,
+        /// `processes` (W8) or `cluster` (W8c).
+        #[arg(long, default_value = "processes")]
+        executor: String,
+        /// Size of the vector, in MiB (default: 256 for W8, 1024 for W8c).
+        #[arg(long)]
+        mib: Option<u64>,
         /// Timed repetitions; the median is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
@@ -191,7 +196,15 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
-        Workload::W8 { mib, repeat } => w8::run(mib, repeat.max(1))?,
+        Workload::W8 {
+            executor,
+            mib,
+            repeat,
+        } => match executor.as_str() {
+            "processes" => w8::run(mib.unwrap_or(256), repeat.max(1))?,
+            "cluster" => w8::run_cluster(mib.unwrap_or(1024), repeat.max(1))?,
+            other => anyhow::bail!("W8 runs on `processes` or `cluster`, not `{other}`"),
+        },
     };
     println!("{report}");
     Ok(())

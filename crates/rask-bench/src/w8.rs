@@ -75,3 +75,51 @@ pub(crate) fn run(mib: u64, repeat: usize) -> anyhow::Result<serde_json::Value> 
         "mem_gb_per_s": round(bytes / mem_s / 1e9, 3),
     }))
 }
+
+/// W8c: a task on worker `local-0` of a local cluster (2 workers, 1 thread
+/// each, loopback TCP) returns the vector; a task pinned to `local-1` sums
+/// it. `transfer_s` = (make there, sum here) - (make and sum in one task):
+/// the move alone. The median of `repeat` runs after a warm-up.
+pub(crate) fn run_cluster(mib: u64, repeat: usize) -> anyhow::Result<serde_json::Value> {
+    let client = Client::local_cluster(2, 1).context("starting the cluster")?;
+    let n = mib * (1 << 20) / 8;
+    let bytes = (n * 8) as f64;
+    let expected: f64 = (0..n).map(|i| (i % 1024) as f64).sum();
+    let (mut transfer, mut local, mut mem) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..=repeat {
+        let t0 = Instant::now();
+        let s = fill_and_sum::delayed(n)
+            .workers(&["local-1"])
+            .compute(&client)?;
+        let in_place = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let v = fill::delayed(n).workers(&["local-0"]);
+        let got = sum::delayed(v).workers(&["local-1"]).compute(&client)?;
+        let moved = t1.elapsed().as_secs_f64();
+        if s != expected || got != expected {
+            bail!("wrong W8c sums {s} / {got}, expected {expected}");
+        }
+        let src: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let t2 = Instant::now();
+        let copy = src.clone();
+        let copy_s = t2.elapsed().as_secs_f64();
+        drop((src, copy));
+        if i > 0 {
+            transfer.push((moved - in_place).max(1e-9));
+            local.push(in_place);
+            mem.push(copy_s);
+        }
+    }
+    let (transfer_s, local_s, mem_s) = (median(transfer), median(local), median(mem));
+    Ok(json!({
+        "workload": "W8c",
+        "system": "rask-distributed",
+        "allocator": crate::alloc::name(),
+        "mib": mib,
+        "repeats": repeat,
+        "in_place_s": round(local_s, 4),
+        "transfer_s": round(transfer_s, 4),
+        "gb_per_s": round(bytes / transfer_s / 1e9, 3),
+        "mem_gb_per_s": round(bytes / mem_s / 1e9, 3),
+    }))
+}

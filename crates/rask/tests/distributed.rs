@@ -220,6 +220,23 @@ fn chaos_workers_killed_at_random_give_the_fault_free_result() {
     println!("  ({kills} workers killed, {:.2?})", t0.elapsed());
 }
 
+/// A value over any frame limit moves between workers as a stream: 300 MiB
+/// made on one worker and summed on the other (this hung when values went
+/// in one frame), then freed on both when the graph is released.
+fn a_value_of_any_size_moves_between_workers() {
+    let client = Client::local_cluster(2, 1).unwrap();
+    let n = 300u64 << 17; // 300 MiB of f64
+    let v = ramp::delayed(n).workers(&["local-0"]);
+    let s = total::delayed(v).workers(&["local-1"]);
+    let t0 = Instant::now();
+    assert_eq!(s.compute(&client).unwrap(), (n * (n - 1) / 2) as f64);
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    // Nothing stays in the scheduler's memory after the graph.
+    let conn = client.deployment().unwrap().connect().unwrap();
+    let counts: [u64; 6] = conn.get_var("rask:counts").unwrap().unwrap();
+    assert_eq!(counts[3], 0, "in memory after release: {counts:?}");
+}
+
 fn resources_and_worker_names_choose_where_tasks_run() {
     let mut cluster = LocalCluster::new(1, 1).unwrap();
     cluster.add_worker_with(&[("gpu", 1.0)]).unwrap();
@@ -635,6 +652,10 @@ fn main() {
         (
             "resources_and_worker_names_choose_where_tasks_run",
             resources_and_worker_names_choose_where_tasks_run,
+        ),
+        (
+            "a_value_of_any_size_moves_between_workers",
+            a_value_of_any_size_moves_between_workers,
         ),
         (
             "shared_variables_live_on_the_scheduler",
