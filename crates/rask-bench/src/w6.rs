@@ -82,6 +82,7 @@ fn w1_graph(n: u64) -> (Vec<TaskSpec>, u32) {
         func,
         args,
         opts: None,
+        part: None,
     };
     let mut xs: Vec<u32> = (0..n)
         .map(|i| {
@@ -162,6 +163,7 @@ pub(crate) fn run_scheduler_only(
                             micros: 0,
                             thread: 0,
                             inline: Some(gid.0.to_le_bytes().to_vec()),
+                            parts: None,
                         }),
                         ToWorker::Steal { .. } => Some(FromWorker::Stolen { gids: Vec::new() }),
                         _ => None,

@@ -37,7 +37,7 @@ pub mod __private {
     pub use crate::{Client, Future};
     pub use rask_core::inventory;
     pub use rask_core::{
-        codec, decode_arg, output_value, registered_call, registered_try_call, Codec, Delayed,
-        IntoInput, Registered, Registration, TaskFailure, TaskFuture, TypeCodec, Value,
+        codec, decode_arg, output_value, registered_call, registered_try_call, vec_codec, Codec,
+        Delayed, IntoInput, Registered, Registration, TaskFailure, TaskFuture, TypeCodec, Value,
     };
 }

@@ -131,6 +131,74 @@ impl<T: Data> Delayed<T> {
     }
 }
 
+impl<T> Delayed<Vec<T>>
+where
+    T: Data + serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// The first `n` items of this vector as `n` tasks (a multi-output
+    /// task). In-process each part reads its item from the shared vector;
+    /// on worker processes and clusters the worker that makes the vector
+    /// keeps each item apart (when the vector is the result of a function
+    /// registered with `#[rask::task]`), so a dependent fetches only its
+    /// own item, never the whole vector. A part past the vector's end fails.
+    pub fn split(&self, n: usize) -> Vec<Delayed<T>> {
+        let codec = crate::remote::codec_of_type::<T>();
+        (0..n as u32)
+            .map(|index| {
+                let mut deps = SmallVec::new();
+                deps.push(self.node.clone());
+                Delayed::from_node(new_node(
+                    Key::anonymous("part"),
+                    deps,
+                    PartBody::<T> {
+                        index,
+                        codec,
+                        _t: PhantomData,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Item `index` of its dependency's vector (see `Delayed::split`).
+struct PartBody<T> {
+    index: u32,
+    codec: &'static Codec,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Data> TaskBody for PartBody<T> {
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        let v = inputs.take_shared::<Vec<T>>()?;
+        let item = match Arc::try_unwrap(v) {
+            // The last reader of the vector: its item is moved out.
+            Ok(mut owned) if (self.index as usize) < owned.len() => {
+                owned.swap_remove(self.index as usize)
+            }
+            Ok(owned) => return Err(too_short(self.index, owned.len())),
+            Err(shared) => shared
+                .get(self.index as usize)
+                .cloned()
+                .ok_or_else(|| too_short(self.index, shared.len()))?,
+        };
+        Ok(Arc::new(item))
+    }
+
+    fn remote(&self) -> Option<Remote> {
+        Some(Remote::Part {
+            index: self.index,
+            codec: self.codec,
+        })
+    }
+}
+
+fn too_short(index: u32, len: usize) -> TaskFailure {
+    TaskFailure::msg(format!(
+        "part {index} of a vector of {len} items (split asked for more parts than it has)"
+    ))
+}
+
 /// A node with the same key and inputs as `node` whose body runs `node`'s,
 /// with `opts`.
 fn with_options(node: NodeRef, opts: TaskOptions) -> NodeRef {

@@ -70,6 +70,39 @@ impl<'a> Inputs<'a> {
         self.len() - self.next
     }
 
+    /// The next input's value as shared, never cloned (a consumer that
+    /// needs only part of it).
+    pub fn take_shared<T: Data>(&mut self) -> Result<std::sync::Arc<T>, TaskFailure> {
+        let position = self.next;
+        let value = self.next_value()?;
+        value
+            .downcast::<T>()
+            .map_err(|_| TaskFailure::TypeMismatch {
+                position,
+                expected: std::any::type_name::<T>(),
+            })
+    }
+
+    fn next_value(&mut self) -> Result<Value, TaskFailure> {
+        let position = self.next;
+        if position >= self.len() {
+            return Err(TaskFailure::Error(format!(
+                "the task read input {} but has only {}",
+                position + 1,
+                self.len()
+            )));
+        }
+        self.next += 1;
+        match &mut self.src {
+            Source::Run { run, deps } => run
+                .consume(deps[position])
+                .map_err(|e| TaskFailure::Error(e.to_string())),
+            Source::Values(v) => v[position].take().ok_or_else(|| {
+                TaskFailure::Error(format!("input {} was already taken", position + 1))
+            }),
+        }
+    }
+
     /// The next input's value, moved out when this is its last consumer and
     /// cloned otherwise. A type that does not match is an error naming both.
     #[inline]

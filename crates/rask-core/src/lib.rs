@@ -49,8 +49,8 @@ pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use options::{RetryIf, RetryOn, TaskOptions};
 pub use plan::{Plan, PlanOptions};
 pub use remote::{
-    codec, codec_for, codec_of, copy_bytes, decode, decode_arg, encode, identity_registration,
-    output_value, registered, AsyncShim, Codec, Registered, Registration, Remote, Shim, TaskFuture,
-    TypeCodec, GATHER, IDENTITY,
+    codec, codec_for, codec_of, codec_of_type, copy_bytes, decode, decode_arg, encode,
+    identity_registration, output_value, registered, vec_codec, AsyncShim, Codec, Registered,
+    Registration, Remote, Shim, TaskFuture, TypeCodec, GATHER, IDENTITY,
 };
 pub use run::Run;

@@ -43,6 +43,10 @@ pub struct Codec {
     pub write: fn(&Value, &mut [u8]) -> Result<(), String>,
     /// Reads a value of this type.
     pub decode: fn(&[u8]) -> Result<Value, String>,
+    /// For a vector (`Vec<U>`, from [`vec_codec`]): encodes each item on its
+    /// own, so a multi-output task's parts are kept and fetched one by one
+    /// (see `Delayed::split`).
+    pub split: Option<fn(&Value) -> Result<Vec<Vec<u8>>, String>>,
 }
 
 /// The codec of `T` (for `static`s made by `#[rask::task]`).
@@ -53,7 +57,44 @@ pub const fn codec<T: Data + Serialize + DeserializeOwned>() -> Codec {
         exact_len: exact_len_of::<T>,
         write: write_value::<T>,
         decode: decode_value::<T>,
+        split: None,
     }
+}
+
+/// The codec of `Vec<U>`, which can also split a value into its items
+/// (what `#[rask::task]` uses for a function returning a `Vec`).
+pub const fn vec_codec<U: Data + Serialize + DeserializeOwned>() -> Codec {
+    Codec {
+        split: Some(split_vec::<U>),
+        ..codec::<Vec<U>>()
+    }
+}
+
+fn split_vec<U: Data + Serialize>(v: &Value) -> Result<Vec<Vec<u8>>, String> {
+    let items = v
+        .downcast_ref::<Vec<U>>()
+        .ok_or_else(|| format!("a value is not a `{}`", std::any::type_name::<Vec<U>>()))?;
+    items
+        .iter()
+        .map(|item| {
+            let mut out = Vec::new();
+            encode(item, &mut out).map(|()| out)
+        })
+        .collect()
+}
+
+/// A codec for `T` made on first use and kept for the life of the process
+/// (for generic code that needs a `&'static Codec`).
+pub fn codec_of_type<T: Data + Serialize + DeserializeOwned>() -> &'static Codec {
+    static KNOWN: Mutex<Vec<(TypeId, &'static Codec)>> = Mutex::new(Vec::new());
+    let id = TypeId::of::<T>();
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, c)) = known.iter().find(|(t, _)| *t == id) {
+        return c;
+    }
+    let c: &'static Codec = Box::leak(Box::new(codec::<T>()));
+    known.push((id, c));
+    c
 }
 
 /// Signature of a registered function's shim: encoded arguments in, the
@@ -179,6 +220,7 @@ static RAW: Codec = Codec {
         Ok(())
     },
     decode: |_| Err("encoded bytes are not decoded".to_owned()),
+    split: None,
 };
 
 /// What a worker finds under [`GATHER`]; the shim is byte-level, so the
@@ -254,6 +296,15 @@ pub enum Remote {
     Call(&'static Registered),
     /// A constant: computed where the graph is, sent as its encoding.
     Literal(&'static Codec),
+    /// Item `index` of its one dependency's vector (a multi-output task's
+    /// part): not run, but kept apart where the vector is made; `codec` is
+    /// the item's.
+    Part {
+        /// The item.
+        index: u32,
+        /// The item's codec.
+        codec: &'static Codec,
+    },
 }
 
 impl Remote {
@@ -262,6 +313,7 @@ impl Remote {
         match self {
             Remote::Call(r) => r.output,
             Remote::Literal(c) => c,
+            Remote::Part { codec, .. } => codec,
         }
     }
 }

@@ -442,7 +442,26 @@ impl Connection {
                 })),
                 _ => None,
             };
-            tasks.push(TaskSpec { func, args, opts });
+            let part = match body.remote() {
+                Some(Remote::Part { index, .. }) => {
+                    let vector = plan.deps(t).first().copied();
+                    if vector.is_none_or(|v| lits[v.index()].is_some()) {
+                        return Err(Refusal::Unsupported(format!(
+                            "part `{}` is of a vector that no worker makes (a constant): \
+                             split the vector before making it a value",
+                            plan.key(t)
+                        )));
+                    }
+                    Some(index)
+                }
+                _ => None,
+            };
+            tasks.push(TaskSpec {
+                func,
+                args,
+                opts,
+                part,
+            });
         }
         let mut outputs: Vec<u32> = plan
             .outputs()

@@ -83,12 +83,32 @@ pub struct TaskOpts {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// Index into the graph's function table; [`NO_FUNC`] for a task that
-    /// cannot run remotely.
+    /// cannot run remotely (and for a part).
     pub func: u32,
     /// Its arguments, in order.
     pub args: Vec<ArgSpec>,
     /// Its options (`None`: all defaults).
     pub opts: Option<Box<TaskOpts>>,
+    /// A part: item `n` of its one argument's vector (a multi-output task),
+    /// never run, but kept apart by the worker that makes the vector.
+    pub part: Option<u32>,
+}
+
+/// The parts a worker keeps of a vector it computes (see `TaskSpec::part`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SplitInto {
+    /// Item index and the id to keep it under.
+    pub parts: Vec<(u32, Gid)>,
+    /// Whether to keep the whole vector too (something else uses it).
+    pub keep_whole: bool,
+}
+
+/// A part as the worker kept it: its id, length, and bytes when small.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartOut {
+    pub gid: Gid,
+    pub nbytes: u64,
+    pub inline: Option<Vec<u8>>,
 }
 
 /// A client to the scheduler.
@@ -276,6 +296,8 @@ pub enum ToWorker {
         timeout_ms: u64,
         attempt: u32,
         report_start: bool,
+        /// Keep these items of the result apart (a multi-output task).
+        split: Option<Box<SplitInto>>,
     },
     /// Give back these tasks if they have not started (work stealing);
     /// answered with `FromWorker::Stolen`.
@@ -301,6 +323,8 @@ pub enum FromWorker {
         micros: u64,
         thread: u32,
         inline: Option<Vec<u8>>,
+        /// The parts kept (of a `Compute` with `split`).
+        parts: Option<Vec<PartOut>>,
     },
     /// `gid` failed.
     Erred { gid: Gid, failure: Failure },

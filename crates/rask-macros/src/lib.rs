@@ -129,6 +129,12 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
 
     let name = &sig.ident;
     let vis = &func.vis;
+    let p0 = quote!(#krate::__private);
+    // A `Vec<U>` result can be split into parts (multi-output tasks).
+    let out_codec = match vec_item(&output) {
+        Some(item) => quote!(#p0::vec_codec::<#item>()),
+        None => quote!(#p0::codec::<#output>()),
+    };
     let arg_codecs: Vec<_> = (0..types.len())
         .map(|i| format_ident!("__RASK_ARG{}", i))
         .collect();
@@ -208,7 +214,7 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
         #vis mod #name {
             use super::*;
 
-            static __RASK_OUT: #p::Codec = #p::codec::<#output>();
+            static __RASK_OUT: #p::Codec = #out_codec;
             #( static #arg_codecs: #p::Codec = #p::codec::<#types>(); )*
             static __RASK_ARGS: [&#p::Codec; #n] = [#( &#arg_codecs ),*];
 
@@ -247,6 +253,22 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
 
         #p::inventory::submit! { #p::Registration(&#name::REGISTERED) }
     })
+}
+
+/// `U` if `ty` is `...::Vec<U>`.
+fn vec_item(ty: &Type) -> Option<Type> {
+    let Type::Path(tp) = ty else { return None };
+    let last = tp.path.segments.last()?;
+    if last.ident != "Vec" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.iter().collect::<Vec<_>>()[..] {
+        [GenericArgument::Type(t)] => Some(t.clone()),
+        _ => None,
+    }
 }
 
 /// `T` if `ty` is `...::Result<T, ..>`.

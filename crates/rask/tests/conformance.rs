@@ -64,6 +64,14 @@ fn nested(n: u64) -> Result<u64, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A multi-output task: `n` vectors of `len` numbers.
+#[rask::task]
+fn pieces(n: u64, len: u64) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| (0..len).map(|j| (i * len + j) as f64).collect())
+        .collect()
+}
+
 #[rask::task]
 async fn later(x: u64, ms: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -439,6 +447,28 @@ fn async_tasks(c: &Client, k: Kind) -> Outcome {
     ok()
 }
 
+fn parts(c: &Client, _: Kind) -> Outcome {
+    // 6 parts of 100,000 numbers (800 KB each: kept on the worker, fetched
+    // one by one), each summed by its own task, and the whole used once.
+    let (n, len) = (6u64, 100_000u64);
+    let v = pieces::delayed(n, len);
+    let sums: Vec<Delayed<f64>> = v.split(n as usize).iter().map(total::delayed).collect();
+    let got = c.get(&sums).map_err(|e| e.to_string())?;
+    for (i, s) in got.iter().enumerate() {
+        let lo = i as u64 * len;
+        let want = ((lo..lo + len).sum::<u64>()) as f64;
+        eq(*s, want, "part sum")?;
+    }
+    // A part past the end fails, naming the task.
+    let past = v.split(8);
+    let r = total::delayed(&past[7]).compute(c);
+    check(
+        r.is_err_and(|e| e.to_string().contains("more parts than it has")),
+        || "past the end".into(),
+    )?;
+    ok()
+}
+
 fn big_values(c: &Client, _: Kind) -> Outcome {
     let n = 5u64 << 20; // 40 MiB of f64
     let v = ramp::delayed(n);
@@ -670,6 +700,7 @@ const SCENARIOS: &[Scenario] = &[
     ("scatter", "scatter; another client's future", scatter),
     ("nested", "a task that computes a graph", nested_tasks),
     ("async", "async registered tasks, submit_async", async_tasks),
+    ("parts", "multi-output tasks (split)", parts),
     ("big", "a 40 MiB value in and out", big_values),
     ("context", "task_context() inside a task", contexts),
     ("events", "live events, each task counted once", events),

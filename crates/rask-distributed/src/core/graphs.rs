@@ -62,6 +62,11 @@ impl Core {
                     return Err(format!("task {i} asks for a negative or infinite resource"));
                 }
             }
+            if s.part.is_some() && !matches!(&s.args[..], [ArgSpec::Dep(_)]) {
+                return Err(format!(
+                    "task {i} is a part, but not of one earlier task of the graph"
+                ));
+            }
         }
         if let Some(o) = outputs.iter().find(|&&o| o as usize >= specs.len()) {
             return Err(format!(
@@ -125,6 +130,8 @@ impl Core {
                 holders: SmallVec::new(),
                 inline: None,
                 opts: s.opts.filter(|o| **o != Default::default()),
+                part: s.part,
+                parts: None,
             };
             let slot = match self.free.pop() {
                 Some(slot) => {
@@ -144,6 +151,14 @@ impl Core {
                 let dt = self.task_mut(d);
                 dt.dependents.push(slot);
                 dt.needed += 1;
+            }
+            if let Some(item) = self.task(slot).part {
+                if let Some(&vector) = self.task(slot).deps().first() {
+                    self.task_mut(vector)
+                        .parts
+                        .get_or_insert_with(Default::default)
+                        .push((item, slot));
+                }
             }
         }
         let mut outputs_left = 0;
@@ -277,6 +292,7 @@ impl Core {
                 t.dependents = SmallVec::new();
                 t.args = Box::new([]);
                 t.opts = None;
+                t.parts = None;
                 t.gen = t.gen.wrapping_add(1);
                 self.free.push(slot);
             }

@@ -32,6 +32,14 @@
 //! `Erred` spreads to every dependent (they never run); only the task that
 //! failed is reported to the client, which derives the dependents' errors.
 //!
+//! # Multi-output tasks
+//! A *part* (`TaskSpec::part`) is item `n` of its one input's vector. It is
+//! never sent to a worker: the worker that computes the vector keeps each
+//! part that is still wanted apart (`SplitInto`), and the vector's
+//! `Finished` puts them in `Memory` together (`finished_parts`). A part lost
+//! while its vector is in memory has the vector made again
+//! (`remake`: drained by `schedule`).
+//!
 //! # Where values are
 //! A task in `Memory` has its value on its holders (workers), or, when the
 //! value is small (at most `inline_max` bytes), here in `inline` and on no
@@ -184,6 +192,10 @@ struct Task {
     holders: SmallVec<[u32; 1]>,
     inline: Option<Arc<Vec<u8>>>,
     opts: Option<Box<TaskOpts>>,
+    /// A part: the item of its one input's vector.
+    part: Option<u32>,
+    /// A vector's parts in the graph: (item, part task).
+    parts: Option<Box<Vec<(u32, Slot)>>>,
 }
 
 impl Task {
@@ -293,6 +305,9 @@ pub struct Core {
     turn: u32,
     vars: HashMap<String, Vec<u8>>,
     now: Instant,
+    /// Vectors to make again because a part of theirs is wanted (see the
+    /// module docs).
+    remake: Vec<(Slot, u32)>,
 }
 
 impl Core {
@@ -317,6 +332,7 @@ impl Core {
             turn: 0,
             vars: HashMap::new(),
             now: Instant::now(),
+            remake: Vec::new(),
         }
     }
 

@@ -19,6 +19,9 @@ use crate::proto::{ArgSource, Failure, ToWorker};
 impl Core {
     /// Sends ready tasks to workers while some have room.
     pub(super) fn schedule(&mut self, out: &mut impl Outbox) {
+        if !self.remake.is_empty() {
+            self.remake_vectors(out);
+        }
         let mut parked = Vec::new();
         let mut cands = Vec::new();
         let any_alive = self.workers.iter().any(|w| w.alive);
@@ -153,6 +156,21 @@ impl Core {
         let timeout_ms = t.opts.as_ref().map_or(0, |o| o.timeout_ms);
         let attempt = t.attempts + 1;
         let report_start = self.graph_of(slot).is_some_and(|g| g.events);
+        let split = t.parts.as_ref().map(|parts| {
+            let wanted = parts
+                .iter()
+                .filter(|(_, p)| self.task(*p).state == St::Waiting)
+                .map(|&(item, p)| (item, self.task(p).gid(p)))
+                .collect();
+            let keep_whole = t.output
+                || t.dependents
+                    .iter()
+                    .any(|&d| self.task(d).part.is_none() && self.task(d).state != St::Erred);
+            Box::new(crate::proto::SplitInto {
+                parts: wanted,
+                keep_whole,
+            })
+        });
         let mut args = Vec::with_capacity(t.args.len());
         for a in t.args.iter() {
             args.push(match a {
@@ -203,6 +221,7 @@ impl Core {
                 timeout_ms,
                 attempt,
                 report_start,
+                split,
             },
         );
         wk.in_flight += 1;

@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::sync::Arc;
 
 use super::{Core, Outbox, Slot, St, WorkerIx};
-use crate::proto::{Failure, Located, ToClient, ToWorker};
+use crate::proto::{Failure, Located, PartOut, ToClient, ToWorker};
 
 impl Core {
     /// Puts `slot` in `Waiting` with its count recomputed; it becomes
@@ -50,6 +50,16 @@ impl Core {
 
     pub(super) fn make_ready(&mut self, slot: Slot) {
         let t = &mut self.tasks[slot.ix()];
+        if t.part.is_some() {
+            // A part is never run: its vector is made again (its value in
+            // memory is not kept split).
+            t.state = St::Waiting;
+            t.waiting = 1;
+            if let Some(&v) = self.tasks[slot.ix()].deps().first() {
+                self.remake.push((v, self.tasks[v.ix()].gen));
+            }
+            return;
+        }
         t.state = St::Ready;
         t.started = false;
         let (prio, gen, local, g) = (t.priority(), t.gen, t.local, t.graph);
@@ -167,6 +177,49 @@ impl Core {
         }
         t.inline = None;
         t.state = St::Released;
+    }
+
+    /// The vectors whose parts are wanted again: each is forgotten where it
+    /// is and made again (its parts come with it).
+    pub(super) fn remake_vectors(&mut self, out: &mut impl Outbox) {
+        for (v, gen) in std::mem::take(&mut self.remake) {
+            let t = self.task(v);
+            if t.gen != gen || t.state != St::Memory {
+                continue;
+            }
+            let gid = t.gid(v);
+            for w in self.task_mut(v).holders.drain(..) {
+                out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+            }
+            self.task_mut(v).inline = None;
+            self.lost(v, out);
+        }
+    }
+
+    /// The parts a worker kept with vector `v`: each that still waits goes
+    /// to `Memory` there, or inline; any other is released.
+    pub(super) fn finished_parts(
+        &mut self,
+        v: Slot,
+        w: u32,
+        thread: u32,
+        outs: Vec<PartOut>,
+        out: &mut impl Outbox,
+    ) {
+        for p in outs {
+            let part = self.lookup(p.gid).filter(|&s| {
+                let t = self.task(s);
+                t.state == St::Waiting && t.part.is_some() && t.deps().first() == Some(&v)
+            });
+            match part {
+                Some(part) => self.finished(part, w, thread, p.nbytes, 0, p.inline, out),
+                // Made meanwhile elsewhere, or no longer wanted.
+                None if p.inline.is_none() => {
+                    out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![p.gid] })
+                }
+                None => {}
+            }
+        }
     }
 
     /// `slot` finished on worker `w`: its value is there, or inline.

@@ -38,7 +38,12 @@ struct SimWorker {
     addr: String,
     alive: bool,
     held: HashMap<Gid, u64>,
-    queue: VecDeque<(Gid, u32, Vec<ArgSource>)>,
+    queue: VecDeque<(
+        Gid,
+        u32,
+        Vec<ArgSource>,
+        Option<Box<crate::proto::SplitInto>>,
+    )>,
     funcs: HashMap<u32, String>,
 }
 
@@ -162,8 +167,12 @@ impl Sim {
                     sw.funcs.insert(func, name);
                 }
                 ToWorker::Compute {
-                    gid, func, args, ..
-                } => sw.queue.push_back((gid, func, args)),
+                    gid,
+                    func,
+                    args,
+                    split,
+                    ..
+                } => sw.queue.push_back((gid, func, args, split)),
                 ToWorker::Welcome { .. } => {}
                 ToWorker::Release { gids } => {
                     for g in gids {
@@ -172,7 +181,7 @@ impl Sim {
                 }
                 ToWorker::Steal { gids } => {
                     let mut back = Vec::new();
-                    sw.queue.retain(|(g, _, _)| {
+                    sw.queue.retain(|(g, _, _, _)| {
                         let take = gids.contains(g);
                         if take {
                             back.push(*g);
@@ -246,7 +255,8 @@ impl Sim {
             return false;
         }
         let i = busy[self.rng.below(busy.len() as u64) as usize];
-        let (gid, func, args) = self.workers[i].queue.pop_front().unwrap();
+        let (gid, func, args, split) = self.workers[i].queue.pop_front().unwrap();
+        let split = split.as_deref();
         let mut vals = Vec::new();
         let mut missing = None;
         for a in &args {
@@ -292,12 +302,36 @@ impl Sim {
             if !inline {
                 self.workers[i].held.insert(gid, v);
             }
+            // A vector's parts: item k of value v is v * (k + 2).
+            let parts = split.map(|sp| {
+                sp.parts
+                    .iter()
+                    .map(|&(k, g)| {
+                        let pv = v.wrapping_mul(u64::from(k) + 2);
+                        let inline = self.rng.below(2) == 0;
+                        if !inline {
+                            self.workers[i].held.insert(g, pv);
+                        }
+                        crate::proto::PartOut {
+                            gid: g,
+                            nbytes: 8,
+                            inline: inline.then(|| bincode::serialize(&pv).unwrap()),
+                        }
+                    })
+                    .collect()
+            });
+            let keep = split.is_none_or(|sp| sp.keep_whole);
+            let inline = inline && keep;
+            if !keep {
+                self.workers[i].held.remove(&gid);
+            }
             FromWorker::Finished {
                 gid,
                 nbytes: 8,
                 micros: 3,
                 thread: 0,
                 inline: inline.then(|| bincode::serialize(&v).unwrap()),
+                parts,
             }
         };
         self.core
@@ -367,6 +401,7 @@ fn random_dag(rng: &mut Rng, n: usize, failing: bool) -> (Vec<TaskSpec>, Vec<Opt
             func: u32::from(fails),
             args,
             opts: None,
+            part: None,
         });
         vals.push(v);
     }
@@ -466,16 +501,19 @@ fn a_task_whose_workers_keep_dying_fails_and_the_rest_completes() {
             func: 0,
             args: vec![lit(1)],
             opts: None,
+            part: None,
         },
         TaskSpec {
             func: 0,
             args: vec![lit(2)],
             opts: None,
+            part: None,
         },
         TaskSpec {
             func: 0,
             args: vec![ArgSpec::Dep(0), lit(3)],
             opts: None,
+            part: None,
         },
     ];
     sim.submit(1, tasks, vec![1, 2]);
@@ -489,13 +527,13 @@ fn a_task_whose_workers_keep_dying_fails_and_the_rest_completes() {
         let victim = sim
             .workers
             .iter()
-            .position(|w| w.alive && w.queue.iter().any(|(g, _, _)| (g.0 & 0xffff_ffff) == 0));
+            .position(|w| w.alive && w.queue.iter().any(|(g, _, _, _)| (g.0 & 0xffff_ffff) == 0));
         if let Some(v) = victim {
             let gid = sim.workers[v]
                 .queue
                 .iter()
-                .find(|(g, _, _)| (g.0 & 0xffff_ffff) == 0)
-                .map(|(g, _, _)| *g)
+                .find(|(g, _, _, _)| (g.0 & 0xffff_ffff) == 0)
+                .map(|(g, _, _, _)| *g)
                 .unwrap();
             let board = if spared { vec![gid] } else { Vec::new() };
             spared = !spared;
@@ -543,6 +581,7 @@ fn resources_and_restrictions_choose_the_worker() {
                 workers: if i == 5 { vec!["sim-0".into()] } else { vec![] },
                 ..TaskOpts::default()
             })),
+            part: None,
         })
         .collect();
     sim.submit(1, tasks, (0..6).collect());
@@ -577,6 +616,7 @@ fn bad_graphs_are_refused_whole() {
         func: 0,
         args: vec![ArgSpec::Dep(3)],
         opts: None,
+        part: None,
     }];
     core.client_message(
         c,
@@ -593,6 +633,7 @@ fn bad_graphs_are_refused_whole() {
         func: 4,
         args: vec![],
         opts: None,
+        part: None,
     }];
     core.client_message(
         c,
@@ -652,6 +693,7 @@ fn spec(func: u32, args: Vec<ArgSpec>, opts: Option<TaskOpts>) -> TaskSpec {
         func,
         args,
         opts: opts.map(Box::new),
+        part: None,
     }
 }
 
@@ -863,4 +905,60 @@ fn a_value_the_client_holds_goes_to_the_worker_as_an_address() {
         ToClient::Erred { failure: Failure::Lost(why), .. } if why.contains("client")
     )));
     core.check().unwrap();
+}
+
+#[test]
+fn a_vectors_parts_are_kept_apart_and_made_again_when_lost() {
+    for seed in 1..30u64 {
+        let mut sim = Sim::new(CoreConfig::default(), 3, seed);
+        // Task 0 makes a vector; tasks 1..=4 are its parts 0..=3; each part
+        // feeds an `add`; task 9 also uses the whole vector.
+        let mut tasks = vec![spec(0, vec![lit(7)], None)];
+        for k in 0..4u32 {
+            tasks.push(TaskSpec {
+                func: NO_FUNC,
+                args: vec![ArgSpec::Dep(0)],
+                opts: None,
+                part: Some(k),
+            });
+        }
+        for k in 0..4u32 {
+            tasks.push(spec(0, vec![ArgSpec::Dep(1 + k), lit(u64::from(k))], None));
+        }
+        let whole = seed % 2 == 0;
+        if whole {
+            tasks.push(spec(0, vec![ArgSpec::Dep(0)], None));
+        }
+        let outputs: Vec<u32> = (5..tasks.len() as u32).collect();
+        sim.submit(1, tasks, outputs.clone());
+        // Kill workers at random moments (parts may be lost with them).
+        sim.run(1, if seed % 3 == 0 { 15 } else { 0 }, 100_000);
+        let v = [7u64]
+            .iter()
+            .fold(1u64, |a, b| a.wrapping_mul(31).wrapping_add(*b));
+        for k in 0..4u64 {
+            let part = v.wrapping_mul(k + 2);
+            let want = [part, k]
+                .iter()
+                .fold(1u64, |a, b| a.wrapping_mul(31).wrapping_add(*b));
+            assert_eq!(
+                sim.done.get(&(1, 5 + k as u32)),
+                Some(&want),
+                "seed {seed} part {k}"
+            );
+        }
+        if whole {
+            let want = [v]
+                .iter()
+                .fold(1u64, |a, b| a.wrapping_mul(31).wrapping_add(*b));
+            assert_eq!(sim.done.get(&(1, 9)), Some(&want), "seed {seed} whole");
+        }
+        assert!(sim.erred.is_empty(), "seed {seed}: {:?}", sim.erred);
+        // The vector's task ran once per loss at most: never per part.
+        sim.core
+            .client_message(sim.client, FromClient::Release { graph: 1 }, &mut sim.out);
+        sim.deliver();
+        assert_eq!(sim.core.counts(), Counts::default(), "seed {seed}");
+        assert!(sim.workers.iter().all(|w| w.held.is_empty()), "seed {seed}");
+    }
 }

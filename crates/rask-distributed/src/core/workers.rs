@@ -106,11 +106,19 @@ impl Core {
                 micros,
                 thread,
                 inline,
+                parts,
             } => {
                 let slot = self.processing_on(gid, w);
                 self.answered(w, slot);
                 match slot {
-                    Some(slot) => self.finished(slot, w, thread, nbytes, micros, inline, out),
+                    Some(slot) => {
+                        // The parts first: they are in memory before the
+                        // vector's dependents are counted.
+                        if let Some(outs) = parts {
+                            self.finished_parts(slot, w, thread, outs, out);
+                        }
+                        self.finished(slot, w, thread, nbytes, micros, inline, out)
+                    }
                     // A task released or moved meanwhile: drop its value.
                     None if inline.is_none() => {
                         out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] })

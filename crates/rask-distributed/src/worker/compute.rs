@@ -79,7 +79,7 @@ fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
     let result = with_task_context(ctx, || {
         catch_panic(&key, job.attempt, || {
             let v = (job.func.call)(&slices)?;
-            encode(shared, job.func.output, &v)
+            encode_all(shared, job.func.output, &v, job.split.as_deref())
         })
     });
     let micros = t0.elapsed().as_micros() as u64;
@@ -90,6 +90,73 @@ fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
         }
     }
     Some(report(shared, job.gid, thread, micros, result))
+}
+
+/// Where one encoded value goes: inline (`Ok`) or kept here (`Err`).
+type Placed = Result<Vec<u8>, Bytes>;
+
+/// A result ready to report: the whole value (`None`: not kept, only its
+/// parts), and its parts (a multi-output task).
+pub(super) struct Encoded {
+    whole: Option<Placed>,
+    parts: Option<Vec<(Gid, Placed)>>,
+}
+
+/// Encodes a result, and splits it when asked.
+pub(super) fn encode_all(
+    shared: &Shared,
+    codec: &rask_core::Codec,
+    v: &rask_core::Value,
+    split: Option<&crate::proto::SplitInto>,
+) -> Result<Encoded, TaskFailure> {
+    let Some(split) = split else {
+        return Ok(Encoded {
+            whole: Some(encode(shared, codec, v)?),
+            parts: None,
+        });
+    };
+    let splitter = codec.split.ok_or_else(|| {
+        TaskFailure::msg(format!(
+            "its result, a `{}`, cannot be split into parts (a function registered with \
+             #[rask::task] returning a `Vec` can)",
+            (codec.type_name)()
+        ))
+    })?;
+    let items = splitter(v).map_err(TaskFailure::msg)?;
+    let mut parts = Vec::with_capacity(split.parts.len());
+    for &(item, gid) in &split.parts {
+        let bytes = items.get(item as usize).ok_or_else(|| {
+            TaskFailure::msg(format!(
+                "part {item} of a vector of {} items (split asked for more parts than it has)",
+                items.len()
+            ))
+        })?;
+        parts.push((gid, place(shared, bytes)?));
+    }
+    let whole = if split.keep_whole {
+        Some(encode(shared, codec, v)?)
+    } else {
+        None
+    };
+    Ok(Encoded {
+        whole,
+        parts: Some(parts),
+    })
+}
+
+/// Encoded bytes placed: inline when small, else kept (in shared memory
+/// on a local link when big).
+fn place(shared: &Shared, bytes: &[u8]) -> Result<Placed, TaskFailure> {
+    let inline_max = shared.inline_max.load(Ordering::Relaxed) as usize;
+    if bytes.len() <= inline_max {
+        return Ok(Ok(bytes.to_vec()));
+    }
+    Bytes::write(bytes.len(), shared.shared_mem, |b| {
+        rask_core::copy_bytes(b, bytes);
+        Ok(())
+    })
+    .map(Err)
+    .map_err(|e| TaskFailure::msg(format!("a part could not be kept: {e}")))
 }
 
 /// A result encoded where it will go: `Ok` inline (at most `inline_max`
@@ -126,31 +193,48 @@ pub(super) fn encode(
 }
 
 /// What the scheduler is told about a task that ran: `Finished` (keeping
-/// a big result here) or `Erred`.
+/// big results here) or `Erred`.
 pub(super) fn report(
     shared: &Shared,
     gid: Gid,
     thread: u32,
     micros: u64,
-    result: Result<Result<Result<Vec<u8>, Bytes>, TaskFailure>, rask_core::TaskError>,
+    result: Result<Result<Encoded, TaskFailure>, rask_core::TaskError>,
 ) -> FromWorker {
     match result {
-        Ok(Ok(Ok(inline))) => FromWorker::Finished {
-            gid,
-            nbytes: inline.len() as u64,
-            micros,
-            thread,
-            inline: Some(inline),
-        },
-        Ok(Ok(Err(kept))) => {
-            let nbytes = kept.len() as u64;
-            lock(&shared.store).insert(gid, kept);
+        Ok(Ok(enc)) => {
+            let mut store = lock(&shared.store);
+            let mut keep = |g: Gid, placed: Placed| match placed {
+                Ok(inline) => (inline.len() as u64, Some(inline)),
+                Err(kept) => {
+                    let n = kept.len() as u64;
+                    store.insert(g, kept);
+                    (n, None)
+                }
+            };
+            let (nbytes, inline) = match enc.whole {
+                Some(p) => keep(gid, p),
+                None => (0, None),
+            };
+            let parts = enc.parts.map(|ps| {
+                ps.into_iter()
+                    .map(|(g, p)| {
+                        let (nbytes, inline) = keep(g, p);
+                        crate::proto::PartOut {
+                            gid: g,
+                            nbytes,
+                            inline,
+                        }
+                    })
+                    .collect()
+            });
             FromWorker::Finished {
                 gid,
                 nbytes,
                 micros,
                 thread,
-                inline: None,
+                inline,
+                parts,
             }
         }
         Ok(Err(failure)) => FromWorker::Erred {
@@ -210,7 +294,12 @@ pub(super) fn spawn_async(shared: &Arc<Shared>, job: Job, thread: u32) {
                     fut.await
                 };
                 match joined {
-                    Ok(Ok(v)) => Ok(encode(&shared, job.func.output, &v)),
+                    Ok(Ok(v)) => Ok(encode_all(
+                        &shared,
+                        job.func.output,
+                        &v,
+                        job.split.as_deref(),
+                    )),
                     Ok(Err(failure)) => Ok(Err(failure)),
                     Err(e) => Err(e),
                 }

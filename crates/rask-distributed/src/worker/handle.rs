@@ -43,6 +43,7 @@ pub(super) fn batch(
                 timeout_ms,
                 attempt,
                 report_start,
+                split,
             } => {
                 let Some(Some(reg)) = funcs.get(func as usize) else {
                     let fname = unknown
@@ -93,6 +94,7 @@ pub(super) fn batch(
                         timeout_ms,
                         attempt,
                         report_start,
+                        split,
                     };
                     if reg.call_async.is_some() {
                         super::compute::spawn_async(shared, job, shared.threads);
@@ -120,6 +122,7 @@ pub(super) fn batch(
                         timeout_ms,
                         attempt,
                         report_start,
+                        split,
                     };
                     if reg.call_async.is_some() {
                         super::compute::spawn_async(&shared, job, shared.threads);

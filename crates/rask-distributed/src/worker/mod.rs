@@ -106,6 +106,7 @@ pub(super) struct Job {
     timeout_ms: u64,
     attempt: u32,
     report_start: bool,
+    split: Option<Box<crate::proto::SplitInto>>,
 }
 
 /// What the network side and the compute threads share.
