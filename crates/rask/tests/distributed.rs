@@ -353,6 +353,7 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
             micros: 1,
             thread: 0,
             inline: None,
+            parts: None,
         };
         w2.send(&[lie][..]).await.unwrap();
         w2.flush().await.unwrap();
@@ -370,6 +371,7 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
                     workers: vec!["local-0".into()],
                     ..TaskOpts::default()
                 })),
+                part: None,
             }],
             outputs: vec![0],
             events: false,
