@@ -127,6 +127,7 @@ impl Run {
                 executor,
                 workers,
                 at: self.started,
+                plan: Some(&self.plan),
             });
         }
     }

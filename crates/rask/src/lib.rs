@@ -35,7 +35,16 @@ pub use rask_core::{
     Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,
     TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
-pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
+pub use rask_diagnostics::{
+    visualize, GraphView, PerformanceReport, ProgressBar, Recorder, RecorderOptions, RunStats,
+    StatsSnapshot,
+};
+
+/// Seeing inside runs (`rask-diagnostics`): the recorder, the report, the
+/// trace export, graph pictures, the state a dashboard reads, metrics.
+pub mod diagnostics {
+    pub use rask_diagnostics::*;
+}
 pub use rask_distributed::{
     run_worker, Connection, LocalCluster, Scheduler, SchedulerConfig, WorkerOptions,
 };
