@@ -36,6 +36,12 @@ pub(crate) struct Args {
     /// Draw the graph, coloured by state after the run: DOT (`.dot`) or SVG.
     #[arg(long, value_name = "PATH")]
     graph: Option<PathBuf>,
+    /// Serve the live dashboard here while the demo runs (`127.0.0.1:8787`).
+    #[arg(long, value_name = "ADDR")]
+    dashboard: Option<String>,
+    /// With `--dashboard`: keep serving this many seconds after the run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    linger: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -113,10 +119,23 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if !args.no_progress {
         client = client.with_progress();
     }
-    let recording = args.report.is_some() || args.trace.is_some() || args.graph.is_some();
+    let recording = args.report.is_some()
+        || args.trace.is_some()
+        || args.graph.is_some()
+        || args.dashboard.is_some();
     if recording {
         client = client.with_recorder();
     }
+    let dashboard = match &args.dashboard {
+        Some(addr) => {
+            let d = client
+                .dashboard(addr.as_str())
+                .context("starting the dashboard")?;
+            println!("rask demo: dashboard at {}", d.url());
+            Some(d)
+        }
+        None => None,
+    };
     if let Some(spans) = rask::diagnostics::TaskSpans::if_enabled() {
         client = client.with_subscriber(spans);
     }
@@ -159,6 +178,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     }
     println!("  {} tasks finished, {} failed", s.finished, s.failed);
     write_diagnostics(args, &client)?;
+    if dashboard.is_some() && args.linger > 0 {
+        println!("  the dashboard stays up for {} s", args.linger);
+        std::thread::sleep(std::time::Duration::from_secs(args.linger));
+    }
+    drop(dashboard);
 
     // The scheduling overhead alone: 100,000 no-op tasks and their tree.
     let plain = Client::try_threads(threads)?;

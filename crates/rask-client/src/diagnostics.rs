@@ -11,6 +11,9 @@
 //! client.write_trace("trace.json")?;           // Chrome / Perfetto
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! With the `dashboard` feature, `client.dashboard("127.0.0.1:8787")?`
+//! serves a live web page over the same recording while the client runs.
 
 use std::path::{Path, PathBuf};
 
@@ -69,5 +72,22 @@ impl Client {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+#[cfg(feature = "dashboard")]
+impl Client {
+    /// Serves the live dashboard of this client's recording at `addr`
+    /// (`"127.0.0.1:8787"`; port 0 picks a free one) on a thread of its own,
+    /// until the returned handle is dropped. The client must record
+    /// ([`Client::with_recorder`]).
+    pub fn dashboard(
+        &self,
+        addr: impl std::net::ToSocketAddrs,
+    ) -> Result<rask_dashboard::Dashboard, rask_dashboard::DashboardError> {
+        let rec = self
+            .recorder()
+            .ok_or(rask_dashboard::DashboardError::NoRecorder)?;
+        rask_dashboard::Dashboard::serve(std::sync::Arc::new(rec), addr)
     }
 }

@@ -45,6 +45,9 @@ pub use rask_diagnostics::{
 pub mod diagnostics {
     pub use rask_diagnostics::*;
 }
+/// The live web dashboard (`rask-dashboard`, feature `dashboard`).
+#[cfg(feature = "dashboard")]
+pub use rask_dashboard as dashboard;
 pub use rask_distributed::{
     run_worker, Connection, LocalCluster, Scheduler, SchedulerConfig, WorkerOptions,
 };

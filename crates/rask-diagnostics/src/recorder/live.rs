@@ -390,7 +390,7 @@ impl LiveRun {
                 Some(w) => format!("running on worker {w}"),
                 None => "running".to_owned(),
             },
-            TaskState::Done => "finished; its value is held until its last dependent has taken it".to_owned(),
+            TaskState::Done => "finished with a value (freed as soon as every dependent has taken it)".to_owned(),
             TaskState::Failed => "its function failed".to_owned(),
             TaskState::Skipped => "did not run: a dependency failed".to_owned(),
         };
