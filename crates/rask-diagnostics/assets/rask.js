@@ -400,7 +400,7 @@
     const t = status.tasks || {};
     const runs = status.runs || [];
     let wall = 0;
-    for (const r of runs) if (r.end_ns != null) wall += r.end_ns - r.start_ns;
+    for (const r of runs) wall += (r.end_ns != null ? r.end_ns : (status.now_ns || r.start_ns)) - r.start_ns;
     const busy = (status.prefixes || []).reduce((s, p) => s + p.busy_s, 0);
     return '<b>' + fmtInt((t.done || 0) + (t.failed || 0)) + '</b> tasks (' + fmtInt(t.failed || 0) + ' failed) in <b>' + runs.length +
       '</b> run' + (runs.length === 1 ? '' : 's') + (status.executor ? ' on <b>' + esc(status.executor) + '</b>' : '') +
