@@ -43,6 +43,9 @@ impl Out {
     }
 }
 
+/// Reads one gauge of a worker.
+type Getter = fn(&crate::WorkerStatus) -> Option<f64>;
+
 /// The Prometheus text for `s` (content type `text/plain; version=0.0.4`).
 pub fn prometheus(s: &Status) -> String {
     let mut o = Out(String::with_capacity(4096));
@@ -166,7 +169,7 @@ pub fn prometheus(s: &Status) -> String {
             w.busy_s,
         );
     }
-    let gauges: [(&str, &str, fn(&crate::WorkerStatus) -> Option<f64>); 5] = [
+    let gauges: [(&str, &str, Getter); 5] = [
         (
             "rask_worker_cpu_percent",
             "CPU use at the last sample, percent of one core.",

@@ -183,6 +183,8 @@ pub(crate) struct Lane<'a> {
 }
 
 impl Lane<'_> {
+    // A `Lane` is the owning thread's only handle on its writer (rule 1).
+    #[allow(clippy::mut_from_ref)]
     #[inline]
     fn w(&self) -> &mut Writer {
         // SAFETY: a `Lane` exists only inside `with_lane` on the owning
@@ -267,7 +269,7 @@ impl Lane<'_> {
         // Rule 2: under `open`, so that a reader sees the old chunk either
         // open or in the store, never in neither or both.
         let mut open = self.buf.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = std::mem::replace(&mut *open, Some(fresh)) {
+        if let Some(old) = open.replace(fresh) {
             if old.len() > 0 {
                 self.inner.seal(old);
             }
@@ -289,8 +291,11 @@ fn retire(buf: &ThreadBuf, inner: &Inner) {
     buf.retired.store(true, Ordering::Release);
 }
 
+/// A thread's buffer for one recorder: (recorder id, buffer, recorder).
+type Held = (u64, Arc<ThreadBuf>, Weak<Inner>);
+
 struct Local {
-    bufs: RefCell<Vec<(u64, Arc<ThreadBuf>, Weak<Inner>)>>,
+    bufs: RefCell<Vec<Held>>,
     last: Cell<(u64, *const ThreadBuf)>,
 }
 
