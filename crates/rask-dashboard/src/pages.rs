@@ -1,23 +1,7 @@
 //! The HTML of the dashboard's pages: the shared stylesheet and scripts of
 //! `rask-diagnostics`, inlined.
 
-use rask_diagnostics::{CSS, JS, LIVE_JS};
-
-/// Escapes text for HTML.
-pub(crate) fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use rask_diagnostics::{escape_xml as escape, CSS, JS, LIVE_JS};
 
 /// The main page.
 pub(crate) fn index(title: &str) -> String {

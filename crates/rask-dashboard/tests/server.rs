@@ -74,8 +74,16 @@ fn pages_and_apis_answer() {
     );
     let (code, status) = get(d.addr(), "/api/status");
     assert_eq!(code, 200);
-    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(v["tasks"]["done"], 3);
+    // What `rask status ADDR` can read back and print.
+    let st: rask_diagnostics::Status = serde_json::from_str(&status).unwrap();
+    assert_eq!(st.tasks.done, 3);
+    assert!(st.to_string().contains("load: 3/0 done"), "{st}");
+    let (_, detail) = get(d.addr(), "/api/explain?key=load%5B1%5D");
+    let e = serde_json::from_str::<serde_json::Value>(&detail).unwrap();
+    assert!(
+        e["error"].as_str().unwrap().contains("load[1]"),
+        "eager tasks have no graph: {e}"
+    );
     let (code, metrics) = get(d.addr(), "/metrics");
     assert_eq!(code, 200);
     assert!(metrics.contains("rask_prefix_tasks{prefix=\"load\",state=\"done\"} 3"));

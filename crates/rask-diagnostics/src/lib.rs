@@ -31,7 +31,7 @@ mod state;
 mod stats;
 mod trace;
 
-pub use graph::{visualize, GraphError, GraphNode, GraphView};
+pub use graph::{escape_xml, visualize, GraphError, GraphNode, GraphView};
 pub use metrics::prometheus;
 pub use progress::ProgressBar;
 pub use recorder::{Cursor, Recorder, RecorderOptions, Snapshot, TaskColumns, RECORD_BYTES};

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::graph::GraphView;
 use crate::recorder::Cursor;
@@ -37,7 +37,7 @@ pub trait ClusterState: Send + Sync + 'static {
 }
 
 /// A task's state as a live view shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Some dependency has not finished.
@@ -97,7 +97,7 @@ impl fmt::Display for TaskState {
 }
 
 /// A snapshot of counts, workers and runs.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Status {
     /// Nanoseconds since the recording (or the scheduler) started.
     pub now_ns: u64,
@@ -129,7 +129,7 @@ pub struct Status {
 }
 
 /// Task counts by state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateCounts {
     /// Some dependency has not finished.
     pub waiting: u64,
@@ -160,7 +160,7 @@ impl StateCounts {
 }
 
 /// Progress and time of one key prefix.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PrefixStatus {
     /// The prefix (`load` for `load[3]`).
     pub name: String,
@@ -181,7 +181,7 @@ pub struct PrefixStatus {
 }
 
 /// Time of one function.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FunctionStatus {
     /// Its name.
     pub name: String,
@@ -194,7 +194,7 @@ pub struct FunctionStatus {
 }
 
 /// One worker (or, in-process, one thread of the pool).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WorkerStatus {
     /// Its id in the event stream.
     pub id: u32,
@@ -225,7 +225,7 @@ pub struct WorkerStatus {
 }
 
 /// One run (one `compute`).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunInfo {
     /// Its id.
     pub id: u64,
@@ -244,7 +244,7 @@ pub struct RunInfo {
 }
 
 /// What [`ClusterState::stream`] returns.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StreamUpdate {
     /// New task records (names in `names`).
     pub tasks: TaskColumns,
@@ -262,7 +262,7 @@ pub struct StreamUpdate {
 }
 
 /// Resource samples column by column (times in ns since the start).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SampleColumns {
     /// When.
     pub t: Vec<u64>,
@@ -292,7 +292,7 @@ impl SampleColumns {
 }
 
 /// Transfers column by column.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TransferColumns {
     /// Start.
     pub start: Vec<u64>,
@@ -318,7 +318,7 @@ impl TransferColumns {
 }
 
 /// Where a task is and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TaskDetail {
     /// Its key.
     pub key: String,
@@ -349,7 +349,7 @@ pub struct TaskDetail {
 }
 
 /// One dependency of a task, for [`TaskDetail`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DepDetail {
     /// Its key.
     pub key: String,

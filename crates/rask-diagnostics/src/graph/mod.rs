@@ -267,8 +267,8 @@ fn escape_dot(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Escapes text for XML/HTML.
-pub(crate) fn escape_xml(s: &str) -> String {
+/// Escapes text for XML and HTML (`&`, `<`, `>`, quotes).
+pub fn escape_xml(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

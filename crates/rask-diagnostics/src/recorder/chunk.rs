@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Records per chunk.
 pub(crate) const CHUNK: usize = 4096;
@@ -282,7 +282,7 @@ impl Summary {
 
 /// Task records column by column, as the report and dashboard read them.
 /// Times are nanoseconds since the recording's start.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TaskColumns {
     /// Start times.
     pub start: Vec<u64>,

@@ -70,7 +70,7 @@ use crate::state::RunInfo;
 /// opaque to readers. For the recorder: samples and transfers seen, then
 /// records seen per thread buffer. Other implementations may put what they
 /// like in it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cursor(pub Vec<u64>);
 
 /// How much a [`Recorder`] keeps.
