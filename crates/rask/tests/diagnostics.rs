@@ -94,7 +94,7 @@ fn explain_says_what_a_task_waits_for_while_the_run_goes_on() {
     let rec = client.recorder().unwrap();
     // `fast` may still be queued behind `slow` on two threads: wait for it.
     let mut tries = 0;
-    while rec.explain("fast").unwrap().state != TaskState::Done && tries < 200 {
+    while rec.explain("fast").unwrap().state != TaskState::Done && tries < 2000 {
         std::thread::sleep(Duration::from_millis(5));
         tries += 1;
     }

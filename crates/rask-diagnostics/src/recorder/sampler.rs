@@ -210,20 +210,32 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_busy_thread_shows_in_the_process_sample() {
+        // Spin until this process has used 0.2 s of CPU (however long that
+        // takes on a busy machine), then check that the sample says so.
         let before = Reading::take();
         let t0 = Instant::now();
         let mut x = 0u64;
-        while t0.elapsed() < Duration::from_millis(200) {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let start = before.process_ticks.expect("a reading");
+        let want = (0.2 * ticks_per_second()) as u64;
+        while Reading::take().process_ticks.unwrap_or(0) < start + want {
+            for _ in 0..1_000_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "no CPU time in 60 s"
+            );
         }
         std::hint::black_box(x);
         let after = Reading::take();
-        let s = after.samples_since(&before, t0.elapsed().as_secs_f64());
+        let wall = t0.elapsed().as_secs_f64();
+        let s = after.samples_since(&before, wall);
         let p = s
             .iter()
             .find(|s| s.worker == WorkerId::CLIENT.0)
             .expect("a process sample");
-        assert!(p.cpu > 30.0, "cpu {}", p.cpu);
+        let cpu_s = p.cpu as f64 / 100.0 * wall;
+        assert!(cpu_s >= 0.19, "cpu {}% over {wall} s", p.cpu);
         assert!(p.rss.unwrap_or(0) > 1 << 20);
     }
 }
