@@ -3,7 +3,7 @@
 //! live dashboard, all read from it.
 //!
 //! ```no_run
-//! use rask::prelude::*;
+//! use rask_client::Client;
 //!
 //! let client = Client::threads().with_recorder();
 //! // ... compute ...
