@@ -54,6 +54,10 @@ enum Workload {
         /// Skip the hand-written baseline that `--executor threads` also runs.
         #[arg(long)]
         no_baseline: bool,
+        /// Run with and without a task-stream recorder (alternating, same
+        /// pool) and report both and their ratio.
+        #[arg(long)]
+        record: bool,
     },
     /// Chunked arrays: `(x + x.T).mean(axis=0).sum()` of a seeded N x N matrix.
     #[command(name = "W2", alias = "w2")]
@@ -157,6 +161,7 @@ fn main() -> anyhow::Result<()> {
             repeat,
             events,
             no_baseline,
+            record,
         } => w1::run(&w1::Options {
             n,
             executor,
@@ -164,6 +169,7 @@ fn main() -> anyhow::Result<()> {
             repeat: repeat.max(1),
             events,
             baseline: !no_baseline,
+            record,
         })?,
         Workload::W3 {
             n,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rask::{delayed, Client, Delayed, Event, Subscriber};
+use rask::{delayed, Client, Delayed, Event, Recorder, Subscriber};
 use serde_json::json;
 
 use crate::baseline::Tree;
@@ -24,6 +24,7 @@ pub(crate) struct Options {
     pub(crate) repeat: usize,
     pub(crate) events: bool,
     pub(crate) baseline: bool,
+    pub(crate) record: bool,
 }
 
 fn inc(x: u64) -> u64 {
@@ -51,6 +52,13 @@ pub(crate) fn build(n: u64) -> Delayed<u64> {
     xs.pop().unwrap_or_else(|| delayed(|| 0u64, ()))
 }
 
+/// A subscriber that does nothing: the event stream's own cost.
+struct Ignore;
+
+impl Subscriber for Ignore {
+    fn on_event(&self, _: &Event<'_>) {}
+}
+
 #[derive(Default)]
 struct CountEvents(AtomicU64);
 
@@ -73,6 +81,9 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<serde_json::Value> {
         ExecutorKind::Baseline => {
             system = "rask-baseline-rayon".to_owned();
             (build_s, compute_s) = baseline(n, threads, o.repeat)?;
+        }
+        ExecutorKind::Sync | ExecutorKind::Threads if o.record => {
+            return record(o, threads);
         }
         ExecutorKind::Sync | ExecutorKind::Threads => {
             let mut client = if o.executor == ExecutorKind::Sync {
@@ -167,4 +178,76 @@ fn check(got: u64, expected: u64) -> anyhow::Result<()> {
         bail!("wrong W1 result {got}, expected {expected}");
     }
     Ok(())
+}
+
+/// `--record`: the same graph with and without a [`Recorder`] attached, in
+/// one process on one pool, alternating which goes first in each
+/// repetition; reports both medians and their ratio, and checks that every
+/// task was recorded.
+fn record(o: &Options, threads: usize) -> anyhow::Result<serde_json::Value> {
+    let n = o.n;
+    let tasks = (2 * n).saturating_sub(1).max(1);
+    let expected = n * (n + 1) / 2;
+    let plain = if o.executor == ExecutorKind::Sync {
+        Client::sync()
+    } else {
+        Client::try_threads(threads).context("starting the thread pool")?
+    };
+    let recorder = Recorder::new();
+    let recorded = plain.clone().with_recorder_of(&recorder);
+    // The event stream alone (a subscriber that does nothing), to tell its
+    // cost (clock reads, event delivery) from the recorder's.
+    let events = plain.clone().with_subscriber(Arc::new(Ignore));
+    let clients = [&plain, &events, &recorded];
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for i in 0..=o.repeat {
+        for k in 0..3 {
+            // Rotate which goes first, so that drift falls on each alike.
+            let which = (i + k) % 3;
+            let g = build(n);
+            let t0 = Instant::now();
+            let got = g.compute(clients[which]).context("computing W1")?;
+            let dt = t0.elapsed().as_secs_f64();
+            drop(g);
+            check(got, expected)?;
+            if i > 0 {
+                times[which].push(dt);
+            }
+        }
+    }
+    let [plain_s, events_s, rec_s] = times;
+    let snap = recorder.snapshot(0);
+    let recorded_tasks: u64 = snap.status.prefixes.iter().map(|p| p.done).sum();
+    let want = (o.repeat as u64 + 1) * tasks;
+    if recorded_tasks != want {
+        bail!("the recorder saw {recorded_tasks} tasks, expected {want}");
+    }
+    let (p, e, r) = (median(plain_s), median(events_s), median(rec_s));
+    let system = if o.executor == ExecutorKind::Sync {
+        "rask-sync"
+    } else {
+        "rask-threads"
+    };
+    Ok(json!({
+        "workload": "W1",
+        "allocator": crate::alloc::name(),
+        "system": system,
+        "n": n,
+        "tasks": tasks,
+        "threads": threads,
+        "repeats": o.repeat,
+        "record": true,
+        "compute_s": round(p, 5),
+        "us_per_task": round(1e6 * p / tasks as f64, 4),
+        "record_compute_s": round(r, 5),
+        "record_us_per_task": round(1e6 * r / tasks as f64, 4),
+        "record_over_plain": round(r / p, 3),
+        "events_us_per_task": round(1e6 * e / tasks as f64, 4),
+        "events_over_plain": round(e / p, 3),
+        "record_over_events": round(r / e, 3),
+        "recorded_tasks": recorded_tasks,
+        "recorder_mib": round(recorder.memory_bytes() as f64 / 1048576.0, 2),
+        "result": expected,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
 }

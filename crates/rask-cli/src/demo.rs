@@ -5,6 +5,7 @@
 //! `merge` tasks adds the counts (2 x chunks - 1 tasks in all). Then a
 //! graph of 200,000 no-op tasks measures the scheduling overhead alone.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,6 +27,21 @@ pub(crate) struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Record the run and write the performance report (one HTML file) here.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Record the run and write a Chrome / Perfetto trace (JSON) here.
+    #[arg(long, value_name = "PATH")]
+    trace: Option<PathBuf>,
+    /// Draw the graph, coloured by state after the run: DOT (`.dot`) or SVG.
+    #[arg(long, value_name = "PATH")]
+    graph: Option<PathBuf>,
+    /// Serve the live dashboard here while the demo runs (`127.0.0.1:8787`).
+    #[arg(long, value_name = "ADDR")]
+    dashboard: Option<String>,
+    /// With `--dashboard`: keep serving this many seconds after the run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    linger: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +119,26 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if !args.no_progress {
         client = client.with_progress();
     }
+    let recording = args.report.is_some()
+        || args.trace.is_some()
+        || args.graph.is_some()
+        || args.dashboard.is_some();
+    if recording {
+        client = client.with_recorder();
+    }
+    let dashboard = match &args.dashboard {
+        Some(addr) => {
+            let d = client
+                .dashboard(addr.as_str())
+                .context("starting the dashboard")?;
+            println!("rask demo: dashboard at {}", d.url());
+            Some(d)
+        }
+        None => None,
+    };
+    if let Some(spans) = rask::diagnostics::TaskSpans::if_enabled() {
+        client = client.with_subscriber(spans);
+    }
 
     let samples = args.samples;
     let t0 = Instant::now();
@@ -141,6 +177,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     println!("  {} tasks finished, {} failed", s.finished, s.failed);
+    write_diagnostics(args, &client)?;
+    if dashboard.is_some() && args.linger > 0 {
+        println!("  the dashboard stays up for {} s", args.linger);
+        std::thread::sleep(std::time::Duration::from_secs(args.linger));
+    }
+    drop(dashboard);
 
     // The scheduling overhead alone: 100,000 no-op tasks and their tree.
     let plain = Client::try_threads(threads)?;
@@ -159,5 +201,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         "  scheduling overhead alone: {:.3} us per task (199,999 no-op tasks)",
         dt.as_secs_f64() * 1e6 / 199_999.0
     );
+    Ok(())
+}
+
+/// Writes the report, trace and graph that were asked for, and says where.
+fn write_diagnostics(args: &Args, client: &Client) -> anyhow::Result<()> {
+    if let Some(path) = &args.report {
+        let p = client.report(path).context("writing the report")?;
+        println!("  performance report: {}", p.display());
+    }
+    if let Some(path) = &args.trace {
+        let p = client.write_trace(path).context("writing the trace")?;
+        println!(
+            "  trace (chrome://tracing, ui.perfetto.dev): {}",
+            p.display()
+        );
+    }
+    if let Some(path) = &args.graph {
+        let recorder = client.recorder().context("no recorder")?;
+        let graph = rask::diagnostics::ClusterState::graph(&recorder)
+            .context("the graph was not kept (more tasks than the recorder's graph limit)")?;
+        graph
+            .collapsed(rask::diagnostics::GRAPH_NODES)
+            .write(path)
+            .context("writing the graph")?;
+        println!("  graph: {}", path.display());
+    }
     Ok(())
 }

@@ -29,22 +29,28 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     rask::init();
     match Cli::parse().command {
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => {
+            logs("warn");
+            demo::run(&args)
+        }
         Command::Scheduler(args) => {
-            logs();
+            logs("info");
             cluster::scheduler(&args)
         }
         Command::Worker(args) => {
-            logs();
+            logs("info");
             cluster::worker(&args)
         }
     }
 }
 
-/// Log lines (joins, removals, refused peers) to stderr.
-fn logs() {
+/// Log lines to stderr: what `RUST_LOG` asks for (`RUST_LOG=rask=debug`,
+/// `RUST_LOG=rask::task=trace` for a span per task), else `default`.
+fn logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_env_filter(filter)
         .try_init();
 }

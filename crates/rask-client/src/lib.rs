@@ -18,6 +18,7 @@
 mod args;
 mod cell;
 mod client;
+mod diagnostics;
 mod future;
 mod options;
 mod runtime;

@@ -18,12 +18,16 @@
 //!    and cluster workers report the process as the worker and its compute
 //!    thread as the thread. Times are the client's clock (`Instant`s of this
 //!    process), converted from what a remote worker measured.
+//! 7. `RunStarted` carries the run's plan (keys and dependencies) where the
+//!    emitter has one, so that a recorder can draw the graph and say what a
+//!    task waits for; it is borrowed for the call only.
 
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{Key, RunId, TaskError, TaskId, WorkerId};
+use crate::{Key, Plan, RunId, TaskError, TaskId, WorkerId};
 
 /// Something that happened during a run.
 #[derive(Debug)]
@@ -41,6 +45,9 @@ pub enum Event<'a> {
         workers: usize,
         /// When.
         at: Instant,
+        /// The plan it runs (keys, dependencies), where the emitter has one.
+        /// Valid only during the call: a subscriber copies what it needs.
+        plan: Option<&'a Plan>,
     },
     /// A task started running.
     TaskStarted {
@@ -182,6 +189,12 @@ pub enum Event<'a> {
 pub trait Subscriber: Send + Sync {
     /// One event.
     fn on_event(&self, event: &Event<'_>);
+
+    /// The subscriber as `Any`, for [`EventSink::find`] (a recorder that a
+    /// client looks up again to write its report). `None` by default.
+    fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
+        None
+    }
 }
 
 /// A set of subscribers, cheap to clone.
@@ -207,6 +220,14 @@ impl EventSink {
         let mut v: Vec<_> = self.subs.iter().cloned().collect();
         v.push(sub);
         EventSink::new(v)
+    }
+
+    /// The first subscriber of type `T` (one whose [`Subscriber::as_any`]
+    /// returns itself).
+    pub fn find<T: Any>(&self) -> Option<&T> {
+        self.subs
+            .iter()
+            .find_map(|s| s.as_any().and_then(|a| a.downcast_ref::<T>()))
     }
 
     /// Whether nobody listens.

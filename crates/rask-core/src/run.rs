@@ -191,6 +191,7 @@ impl Run {
                 executor,
                 workers,
                 at: self.started,
+                plan: Some(&self.plan),
             });
         }
     }

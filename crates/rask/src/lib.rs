@@ -36,8 +36,20 @@ pub use rask_core::{
     TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
 pub use rask_core::{task_context, RetryOn, TaskContext, TaskOptions};
-pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
 pub use rask_distributed::core::Placement;
+pub use rask_diagnostics::{
+    visualize, GraphView, PerformanceReport, ProgressBar, Recorder, RecorderOptions, RunStats,
+    StatsSnapshot,
+};
+
+/// Seeing inside runs (`rask-diagnostics`): the recorder, the report, the
+/// trace export, graph pictures, the state a dashboard reads, metrics.
+pub mod diagnostics {
+    pub use rask_diagnostics::*;
+}
+/// The live web dashboard (`rask-dashboard`, feature `dashboard`).
+#[cfg(feature = "dashboard")]
+pub use rask_dashboard as dashboard;
 pub use rask_distributed::{
     run_worker, Connection, LocalCluster, LocalOptions, Scheduler, SchedulerConfig, Transport,
     WorkerCommand, WorkerOptions,

@@ -1,0 +1,26 @@
+//! Rask's live dashboard: a web page updated over server-sent events, a
+//! page per task ("why is this task waiting"), and Prometheus metrics, all
+//! served from any [`ClusterState`].
+//!
+//! - [`Dashboard::serve`] runs the server on a thread of its own (a
+//!   one-thread tokio runtime): what `Client::dashboard(addr)` uses for
+//!   in-process clients.
+//! - [`router`] is the same server as an axum `Router`, to mount in a
+//!   program that already runs tokio (the scheduler's `--dashboard`).
+//!
+//! Routes: `/` (the dashboard), `/task?key=K` (a task's page),
+//! `/api/status` (JSON), `/api/events` (server-sent events: an `update`
+//! every `interval` with the status and the task records, samples and
+//! transfers since the previous one), `/api/graph.svg`, `/api/graph.dot`,
+//! `/api/explain?key=K` (JSON), `/metrics` (Prometheus text).
+//!
+//! The pages use only what the server serves: no CDN, no fonts, no
+//! network beyond the dashboard itself. There is no authentication: bind
+//! to loopback (the default in the examples) or put it behind a proxy.
+
+mod pages;
+mod server;
+
+pub use server::{router, router_with, Dashboard, DashboardError, DashboardOptions};
+
+pub use rask_diagnostics::ClusterState;

@@ -1,0 +1,100 @@
+//! What the recorder costs per task, alone: `cargo run --release -p
+//! rask-diagnostics --example recorder_cost [TASKS]` feeds it TaskStarted +
+//! TaskFinished pairs from one thread (times read once, outside the loop)
+//! and prints nanoseconds per task, then the memory it holds.
+
+use std::time::{Duration, Instant};
+
+use rask_core::{Event, Key, RunId, Subscriber, TaskId, WorkerId};
+use rask_diagnostics::{Recorder, RecorderOptions};
+
+fn main() {
+    plan_cost();
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
+    let rec = Recorder::with_options(RecorderOptions {
+        sample_every: None,
+        ..RecorderOptions::default()
+    });
+    let keys = [Key::anonymous("bench::inc"), Key::anonymous("bench::add")];
+    let t = Instant::now();
+    let start = Instant::now();
+    for i in 0..n {
+        let key = &keys[(i & 1) as usize];
+        let at = t + Duration::from_nanos(i * 100);
+        rec.on_event(&Event::TaskStarted {
+            run: RunId(1),
+            task: TaskId(i as u32),
+            key,
+            worker: WorkerId(0),
+            thread: 0,
+            attempt: 1,
+            at,
+        });
+        rec.on_event(&Event::TaskFinished {
+            run: RunId(1),
+            task: TaskId(i as u32),
+            key,
+            worker: WorkerId(0),
+            thread: 0,
+            attempt: 1,
+            started: at,
+            finished: at + Duration::from_nanos(60),
+            nbytes: None,
+        });
+    }
+    let dt = start.elapsed();
+    println!(
+        "{n} tasks: {:.1} ns per task (started + finished); recorder holds {:.1} MiB, dropped {}",
+        dt.as_nanos() as f64 / n as f64,
+        rec.memory_bytes() as f64 / 1048576.0,
+        rec.dropped()
+    );
+}
+
+/// The cost of reading a plan at `RunStarted` (per-prefix totals, functions),
+/// next to the cost of lowering the same graph.
+#[allow(dead_code)]
+fn plan_cost() {
+    use rask_core::{delayed, plan_outputs, Delayed, PlanOptions};
+    let n = 100_000u64;
+    let mut xs: Vec<Delayed<u64>> = (0..n).map(|i| delayed(move || i + 1, ())).collect();
+    while xs.len() > 1 {
+        let mut next = Vec::new();
+        let mut it = xs.into_iter();
+        while let Some(a) = it.next() {
+            match it.next() {
+                Some(b) => next.push(delayed(|a: u64, b: u64| a + b, (a, b))),
+                None => next.push(a),
+            }
+        }
+        xs = next;
+    }
+    let root = xs.pop().expect("a root");
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let plan = plan_outputs(&root, PlanOptions::default()).expect("a plan");
+        let lower = t0.elapsed();
+        let rec = Recorder::with_options(RecorderOptions {
+            sample_every: None,
+            ..RecorderOptions::default()
+        });
+        let t1 = Instant::now();
+        rec.on_event(&Event::RunStarted {
+            run: RunId(1),
+            tasks: plan.len(),
+            executor: "threads",
+            workers: 2,
+            at: t1,
+            plan: Some(&plan),
+        });
+        println!(
+            "{} tasks: lowering {:.2} ms, reading the plan {:.2} ms",
+            plan.len(),
+            lower.as_secs_f64() * 1e3,
+            t1.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
