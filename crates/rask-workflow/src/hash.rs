@@ -1,0 +1,167 @@
+//! Content hashes of files and jobs.
+//!
+//! Up-to-date checks compare *contents*, not times: a file's identity is the
+//! XXH3-128 hash of its bytes. Reading every file on every run would be slow,
+//! so a hash is kept with the file's [`Stat`] (size, modification and change
+//! times in nanoseconds, inode) when it was taken, and reused while the stat
+//! is unchanged, as git's index does. A `touch` changes the times, so the
+//! file is read and hashed again, the hash is unchanged, and nothing reruns;
+//! the new stat is then remembered. What this misses: a change of content
+//! that keeps the size, both times and the inode, which needs a deliberate
+//! clock reset (and `make`, which compares times only, misses it too).
+//!
+//! A job's *signature* hashes everything that determines its outputs: its
+//! command (with the final output paths), environment additions, working
+//! directory, output paths, and each input's path and content hash. Equal
+//! signatures and unchanged outputs mean the job is up to date.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use twox_hash::XxHash3_128;
+
+/// The content hash of a file (XXH3-128 of its bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContentHash(pub u128);
+
+/// A job's signature: what its outputs are a function of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Signature(pub u128);
+
+/// What the file system says about a file, to tell whether it may have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stat {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i64,
+    pub(crate) ctime_ns: i64,
+    pub(crate) ino: u64,
+}
+
+impl Stat {
+    fn of(m: &std::fs::Metadata) -> Stat {
+        Stat {
+            size: m.len(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+            ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// A file's stat and the hash of its content at that stat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileState {
+    pub(crate) stat: Stat,
+    pub(crate) hash: ContentHash,
+}
+
+/// The stat of `path` (following links).
+pub(crate) fn stat(path: &Path) -> std::io::Result<Stat> {
+    Ok(Stat::of(&std::fs::metadata(path)?))
+}
+
+/// Reads and hashes `path`; the stat is taken from the open file.
+pub(crate) fn hash_file(path: &Path) -> std::io::Result<FileState> {
+    let mut f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("is a directory, not a file"));
+    }
+    let mut h = XxHash3_128::with_seed(0);
+    let mut buf = vec![0u8; (meta.len() as usize).clamp(64, 256 * 1024) + 1];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.write(&buf[..n]);
+    }
+    Ok(FileState {
+        stat: Stat::of(&meta),
+        hash: ContentHash(h.finish_128()),
+    })
+}
+
+/// The state of `path` now, reusing `known`'s hash when the stat is the
+/// same; the flag says whether the file was read.
+pub(crate) fn current(path: &Path, known: Option<&FileState>) -> std::io::Result<(FileState, bool)> {
+    if let Some(k) = known {
+        let s = stat(path)?;
+        if s == k.stat {
+            return Ok((*k, false));
+        }
+    }
+    hash_file(path).map(|f| (f, true))
+}
+
+/// Builds a [`Signature`] from a canonical, length-prefixed encoding.
+pub(crate) struct Signer(XxHash3_128);
+
+impl Signer {
+    /// Version of the encoding: bump it when what is hashed changes.
+    const VERSION: &'static [u8] = b"rask-workflow-signature-1";
+
+    pub(crate) fn new() -> Signer {
+        let mut h = XxHash3_128::with_seed(0);
+        h.write(Self::VERSION);
+        Signer(h)
+    }
+
+    pub(crate) fn str(&mut self, s: &str) -> &mut Self {
+        self.0.write(&(s.len() as u64).to_le_bytes());
+        self.0.write(s.as_bytes());
+        self
+    }
+
+    pub(crate) fn u128(&mut self, v: u128) -> &mut Self {
+        self.0.write(&v.to_le_bytes());
+        self
+    }
+
+    pub(crate) fn tag(&mut self, t: u8) -> &mut Self {
+        self.0.write(&[t]);
+        self
+    }
+
+    pub(crate) fn finish(&self) -> Signature {
+        Signature(self.0.finish_128())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_touch_changes_the_stat_not_the_hash() {
+        let dir = std::env::temp_dir().join(format!("rask-hash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("f.txt");
+        std::fs::write(&p, b"hello").unwrap();
+        let a = hash_file(&p).unwrap();
+        let (same, read) = current(&p, Some(&a)).unwrap();
+        assert!(!read && same == a);
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+        drop(f);
+        let (b, read) = current(&p, Some(&a)).unwrap();
+        assert!(read);
+        assert_eq!(b.hash, a.hash);
+        assert_ne!(b.stat, a.stat);
+        std::fs::write(&p, b"hellp").unwrap();
+        assert_ne!(hash_file(&p).unwrap().hash, a.hash);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn signatures_separate_fields() {
+        let a = Signer::new().str("ab").str("c").finish();
+        let b = Signer::new().str("a").str("bc").finish();
+        assert_ne!(a, b);
+    }
+}
