@@ -11,6 +11,7 @@ mod w4;
 mod w6;
 mod w7;
 mod w8;
+mod w11;
 
 #[global_allocator]
 static GLOBAL: alloc::Switch = alloc::Switch;
@@ -138,6 +139,19 @@ enum Workload {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// A DAG of shell commands (G groups of M leaves), run by `rask run`'s code, cold then up to date.
+    #[command(name = "W11", alias = "w11")]
+    W11 {
+        /// Groups.
+        #[arg(long, default_value_t = 100)]
+        groups: u32,
+        /// Leaf jobs per group.
+        #[arg(long, default_value_t = 100)]
+        leaves: u32,
+        /// Jobs at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -192,6 +206,7 @@ fn main() -> anyhow::Result<()> {
         }
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
         Workload::W8 { mib, repeat } => w8::run(mib, repeat.max(1))?,
+        Workload::W11 { groups, leaves, jobs } => w11::run(groups.max(1), leaves.max(1), jobs.max(1))?,
     };
     println!("{report}");
     Ok(())

@@ -92,13 +92,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         opts.memory = parse_bytes(m)?;
     }
     for r in &args.resources {
-        let (name, amount) = r
-            .split_once('=')
-            .with_context(|| format!("--resource `{r}`: expected NAME=AMOUNT"))?;
-        let amount: f64 = amount
-            .parse()
-            .with_context(|| format!("--resource `{r}`: `{amount}` is not a number"))?;
-        opts.resources.push((name.to_owned(), amount));
+        opts.resources.push(parse_resource(r)?);
     }
     opts.name = args.name.clone();
     opts.listen_host = args.host;
@@ -106,8 +100,19 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `NAME=AMOUNT` (`--resource gpu=2`).
+pub(crate) fn parse_resource(r: &str) -> anyhow::Result<(String, f64)> {
+    let (name, amount) = r
+        .split_once('=')
+        .with_context(|| format!("--resource `{r}`: expected NAME=AMOUNT"))?;
+    let amount: f64 = amount
+        .parse()
+        .with_context(|| format!("--resource `{r}`: `{amount}` is not a number"))?;
+    Ok((name.to_owned(), amount))
+}
+
 /// `4GiB`, `512MiB`, `10GB`, `1000`: bytes.
-fn parse_bytes(s: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_bytes(s: &str) -> anyhow::Result<u64> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

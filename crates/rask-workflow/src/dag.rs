@@ -80,13 +80,16 @@ pub(crate) struct JobDef {
     pub(crate) retries: u32,
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) resources: Vec<(String, f64)>,
+    /// The part of its signature that does not depend on its inputs
+    /// (`job::command_signature`).
+    pub(crate) cmd_sig: crate::hash::Signature,
 }
 
 /// A checked workflow: jobs in topological order with their dependencies.
 #[derive(Debug)]
 pub struct Workflow {
     pub(crate) base: PathBuf,
-    pub(crate) jobs: Vec<JobDef>,
+    pub(crate) jobs: std::sync::Arc<[JobDef]>,
     pub(crate) deps: Vec<Vec<u32>>,
     pub(crate) sources: Vec<String>,
 }
@@ -327,7 +330,7 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
             sorted_jobs.push(job);
         }
     }
-    Ok(Workflow { base, jobs: sorted_jobs, deps: sorted_deps, sources })
+    Ok(Workflow { base, jobs: sorted_jobs.into(), deps: sorted_deps, sources })
 }
 
 fn source(sources: &mut Vec<String>, ix: &mut HashMap<String, u32>, path: String) -> u32 {
@@ -419,7 +422,7 @@ fn render_job(
         }
         (None, None) => return Err(WorkflowError::invalid(&inst.name, "cmd", "no command")),
     };
-    Ok(JobDef {
+    let mut def = JobDef {
         name: inst.name.clone(),
         command,
         inputs: Vec::new(),
@@ -430,7 +433,10 @@ fn render_job(
         retries: t.retries,
         timeout_ms: t.timeout.map(|d| d.as_millis().max(1) as u64),
         resources: t.resources.clone(),
-    })
+        cmd_sig: crate::hash::Signature(0),
+    };
+    def.cmd_sig = crate::job::command_signature(&def);
+    Ok(def)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -106,7 +106,8 @@ pub fn dry_run(wf: &Workflow, opts: &RunOptions) -> Result<DryRun, WorkflowError
                     None => return (Plan::Fail(format!("internal: no hash for `{}`", inp.path)), None),
                 }
             }
-            let (sig, cmd) = signature(job, &inputs);
+            let sig = signature(job, &inputs);
+            let cmd = job.cmd_sig;
             let Some(prev) = snap.jobs.get(&job.name) else {
                 return (Plan::Run("it has not run yet".into()), None);
             };

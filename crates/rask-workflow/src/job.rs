@@ -122,18 +122,52 @@ pub(crate) struct JobOutcome {
     pub(crate) elapsed_ms: u64,
 }
 
-impl JobOutcome {
-    pub(crate) fn ok(&self) -> bool {
-        matches!(self.status, Status::Ran | Status::UpToDate)
+/// One job as [`execute`] sees it, borrowed from a [`JobSpec`] (cluster
+/// runs) or from the driver's shared plan (runs on its threads).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JobView<'a> {
+    pub(crate) ctx: &'a RunCtx,
+    pub(crate) index: u32,
+    pub(crate) job: &'a JobDef,
+    pub(crate) sources: Sources<'a>,
+    pub(crate) prev: Option<&'a JobRecord>,
+    pub(crate) force: bool,
+}
+
+/// Where a job's source hashes are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sources<'a> {
+    /// Every source of the workflow, indexed by `InputFrom::Source`.
+    All(&'a [SourceHash]),
+    /// The job's own, in the order of its inputs.
+    Mine(&'a [SourceHash]),
+}
+
+impl JobSpec {
+    fn view(&self) -> JobView<'_> {
+        JobView {
+            ctx: &self.ctx,
+            index: self.index,
+            job: &self.job,
+            sources: Sources::Mine(&self.sources),
+            prev: self.prev.as_ref(),
+            force: self.force,
+        }
     }
 }
 
-/// Runs one job (see the module docs).
+/// Runs one job on a worker (see the module docs): the registered form,
+/// for executors in other processes.
 #[rask::task]
 pub(crate) fn run_job(spec: JobSpec, deps: Vec<JobOutcome>) -> JobOutcome {
-    let start = Instant::now();
     let local = local::get(&spec.ctx.token);
-    let body = std::panic::AssertUnwindSafe(|| execute(&spec, &deps, local.as_deref()));
+    run_view(spec.view(), &deps, local.as_deref())
+}
+
+/// Runs one job: catches panics, counts the outcome for the progress bar.
+pub(crate) fn run_view(view: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRun>) -> JobOutcome {
+    let start = Instant::now();
+    let body = std::panic::AssertUnwindSafe(|| execute(view, deps, local));
     let (status, outputs, attempts) = std::panic::catch_unwind(body).unwrap_or_else(|p| {
         let msg = p
             .downcast_ref::<&str>()
@@ -142,7 +176,7 @@ pub(crate) fn run_job(spec: JobSpec, deps: Vec<JobOutcome>) -> JobOutcome {
             .unwrap_or_else(|| "a panic".into());
         (fail(format!("internal error in rask: {msg}"), None, String::new()), Vec::new(), 0)
     });
-    if let Some(l) = &local {
+    if let Some(l) = local {
         let c = &l.counters;
         match status {
             Status::Ran => c.ran.fetch_add(1, Ordering::Relaxed),
@@ -152,7 +186,7 @@ pub(crate) fn run_job(spec: JobSpec, deps: Vec<JobOutcome>) -> JobOutcome {
         };
     }
     JobOutcome {
-        index: spec.index,
+        index: view.index,
         status,
         outputs,
         attempts,
@@ -166,9 +200,9 @@ fn fail(why: String, exit_code: Option<i32>, stderr_tail: String) -> Status {
 
 type Done = (Status, Vec<ContentHash>, u32);
 
-fn execute(spec: &JobSpec, deps: &[JobOutcome], local: Option<&local::LocalRun>) -> Done {
-    let job = &spec.job;
-    let ctx = &spec.ctx;
+fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRun>) -> Done {
+    let job = spec.job;
+    let ctx = spec.ctx;
     let cancel = match local {
         Some(l) => Cancel::Flag(l.cancel.clone()),
         None => Cancel::File(ctx.cancel_file()),
@@ -194,9 +228,10 @@ fn execute(spec: &JobSpec, deps: &[JobOutcome], local: Option<&local::LocalRun>)
         }
     };
     let base = Path::new(&ctx.base);
-    let (sig, cmd_sig) = signature(job, &inputs);
+    let sig = signature(job, &inputs);
+    let cmd_sig = job.cmd_sig;
     if !spec.force {
-        if let Some(prev) = &spec.prev {
+        if let Some(prev) = spec.prev {
             if prev.sig == sig {
                 if let Some((states, refreshed)) = outputs_unchanged(job, prev, base) {
                     let hashes = states.iter().map(|s| s.hash).collect();
@@ -274,9 +309,12 @@ fn inputs_owned(inputs: &[(&str, ContentHash)]) -> Vec<(String, ContentHash)> {
 }
 
 /// Each input's path and content hash.
-fn input_hashes<'a>(spec: &'a JobSpec, deps: &[JobOutcome]) -> Result<Vec<(&'a str, ContentHash)>, String> {
+fn input_hashes<'a>(spec: JobView<'a>, deps: &[JobOutcome]) -> Result<Vec<(&'a str, ContentHash)>, String> {
     let mut out = Vec::with_capacity(spec.job.inputs.len());
-    let mut sources = spec.sources.iter();
+    let mut mine = match spec.sources {
+        Sources::Mine(m) => m.iter(),
+        Sources::All(_) => [].iter(),
+    };
     for i in &spec.job.inputs {
         let h = match i.from {
             InputFrom::Dep { dep, output } => deps
@@ -284,7 +322,10 @@ fn input_hashes<'a>(spec: &'a JobSpec, deps: &[JobOutcome]) -> Result<Vec<(&'a s
                 .and_then(|d| d.outputs.get(output as usize))
                 .copied()
                 .ok_or_else(|| format!("internal error: no hash for input `{}`", i.path))?,
-            InputFrom::Source(_) => match sources.next() {
+            InputFrom::Source(k) => match match spec.sources {
+                Sources::All(all) => all.get(k as usize),
+                Sources::Mine(_) => mine.next(),
+            } {
                 Some(SourceHash::Hash(h)) => *h,
                 Some(SourceHash::Missing(why)) => return Err(why.clone()),
                 None => return Err(format!("internal error: no hash for input `{}`", i.path)),
@@ -295,8 +336,10 @@ fn input_hashes<'a>(spec: &'a JobSpec, deps: &[JobOutcome]) -> Result<Vec<(&'a s
     Ok(out)
 }
 
-/// The job's signature and the part of it that does not depend on inputs.
-pub(crate) fn signature(job: &JobDef, inputs: &[(&str, ContentHash)]) -> (Signature, Signature) {
+/// The part of a job's signature that does not depend on its inputs: the
+/// command (with the final output paths), environment, working directory,
+/// outputs.
+pub(crate) fn command_signature(job: &JobDef) -> Signature {
     let mut s = Signer::new();
     match &job.command {
         CommandLine::Shell { .. } => s.tag(1),
@@ -314,12 +357,17 @@ pub(crate) fn signature(job: &JobDef, inputs: &[(&str, ContentHash)]) -> (Signat
     for o in &job.outputs {
         s.str(o);
     }
-    let cmd = s.finish();
-    s.tag(6);
+    s.finish()
+}
+
+/// The job's signature: its command signature and each input's path and hash.
+pub(crate) fn signature(job: &JobDef, inputs: &[(&str, ContentHash)]) -> Signature {
+    let mut s = Signer::new();
+    s.u128(job.cmd_sig.0).tag(6);
     for (p, h) in inputs {
         s.str(p).u128(h.0);
     }
-    (s.finish(), cmd)
+    s.finish()
 }
 
 /// A path as the command sees it: absolute when the job has its own

@@ -18,16 +18,6 @@ pub(crate) struct Counters {
     pub(crate) up_to_date: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) skipped: AtomicU64,
-    pub(crate) running: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn finished(&self) -> u64 {
-        self.ran.load(Ordering::Relaxed)
-            + self.up_to_date.load(Ordering::Relaxed)
-            + self.failed.load(Ordering::Relaxed)
-            + self.skipped.load(Ordering::Relaxed)
-    }
 }
 
 /// A run driven by this process.

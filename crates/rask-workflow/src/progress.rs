@@ -44,6 +44,7 @@ impl Progress {
     pub(crate) fn finish(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -102,7 +103,7 @@ fn draw(total: u64, feed: Feed, stop: &AtomicBool) {
         }
         bar.set_message(msg);
         ticks += 1;
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::park_timeout(Duration::from_millis(100));
     }
     bar.finish_and_clear();
 }

@@ -22,12 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rask::{Client, Delayed, Executor};
+use std::collections::HashMap;
 
-use crate::dag::Workflow;
+use rask::{delayed, Client, Delayed, Executor};
+
+use crate::dag::{JobDef, Workflow};
 use crate::hash::{self, FileState};
-use crate::job::{self, run_job, JobOutcome, JobSpec, RunCtx, SourceHash, Status};
-use crate::journal::{self, Snapshot, StateLock};
+use crate::job::{self, run_job, run_view, JobOutcome, JobSpec, JobView, RunCtx, SourceHash, Sources, Status};
+use crate::journal::{self, JobRecord, Snapshot, StateLock};
 use crate::local::{self, LocalRun, Slots};
 use crate::progress::{Feed, Progress};
 use crate::report::{FailedJob, SkippedJob, Summary};
@@ -82,6 +84,7 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
     let start = Instant::now();
     let state = state_dir(wf, opts);
     let _lock = StateLock::take(&state)?;
+    let t = |what: &str| if std::env::var_os("RASK_WF_T").is_some() { eprintln!("{what}: {:?}", start.elapsed()) };
     let jdir = journal::dir(&state);
     // 1. The journal.
     let (mut snap, segs) = journal::load(&jdir)?;
@@ -89,8 +92,11 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
         journal::compact(&jdir, &snap, &segs)?;
     }
     std::fs::create_dir_all(state.join("logs")).map_err(|e| WorkflowError::io(state.join("logs"), e))?;
+    t("journal");
     // 2. Sources.
+    let known_sources = snap.sources.clone();
     let sources = hash_sources(wf, &mut snap);
+    let sources_changed = snap.sources != known_sources;
     // 3. The graph.
     let forced = forced_jobs(wf, &opts.force)?;
     let remote = !matches!(client.name(), "threads" | "sync");
@@ -108,31 +114,14 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
         counters: Default::default(),
     });
     let registered = local::register(&token, run.clone());
-    let mut nodes: Vec<Delayed<JobOutcome>> = Vec::with_capacity(wf.jobs.len());
-    for (i, def) in wf.jobs.iter().enumerate() {
-        let deps: Vec<Delayed<JobOutcome>> = wf.deps[i].iter().map(|&d| nodes[d as usize].clone()).collect();
-        let spec = JobSpec {
-            ctx: ctx.clone(),
-            index: i as u32,
-            job: def.clone(),
-            sources: job_sources(def, &sources),
-            prev: snap.jobs.get(&def.name).cloned(),
-            force: forced[i],
-        };
-        let mut node = run_job::delayed(spec, deps);
-        if remote {
-            let hints: Vec<(&str, f64)> = def
-                .resources
-                .iter()
-                .filter(|(r, q)| r != "cpus" || *q > 1.0)
-                .map(|(r, q)| (r.as_str(), *q))
-                .collect();
-            if !hints.is_empty() {
-                node = node.resources(&hints);
-            }
-        }
-        nodes.push(node);
-    }
+    // The records move to the tasks; the end of the run reads the journal again.
+    let prev = Arc::new(std::mem::take(&mut snap.jobs));
+    let nodes = if remote {
+        remote_graph(wf, &ctx, &sources, &prev, &forced)
+    } else {
+        local_graph(wf, &ctx, sources, prev, forced, run.clone())
+    };
+    t("graph");
     // 4. Run.
     let progress = opts.progress.then(|| {
         let feed = if remote {
@@ -143,6 +132,7 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
         Progress::start(wf.jobs.len(), feed)
     });
     let result = client.get(&nodes);
+    t("computed");
     drop(nodes);
     if let Some(p) = progress {
         p.finish();
@@ -154,17 +144,98 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
     }
     // 5. The journal, then the summary.
     let segs = journal::segments(&jdir)?;
-    for s in &segs {
-        for r in journal::read_segment(s, 0)?.0 {
-            snap.apply(r);
-        }
+    if !segs.is_empty() || sources_changed {
+        let (mut merged, segs) = journal::load(&jdir)?;
+        merged.sources.extend(snap.sources);
+        journal::compact(&jdir, &merged, &segs)?;
     }
-    journal::compact(&jdir, &snap, &segs)?;
+    t("compacted");
     let outcomes = result.map_err(|e| WorkflowError::Engine(e.to_string()))?;
     let mut summary = summarize(wf, &state, &outcomes);
     summary.interrupted = interrupted;
     summary.elapsed(start.elapsed());
     Ok(summary)
+}
+
+/// The graph for a cluster: each job a call of the registered [`run_job`]
+/// with a self-contained spec, its resources as placement hints.
+fn remote_graph(
+    wf: &Workflow,
+    ctx: &RunCtx,
+    sources: &[SourceHash],
+    prev: &HashMap<String, JobRecord>,
+    forced: &[bool],
+) -> Vec<Delayed<JobOutcome>> {
+    let mut nodes: Vec<Delayed<JobOutcome>> = Vec::with_capacity(wf.jobs.len());
+    for (i, def) in wf.jobs.iter().enumerate() {
+        let deps: Vec<Delayed<JobOutcome>> = wf.deps[i].iter().map(|&d| nodes[d as usize].clone()).collect();
+        let spec = JobSpec {
+            ctx: ctx.clone(),
+            index: i as u32,
+            job: def.clone(),
+            sources: job_sources(def, sources),
+            prev: prev.get(&def.name).cloned(),
+            force: forced[i],
+        };
+        let mut node = run_job::delayed(spec, deps);
+        // `cpus = 1` is what every worker thread has; more must be declared.
+        let hints: Vec<(&str, f64)> = def
+            .resources
+            .iter()
+            .filter(|(r, q)| r != "cpus" || *q > 1.0)
+            .map(|(r, q)| (r.as_str(), *q))
+            .collect();
+        if !hints.is_empty() {
+            node = node.resources(&hints);
+        }
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// What the jobs of a run on this process's threads share (one `Arc`,
+/// nothing copied per job).
+struct Shared {
+    ctx: RunCtx,
+    jobs: Arc<[JobDef]>,
+    sources: Vec<SourceHash>,
+    prev: Arc<HashMap<String, JobRecord>>,
+    forced: Vec<bool>,
+    run: Arc<LocalRun>,
+}
+
+/// The graph for this process's threads: each job a task that runs the same
+/// [`run_view`] as the registered form, reading its spec from [`Shared`].
+fn local_graph(
+    wf: &Workflow,
+    ctx: &RunCtx,
+    sources: Vec<SourceHash>,
+    prev: Arc<HashMap<String, JobRecord>>,
+    forced: Vec<bool>,
+    run: Arc<LocalRun>,
+) -> Vec<Delayed<JobOutcome>> {
+    let shared = Arc::new(Shared { ctx: ctx.clone(), jobs: wf.jobs.clone(), sources, prev, forced, run });
+    let mut nodes: Vec<Delayed<JobOutcome>> = Vec::with_capacity(wf.jobs.len());
+    for i in 0..wf.jobs.len() {
+        let deps: Vec<Delayed<JobOutcome>> = wf.deps[i].iter().map(|&d| nodes[d as usize].clone()).collect();
+        let sh = shared.clone();
+        nodes.push(delayed(
+            move |deps: Vec<JobOutcome>| {
+                let job = &sh.jobs[i];
+                let view = JobView {
+                    ctx: &sh.ctx,
+                    index: i as u32,
+                    job,
+                    sources: Sources::All(&sh.sources),
+                    prev: sh.prev.get(&job.name),
+                    force: sh.forced[i],
+                };
+                run_view(view, &deps, Some(&sh.run))
+            },
+            (deps,),
+        ));
+    }
+    nodes
 }
 
 /// A token that names this run (hex nanoseconds since 1970: sorts by time).

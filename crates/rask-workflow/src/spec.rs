@@ -356,6 +356,52 @@ timeout = 30
     }
 
     #[test]
+    fn the_schema_names_exactly_the_fields() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/workflow.schema.json")).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        // A file with every field set, written out: its keys are the fields.
+        let full = WorkflowFile {
+            defaults: Defaults {
+                retries: Some(1),
+                timeout: Some(TimeoutValue::Seconds(1.0)),
+                env: [("A".to_owned(), "b".to_owned())].into(),
+                cwd: Some(".".into()),
+                shell: Some(vec!["sh".into()]),
+                resources: [("cpus".to_owned(), ResourceValue::Number(1.0))].into(),
+            },
+            jobs: vec![JobTemplate {
+                name: "n".into(),
+                each: Each(vec![("i".into(), EachValue::Text("0..1".into()))]),
+                cmd: Some("true".into()),
+                argv: Some(vec!["true".into()]),
+                inputs: vec!["i".into()],
+                outputs: vec!["o".into()],
+                after: vec!["a".into()],
+                env: [("A".to_owned(), "b".to_owned())].into(),
+                cwd: Some(".".into()),
+                retries: Some(1),
+                timeout: Some(TimeoutValue::Seconds(1.0)),
+                shell: Some(vec!["sh".into()]),
+                resources: [("cpus".to_owned(), ResourceValue::Number(1.0))].into(),
+            }],
+        };
+        let written: toml::Value = toml::from_str(&full.to_toml()).unwrap();
+        let tkeys = |v: &toml::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_table().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(tkeys(&written), keys(&schema["properties"]));
+        assert_eq!(tkeys(&written["defaults"]), keys(&schema["properties"]["defaults"]["properties"]));
+        assert_eq!(tkeys(&written["job"][0]), keys(&schema["$defs"]["job"]["properties"]));
+    }
+
+    #[test]
     fn a_typo_is_an_error_with_its_line() {
         let text = "[[job]]\nname = \"a\"\ncmd = \"true\"\noutput = [\"x\"]\n";
         let e = WorkflowFile::parse(text, Path::new("w.toml")).unwrap_err();

@@ -1,0 +1,67 @@
+//! Helpers shared by the workflow tests: a scratch directory per test, a
+//! workflow written into it, and a tiny runner that reports failures
+//! (these tests run without libtest: their binaries also serve as cluster
+//! workers and as drivers killed mid-run).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use rask_workflow::{RunOptions, Workflow};
+
+/// A fresh directory for one test.
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rask-wf-{}-{}", std::process::id(), name));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes `text` as `dir/workflow.toml` and loads it.
+pub(crate) fn workflow(dir: &Path, text: &str) -> Workflow {
+    let f = dir.join("workflow.toml");
+    std::fs::write(&f, text).unwrap();
+    Workflow::load(&f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub(crate) fn opts(jobs: usize) -> RunOptions {
+    RunOptions { jobs, ..RunOptions::default() }
+}
+
+pub(crate) fn read(dir: &Path, p: &str) -> String {
+    std::fs::read_to_string(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+pub(crate) fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Runs each test, prints its outcome, exits non-zero if any failed.
+pub(crate) fn run_tests(tests: &[(&str, fn())]) {
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let mut failed = Vec::new();
+    let mut passed = 0;
+    for (name, t) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let start = std::time::Instant::now();
+        match std::panic::catch_unwind(t) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.2} s)", start.elapsed().as_secs_f64());
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    println!();
+    println!("{passed} passed, {} failed", failed.len());
+    if !failed.is_empty() {
+        println!("failed: {failed:?}");
+        std::process::exit(1);
+    }
+}
