@@ -45,9 +45,7 @@ pub(crate) struct RunArgs {
 
 /// Runs `rask run` and returns the exit status.
 pub(crate) fn main(args: &RunArgs) -> anyhow::Result<i32> {
-    let t0 = std::time::Instant::now();
     let wf = Workflow::load(&args.file)?;
-    if std::env::var_os("RASK_WF_T").is_some() { eprintln!("load: {:?}", t0.elapsed()) }
     let mut opts = RunOptions {
         jobs: args.jobs.unwrap_or(0),
         force: args.force.clone(),

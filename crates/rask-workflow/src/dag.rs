@@ -42,8 +42,8 @@ pub(crate) enum Piece {
 /// A job's command, rendered but for its outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum CommandLine {
-    /// `shell... line`.
-    Shell { shell: Vec<String>, line: Vec<Piece> },
+    /// `shell... line` (`None`: `/bin/sh -c`).
+    Shell { shell: Option<Vec<String>>, line: Vec<Piece> },
     /// A program and its arguments.
     Argv(Vec<Vec<Piece>>),
 }
@@ -149,6 +149,13 @@ fn absolute_dir(path: &Path) -> Result<PathBuf, WorkflowError> {
 
 /// `path` normalized lexically (rule 1).
 pub(crate) fn normalize(path: &str, base: &str) -> String {
+    let clean = !path.is_empty()
+        && !path.starts_with('/')
+        && !path.ends_with('/')
+        && path.split('/').all(|seg| !matches!(seg, "" | "." | ".."));
+    if clean {
+        return path.to_owned();
+    }
     let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for seg in path.split('/') {
@@ -195,10 +202,10 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
     }
     // Outputs: normalized, each owned once (rule 2), sorted for prefix search.
     let mut outputs: Vec<Vec<String>> = Vec::with_capacity(n);
-    let mut index: Vec<(String, u32, u32)> = Vec::new();
-    for (i, inst) in instances.iter().enumerate() {
+    let mut index: Vec<(&str, u32, u32)> = Vec::new();
+    for inst in &instances {
         let mut outs = Vec::with_capacity(inst.outputs.len());
-        for (k, o) in inst.outputs.iter().enumerate() {
+        for o in &inst.outputs {
             if is_glob(o) {
                 return Err(WorkflowError::invalid(&inst.name, "outputs", format!("`{o}`: an output is a path, not a pattern")));
             }
@@ -206,16 +213,20 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
             if p == "." || p == "/" {
                 return Err(WorkflowError::invalid(&inst.name, "outputs", format!("`{o}` is a directory, not a file")));
             }
-            index.push((p.clone(), i as u32, k as u32));
             outs.push(p);
         }
         outputs.push(outs);
+    }
+    for (i, outs) in outputs.iter().enumerate() {
+        for (k, p) in outs.iter().enumerate() {
+            index.push((p.as_str(), i as u32, k as u32));
+        }
     }
     index.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for w in index.windows(2) {
         if w[0].0 == w[1].0 {
             return Err(WorkflowError::DuplicateOutput {
-                path: w[0].0.clone(),
+                path: w[0].0.to_owned(),
                 first: instances[w[0].1 as usize].name.clone(),
                 second: instances[w[1].1 as usize].name.clone(),
             });
@@ -244,9 +255,9 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
                     WorkflowError::invalid(&inst.name, "inputs", format!("`{pat}` is not a valid pattern: {e}"))
                 })?;
                 let prefix = &p[..p.find(['*', '?', '[']).unwrap_or(p.len())];
-                let start = index.partition_point(|e| e.0.as_str() < prefix);
+                let start = index.partition_point(|e| e.0 < prefix);
                 for e in index[start..].iter().take_while(|e| e.0.starts_with(prefix)) {
-                    if compiled.matches_with(&e.0, GLOB_OPTS) {
+                    if compiled.matches_with(e.0, GLOB_OPTS) {
                         produced.push((e.1, e.2));
                     }
                 }
@@ -262,7 +273,7 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
                     }
                 }
             } else {
-                match index.binary_search_by(|e| e.0.as_str().cmp(&p)) {
+                match index.binary_search_by(|e| e.0.cmp(p.as_str())) {
                     Ok(at) => produced.push((index[at].1, index[at].2)),
                     Err(_) => {
                         let s = source(&mut sources, &mut source_ix, p.clone());
@@ -405,8 +416,8 @@ fn render_job(
     let mut via_temp = vec![false; outputs.len()];
     let command = match (&t.cmd, &t.argv) {
         (Some(line), _) => CommandLine::Shell {
-            shell: t.shell.clone(),
-            line: render_cmd(line, inst, inputs, outputs, &shown, true, &mut via_temp, "cmd")?,
+            shell: (t.shell != DEFAULT_SHELL).then(|| t.shell.clone()),
+            line: render_cmd(line, t, inst, inputs, outputs, &shown, true, &mut via_temp, "cmd")?,
         },
         (None, Some(args)) => {
             let mut out = Vec::with_capacity(args.len());
@@ -415,7 +426,7 @@ fn render_job(
                 if whole_inputs {
                     out.extend(inputs.iter().map(|i| vec![Piece::Lit(shown(&i.path))]));
                 } else {
-                    out.push(render_cmd(a, inst, inputs, outputs, &shown, false, &mut via_temp, "argv")?);
+                    out.push(render_cmd(a, t, inst, inputs, outputs, &shown, false, &mut via_temp, "argv")?);
                 }
             }
             CommandLine::Argv(out)
@@ -442,6 +453,7 @@ fn render_job(
 #[allow(clippy::too_many_arguments)]
 fn render_cmd(
     t: &Template,
+    tpl: &Parsed,
     inst: &Instance,
     inputs: &[InputRef],
     outputs: &[String],
@@ -523,8 +535,9 @@ fn render_cmd(
             }
             "name" => push_val(&v.modifier.map_or_else(|| inst.name.clone(), |m| m.apply(&inst.name)), &mut lit),
             other => {
-                let Some((_, val)) = inst.vars.iter().find(|(k, _)| k == other) else {
-                    let known: Vec<&str> = inst.vars.iter().map(|(k, _)| k.as_str()).collect();
+                let vars = crate::expand::Binding { domains: &tpl.domains, vals: &inst.vals };
+                let Some(val) = vars.get(other) else {
+                    let known = vars.names();
                     return Err(bad(format!(
                         "`{{{other}}}` is not defined (known: {}name, input, inputs, output, outputs)",
                         known.iter().map(|k| format!("{k}, ")).collect::<String>()
@@ -546,7 +559,54 @@ fn render_cmd(
     Ok(pieces)
 }
 
+/// The shell that runs `cmd` lines unless a job says otherwise.
+pub(crate) const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+
 impl CommandLine {
+    /// Feeds the command, outputs included, to a signature.
+    pub(crate) fn sign(&self, s: &mut crate::hash::Signer, outs: &[String]) {
+        let pieces = |s: &mut crate::hash::Signer, ps: &[Piece]| {
+            for p in ps {
+                match p {
+                    Piece::Lit(l) => {
+                        s.tag(0).str(l);
+                    }
+                    Piece::Out(k) => {
+                        s.tag(1).str(outs.get(*k as usize).map_or("", String::as_str));
+                    }
+                    Piece::Outs => {
+                        s.tag(2);
+                        for o in outs {
+                            s.str(o);
+                        }
+                    }
+                }
+            }
+        };
+        match self {
+            CommandLine::Shell { shell, line } => {
+                s.tag(1);
+                match shell {
+                    Some(sh) => sh.iter().for_each(|a| {
+                        s.str(a);
+                    }),
+                    None => DEFAULT_SHELL.iter().for_each(|a| {
+                        s.str(a);
+                    }),
+                }
+                s.tag(8);
+                pieces(s, line);
+            }
+            CommandLine::Argv(args) => {
+                s.tag(2);
+                for a in args {
+                    s.tag(7);
+                    pieces(s, a);
+                }
+            }
+        }
+    }
+
     /// The program and arguments, with `outs` as the outputs' paths.
     pub(crate) fn argv(&self, outs: &[String]) -> Vec<String> {
         let join = |pieces: &[Piece], quote: bool| -> String {
@@ -580,7 +640,10 @@ impl CommandLine {
         };
         match self {
             CommandLine::Shell { shell, line } => {
-                let mut v = shell.clone();
+                let mut v: Vec<String> = match shell {
+                    Some(sh) => sh.clone(),
+                    None => DEFAULT_SHELL.iter().map(|s| (*s).to_owned()).collect(),
+                };
                 v.push(join(line, true));
                 v
             }

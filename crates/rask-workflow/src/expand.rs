@@ -33,6 +33,30 @@ pub(crate) struct Parsed {
     pub(crate) timeout: Option<Duration>,
     /// Resource name and amount (`cpus` first when present).
     pub(crate) resources: Vec<(String, f64)>,
+    /// The `for` variables and their values.
+    pub(crate) domains: Vec<(String, Vec<String>)>,
+}
+
+/// The values of the `for` variables for one job.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Binding<'a> {
+    pub(crate) domains: &'a [(String, Vec<String>)],
+    pub(crate) vals: &'a [u32],
+}
+
+impl<'a> Binding<'a> {
+    pub(crate) fn get(&self, var: &str) -> Option<&'a str> {
+        let k = self.domains.iter().position(|d| d.0 == var)?;
+        Some(self.domains[k].1[self.vals[k] as usize].as_str())
+    }
+
+    pub(crate) fn names(&self) -> Vec<&'a str> {
+        self.domains.iter().map(|d| d.0.as_str()).collect()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.domains.iter().zip(self.vals).map(|(d, &v)| d.1[v as usize].as_str())
+    }
 }
 
 /// One expanded job, before its inputs are resolved.
@@ -41,8 +65,8 @@ pub(crate) struct Instance {
     pub(crate) name: String,
     /// Index of its template in `Expanded::templates`.
     pub(crate) template: u32,
-    /// The `for` variables' values.
-    pub(crate) vars: Vec<(String, String)>,
+    /// Which value of each `for` variable (indices into the template's domains).
+    pub(crate) vals: Vec<u32>,
     pub(crate) inputs: Vec<String>,
     pub(crate) outputs: Vec<String>,
     pub(crate) after: Vec<String>,
@@ -61,7 +85,8 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
     let mut templates = Vec::with_capacity(file.jobs.len());
     let mut instances = Vec::new();
     for (ti, job) in file.jobs.iter().enumerate() {
-        let parsed = parse_template(file, job)?;
+        let mut parsed = parse_template(file, job)?;
+        parsed.domains = domains(job, base)?;
         let label = parsed.label.as_str();
         let bad = |field: &'static str| move |m: String| WorkflowError::invalid(label, field, m);
         let name_t = Template::parse(&job.name).map_err(bad("name"))?;
@@ -79,7 +104,7 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
             Some(c) => Some(Template::parse(c).map_err(bad("cwd"))?),
             None => None,
         };
-        let domains = domains(job, base)?;
+        let domains = &parsed.domains;
         let count = domains
             .iter()
             .try_fold(1usize, |acc, d| acc.checked_mul(d.1.len()))
@@ -89,15 +114,12 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
             })?;
         let mut idx = vec![0usize; domains.len()];
         for _ in 0..count {
-            let vars: Vec<(String, String)> = domains
-                .iter()
-                .zip(&idx)
-                .map(|(d, &i)| (d.0.clone(), d.1[i].clone()))
-                .collect();
-            let name = if name_t.is_literal() && !vars.is_empty() {
+            let vals: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+            let vars = Binding { domains, vals: &vals };
+            let name = if name_t.is_literal() && !vals.is_empty() {
                 let mut n = job.name.clone();
                 n.push('[');
-                for (i, (_, v)) in vars.iter().enumerate() {
+                for (i, v) in vars.values().enumerate() {
                     if i > 0 {
                         n.push(',');
                     }
@@ -106,11 +128,11 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
                 n.push(']');
                 n
             } else {
-                render_vars(&name_t, &vars, None).map_err(bad("name"))?
+                render_vars(&name_t, vars, None).map_err(bad("name"))?
             };
             let rn = |ts: &[Template], field: &'static str| -> Result<Vec<String>, WorkflowError> {
                 ts.iter()
-                    .map(|t| render_vars(t, &vars, Some(&name)).map_err(bad(field)))
+                    .map(|t| render_vars(t, vars, Some(&name)).map_err(bad(field)))
                     .collect()
             };
             let inputs = rn(&inputs_t, "inputs")?;
@@ -118,16 +140,16 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
             let after = rn(&after_t, "after")?;
             let env = env_t
                 .iter()
-                .map(|(k, t)| Ok((k.clone(), render_vars(t, &vars, Some(&name)).map_err(bad("env"))?)))
+                .map(|(k, t)| Ok((k.clone(), render_vars(t, vars, Some(&name)).map_err(bad("env"))?)))
                 .collect::<Result<Vec<_>, WorkflowError>>()?;
             let cwd = match &cwd_t {
-                Some(t) => Some(render_vars(t, &vars, Some(&name)).map_err(bad("cwd"))?),
+                Some(t) => Some(render_vars(t, vars, Some(&name)).map_err(bad("cwd"))?),
                 None => None,
             };
             instances.push(Instance {
                 name,
                 template: ti as u32,
-                vars,
+                vals,
                 inputs,
                 outputs,
                 after,
@@ -231,6 +253,7 @@ fn parse_template(file: &WorkflowFile, job: &JobTemplate) -> Result<Parsed, Work
         retries: job.retries.or(file.defaults.retries).unwrap_or(0),
         timeout,
         resources,
+        domains: Vec::new(),
     })
 }
 
@@ -329,16 +352,16 @@ pub(crate) fn glob_files(pattern: &str, base: &Path) -> Result<Vec<String>, Stri
 }
 
 /// Renders a path-like field: only the `for` variables and (when given) `name`.
-fn render_vars(t: &Template, vars: &[(String, String)], name: Option<&str>) -> Result<String, String> {
+fn render_vars(t: &Template, vars: Binding<'_>, name: Option<&str>) -> Result<String, String> {
     t.render(|v: &Var, out: &mut String| {
         let val = if v.name == "name" {
             name.ok_or_else(|| "`{name}` cannot be used in the name itself".to_owned())?
-        } else if let Some((_, val)) = vars.iter().find(|(k, _)| *k == v.name) {
-            val.as_str()
+        } else if let Some(val) = vars.get(&v.name) {
+            val
         } else if matches!(v.name.as_str(), "input" | "inputs" | "output" | "outputs") {
             return Err(format!("`{{{}}}` can only be used in `cmd` and `argv`", v.name));
         } else {
-            let known: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
+            let known = vars.names();
             return Err(format!(
                 "`{{{}}}` is not defined here (the variables are: {})",
                 v.name,

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{run_once, signal_name, Exit};
-use crate::dag::{CommandLine, InputFrom, JobDef};
+use crate::dag::{InputFrom, JobDef};
 use crate::hash::{self, ContentHash, FileState, Signature, Signer};
 use crate::journal::{self, JobRecord, Record};
 use crate::local::{self, Refused};
@@ -341,13 +341,7 @@ fn input_hashes<'a>(spec: JobView<'a>, deps: &[JobOutcome]) -> Result<Vec<(&'a s
 /// outputs.
 pub(crate) fn command_signature(job: &JobDef) -> Signature {
     let mut s = Signer::new();
-    match &job.command {
-        CommandLine::Shell { .. } => s.tag(1),
-        CommandLine::Argv(_) => s.tag(2),
-    };
-    for a in job.command.argv(&job.outputs) {
-        s.str(&a);
-    }
+    job.command.sign(&mut s, &job.outputs);
     s.tag(3);
     for (k, v) in &job.env {
         s.str(k).str(v);

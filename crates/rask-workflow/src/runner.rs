@@ -84,7 +84,6 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
     let start = Instant::now();
     let state = state_dir(wf, opts);
     let _lock = StateLock::take(&state)?;
-    let t = |what: &str| if std::env::var_os("RASK_WF_T").is_some() { eprintln!("{what}: {:?}", start.elapsed()) };
     let jdir = journal::dir(&state);
     // 1. The journal.
     let (mut snap, segs) = journal::load(&jdir)?;
@@ -92,7 +91,6 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
         journal::compact(&jdir, &snap, &segs)?;
     }
     std::fs::create_dir_all(state.join("logs")).map_err(|e| WorkflowError::io(state.join("logs"), e))?;
-    t("journal");
     // 2. Sources.
     let known_sources = snap.sources.clone();
     let sources = hash_sources(wf, &mut snap);
@@ -121,7 +119,6 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
     } else {
         local_graph(wf, &ctx, sources, prev, forced, run.clone())
     };
-    t("graph");
     // 4. Run.
     let progress = opts.progress.then(|| {
         let feed = if remote {
@@ -132,8 +129,8 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
         Progress::start(wf.jobs.len(), feed)
     });
     let result = client.get(&nodes);
-    t("computed");
-    drop(nodes);
+    // Tens of thousands of small allocations: freed off the caller's path.
+    free_later(nodes);
     if let Some(p) = progress {
         p.finish();
     }
@@ -149,9 +146,9 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
         merged.sources.extend(snap.sources);
         journal::compact(&jdir, &merged, &segs)?;
     }
-    t("compacted");
     let outcomes = result.map_err(|e| WorkflowError::Engine(e.to_string()))?;
     let mut summary = summarize(wf, &state, &outcomes);
+    free_later(outcomes);
     summary.interrupted = interrupted;
     summary.elapsed(start.elapsed());
     Ok(summary)
@@ -236,6 +233,11 @@ fn local_graph(
         ));
     }
     nodes
+}
+
+/// Drops `v` on a thread of its own (or here, if none can be started).
+fn free_later<T: Send + 'static>(v: T) {
+    let _ = std::thread::Builder::new().name("rask-workflow-free".into()).spawn(move || drop(v));
 }
 
 /// A token that names this run (hex nanoseconds since 1970: sorts by time).
