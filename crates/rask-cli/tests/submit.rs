@@ -119,7 +119,7 @@ fn rask_run_on_a_cluster_and_its_errors() {
     std::fs::write(
         dir.join("w.toml"),
         "[[job]]\nname = \"sq-{i}\"\nfor = { i = \"1..=8\" }\ncmd = \"echo $(({i} * {i})) > {output}\"\noutputs = [\"sq/{i}.txt\"]\n\n\
-         [[job]]\nname = \"sum\"\ncmd = \"cat {inputs} | awk '{s+=$1} END {print s}' > {output}\"\ninputs = [\"sq/*.txt\"]\noutputs = [\"sum.txt\"]\n",
+         [[job]]\nname = \"sum\"\ncmd = \"cat {inputs} | awk '{{s+=$1}} END {{print s}}' > {output}\"\ninputs = [\"sq/*.txt\"]\noutputs = [\"sum.txt\"]\n",
     )
     .unwrap();
     let run = |extra: &[&str]| {

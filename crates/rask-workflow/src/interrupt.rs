@@ -6,15 +6,27 @@
 //! machines see the run's cancellation file. The run then ends normally:
 //! finished jobs are in the journal, no output of an unfinished job has its
 //! final name, and the summary says it was interrupted. A second signal
-//! kills every group at once and exits with status 130.
+//! kills every group at once and exits with status 130. The first signal
+//! is remembered: a run that starts after it starts cancelled (so a signal
+//! that arrives while a run is being set up is not lost).
 //!
 //! The handler only writes a byte to a pipe (async-signal-safe); a thread
 //! reading the pipe does the rest.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+/// Signals seen since the last [`clear`].
+static SEEN: AtomicU32 = AtomicU32::new(0);
+
+/// Forgets earlier signals: runs started from now on are not cancelled, and
+/// the next signal is a first one again (for programs that go on after an
+/// interrupted run).
+pub fn clear() {
+    SEEN.store(0, Ordering::SeqCst);
+    crate::local::clear_interrupted();
+}
 
 extern "C" fn on_signal(_sig: libc::c_int) {
     let fd = PIPE_WRITE.load(Ordering::Relaxed);
@@ -72,7 +84,6 @@ fn setup() -> std::io::Result<()> {
 }
 
 fn watch(fd: i32) {
-    let mut seen = 0u32;
     loop {
         let mut b = 0u8;
         // SAFETY: `b` is a valid one-byte buffer for the duration of the call.
@@ -83,7 +94,7 @@ fn watch(fd: i32) {
         if n <= 0 {
             return;
         }
-        seen += 1;
+        let seen = SEEN.fetch_add(1, Ordering::SeqCst) + 1;
         if seen == 1 {
             tracing::warn!("interrupted: stopping the running jobs (press Ctrl-C again to kill them at once)");
             crate::local::cancel_all();

@@ -39,9 +39,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Set by the first Ctrl-C: runs registered afterwards start cancelled, so
+/// a signal that comes before a run is registered is not lost.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// Registers `run` under `token` until the returned guard drops.
 pub(crate) fn register(token: &str, run: Arc<LocalRun>) -> Registered {
-    lock(runs()).insert(token.to_owned(), run);
+    let mut runs = lock(runs());
+    runs.insert(token.to_owned(), run.clone());
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        drop(runs);
+        cancel(&run);
+    }
     Registered(token.to_owned())
 }
 
@@ -60,20 +69,32 @@ pub(crate) fn get(token: &str) -> Option<Arc<LocalRun>> {
     lock(runs()).get(token).cloned()
 }
 
-/// Cancels every run this process drives (Ctrl-C); returns how many.
-pub(crate) fn cancel_all() -> usize {
-    let all: Vec<Arc<LocalRun>> = lock(runs()).values().cloned().collect();
+/// Cancels every run this process drives, and those it will drive (Ctrl-C).
+pub(crate) fn cancel_all() {
+    let all: Vec<Arc<LocalRun>> = {
+        let runs = lock(runs());
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        runs.values().cloned().collect()
+    };
     for r in &all {
-        r.cancel.store(true, Ordering::SeqCst);
-        r.slots.cv.notify_all();
-        if let Some(f) = &r.cancel_file {
-            if let Err(e) = std::fs::write(f, b"cancelled\n") {
-                tracing::warn!("{}: {e}: jobs on other machines will run on", f.display());
-            }
+        cancel(r);
+    }
+}
+
+/// See [`crate::interrupt::clear`].
+pub(crate) fn clear_interrupted() {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+}
+
+fn cancel(r: &LocalRun) {
+    r.cancel.store(true, Ordering::SeqCst);
+    r.slots.cv.notify_all();
+    if let Some(f) = &r.cancel_file {
+        if let Err(e) = std::fs::write(f, b"cancelled\n") {
+            tracing::warn!("{}: {e}: jobs on other machines will run on", f.display());
         }
     }
     crate::supervise::wake();
-    all.len()
 }
 
 /// Resources a run may hand out: a FIFO semaphore over several amounts.

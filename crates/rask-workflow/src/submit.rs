@@ -372,7 +372,11 @@ pub fn drive(dir: &Path) -> i32 {
 
 fn drive_inner(dir: &Path) -> JobResult {
     let failed = |e: String| JobResult { summary: None, error: Some(e) };
-    // The lock first: `rask submit` waits for it.
+    // Signals first, then the lock (which `rask submit` and `rask cancel`
+    // wait for): a cancellation can never find the driver deaf.
+    if let Err(e) = crate::interrupt::install() {
+        return failed(format!("installing the signal handler: {e}"));
+    }
     let lock = match StateLock::take(dir) {
         Ok(l) => l,
         Err(e) => return failed(e.to_string()),
@@ -387,9 +391,6 @@ fn drive_inner(dir: &Path) -> JobResult {
         Ok(s) => s,
         Err(e) => return failed(format!("submission.json: {e}")),
     };
-    if let Err(e) = crate::interrupt::install() {
-        return failed(format!("installing the signal handler: {e}"));
-    }
     let wf = match crate::Workflow::load(&dir.join("workflow.toml")) {
         Ok(w) => w,
         Err(e) => return failed(e.to_string()),

@@ -166,6 +166,7 @@ outputs = ["out/{i}.txt"]
     );
     assert!(files.iter().all(|f| f == "0.txt" || f == "1.txt"), "{files:?}");
     let finished = files.len();
+    interrupt::clear();
     std::fs::write(d.join("sleep.txt"), "0").unwrap();
     let again = run(&wf, &client, &opts(0)).unwrap();
     assert!(again.success(), "{again}");
