@@ -5,13 +5,13 @@
 mod alloc;
 mod baseline;
 mod w1;
+mod w11;
 mod w2;
 mod w3;
 mod w4;
 mod w6;
 mod w7;
 mod w8;
-mod w11;
 
 #[global_allocator]
 static GLOBAL: alloc::Switch = alloc::Switch;
@@ -206,7 +206,11 @@ fn main() -> anyhow::Result<()> {
         }
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
         Workload::W8 { mib, repeat } => w8::run(mib, repeat.max(1))?,
-        Workload::W11 { groups, leaves, jobs } => w11::run(groups.max(1), leaves.max(1), jobs.max(1))?,
+        Workload::W11 {
+            groups,
+            leaves,
+            jobs,
+        } => w11::run(groups.max(1), leaves.max(1), jobs.max(1))?,
     };
     println!("{report}");
     Ok(())

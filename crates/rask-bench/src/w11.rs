@@ -53,7 +53,10 @@ pub(crate) fn run(groups: u32, leaves: u32, jobs: usize) -> anyhow::Result<serde
     let file = dir.join("workflow.toml");
     std::fs::write(&file, workflow_text(groups, leaves)).context("writing the workflow")?;
     let n = (groups * leaves + groups + 1) as usize;
-    let opts = RunOptions { jobs, ..RunOptions::default() };
+    let opts = RunOptions {
+        jobs,
+        ..RunOptions::default()
+    };
     let once = || -> anyhow::Result<(f64, rask_workflow::Summary)> {
         let t = Instant::now();
         let wf = Workflow::load(&file)?;
@@ -66,9 +69,14 @@ pub(crate) fn run(groups: u32, leaves: u32, jobs: usize) -> anyhow::Result<serde
     }
     let (warm, second) = once()?;
     if !second.ran.is_empty() || second.up_to_date != n {
-        bail!("the up-to-date run ran {} jobs:\n{second}", second.ran.len());
+        bail!(
+            "the up-to-date run ran {} jobs:\n{second}",
+            second.ran.len()
+        );
     }
-    let total: u64 = std::fs::read_to_string(dir.join("total.txt"))?.trim().parse()?;
+    let total: u64 = std::fs::read_to_string(dir.join("total.txt"))?
+        .trim()
+        .parse()?;
     if total != u64::from(groups * leaves) {
         bail!("total.txt says {total}, expected {}", groups * leaves);
     }

@@ -57,7 +57,8 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<i32> {
         opts.resources.push(crate::cluster::parse_resource(r)?);
     }
     if let Some(m) = &args.memory {
-        opts.resources.push(("memory".into(), crate::cluster::parse_bytes(m)? as f64));
+        opts.resources
+            .push(("memory".into(), crate::cluster::parse_bytes(m)? as f64));
     }
     if args.dry_run {
         print!("{}", dry_run(&wf, &opts)?);
@@ -66,7 +67,8 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<i32> {
     interrupt::install().context("installing the Ctrl-C handler")?;
     let summary = match &args.cluster {
         Some(addr) => {
-            let client = rask::Client::connect(addr).with_context(|| format!("connecting to the scheduler at {addr}"))?;
+            let client = rask::Client::connect(addr)
+                .with_context(|| format!("connecting to the scheduler at {addr}"))?;
             run(&wf, &client, &opts)?
         }
         None => run_local(&wf, &opts)?,

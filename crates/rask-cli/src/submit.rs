@@ -53,7 +53,12 @@ pub(crate) fn main(args: &SubmitArgs) -> anyhow::Result<i32> {
         .clone()
         .or_else(|| std::env::var("RASK_CLUSTER").ok())
         .context("give the scheduler's address with --cluster ADDR (or RASK_CLUSTER)")?;
-    let array = args.array.as_deref().map(parse_array).transpose().map_err(anyhow::Error::msg)?;
+    let array = args
+        .array
+        .as_deref()
+        .map(parse_array)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let mut resources = Vec::new();
     if let Some(c) = args.cpus {
         resources.push(("cpus".to_owned(), c));

@@ -23,13 +23,18 @@ pub(crate) struct WaitArgs {
 pub(crate) fn main(args: &WaitArgs) -> anyhow::Result<i32> {
     let store = JobStore::open(args.store.clone());
     let ids: Vec<JobId> = args.ids.iter().map(|&i| JobId(i)).collect();
-    let timeout = args.timeout.filter(|t| t.is_finite() && *t >= 0.0).map(Duration::from_secs_f64);
+    let timeout = args
+        .timeout
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map(Duration::from_secs_f64);
     let infos = store.wait(&ids, timeout)?;
     let mut code = 0;
     for j in &infos {
         println!("{}", j.line());
         match &j.state {
-            JobState::Finished(JobResult { summary: Some(s), .. }) => {
+            JobState::Finished(JobResult {
+                summary: Some(s), ..
+            }) => {
                 if !s.success() {
                     print!("{s}");
                     code = code.max(1);

@@ -30,7 +30,9 @@ fn cluster() -> (String, Proc, Proc) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(sched.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(sched.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
     let worker = Command::new(RASK)
         .args(["worker", &addr, "--threads", "2"])
@@ -54,7 +56,11 @@ fn rask(dir: &Path, store: &Path, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -69,7 +75,13 @@ fn submit(dir: &Path, store: &Path, addr: &str, opts: &[&str], cmd: &[&str]) -> 
     let mut args = vec!["submit", "--cluster", addr];
     args.extend_from_slice(opts);
     let mut c = Command::new(RASK);
-    c.args(&args).arg("--store").arg(store).arg("--").args(cmd).current_dir(dir).env_remove("RASK_SECRET");
+    c.args(&args)
+        .arg("--store")
+        .arg(store)
+        .arg("--")
+        .args(cmd)
+        .current_dir(dir)
+        .env_remove("RASK_SECRET");
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     String::from_utf8_lossy(&o.stdout).trim().to_owned()
@@ -82,31 +94,66 @@ fn submitted_arrays_run_on_the_cluster_and_are_waited_for() {
     let store = dir.join("store");
     std::fs::create_dir_all(dir.join("out")).unwrap();
     // An array: {} is the index, RASK_TASK_ID too.
-    let id = submit(&dir, &store, &addr, &["--array", "1-20"], &["sh", "-c", "echo $0 $RASK_TASK_ID > out/$0.txt", "{}"]);
+    let id = submit(
+        &dir,
+        &store,
+        &addr,
+        &["--array", "1-20"],
+        &["sh", "-c", "echo $0 $RASK_TASK_ID > out/$0.txt", "{}"],
+    );
     assert_eq!(id, "1");
     let w = rask(&dir, &store, &["wait", "1"]);
     assert!(w.status.success(), "{}", text(&w));
     assert!(text(&w).contains("finished (20 tasks ok)"), "{}", text(&w));
     for i in 1..=20 {
-        assert_eq!(std::fs::read_to_string(dir.join(format!("out/{i}.txt"))).unwrap(), format!("{i} {i}\n"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join(format!("out/{i}.txt"))).unwrap(),
+            format!("{i} {i}\n")
+        );
     }
     // A failing task: `wait` says which, with its exit code, and fails.
-    let id = submit(&dir, &store, &addr, &["--name", "bad", "--retries", "1"], &["sh", "-c", "echo oops >&2; exit 3"]);
+    let id = submit(
+        &dir,
+        &store,
+        &addr,
+        &["--name", "bad", "--retries", "1"],
+        &["sh", "-c", "echo oops >&2; exit 3"],
+    );
     let w = rask(&dir, &store, &["wait", &id]);
     assert_eq!(w.status.code(), Some(1), "{}", text(&w));
     let t = text(&w);
-    assert!(t.contains("FAILED bad: exit code 3") && t.contains("| oops"), "{t}");
+    assert!(
+        t.contains("FAILED bad: exit code 3") && t.contains("| oops"),
+        "{t}"
+    );
     // A long one is listed as running, then cancelled.
-    let id = submit(&dir, &store, &addr, &["--array", "1-4", "--name", "sleepy"], &["sleep", "30"]);
+    let id = submit(
+        &dir,
+        &store,
+        &addr,
+        &["--array", "1-4", "--name", "sleepy"],
+        &["sleep", "30"],
+    );
     let j = rask(&dir, &store, &["jobs"]);
     let listing = text(&j);
-    assert!(listing.contains("sleepy") && listing.contains("running (0/4 done)"), "{listing}");
-    assert!(listing.contains("finished (20 tasks ok)") && listing.contains("failed (1 of 1 tasks failed)"), "{listing}");
+    assert!(
+        listing.contains("sleepy") && listing.contains("running (0/4 done)"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("finished (20 tasks ok)")
+            && listing.contains("failed (1 of 1 tasks failed)"),
+        "{listing}"
+    );
     let t = Instant::now();
     let c = rask(&dir, &store, &["cancel", &id]);
     assert!(c.status.success(), "{}", text(&c));
     let w = rask(&dir, &store, &["wait", &id]);
-    assert!(t.elapsed() < Duration::from_secs(20), "cancelling took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "cancelling took {:?}",
+        t.elapsed()
+    );
     assert!(text(&w).contains("cancelled"), "{}", text(&w));
     // Logs of each task are in the job's directory.
     assert!(store.join("1/logs/sh[7].out").exists());
@@ -124,17 +171,38 @@ fn rask_run_on_a_cluster_and_its_errors() {
     .unwrap();
     let run = |extra: &[&str]| {
         let mut c = Command::new(RASK);
-        c.args(["run", "w.toml", "--quiet"]).args(extra).current_dir(&dir);
+        c.args(["run", "w.toml", "--quiet"])
+            .args(extra)
+            .current_dir(&dir);
         c.output().unwrap()
     };
     let o = run(&["--cluster", &addr]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(std::fs::read_to_string(dir.join("sum.txt")).unwrap().trim(), "204");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sum.txt")).unwrap().trim(),
+        "204"
+    );
     let o = run(&["--dry-run"]);
-    assert!(text(&o).contains("0 would run, 0 may run, 9 up to date"), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 would run, 0 may run, 9 up to date"),
+        "{}",
+        text(&o)
+    );
     // A typo is an error with its line; the exit status says so.
-    std::fs::write(dir.join("bad.toml"), "[[job]]\nname = \"a\"\ncmd = \"true\"\noutptus = [\"x\"]\n").unwrap();
-    let o = Command::new(RASK).args(["run", "bad.toml"]).current_dir(&dir).output().unwrap();
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[[job]]\nname = \"a\"\ncmd = \"true\"\noutptus = [\"x\"]\n",
+    )
+    .unwrap();
+    let o = Command::new(RASK)
+        .args(["run", "bad.toml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert!(!o.status.success());
-    assert!(text(&o).contains("line 4") && text(&o).contains("outptus"), "{}", text(&o));
+    assert!(
+        text(&o).contains("line 4") && text(&o).contains("outptus"),
+        "{}",
+        text(&o)
+    );
 }

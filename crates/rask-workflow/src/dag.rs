@@ -43,7 +43,10 @@ pub(crate) enum Piece {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum CommandLine {
     /// `shell... line` (`None`: `/bin/sh -c`).
-    Shell { shell: Option<Vec<String>>, line: Vec<Piece> },
+    Shell {
+        shell: Option<Vec<String>>,
+        line: Vec<Piece>,
+    },
     /// A program and its arguments.
     Argv(Vec<Vec<Piece>>),
 }
@@ -133,7 +136,12 @@ impl Workflow {
     /// The names of the jobs `name` depends on, if it exists.
     pub fn dependencies(&self, name: &str) -> Option<Vec<&str>> {
         let i = self.jobs.iter().position(|j| j.name == name)?;
-        Some(self.deps[i].iter().map(|&d| self.jobs[d as usize].name.as_str()).collect())
+        Some(
+            self.deps[i]
+                .iter()
+                .map(|&d| self.jobs[d as usize].name.as_str())
+                .collect(),
+        )
     }
 
     /// The directory relative paths are resolved against.
@@ -143,7 +151,10 @@ impl Workflow {
 }
 
 fn absolute_dir(path: &Path) -> Result<PathBuf, WorkflowError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dir.canonicalize().map_err(|e| WorkflowError::io(dir, e))
 }
 
@@ -170,7 +181,11 @@ pub(crate) fn normalize(path: &str, base: &str) -> String {
     }
     let joined = parts.join("/");
     if !absolute {
-        return if joined.is_empty() { ".".into() } else { joined };
+        return if joined.is_empty() {
+            ".".into()
+        } else {
+            joined
+        };
     }
     let full = format!("/{joined}");
     match full.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
@@ -190,7 +205,10 @@ const GLOB_OPTS: glob::MatchOptions = glob::MatchOptions {
 };
 
 fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
-    let Expanded { templates, instances } = ex;
+    let Expanded {
+        templates,
+        instances,
+    } = ex;
     let base_s = base.to_string_lossy().into_owned();
     let n = instances.len();
     // Names.
@@ -207,11 +225,19 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
         let mut outs = Vec::with_capacity(inst.outputs.len());
         for o in &inst.outputs {
             if is_glob(o) {
-                return Err(WorkflowError::invalid(&inst.name, "outputs", format!("`{o}`: an output is a path, not a pattern")));
+                return Err(WorkflowError::invalid(
+                    &inst.name,
+                    "outputs",
+                    format!("`{o}`: an output is a path, not a pattern"),
+                ));
             }
             let p = normalize(o, &base_s);
             if p == "." || p == "/" {
-                return Err(WorkflowError::invalid(&inst.name, "outputs", format!("`{o}` is a directory, not a file")));
+                return Err(WorkflowError::invalid(
+                    &inst.name,
+                    "outputs",
+                    format!("`{o}` is a directory, not a file"),
+                ));
             }
             outs.push(p);
         }
@@ -252,24 +278,36 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
             let mut produced: Vec<(u32, u32)> = Vec::new();
             if is_glob(&p) {
                 let compiled = glob::Pattern::new(&p).map_err(|e| {
-                    WorkflowError::invalid(&inst.name, "inputs", format!("`{pat}` is not a valid pattern: {e}"))
+                    WorkflowError::invalid(
+                        &inst.name,
+                        "inputs",
+                        format!("`{pat}` is not a valid pattern: {e}"),
+                    )
                 })?;
                 let prefix = &p[..p.find(['*', '?', '[']).unwrap_or(p.len())];
                 let start = index.partition_point(|e| e.0 < prefix);
-                for e in index[start..].iter().take_while(|e| e.0.starts_with(prefix)) {
+                for e in index[start..]
+                    .iter()
+                    .take_while(|e| e.0.starts_with(prefix))
+                {
                     if compiled.matches_with(e.0, GLOB_OPTS) {
                         produced.push((e.1, e.2));
                     }
                 }
                 if produced.is_empty() {
-                    let files = crate::expand::glob_files(&p, &base).map_err(|_| WorkflowError::NoMatch {
-                        job: inst.name.clone(),
-                        pattern: pat.clone(),
+                    let files = crate::expand::glob_files(&p, &base).map_err(|_| {
+                        WorkflowError::NoMatch {
+                            job: inst.name.clone(),
+                            pattern: pat.clone(),
+                        }
                     })?;
                     for f in files {
                         let f = normalize(&f, &base_s);
                         let s = source(&mut sources, &mut source_ix, f.clone());
-                        inputs.push(InputRef { path: f, from: InputFrom::Source(s) });
+                        inputs.push(InputRef {
+                            path: f,
+                            from: InputFrom::Source(s),
+                        });
                     }
                 }
             } else {
@@ -277,7 +315,10 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
                     Ok(at) => produced.push((index[at].1, index[at].2)),
                     Err(_) => {
                         let s = source(&mut sources, &mut source_ix, p.clone());
-                        inputs.push(InputRef { path: p, from: InputFrom::Source(s) });
+                        inputs.push(InputRef {
+                            path: p,
+                            from: InputFrom::Source(s),
+                        });
                     }
                 }
             }
@@ -296,24 +337,41 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
             let before = my_deps.len();
             if is_glob(pat) {
                 let compiled = glob::Pattern::new(pat).map_err(|e| {
-                    WorkflowError::invalid(&inst.name, "after", format!("`{pat}` is not a valid pattern: {e}"))
+                    WorkflowError::invalid(
+                        &inst.name,
+                        "after",
+                        format!("`{pat}` is not a valid pattern: {e}"),
+                    )
                 })?;
                 for (j, other) in instances.iter().enumerate() {
                     if j != i && compiled.matches(&other.name) {
                         add_dep(j as u32, &mut my_deps);
                     }
                 }
-                if my_deps.len() == before && !instances.iter().enumerate().any(|(j, o)| j != i && compiled.matches(&o.name)) {
-                    return Err(WorkflowError::UnknownAfter { job: inst.name.clone(), pattern: pat.clone() });
+                if my_deps.len() == before
+                    && !instances
+                        .iter()
+                        .enumerate()
+                        .any(|(j, o)| j != i && compiled.matches(&o.name))
+                {
+                    return Err(WorkflowError::UnknownAfter {
+                        job: inst.name.clone(),
+                        pattern: pat.clone(),
+                    });
                 }
             } else {
                 match by_name.get(pat.as_str()) {
-                    Some(&j) if j as usize == i => return Err(WorkflowError::Cycle(vec![inst.name.clone()])),
+                    Some(&j) if j as usize == i => {
+                        return Err(WorkflowError::Cycle(vec![inst.name.clone()]))
+                    }
                     Some(&j) => {
                         add_dep(j, &mut my_deps);
                     }
                     None => {
-                        return Err(WorkflowError::UnknownAfter { job: inst.name.clone(), pattern: pat.clone() })
+                        return Err(WorkflowError::UnknownAfter {
+                            job: inst.name.clone(),
+                            pattern: pat.clone(),
+                        })
                     }
                 }
             }
@@ -326,7 +384,12 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
     drop(by_name);
     // Topological order (rules 5, 6).
     let order = topo_order(&deps).map_err(|cycle| {
-        WorkflowError::Cycle(cycle.into_iter().map(|j| instances[j as usize].name.clone()).collect())
+        WorkflowError::Cycle(
+            cycle
+                .into_iter()
+                .map(|j| instances[j as usize].name.clone())
+                .collect(),
+        )
     })?;
     let mut pos = vec![0u32; n];
     for (p, &j) in order.iter().enumerate() {
@@ -341,7 +404,12 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
             sorted_jobs.push(job);
         }
     }
-    Ok(Workflow { base, jobs: sorted_jobs.into(), deps: sorted_deps, sources })
+    Ok(Workflow {
+        base,
+        jobs: sorted_jobs.into(),
+        deps: sorted_deps,
+        sources,
+    })
 }
 
 fn source(sources: &mut Vec<String>, ix: &mut HashMap<String, u32>, path: String) -> u32 {
@@ -361,8 +429,10 @@ fn topo_order(deps: &[Vec<u32>]) -> Result<Vec<u32>, Vec<u32>> {
             dependents[x as usize].push(j as u32);
         }
     }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<u32>> =
-        (0..n as u32).filter(|&j| waiting[j as usize] == 0).map(std::cmp::Reverse).collect();
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<u32>> = (0..n as u32)
+        .filter(|&j| waiting[j as usize] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
     let mut order = Vec::with_capacity(n);
     while let Some(std::cmp::Reverse(j)) = ready.pop() {
         order.push(j);
@@ -404,7 +474,11 @@ fn render_job(
     outputs: &[String],
     base: &str,
 ) -> Result<JobDef, WorkflowError> {
-    let cwd = inst.cwd.as_ref().map(|c| normalize(c, base)).filter(|c| c != ".");
+    let cwd = inst
+        .cwd
+        .as_ref()
+        .map(|c| normalize(c, base))
+        .filter(|c| c != ".");
     // In another working directory, paths are given absolute.
     let shown = |p: &str| -> String {
         if cwd.is_some() && !p.starts_with('/') {
@@ -417,16 +491,38 @@ fn render_job(
     let command = match (&t.cmd, &t.argv) {
         (Some(line), _) => CommandLine::Shell {
             shell: (t.shell != DEFAULT_SHELL).then(|| t.shell.clone()),
-            line: render_cmd(line, t, inst, inputs, outputs, &shown, true, &mut via_temp, "cmd")?,
+            line: render_cmd(
+                line,
+                t,
+                inst,
+                inputs,
+                outputs,
+                &shown,
+                true,
+                &mut via_temp,
+                "cmd",
+            )?,
         },
         (None, Some(args)) => {
             let mut out = Vec::with_capacity(args.len());
             for a in args {
-                let whole_inputs = a.segs.len() == 1 && a.mentions("inputs") && matches!(&a.segs[0], crate::template::Seg::Var(v) if v.modifier.is_none() && v.index.is_none());
+                let whole_inputs = a.segs.len() == 1
+                    && a.mentions("inputs")
+                    && matches!(&a.segs[0], crate::template::Seg::Var(v) if v.modifier.is_none() && v.index.is_none());
                 if whole_inputs {
                     out.extend(inputs.iter().map(|i| vec![Piece::Lit(shown(&i.path))]));
                 } else {
-                    out.push(render_cmd(a, t, inst, inputs, outputs, &shown, false, &mut via_temp, "argv")?);
+                    out.push(render_cmd(
+                        a,
+                        t,
+                        inst,
+                        inputs,
+                        outputs,
+                        &shown,
+                        false,
+                        &mut via_temp,
+                        "argv",
+                    )?);
                 }
             }
             CommandLine::Argv(out)
@@ -501,7 +597,9 @@ fn render_cmd(
             }
             "inputs" => {
                 if v.index.is_some() || v.modifier.is_some() {
-                    return Err(bad("`{inputs}` takes no index or modifier (use `{input[1]}`)".into()));
+                    return Err(bad(
+                        "`{inputs}` takes no index or modifier (use `{input[1]}`)".into(),
+                    ));
                 }
                 for (k, i) in inputs.iter().enumerate() {
                     if k > 0 {
@@ -525,7 +623,9 @@ fn render_cmd(
             }
             "outputs" => {
                 if v.index.is_some() || v.modifier.is_some() {
-                    return Err(bad("`{outputs}` takes no index or modifier (use `{output[1]}`)".into()));
+                    return Err(bad(
+                        "`{outputs}` takes no index or modifier (use `{output[1]}`)".into(),
+                    ));
                 }
                 if !lit.is_empty() {
                     pieces.push(Piece::Lit(std::mem::take(&mut lit)));
@@ -533,9 +633,16 @@ fn render_cmd(
                 pieces.push(Piece::Outs);
                 via_temp.iter_mut().for_each(|t| *t = true);
             }
-            "name" => push_val(&v.modifier.map_or_else(|| inst.name.clone(), |m| m.apply(&inst.name)), &mut lit),
+            "name" => push_val(
+                &v.modifier
+                    .map_or_else(|| inst.name.clone(), |m| m.apply(&inst.name)),
+                &mut lit,
+            ),
             other => {
-                let vars = crate::expand::Binding { domains: &tpl.domains, vals: &inst.vals };
+                let vars = crate::expand::Binding {
+                    domains: &tpl.domains,
+                    vals: &inst.vals,
+                };
                 let Some(val) = vars.get(other) else {
                     let known = vars.names();
                     return Err(bad(format!(
@@ -544,7 +651,9 @@ fn render_cmd(
                     )));
                 };
                 if v.index.is_some() {
-                    return Err(bad(format!("`{other}` is a single value, it has no `[index]`")));
+                    return Err(bad(format!(
+                        "`{other}` is a single value, it has no `[index]`"
+                    )));
                 }
                 match v.modifier {
                     Some(m) => push_val(&m.apply(val), &mut lit),
@@ -572,7 +681,8 @@ impl CommandLine {
                         s.tag(0).str(l);
                     }
                     Piece::Out(k) => {
-                        s.tag(1).str(outs.get(*k as usize).map_or("", String::as_str));
+                        s.tag(1)
+                            .str(outs.get(*k as usize).map_or("", String::as_str));
                     }
                     Piece::Outs => {
                         s.tag(2);
@@ -702,13 +812,17 @@ outputs = ["mid/{side}.txt"]
 name = "top"
 cmd = "echo hi > {output}"
 outputs = ["./top.txt"]
-"#).unwrap();
+"#)
+        .unwrap();
         let names: Vec<&str> = w.job_names().collect();
         assert_eq!(names, ["top", "mid[l]", "mid[r]", "join"]);
         assert_eq!(w.dependencies("join").unwrap(), ["mid[l]", "mid[r]"]);
         assert_eq!(w.dependencies("mid[r]").unwrap(), ["top"]);
         let join = &w.jobs[3];
-        assert_eq!(join.command.argv(&["T".into()]), ["/bin/sh", "-c", "cat mid/l.txt mid/r.txt > T"]);
+        assert_eq!(
+            join.command.argv(&["T".into()]),
+            ["/bin/sh", "-c", "cat mid/l.txt mid/r.txt > T"]
+        );
         assert_eq!(join.via_temp, [true]);
         assert!(w.sources.is_empty());
     }
@@ -731,9 +845,13 @@ after = ["c*"]
 [[job]]
 name = "c1"
 cmd = "true"
-"#).unwrap();
+"#)
+        .unwrap();
         let a = w.jobs.iter().find(|j| j.name == "a").unwrap();
-        assert_eq!(a.command.argv(&["T".into()]), ["sort", "-o", "T", "x y.txt", "b.txt"]);
+        assert_eq!(
+            a.command.argv(&["T".into()]),
+            ["sort", "-o", "T", "x y.txt", "b.txt"]
+        );
         assert_eq!(a.via_temp, [true]);
         assert_eq!(w.sources, ["x y.txt"]);
         assert_eq!(w.dependencies("b").unwrap(), ["c1"]);
@@ -754,19 +872,35 @@ name = "b"
 cmd = "x"
 inputs = ["a.txt"]
 outputs = ["b.txt"]
-"#).unwrap_err().to_string();
-        assert!(cyc.contains("cycle") && cyc.contains("`a`") && cyc.contains("`b`"), "{cyc}");
+"#)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            cyc.contains("cycle") && cyc.contains("`a`") && cyc.contains("`b`"),
+            "{cyc}"
+        );
         let dup = wf("[[job]]\nname = \"a\"\ncmd = \"x\"\noutputs = [\"o\"]\n[[job]]\nname = \"b\"\ncmd = \"x\"\noutputs = [\"./o\"]\n")
             .unwrap_err()
             .to_string();
-        assert!(dup.contains("`o` is an output of both `a` and `b`"), "{dup}");
-        let after = wf("[[job]]\nname = \"a\"\ncmd = \"x\"\nafter = [\"zz\"]\n").unwrap_err().to_string();
+        assert!(
+            dup.contains("`o` is an output of both `a` and `b`"),
+            "{dup}"
+        );
+        let after = wf("[[job]]\nname = \"a\"\ncmd = \"x\"\nafter = [\"zz\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(after.contains("names no job"), "{after}");
-        let nomatch = wf("[[job]]\nname = \"a\"\ncmd = \"x\"\ninputs = [\"nowhere/*.q\"]\n").unwrap_err().to_string();
+        let nomatch = wf("[[job]]\nname = \"a\"\ncmd = \"x\"\ninputs = [\"nowhere/*.q\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(nomatch.contains("matches no file"), "{nomatch}");
-        let idx = wf("[[job]]\nname = \"a\"\ncmd = \"cat {input[3]}\"\ninputs = [\"q\"]\n").unwrap_err().to_string();
+        let idx = wf("[[job]]\nname = \"a\"\ncmd = \"cat {input[3]}\"\ninputs = [\"q\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(idx.contains("has 1 inputs"), "{idx}");
-        let same = wf("[[job]]\nname = \"a\"\ncmd = \"x\"\n[[job]]\nname = \"a\"\ncmd = \"y\"\n").unwrap_err().to_string();
+        let same = wf("[[job]]\nname = \"a\"\ncmd = \"x\"\n[[job]]\nname = \"a\"\ncmd = \"y\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(same.contains("two jobs are named `a`"), "{same}");
     }
 }

@@ -37,7 +37,10 @@ pub struct DryRun {
 impl DryRun {
     /// How many jobs would certainly run.
     pub fn would_run(&self) -> usize {
-        self.jobs.iter().filter(|j| matches!(j.1, Plan::Run(_))).count()
+        self.jobs
+            .iter()
+            .filter(|j| matches!(j.1, Plan::Run(_)))
+            .count()
     }
 }
 
@@ -65,7 +68,11 @@ impl fmt::Display for DryRun {
             f,
             "rask run --dry-run: {} jobs: {run} would run, {after} may run, {ok} up to date{}",
             self.jobs.len(),
-            if fail > 0 { format!(", {fail} would fail") } else { String::new() }
+            if fail > 0 {
+                format!(", {fail} would fail")
+            } else {
+                String::new()
+            }
         )
     }
 }
@@ -93,7 +100,10 @@ pub fn dry_run(wf: &Workflow, opts: &RunOptions) -> Result<DryRun, WorkflowError
                 let h = match inp.from {
                     InputFrom::Dep { dep, output } => {
                         let d = wf.deps[i][dep as usize] as usize;
-                        hashes[d].as_ref().and_then(|h| h.get(output as usize)).copied()
+                        hashes[d]
+                            .as_ref()
+                            .and_then(|h| h.get(output as usize))
+                            .copied()
                     }
                     InputFrom::Source(_) => match srcs.next() {
                         Some(SourceHash::Hash(h)) => Some(h),
@@ -103,7 +113,12 @@ pub fn dry_run(wf: &Workflow, opts: &RunOptions) -> Result<DryRun, WorkflowError
                 };
                 match h {
                     Some(h) => inputs.push((inp.path.as_str(), h)),
-                    None => return (Plan::Fail(format!("internal: no hash for `{}`", inp.path)), None),
+                    None => {
+                        return (
+                            Plan::Fail(format!("internal: no hash for `{}`", inp.path)),
+                            None,
+                        )
+                    }
                 }
             }
             let sig = signature(job, &inputs);
@@ -112,7 +127,10 @@ pub fn dry_run(wf: &Workflow, opts: &RunOptions) -> Result<DryRun, WorkflowError
                 return (Plan::Run("it has not run yet".into()), None);
             };
             if prev.cmd != cmd {
-                return (Plan::Run("its command, environment or outputs changed".into()), None);
+                return (
+                    Plan::Run("its command, environment or outputs changed".into()),
+                    None,
+                );
             }
             if prev.sig != sig {
                 let changed = inputs
@@ -123,7 +141,10 @@ pub fn dry_run(wf: &Workflow, opts: &RunOptions) -> Result<DryRun, WorkflowError
                 return (Plan::Run(changed), None);
             }
             match outputs_unchanged(job, prev, &wf.base) {
-                Some((states, _)) => (Plan::UpToDate, Some(states.iter().map(|s| s.hash).collect())),
+                Some((states, _)) => (
+                    Plan::UpToDate,
+                    Some(states.iter().map(|s| s.hash).collect()),
+                ),
                 None => (Plan::Run("an output is missing or changed".into()), None),
             }
         })();

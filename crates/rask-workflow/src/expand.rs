@@ -55,7 +55,10 @@ impl<'a> Binding<'a> {
     }
 
     fn values(&self) -> impl Iterator<Item = &'a str> + '_ {
-        self.domains.iter().zip(self.vals).map(|(d, &v)| d.1[v as usize].as_str())
+        self.domains
+            .iter()
+            .zip(self.vals)
+            .map(|(d, &v)| d.1[v as usize].as_str())
     }
 }
 
@@ -94,7 +97,12 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
         let outputs_t = parse_all(&job.outputs).map_err(bad("outputs"))?;
         let after_t = parse_all(&job.after).map_err(bad("after"))?;
         let mut env_t = Vec::new();
-        for (k, v) in file.defaults.env.iter().filter(|(k, _)| !job.env.contains_key(*k)) {
+        for (k, v) in file
+            .defaults
+            .env
+            .iter()
+            .filter(|(k, _)| !job.env.contains_key(*k))
+        {
             env_t.push((k.clone(), Template::parse(v).map_err(bad("env"))?));
         }
         for (k, v) in &job.env {
@@ -110,12 +118,19 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
             .try_fold(1usize, |acc, d| acc.checked_mul(d.1.len()))
             .filter(|&n| n <= MAX_JOBS)
             .ok_or_else(|| {
-                WorkflowError::invalid(&job.name, "for", format!("expands to more than {MAX_JOBS} jobs"))
+                WorkflowError::invalid(
+                    &job.name,
+                    "for",
+                    format!("expands to more than {MAX_JOBS} jobs"),
+                )
             })?;
         let mut idx = vec![0usize; domains.len()];
         for _ in 0..count {
             let vals: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
-            let vars = Binding { domains, vals: &vals };
+            let vars = Binding {
+                domains,
+                vals: &vals,
+            };
             let name = if name_t.is_literal() && !vals.is_empty() {
                 let mut n = job.name.clone();
                 n.push('[');
@@ -140,7 +155,12 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
             let after = rn(&after_t, "after")?;
             let env = env_t
                 .iter()
-                .map(|(k, t)| Ok((k.clone(), render_vars(t, vars, Some(&name)).map_err(bad("env"))?)))
+                .map(|(k, t)| {
+                    Ok((
+                        k.clone(),
+                        render_vars(t, vars, Some(&name)).map_err(bad("env"))?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, WorkflowError>>()?;
             let cwd = match &cwd_t {
                 Some(t) => Some(render_vars(t, vars, Some(&name)).map_err(bad("cwd"))?),
@@ -166,7 +186,11 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
             }
         }
         if instances.len() > MAX_JOBS {
-            return Err(WorkflowError::invalid(&job.name, "for", format!("the file expands to more than {MAX_JOBS} jobs")));
+            return Err(WorkflowError::invalid(
+                &job.name,
+                "for",
+                format!("the file expands to more than {MAX_JOBS} jobs"),
+            ));
         }
         templates.push(parsed);
     }
@@ -183,7 +207,11 @@ fn parse_all(texts: &[String]) -> Result<Vec<Template>, String> {
 fn parse_template(file: &WorkflowFile, job: &JobTemplate) -> Result<Parsed, WorkflowError> {
     let label = job.name.clone();
     if label.trim().is_empty() {
-        return Err(WorkflowError::invalid("", "name", "a job needs a non-empty name"));
+        return Err(WorkflowError::invalid(
+            "",
+            "name",
+            "a job needs a non-empty name",
+        ));
     }
     let (cmd, argv) = match (&job.cmd, &job.argv) {
         (Some(c), None) => (
@@ -194,12 +222,26 @@ fn parse_template(file: &WorkflowFile, job: &JobTemplate) -> Result<Parsed, Work
             None,
             Some(parse_all(a).map_err(|m| WorkflowError::invalid(&label, "argv", m))?),
         ),
-        (None, Some(_)) => return Err(WorkflowError::invalid(&label, "argv", "needs at least the program")),
+        (None, Some(_)) => {
+            return Err(WorkflowError::invalid(
+                &label,
+                "argv",
+                "needs at least the program",
+            ))
+        }
         (Some(_), Some(_)) => {
-            return Err(WorkflowError::invalid(&label, "cmd", "give `cmd` (a shell line) or `argv` (a program and its arguments), not both"))
+            return Err(WorkflowError::invalid(
+                &label,
+                "cmd",
+                "give `cmd` (a shell line) or `argv` (a program and its arguments), not both",
+            ))
         }
         (None, None) => {
-            return Err(WorkflowError::invalid(&label, "cmd", "a job needs `cmd` (a shell line) or `argv` (a program and its arguments)"))
+            return Err(WorkflowError::invalid(
+                &label,
+                "cmd",
+                "a job needs `cmd` (a shell line) or `argv` (a program and its arguments)",
+            ))
         }
     };
     let shell = job
@@ -208,7 +250,11 @@ fn parse_template(file: &WorkflowFile, job: &JobTemplate) -> Result<Parsed, Work
         .or_else(|| file.defaults.shell.clone())
         .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
     if shell.is_empty() {
-        return Err(WorkflowError::invalid(&label, "shell", "needs at least the program, e.g. [\"/bin/bash\", \"-c\"]"));
+        return Err(WorkflowError::invalid(
+            &label,
+            "shell",
+            "needs at least the program, e.g. [\"/bin/bash\", \"-c\"]",
+        ));
     }
     let timeout = match job.timeout.as_ref().or(file.defaults.timeout.as_ref()) {
         None => None,
@@ -216,10 +262,15 @@ fn parse_template(file: &WorkflowFile, job: &JobTemplate) -> Result<Parsed, Work
             Some(Duration::from_secs_f64(*s))
         }
         Some(TimeoutValue::Seconds(s)) => {
-            return Err(WorkflowError::invalid(&label, "timeout", format!("{s} is not a positive number of seconds")))
+            return Err(WorkflowError::invalid(
+                &label,
+                "timeout",
+                format!("{s} is not a positive number of seconds"),
+            ))
         }
         Some(TimeoutValue::Text(t)) => Some(
-            crate::spec::parse_duration(t).map_err(|m| WorkflowError::invalid(&label, "timeout", m))?,
+            crate::spec::parse_duration(t)
+                .map_err(|m| WorkflowError::invalid(&label, "timeout", m))?,
         ),
     };
     let mut resources: Vec<(String, f64)> = Vec::new();
@@ -232,15 +283,22 @@ fn parse_template(file: &WorkflowFile, job: &JobTemplate) -> Result<Parsed, Work
     for (k, v) in merged {
         let amount = match v {
             ResourceValue::Number(n) => *n,
-            ResourceValue::Text(t) if k == "memory" => {
-                crate::spec::parse_size(t).map_err(|m| WorkflowError::invalid(&label, "resources", m))?
-            }
+            ResourceValue::Text(t) if k == "memory" => crate::spec::parse_size(t)
+                .map_err(|m| WorkflowError::invalid(&label, "resources", m))?,
             ResourceValue::Text(t) => t.trim().parse::<f64>().map_err(|_| {
-                WorkflowError::invalid(&label, "resources", format!("`{k} = \"{t}\"`: an amount is a number"))
+                WorkflowError::invalid(
+                    &label,
+                    "resources",
+                    format!("`{k} = \"{t}\"`: an amount is a number"),
+                )
             })?,
         };
         if !amount.is_finite() || amount < 0.0 {
-            return Err(WorkflowError::invalid(&label, "resources", format!("`{k}` must be a non-negative number")));
+            return Err(WorkflowError::invalid(
+                &label,
+                "resources",
+                format!("`{k}` must be a non-negative number"),
+            ));
         }
         resources.push((k.clone(), amount));
     }
@@ -261,31 +319,53 @@ fn parse_template(file: &WorkflowFile, job: &JobTemplate) -> Result<Parsed, Work
 fn domains(job: &JobTemplate, base: &Path) -> Result<Vec<(String, Vec<String>)>, WorkflowError> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (var, value) in &job.each.0 {
-        let ok_name = var.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let ok_name = var
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok_name || RESERVED.contains(&var.as_str()) {
-            return Err(WorkflowError::invalid(&job.name, "for", format!(
-                "`{var}` cannot be a variable (letters, digits and `_`; not one of {})", RESERVED.join(", ")
-            )));
+            return Err(WorkflowError::invalid(
+                &job.name,
+                "for",
+                format!(
+                    "`{var}` cannot be a variable (letters, digits and `_`; not one of {})",
+                    RESERVED.join(", ")
+                ),
+            ));
         }
         if out.iter().any(|(v, _)| v == var) {
-            return Err(WorkflowError::invalid(&job.name, "for", format!("`{var}` is given twice")));
+            return Err(WorkflowError::invalid(
+                &job.name,
+                "for",
+                format!("`{var}` is given twice"),
+            ));
         }
         let values = match value {
             EachValue::List(items) => items.iter().map(|s| s.to_string()).collect(),
             EachValue::Text(t) => match parse_range(t) {
                 Some(Ok((a, b))) => {
                     if b.saturating_sub(a) > MAX_JOBS as i64 {
-                        return Err(WorkflowError::invalid(&job.name, "for", format!("`{t}` has more than {MAX_JOBS} values")));
+                        return Err(WorkflowError::invalid(
+                            &job.name,
+                            "for",
+                            format!("`{t}` has more than {MAX_JOBS} values"),
+                        ));
                     }
                     (a..b).map(|i| i.to_string()).collect()
                 }
                 Some(Err(m)) => return Err(WorkflowError::invalid(&job.name, "for", m)),
-                None => glob_files(t, base).map_err(|m| WorkflowError::invalid(&job.name, "for", m))?,
+                None => {
+                    glob_files(t, base).map_err(|m| WorkflowError::invalid(&job.name, "for", m))?
+                }
             },
         };
         if values.is_empty() {
-            return Err(WorkflowError::invalid(&job.name, "for", format!("`{var}` has no values")));
+            return Err(WorkflowError::invalid(
+                &job.name,
+                "for",
+                format!("`{var}` has no values"),
+            ));
         }
         out.push((var.clone(), values));
     }
@@ -330,23 +410,35 @@ pub(crate) fn glob_files(pattern: &str, base: &Path) -> Result<Vec<String>, Stri
     let full = if absolute {
         pattern.to_owned()
     } else {
-        format!("{}/{}", glob::Pattern::escape(&base.to_string_lossy()), pattern)
+        format!(
+            "{}/{}",
+            glob::Pattern::escape(&base.to_string_lossy()),
+            pattern
+        )
     };
-    let paths = glob::glob(&full).map_err(|e| format!("`{pattern}` is not a valid pattern: {e}"))?;
+    let paths =
+        glob::glob(&full).map_err(|e| format!("`{pattern}` is not a valid pattern: {e}"))?;
     let mut out = Vec::new();
     for p in paths {
         let p = p.map_err(|e| format!("`{pattern}`: {e}"))?;
         if !p.is_file() {
             continue;
         }
-        let shown = if absolute { Some(p.as_path()) } else { p.strip_prefix(base).ok() };
+        let shown = if absolute {
+            Some(p.as_path())
+        } else {
+            p.strip_prefix(base).ok()
+        };
         if let Some(s) = shown.and_then(|s| s.to_str()) {
             out.push(s.to_owned());
         }
     }
     out.sort();
     if out.is_empty() {
-        return Err(format!("`{pattern}` matches no file (relative to {})", base.display()));
+        return Err(format!(
+            "`{pattern}` matches no file (relative to {})",
+            base.display()
+        ));
     }
     Ok(out)
 }
@@ -359,17 +451,27 @@ fn render_vars(t: &Template, vars: Binding<'_>, name: Option<&str>) -> Result<St
         } else if let Some(val) = vars.get(&v.name) {
             val
         } else if matches!(v.name.as_str(), "input" | "inputs" | "output" | "outputs") {
-            return Err(format!("`{{{}}}` can only be used in `cmd` and `argv`", v.name));
+            return Err(format!(
+                "`{{{}}}` can only be used in `cmd` and `argv`",
+                v.name
+            ));
         } else {
             let known = vars.names();
             return Err(format!(
                 "`{{{}}}` is not defined here (the variables are: {})",
                 v.name,
-                if known.is_empty() { "none; add a `for` table".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none; add a `for` table".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ));
         };
         if v.index.is_some() {
-            return Err(format!("`{}` is a single value, it has no `[index]`", v.name));
+            return Err(format!(
+                "`{}` is a single value, it has no `[index]`",
+                v.name
+            ));
         }
         match v.modifier {
             Some(m) => out.push_str(&m.apply(val)),
@@ -412,7 +514,10 @@ outputs = ["out/{g}/{i}.txt", "{name}.log"]
     fn errors_name_the_job_and_field() {
         let w = file("[[job]]\nname = \"a-{x}\"\nfor = { i = \"0..2\" }\ncmd = \"true\"\n");
         let e = expand(&w, Path::new("/tmp")).unwrap_err().to_string();
-        assert!(e.contains("job `a-{x}`, field `name`") && e.contains("the variables are: i"), "{e}");
+        assert!(
+            e.contains("job `a-{x}`, field `name`") && e.contains("the variables are: i"),
+            "{e}"
+        );
         let w = file("[[job]]\nname = \"a\"\ncmd = \"true\"\noutputs = [\"{output}\"]\n");
         let e = expand(&w, Path::new("/tmp")).unwrap_err().to_string();
         assert!(e.contains("only be used in `cmd`"), "{e}");

@@ -43,8 +43,14 @@ impl Stat {
     fn of(m: &std::fs::Metadata) -> Stat {
         Stat {
             size: m.len(),
-            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
-            ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            ctime_ns: m
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.ctime_nsec()),
             ino: m.ino(),
         }
     }
@@ -88,7 +94,10 @@ pub(crate) fn hash_file(path: &Path) -> std::io::Result<FileState> {
 
 /// The state of `path` now, reusing `known`'s hash when the stat is the
 /// same; the flag says whether the file was read.
-pub(crate) fn current(path: &Path, known: Option<&FileState>) -> std::io::Result<(FileState, bool)> {
+pub(crate) fn current(
+    path: &Path,
+    known: Option<&FileState>,
+) -> std::io::Result<(FileState, bool)> {
     if let Some(k) = known {
         let s = stat(path)?;
         if s == k.stat {
@@ -147,7 +156,8 @@ mod tests {
         let (same, read) = current(&p, Some(&a)).unwrap();
         assert!(!read && same == a);
         let f = std::fs::File::options().write(true).open(&p).unwrap();
-        f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+        f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+            .unwrap();
         drop(f);
         let (b, read) = current(&p, Some(&a)).unwrap();
         assert!(read);

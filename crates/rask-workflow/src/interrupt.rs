@@ -96,7 +96,9 @@ fn watch(fd: i32) {
         }
         let seen = SEEN.fetch_add(1, Ordering::SeqCst) + 1;
         if seen == 1 {
-            tracing::warn!("interrupted: stopping the running jobs (press Ctrl-C again to kill them at once)");
+            tracing::warn!(
+                "interrupted: stopping the running jobs (press Ctrl-C again to kill them at once)"
+            );
             crate::local::cancel_all();
         } else {
             crate::supervise::kill_all();

@@ -165,7 +165,11 @@ pub(crate) fn run_job(spec: JobSpec, deps: Vec<JobOutcome>) -> JobOutcome {
 }
 
 /// Runs one job: catches panics, counts the outcome for the progress bar.
-pub(crate) fn run_view(view: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRun>) -> JobOutcome {
+pub(crate) fn run_view(
+    view: JobView<'_>,
+    deps: &[JobOutcome],
+    local: Option<&local::LocalRun>,
+) -> JobOutcome {
     let start = Instant::now();
     let body = std::panic::AssertUnwindSafe(|| execute(view, deps, local));
     let (status, outputs, attempts) = std::panic::catch_unwind(body).unwrap_or_else(|p| {
@@ -174,7 +178,15 @@ pub(crate) fn run_view(view: JobView<'_>, deps: &[JobOutcome], local: Option<&lo
             .map(|s| (*s).to_owned())
             .or_else(|| p.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".into());
-        (fail(format!("internal error in rask: {msg}"), None, String::new()), Vec::new(), 0)
+        (
+            fail(
+                format!("internal error in rask: {msg}"),
+                None,
+                String::new(),
+            ),
+            Vec::new(),
+            0,
+        )
     });
     if let Some(l) = local {
         let c = &l.counters;
@@ -195,7 +207,11 @@ pub(crate) fn run_view(view: JobView<'_>, deps: &[JobOutcome], local: Option<&lo
 }
 
 fn fail(why: String, exit_code: Option<i32>, stderr_tail: String) -> Status {
-    Status::Failed(Failure { why, exit_code, stderr_tail })
+    Status::Failed(Failure {
+        why,
+        exit_code,
+        stderr_tail,
+    })
 }
 
 type Done = (Status, Vec<ContentHash>, u32);
@@ -237,10 +253,21 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
                     let hashes = states.iter().map(|s| s.hash).collect();
                     if refreshed {
                         let outputs = job.outputs.iter().cloned().zip(states).collect();
-                        let r = Record::Done { job: job.name.clone(), sig, cmd: cmd_sig, inputs: inputs_owned(&inputs), outputs };
+                        let r = Record::Done {
+                            job: job.name.clone(),
+                            sig,
+                            cmd: cmd_sig,
+                            inputs: inputs_owned(&inputs),
+                            outputs,
+                        };
                         append(ctx, &r);
                     } else if ctx.remote {
-                        append(ctx, &Record::Checked { job: job.name.clone() });
+                        append(
+                            ctx,
+                            &Record::Checked {
+                                job: job.name.clone(),
+                            },
+                        );
                     }
                     return (Status::UpToDate, hashes, 0);
                 }
@@ -271,12 +298,20 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let result = attempt_once(job, base, &cwd, &env, timeout, &cancel, attempt, &out_log, &err_log);
+        let result = attempt_once(
+            job, base, &cwd, &env, timeout, &cancel, attempt, &out_log, &err_log,
+        );
         let failure = match result {
             Ok(states) => {
                 let hashes = states.iter().map(|s| s.hash).collect();
                 let outputs = job.outputs.iter().cloned().zip(states).collect();
-                let r = Record::Done { job: job.name.clone(), sig, cmd: cmd_sig, inputs: inputs_owned(&inputs), outputs };
+                let r = Record::Done {
+                    job: job.name.clone(),
+                    sig,
+                    cmd: cmd_sig,
+                    inputs: inputs_owned(&inputs),
+                    outputs,
+                };
                 append(ctx, &r);
                 return (Status::Ran, hashes, attempt);
             }
@@ -285,7 +320,11 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
         };
         if attempt > job.retries || cancel.is_set() {
             let tail = stderr_tail(&err_log);
-            let why = if attempt > 1 { format!("{} (attempt {attempt} of {})", failure.0, job.retries + 1) } else { failure.0 };
+            let why = if attempt > 1 {
+                format!("{} (attempt {attempt} of {})", failure.0, job.retries + 1)
+            } else {
+                failure.0
+            };
             journal_failed(ctx, &job.name, &why);
             return (fail(why, failure.1, tail), Vec::new(), attempt);
         }
@@ -296,12 +335,21 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
 fn append(ctx: &RunCtx, r: &Record) {
     let jdir = journal::dir(Path::new(&ctx.state));
     if let Err(e) = journal::append(&jdir, &ctx.token, r) {
-        tracing::warn!("{}: could not write the journal ({e}): a later run may redo this job", jdir.display());
+        tracing::warn!(
+            "{}: could not write the journal ({e}): a later run may redo this job",
+            jdir.display()
+        );
     }
 }
 
 fn journal_failed(ctx: &RunCtx, job: &str, why: &str) {
-    append(ctx, &Record::Failed { job: job.to_owned(), why: why.to_owned() });
+    append(
+        ctx,
+        &Record::Failed {
+            job: job.to_owned(),
+            why: why.to_owned(),
+        },
+    );
 }
 
 fn inputs_owned(inputs: &[(&str, ContentHash)]) -> Vec<(String, ContentHash)> {
@@ -309,7 +357,10 @@ fn inputs_owned(inputs: &[(&str, ContentHash)]) -> Vec<(String, ContentHash)> {
 }
 
 /// Each input's path and content hash.
-fn input_hashes<'a>(spec: JobView<'a>, deps: &[JobOutcome]) -> Result<Vec<(&'a str, ContentHash)>, String> {
+fn input_hashes<'a>(
+    spec: JobView<'a>,
+    deps: &[JobOutcome],
+) -> Result<Vec<(&'a str, ContentHash)>, String> {
     let mut out = Vec::with_capacity(spec.job.inputs.len());
     let mut mine = match spec.sources {
         Sources::Mine(m) => m.iter(),
@@ -376,7 +427,11 @@ fn shown_path(job: &JobDef, base: &Path, p: &str) -> String {
 
 /// The outputs' states if each still has the hash the record has; the flag
 /// says whether a stat changed (so the record is worth refreshing).
-pub(crate) fn outputs_unchanged(job: &JobDef, prev: &JobRecord, base: &Path) -> Option<(Vec<FileState>, bool)> {
+pub(crate) fn outputs_unchanged(
+    job: &JobDef,
+    prev: &JobRecord,
+    base: &Path,
+) -> Option<(Vec<FileState>, bool)> {
     if prev.outputs.len() != job.outputs.len() {
         return None;
     }
@@ -421,7 +476,8 @@ fn attempt_once(
         let full = base.join(o);
         if let Some(dir) = full.parent() {
             if !dir.is_dir() {
-                std::fs::create_dir_all(dir).map_err(|e| failed(format!("could not make the directory of `{o}`: {e}")))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| failed(format!("could not make the directory of `{o}`: {e}")))?;
             }
         }
         if via {
@@ -447,22 +503,36 @@ fn attempt_once(
     let argv = job.command.argv(&shown);
     let (out, err) = match open_logs(out_log, err_log, attempt) {
         Ok(f) => f,
-        Err(e) => return Err(failed(format!("could not open the log files {}: {e}", out_log.display()))),
+        Err(e) => {
+            return Err(failed(format!(
+                "could not open the log files {}: {e}",
+                out_log.display()
+            )))
+        }
     };
     let exit = run_once(&argv, env, cwd, out, err, timeout, cancel);
     let why = match exit {
         Exit::Success => None,
         Exit::Code(c) => {
             cleanup(&temps);
-            return Err(AttemptError::Failed { why: format!("exit code {c}"), code: Some(c) });
+            return Err(AttemptError::Failed {
+                why: format!("exit code {c}"),
+                code: Some(c),
+            });
         }
         Exit::Signal(s) => Some(format!("killed by {}", signal_name(s))),
-        Exit::TimedOut => Some(format!("timed out after {} (its process group was killed)", show_duration(timeout.unwrap_or_default()))),
+        Exit::TimedOut => Some(format!(
+            "timed out after {} (its process group was killed)",
+            show_duration(timeout.unwrap_or_default())
+        )),
         Exit::Cancelled => {
             cleanup(&temps);
             return Err(AttemptError::Cancelled);
         }
-        Exit::Spawn(e) => Some(format!("could not start `{}`: {e}", argv.first().map_or("", String::as_str))),
+        Exit::Spawn(e) => Some(format!(
+            "could not start `{}`: {e}",
+            argv.first().map_or("", String::as_str)
+        )),
     };
     if let Some(why) = why {
         cleanup(&temps);
@@ -487,7 +557,9 @@ fn attempt_once(
             Ok(s) => states.push(s),
             Err(e) => {
                 cleanup(&temps);
-                return Err(failed(format!("exited 0 but its output `{o}` is missing ({e})")));
+                return Err(failed(format!(
+                    "exited 0 but its output `{o}` is missing ({e})"
+                )));
             }
         }
     }
@@ -498,8 +570,15 @@ fn attempt_once(
 fn temp_name(path: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let tag = Signer::new().u128(nanos).u128(u128::from(std::process::id())).u128(u128::from(n)).finish().0 as u64;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tag = Signer::new()
+        .u128(nanos)
+        .u128(u128::from(std::process::id()))
+        .u128(u128::from(n))
+        .finish()
+        .0 as u64;
     match path.rfind('/') {
         Some(i) => format!("{}/.rask-{tag:016x}.{}", &path[..i], &path[i + 1..]),
         None => format!(".rask-{tag:016x}.{path}"),
@@ -510,14 +589,26 @@ fn temp_name(path: &str) -> String {
 pub(crate) fn log_paths(state: &Path, name: &str) -> (PathBuf, PathBuf) {
     let mut safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._,=+@-[]".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._,=+@-[]".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if safe != name || safe.starts_with('.') || safe.len() > 200 {
         safe.truncate(180);
-        safe.push_str(&format!("-{:08x}", Signer::new().str(name).finish().0 as u32));
+        safe.push_str(&format!(
+            "-{:08x}",
+            Signer::new().str(name).finish().0 as u32
+        ));
     }
     let dir = state.join("logs");
-    (dir.join(format!("{safe}.out")), dir.join(format!("{safe}.err")))
+    (
+        dir.join(format!("{safe}.out")),
+        dir.join(format!("{safe}.err")),
+    )
 }
 
 fn open_logs(out: &Path, err: &Path, attempt: u32) -> std::io::Result<(File, File)> {
@@ -551,7 +642,9 @@ fn open_logs(out: &Path, err: &Path, attempt: u32) -> std::io::Result<(File, Fil
 pub(crate) fn stderr_tail(path: &Path) -> String {
     const BYTES: u64 = 2048;
     const LINES: usize = 6;
-    let Ok(mut f) = File::open(path) else { return String::new() };
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
     let len = f.metadata().map_or(0, |m| m.len());
     if len > BYTES && f.seek(SeekFrom::Start(len - BYTES)).is_err() {
         return String::new();

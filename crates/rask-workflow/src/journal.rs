@@ -78,8 +78,22 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     pub(crate) fn apply(&mut self, r: Record) {
         match r {
-            Record::Done { job, sig, cmd, inputs, outputs } => {
-                self.jobs.insert(job, JobRecord { sig, cmd, inputs, outputs });
+            Record::Done {
+                job,
+                sig,
+                cmd,
+                inputs,
+                outputs,
+            } => {
+                self.jobs.insert(
+                    job,
+                    JobRecord {
+                        sig,
+                        cmd,
+                        inputs,
+                        outputs,
+                    },
+                );
             }
             Record::Source { path, state } => {
                 self.sources.insert(path, state);
@@ -99,7 +113,10 @@ pub(crate) fn load(jdir: &Path) -> Result<(Snapshot, Vec<PathBuf>), WorkflowErro
     let snap_path = jdir.join("state.bin");
     let mut snap = match std::fs::read(&snap_path) {
         Ok(bytes) => decode_snapshot(&bytes).unwrap_or_else(|why| {
-            tracing::warn!("{}: {why}; starting from an empty journal", snap_path.display());
+            tracing::warn!(
+                "{}: {why}; starting from an empty journal",
+                snap_path.display()
+            );
             Snapshot::default()
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Snapshot::default(),
@@ -142,9 +159,11 @@ pub(crate) fn read_segment(path: &Path, from: u64) -> Result<(Vec<Record>, u64),
         Ok(mut f) => {
             if from > 0 {
                 use std::io::Seek;
-                f.seek(std::io::SeekFrom::Start(from)).map_err(|e| WorkflowError::io(path, e))?;
+                f.seek(std::io::SeekFrom::Start(from))
+                    .map_err(|e| WorkflowError::io(path, e))?;
             }
-            f.read_to_end(&mut bytes).map_err(|e| WorkflowError::io(path, e))?;
+            f.read_to_end(&mut bytes)
+                .map_err(|e| WorkflowError::io(path, e))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), from)),
         Err(e) => return Err(WorkflowError::io(path, e)),
@@ -152,10 +171,13 @@ pub(crate) fn read_segment(path: &Path, from: u64) -> Result<(Vec<Record>, u64),
     let mut out = Vec::new();
     let mut at = 0usize;
     while bytes.len() >= at + 12 {
-        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let len =
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
         let mut sum = [0u8; 8];
         sum.copy_from_slice(&bytes[at + 4..at + 12]);
-        let Some(body) = bytes.get(at + 12..at + 12 + len) else { break };
+        let Some(body) = bytes.get(at + 12..at + 12 + len) else {
+            break;
+        };
         if XxHash3_64::oneshot(body) != u64::from_le_bytes(sum) {
             break;
         }
@@ -183,9 +205,14 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
 
 /// Writes `snap` as the new snapshot (temporary file, sync, rename), then
 /// deletes `merged` segments.
-pub(crate) fn compact(jdir: &Path, snap: &Snapshot, merged: &[PathBuf]) -> Result<(), WorkflowError> {
+pub(crate) fn compact(
+    jdir: &Path,
+    snap: &Snapshot,
+    merged: &[PathBuf],
+) -> Result<(), WorkflowError> {
     std::fs::create_dir_all(jdir).map_err(|e| WorkflowError::io(jdir, e))?;
-    let body = bincode::serialize(snap).map_err(|e| WorkflowError::io(jdir, std::io::Error::other(e)))?;
+    let body =
+        bincode::serialize(snap).map_err(|e| WorkflowError::io(jdir, std::io::Error::other(e)))?;
     let mut bytes = Vec::with_capacity(body.len() + 16);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&body);
@@ -232,8 +259,17 @@ pub(crate) fn append(jdir: &Path, token: &str, r: &Record) -> std::io::Result<()
         std::fs::create_dir_all(jdir)?;
         let host = hostname();
         let name = format!("seg-{token}-{}-{host}.log", std::process::id());
-        let file = OpenOptions::new().create(true).append(true).open(jdir.join(name))?;
-        map.insert(jdir.to_owned(), Open { token: token.to_owned(), file });
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(jdir.join(name))?;
+        map.insert(
+            jdir.to_owned(),
+            Open {
+                token: token.to_owned(),
+                file,
+            },
+        );
     }
     match map.get_mut(jdir) {
         Some(o) => o.file.write_all(&frame),
@@ -243,7 +279,10 @@ pub(crate) fn append(jdir: &Path, token: &str, r: &Record) -> std::io::Result<()
 
 /// Closes this process's segment in `jdir`, if open.
 pub(crate) fn forget(jdir: &Path) {
-    open_segments().lock().unwrap_or_else(|p| p.into_inner()).remove(jdir);
+    open_segments()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(jdir);
 }
 
 fn hostname() -> String {
@@ -257,7 +296,13 @@ fn hostname() -> String {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end])
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -292,7 +337,9 @@ impl StateLock {
 
     /// Whether some process holds the lock of `state` now.
     pub(crate) fn is_held(state: &Path) -> bool {
-        let Ok(file) = File::open(state.join("lock")) else { return false };
+        let Ok(file) = File::open(state.join("lock")) else {
+            return false;
+        };
         // SAFETY: the descriptor is open for the duration of both calls.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
         rc != 0
@@ -306,7 +353,15 @@ mod tests {
     use crate::hash::Stat;
 
     fn fs(h: u128) -> FileState {
-        FileState { stat: Stat { size: 1, mtime_ns: 2, ctime_ns: 3, ino: 4 }, hash: ContentHash(h) }
+        FileState {
+            stat: Stat {
+                size: 1,
+                mtime_ns: 2,
+                ctime_ns: 3,
+                ino: 4,
+            },
+            hash: ContentHash(h),
+        }
     }
 
     #[test]
@@ -316,15 +371,37 @@ mod tests {
         let j = dir(&state);
         let lock = StateLock::take(&state).unwrap();
         assert!(StateLock::is_held(&state));
-        assert!(matches!(StateLock::take(&state), Err(WorkflowError::Busy(_))));
+        assert!(matches!(
+            StateLock::take(&state),
+            Err(WorkflowError::Busy(_))
+        ));
         for i in 0..3u128 {
-            let r = Record::Done { job: format!("j{i}"), sig: Signature(i), cmd: Signature(0), inputs: vec![], outputs: vec![(format!("o{i}"), fs(i))] };
+            let r = Record::Done {
+                job: format!("j{i}"),
+                sig: Signature(i),
+                cmd: Signature(0),
+                inputs: vec![],
+                outputs: vec![(format!("o{i}"), fs(i))],
+            };
             append(&j, "t1", &r).unwrap();
         }
-        append(&j, "t1", &Record::Source { path: "s".into(), state: fs(9) }).unwrap();
+        append(
+            &j,
+            "t1",
+            &Record::Source {
+                path: "s".into(),
+                state: fs(9),
+            },
+        )
+        .unwrap();
         // A torn record at the end: a length with too few bytes after it.
         let seg = segments(&j).unwrap().pop().unwrap();
-        OpenOptions::new().append(true).open(&seg).unwrap().write_all(&[200, 0, 0, 0, 1, 2]).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&seg)
+            .unwrap()
+            .write_all(&[200, 0, 0, 0, 1, 2])
+            .unwrap();
         let (snap, segs) = load(&j).unwrap();
         assert_eq!(snap.jobs.len(), 3);
         assert_eq!(snap.jobs["j2"].sig, Signature(2));
@@ -334,7 +411,18 @@ mod tests {
         let (again, _) = load(&j).unwrap();
         assert_eq!(again.jobs["j1"], snap.jobs["j1"]);
         // A later run's segment replaces an earlier record.
-        append(&j, "t2", &Record::Done { job: "j1".into(), sig: Signature(7), cmd: Signature(0), inputs: vec![], outputs: vec![] }).unwrap();
+        append(
+            &j,
+            "t2",
+            &Record::Done {
+                job: "j1".into(),
+                sig: Signature(7),
+                cmd: Signature(0),
+                inputs: vec![],
+                outputs: vec![],
+            },
+        )
+        .unwrap();
         let (later, _) = load(&j).unwrap();
         assert_eq!(later.jobs["j1"].sig, Signature(7));
         drop(lock);

@@ -124,7 +124,14 @@ pub(crate) enum Refused {
 impl Slots {
     pub(crate) fn new(cap: Vec<(String, f64)>) -> Slots {
         let used = vec![0.0; cap.len()];
-        Slots { cap, state: Mutex::new(SlotState { used, ..SlotState::default() }), cv: Condvar::new() }
+        Slots {
+            cap,
+            state: Mutex::new(SlotState {
+                used,
+                ..SlotState::default()
+            }),
+            cv: Condvar::new(),
+        }
     }
 
     /// Whether a job needing `need` can ever run here.
@@ -151,7 +158,11 @@ impl Slots {
     }
 
     /// Waits for `need` in arrival order.
-    pub(crate) fn acquire<'a>(&'a self, need: &[(String, f64)], cancel: &AtomicBool) -> Result<SlotGuard<'a>, Refused> {
+    pub(crate) fn acquire<'a>(
+        &'a self,
+        need: &[(String, f64)],
+        cancel: &AtomicBool,
+    ) -> Result<SlotGuard<'a>, Refused> {
         self.check(need).map_err(Refused::Never)?;
         let amounts: Vec<(usize, f64)> = need
             .iter()
@@ -159,7 +170,10 @@ impl Slots {
             .filter(|(_, q)| *q > 0.0)
             .collect();
         if amounts.is_empty() {
-            return Ok(SlotGuard { slots: self, amounts });
+            return Ok(SlotGuard {
+                slots: self,
+                amounts,
+            });
         }
         let mut s = lock(&self.state);
         let ticket = s.next;
@@ -173,7 +187,9 @@ impl Slots {
                 return Err(Refused::Cancelled);
             }
             let first = s.queue.front() == Some(&ticket);
-            let fits = amounts.iter().all(|&(i, q)| s.used[i] + q <= self.cap[i].1 + 1e-9);
+            let fits = amounts
+                .iter()
+                .all(|&(i, q)| s.used[i] + q <= self.cap[i].1 + 1e-9);
             if first && fits {
                 s.queue.pop_front();
                 for &(i, q) in &amounts {
@@ -181,7 +197,10 @@ impl Slots {
                 }
                 drop(s);
                 self.cv.notify_all();
-                return Ok(SlotGuard { slots: self, amounts });
+                return Ok(SlotGuard {
+                    slots: self,
+                    amounts,
+                });
             }
             s = self
                 .cv
@@ -238,10 +257,16 @@ mod tests {
     fn slots_are_fifo_and_refuse_the_impossible() {
         let s = Arc::new(Slots::new(vec![("cpus".into(), 2.0), ("gpu".into(), 1.0)]));
         let flag = AtomicBool::new(false);
-        assert!(matches!(s.acquire(&[("cpus".into(), 3.0)], &flag), Err(Refused::Never(m)) if m.contains("--jobs")));
-        assert!(matches!(s.acquire(&[("tpu".into(), 1.0)], &flag), Err(Refused::Never(m)) if m.contains("--resource tpu=N")));
+        assert!(
+            matches!(s.acquire(&[("cpus".into(), 3.0)], &flag), Err(Refused::Never(m)) if m.contains("--jobs"))
+        );
+        assert!(
+            matches!(s.acquire(&[("tpu".into(), 1.0)], &flag), Err(Refused::Never(m)) if m.contains("--resource tpu=N"))
+        );
         let a = s.acquire(&[("cpus".into(), 1.0)], &flag).unwrap();
-        let b = s.acquire(&[("cpus".into(), 1.0), ("gpu".into(), 1.0)], &flag).unwrap();
+        let b = s
+            .acquire(&[("cpus".into(), 1.0), ("gpu".into(), 1.0)], &flag)
+            .unwrap();
         // A third waits until one is given back.
         let s2 = s.clone();
         let t = std::thread::spawn(move || {

@@ -65,7 +65,10 @@ struct Counts {
 }
 
 fn draw(total: u64, feed: Feed, stop: &AtomicBool) {
-    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr_with_hz(10));
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{spinner} {elapsed_precise} {bar:30.cyan/blue} {pos}/{len} jobs  {msg}",
     ) {
@@ -111,13 +114,21 @@ fn draw(total: u64, feed: Feed, stop: &AtomicBool) {
 /// Counts the records appended since the last call to the segments of run `token`.
 fn tail(jdir: &std::path::Path, token: &str, offsets: &mut HashMap<PathBuf, u64>, c: &mut Counts) {
     let prefix = format!("seg-{token}-");
-    let Ok(segs) = journal::segments(jdir) else { return };
+    let Ok(segs) = journal::segments(jdir) else {
+        return;
+    };
     for s in segs {
-        if !s.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)) {
+        if !s
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
             continue;
         }
         let from = offsets.get(&s).copied().unwrap_or(0);
-        let Ok((records, to)) = journal::read_segment(&s, from) else { continue };
+        let Ok((records, to)) = journal::read_segment(&s, from) else {
+            continue;
+        };
         for r in records {
             match r {
                 Record::Done { .. } => c.ran += 1,

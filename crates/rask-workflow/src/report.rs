@@ -59,7 +59,10 @@ pub struct Summary {
 impl Summary {
     /// Whether every job ran or was up to date.
     pub fn success(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty() && self.cancelled == 0 && !self.interrupted
+        self.failed.is_empty()
+            && self.skipped.is_empty()
+            && self.cancelled == 0
+            && !self.interrupted
     }
 
     /// The exit status `rask run` ends with: 0 when every job succeeded,
@@ -81,20 +84,42 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = vec![format!("{} ran", self.ran.len()), format!("{} up to date", self.up_to_date)];
+        let mut parts = vec![
+            format!("{} ran", self.ran.len()),
+            format!("{} up to date", self.up_to_date),
+        ];
         if !self.failed.is_empty() {
             parts.push(format!("{} failed", self.failed.len()));
         }
         if !self.skipped.is_empty() {
-            parts.push(format!("{} not run (a dependency failed)", self.skipped.len()));
+            parts.push(format!(
+                "{} not run (a dependency failed)",
+                self.skipped.len()
+            ));
         }
         if self.cancelled > 0 {
             parts.push(format!("{} cancelled", self.cancelled));
         }
-        let head = if self.interrupted { "interrupted" } else if self.success() { "done" } else { "finished with failures" };
-        writeln!(f, "rask run: {head}: {} jobs: {} in {:.2} s", self.jobs, parts.join(", "), self.seconds)?;
+        let head = if self.interrupted {
+            "interrupted"
+        } else if self.success() {
+            "done"
+        } else {
+            "finished with failures"
+        };
+        writeln!(
+            f,
+            "rask run: {head}: {} jobs: {} in {:.2} s",
+            self.jobs,
+            parts.join(", "),
+            self.seconds
+        )?;
         for j in &self.failed {
-            let tries = if j.attempts > 1 { format!(" after {} attempts", j.attempts) } else { String::new() };
+            let tries = if j.attempts > 1 {
+                format!(" after {} attempts", j.attempts)
+            } else {
+                String::new()
+            };
             writeln!(f, "  FAILED {}: {}{tries}", j.job, j.why)?;
             for line in j.stderr_tail.lines() {
                 writeln!(f, "    | {line}")?;

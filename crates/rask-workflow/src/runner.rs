@@ -28,7 +28,9 @@ use rask::{delayed, Client, Delayed, Executor};
 
 use crate::dag::{JobDef, Workflow};
 use crate::hash::{self, FileState};
-use crate::job::{self, run_job, run_view, JobOutcome, JobSpec, JobView, RunCtx, SourceHash, Sources, Status};
+use crate::job::{
+    self, run_job, run_view, JobOutcome, JobSpec, JobView, RunCtx, SourceHash, Sources, Status,
+};
 use crate::journal::{self, JobRecord, Snapshot, StateLock};
 use crate::local::{self, LocalRun, Slots};
 use crate::progress::{Feed, Progress};
@@ -67,7 +69,9 @@ impl RunOptions {
 pub fn state_dir(wf: &Workflow, opts: &RunOptions) -> PathBuf {
     match &opts.state_dir {
         Some(d) if d.is_absolute() => d.clone(),
-        Some(d) => std::env::current_dir().map(|c| c.join(d)).unwrap_or_else(|_| d.clone()),
+        Some(d) => std::env::current_dir()
+            .map(|c| c.join(d))
+            .unwrap_or_else(|_| d.clone()),
         None => wf.base.join(".rask"),
     }
 }
@@ -75,7 +79,8 @@ pub fn state_dir(wf: &Workflow, opts: &RunOptions) -> PathBuf {
 /// Runs `wf` on this machine's cores (`opts.jobs` at a time).
 pub fn run_local(wf: &Workflow, opts: &RunOptions) -> Result<Summary, WorkflowError> {
     let n = opts.jobs_or_cores();
-    let client = Client::try_threads(n).map_err(|e| WorkflowError::Engine(format!("could not start {n} threads: {e}")))?;
+    let client = Client::try_threads(n)
+        .map_err(|e| WorkflowError::Engine(format!("could not start {n} threads: {e}")))?;
     run(wf, &client, opts)
 }
 
@@ -90,7 +95,8 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
     if !segs.is_empty() {
         journal::compact(&jdir, &snap, &segs)?;
     }
-    std::fs::create_dir_all(state.join("logs")).map_err(|e| WorkflowError::io(state.join("logs"), e))?;
+    std::fs::create_dir_all(state.join("logs"))
+        .map_err(|e| WorkflowError::io(state.join("logs"), e))?;
     // 2. Sources.
     let known_sources = snap.sources.clone();
     let sources = hash_sources(wf, &mut snap);
@@ -122,7 +128,10 @@ pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary,
     // 4. Run.
     let progress = opts.progress.then(|| {
         let feed = if remote {
-            Feed::Journal { jdir: jdir.clone(), token: token.clone() }
+            Feed::Journal {
+                jdir: jdir.clone(),
+                token: token.clone(),
+            }
         } else {
             Feed::Local(run.clone())
         };
@@ -165,7 +174,10 @@ fn remote_graph(
 ) -> Vec<Delayed<JobOutcome>> {
     let mut nodes: Vec<Delayed<JobOutcome>> = Vec::with_capacity(wf.jobs.len());
     for (i, def) in wf.jobs.iter().enumerate() {
-        let deps: Vec<Delayed<JobOutcome>> = wf.deps[i].iter().map(|&d| nodes[d as usize].clone()).collect();
+        let deps: Vec<Delayed<JobOutcome>> = wf.deps[i]
+            .iter()
+            .map(|&d| nodes[d as usize].clone())
+            .collect();
         let spec = JobSpec {
             ctx: ctx.clone(),
             index: i as u32,
@@ -211,10 +223,20 @@ fn local_graph(
     forced: Vec<bool>,
     run: Arc<LocalRun>,
 ) -> Vec<Delayed<JobOutcome>> {
-    let shared = Arc::new(Shared { ctx: ctx.clone(), jobs: wf.jobs.clone(), sources, prev, forced, run });
+    let shared = Arc::new(Shared {
+        ctx: ctx.clone(),
+        jobs: wf.jobs.clone(),
+        sources,
+        prev,
+        forced,
+        run,
+    });
     let mut nodes: Vec<Delayed<JobOutcome>> = Vec::with_capacity(wf.jobs.len());
     for i in 0..wf.jobs.len() {
-        let deps: Vec<Delayed<JobOutcome>> = wf.deps[i].iter().map(|&d| nodes[d as usize].clone()).collect();
+        let deps: Vec<Delayed<JobOutcome>> = wf.deps[i]
+            .iter()
+            .map(|&d| nodes[d as usize].clone())
+            .collect();
         let sh = shared.clone();
         nodes.push(delayed(
             move |deps: Vec<JobOutcome>| {
@@ -237,7 +259,9 @@ fn local_graph(
 
 /// Drops `v` on a thread of its own (or here, if none can be started).
 fn free_later<T: Send + 'static>(v: T) {
-    let _ = std::thread::Builder::new().name("rask-workflow-free".into()).spawn(move || drop(v));
+    let _ = std::thread::Builder::new()
+        .name("rask-workflow-free".into())
+        .spawn(move || drop(v));
 }
 
 /// A token that names this run (hex nanoseconds since 1970: sorts by time).
@@ -277,9 +301,9 @@ pub(crate) fn hash_sources(wf: &Workflow, snap: &mut Snapshot) -> Vec<SourceHash
                     }
                     SourceHash::Hash(state.hash)
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    SourceHash::Missing(format!("its input `{p}` does not exist, and no job makes it"))
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => SourceHash::Missing(format!(
+                    "its input `{p}` does not exist, and no job makes it"
+                )),
                 Err(e) => SourceHash::Missing(format!("its input `{p}` cannot be read: {e}")),
             }
         })
@@ -301,7 +325,8 @@ pub(crate) fn job_sources(def: &crate::dag::JobDef, all: &[SourceHash]) -> Vec<S
 pub(crate) fn forced_jobs(wf: &Workflow, patterns: &[String]) -> Result<Vec<bool>, WorkflowError> {
     let mut forced = vec![false; wf.jobs.len()];
     for p in patterns {
-        let pat = glob::Pattern::new(p).map_err(|e| WorkflowError::NoSuchJob(format!("{p} ({e})")))?;
+        let pat =
+            glob::Pattern::new(p).map_err(|e| WorkflowError::NoSuchJob(format!("{p} ({e})")))?;
         let mut any = false;
         for (i, j) in wf.jobs.iter().enumerate() {
             if j.name == *p || pat.matches(&j.name) {
@@ -317,8 +342,16 @@ pub(crate) fn forced_jobs(wf: &Workflow, patterns: &[String]) -> Result<Vec<bool
 }
 
 fn summarize(wf: &Workflow, state: &Path, outcomes: &[JobOutcome]) -> Summary {
-    let mut s = Summary { jobs: wf.jobs.len(), state_dir: state.to_owned(), ..Summary::default() };
-    let name = |i: u32| wf.jobs.get(i as usize).map_or_else(|| format!("#{i}"), |j| j.name.clone());
+    let mut s = Summary {
+        jobs: wf.jobs.len(),
+        state_dir: state.to_owned(),
+        ..Summary::default()
+    };
+    let name = |i: u32| {
+        wf.jobs
+            .get(i as usize)
+            .map_or_else(|| format!("#{i}"), |j| j.name.clone())
+    };
     for o in outcomes {
         match &o.status {
             Status::Ran => s.ran.push(name(o.index)),
@@ -331,7 +364,10 @@ fn summarize(wf: &Workflow, state: &Path, outcomes: &[JobOutcome]) -> Summary {
                 stderr_tail: f.stderr_tail.clone(),
                 log: job::log_paths(state, &name(o.index)).1,
             }),
-            Status::Skipped { root } => s.skipped.push(SkippedJob { job: name(o.index), because: name(*root) }),
+            Status::Skipped { root } => s.skipped.push(SkippedJob {
+                job: name(o.index),
+                because: name(*root),
+            }),
             Status::Cancelled => s.cancelled += 1,
         }
     }

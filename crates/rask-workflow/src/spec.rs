@@ -248,7 +248,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_end == 0 {
-            return Err(format!("`{text}` is not a duration (try \"90s\", \"5m\", \"1h30m\")"));
+            return Err(format!(
+                "`{text}` is not a duration (try \"90s\", \"5m\", \"1h30m\")"
+            ));
         }
         let n: f64 = rest[..num_end]
             .parse()
@@ -299,7 +301,11 @@ pub(crate) fn parse_size(text: &str) -> Result<f64, String> {
         "mib" | "m" => 1024.0 * 1024.0,
         "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
         "tib" | "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("`{other}` is not a size unit (B, KB, MB, GB, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit (B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
     };
     Ok(num * mult)
 }
@@ -397,8 +403,14 @@ timeout = 30
             k
         };
         assert_eq!(tkeys(&written), keys(&schema["properties"]));
-        assert_eq!(tkeys(&written["defaults"]), keys(&schema["properties"]["defaults"]["properties"]));
-        assert_eq!(tkeys(&written["job"][0]), keys(&schema["$defs"]["job"]["properties"]));
+        assert_eq!(
+            tkeys(&written["defaults"]),
+            keys(&schema["properties"]["defaults"]["properties"])
+        );
+        assert_eq!(
+            tkeys(&written["job"][0]),
+            keys(&schema["$defs"]["job"]["properties"])
+        );
     }
 
     #[test]
@@ -406,6 +418,9 @@ timeout = 30
         let text = "[[job]]\nname = \"a\"\ncmd = \"true\"\noutput = [\"x\"]\n";
         let e = WorkflowFile::parse(text, Path::new("w.toml")).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("w.toml") && msg.contains("output") && msg.contains("line 4"), "{msg}");
+        assert!(
+            msg.contains("w.toml") && msg.contains("output") && msg.contains("line 4"),
+            "{msg}"
+        );
     }
 }

@@ -110,7 +110,9 @@ pub struct JobInfo {
 impl JobInfo {
     /// How many tasks the job has.
     pub fn tasks(&self) -> u64 {
-        self.submission.array.map_or(1, |(a, b)| (b - a + 1).max(0) as u64)
+        self.submission
+            .array
+            .map_or(1, |(a, b)| (b - a + 1).max(0) as u64)
     }
 
     /// Whether it is over (finished or lost).
@@ -127,23 +129,46 @@ impl JobInfo {
     pub fn line(&self) -> String {
         let state = match &self.state {
             JobState::Running { done, failed } => {
-                let f = if *failed > 0 { format!(", {failed} failed") } else { String::new() };
+                let f = if *failed > 0 {
+                    format!(", {failed} failed")
+                } else {
+                    String::new()
+                };
                 format!("running ({done}/{} done{f})", self.tasks())
             }
             JobState::Finished(JobResult { error: Some(e), .. }) => format!("error: {e}"),
-            JobState::Finished(JobResult { summary: Some(s), .. }) if s.success() => {
+            JobState::Finished(JobResult {
+                summary: Some(s), ..
+            }) if s.success() => {
                 format!("finished ({} tasks ok)", s.jobs)
             }
-            JobState::Finished(JobResult { summary: Some(s), .. }) if s.interrupted => {
-                format!("cancelled ({} ran, {} not run)", s.ran.len() + s.up_to_date, s.cancelled)
+            JobState::Finished(JobResult {
+                summary: Some(s), ..
+            }) if s.interrupted => {
+                format!(
+                    "cancelled ({} ran, {} not run)",
+                    s.ran.len() + s.up_to_date,
+                    s.cancelled
+                )
             }
-            JobState::Finished(JobResult { summary: Some(s), .. }) => {
-                format!("failed ({} of {} tasks failed)", s.failed.len() + s.skipped.len(), s.jobs)
+            JobState::Finished(JobResult {
+                summary: Some(s), ..
+            }) => {
+                format!(
+                    "failed ({} of {} tasks failed)",
+                    s.failed.len() + s.skipped.len(),
+                    s.jobs
+                )
             }
             JobState::Finished(_) => "finished".into(),
             JobState::Lost => "lost (its driver died; `rask submit` it again)".into(),
         };
-        format!("{:>5}  {:<20}  {:>6} tasks  {state}", self.id, self.submission.name, self.tasks())
+        format!(
+            "{:>5}  {:<20}  {:>6} tasks  {state}",
+            self.id,
+            self.submission.name,
+            self.tasks()
+        )
     }
 }
 
@@ -176,22 +201,41 @@ impl JobStore {
     /// (`exe` is the `rask` binary).
     pub fn submit(&self, sub: &Submission, exe: &Path) -> Result<JobId, WorkflowError> {
         if sub.command.is_empty() {
-            return Err(WorkflowError::invalid("submit", "command", "nothing to run (give it after `--`)"));
+            return Err(WorkflowError::invalid(
+                "submit",
+                "command",
+                "nothing to run (give it after `--`)",
+            ));
         }
         if let Some((a, b)) = sub.array {
             if b < a {
-                return Err(WorkflowError::invalid("submit", "array", format!("{a}-{b} is empty")));
+                return Err(WorkflowError::invalid(
+                    "submit",
+                    "array",
+                    format!("{a}-{b} is empty"),
+                ));
             }
         }
         std::fs::create_dir_all(&self.root).map_err(|e| WorkflowError::io(&self.root, e))?;
         let (id, dir) = self.new_dir()?;
-        let json = serde_json::to_vec_pretty(sub).map_err(|e| WorkflowError::io(&dir, std::io::Error::other(e)))?;
+        let json = serde_json::to_vec_pretty(sub)
+            .map_err(|e| WorkflowError::io(&dir, std::io::Error::other(e)))?;
         write_atomic(&dir.join("submission.json"), &json)?;
-        write_atomic(&dir.join("workflow.toml"), workflow_for(sub).to_toml().as_bytes())?;
-        let log = File::create(dir.join("driver.log")).map_err(|e| WorkflowError::io(dir.join("driver.log"), e))?;
-        let log2 = log.try_clone().map_err(|e| WorkflowError::io(dir.join("driver.log"), e))?;
+        write_atomic(
+            &dir.join("workflow.toml"),
+            workflow_for(sub).to_toml().as_bytes(),
+        )?;
+        let log = File::create(dir.join("driver.log"))
+            .map_err(|e| WorkflowError::io(dir.join("driver.log"), e))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| WorkflowError::io(dir.join("driver.log"), e))?;
         let mut cmd = std::process::Command::new(exe);
-        cmd.arg("drive").arg(&dir).stdin(std::process::Stdio::null()).stdout(log).stderr(log2);
+        cmd.arg("drive")
+            .arg(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(log2);
         // SAFETY: setsid is async-signal-safe and touches no memory of ours;
         // it puts the driver in a session of its own, away from the
         // terminal's signals (Ctrl-C, hang-up).
@@ -212,12 +256,17 @@ impl JobStore {
             if let Ok(Some(status)) = child.try_wait() {
                 if !dir.join("result.json").exists() {
                     let log = std::fs::read_to_string(dir.join("driver.log")).unwrap_or_default();
-                    return Err(WorkflowError::Engine(format!("the job's driver exited ({status}): {}", log.trim())));
+                    return Err(WorkflowError::Engine(format!(
+                        "the job's driver exited ({status}): {}",
+                        log.trim()
+                    )));
                 }
                 break;
             }
             if t.elapsed() > Duration::from_secs(30) {
-                return Err(WorkflowError::Engine("the job's driver did not start within 30 s".into()));
+                return Err(WorkflowError::Engine(
+                    "the job's driver did not start within 30 s".into(),
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -255,31 +304,43 @@ impl JobStore {
 
     /// Every job, oldest first.
     pub fn list(&self) -> Result<Vec<JobInfo>, WorkflowError> {
-        self.ids()?.into_iter().filter_map(|id| self.info(id).transpose()).collect()
+        self.ids()?
+            .into_iter()
+            .filter_map(|id| self.info(id).transpose())
+            .collect()
     }
 
     /// One job (`None` if there is no such job).
     pub fn info(&self, id: JobId) -> Result<Option<JobInfo>, WorkflowError> {
         let dir = self.dir(id);
         let sub = match std::fs::read(dir.join("submission.json")) {
-            Ok(b) => serde_json::from_slice::<Submission>(&b).map_err(|e| WorkflowError::Parse {
-                path: dir.join("submission.json"),
-                message: e.to_string(),
-            })?,
+            Ok(b) => {
+                serde_json::from_slice::<Submission>(&b).map_err(|e| WorkflowError::Parse {
+                    path: dir.join("submission.json"),
+                    message: e.to_string(),
+                })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(WorkflowError::io(dir.join("submission.json"), e)),
         };
         let state = self.state(&dir)?;
-        Ok(Some(JobInfo { id, submission: sub, state, dir }))
+        Ok(Some(JobInfo {
+            id,
+            submission: sub,
+            state,
+            dir,
+        }))
     }
 
     fn state(&self, dir: &Path) -> Result<JobState, WorkflowError> {
         let read_result = || -> Result<Option<JobResult>, WorkflowError> {
             match std::fs::read(dir.join("result.json")) {
-                Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| WorkflowError::Parse {
-                    path: dir.join("result.json"),
-                    message: e.to_string(),
-                }),
+                Ok(b) => serde_json::from_slice(&b)
+                    .map(Some)
+                    .map_err(|e| WorkflowError::Parse {
+                        path: dir.join("result.json"),
+                        message: e.to_string(),
+                    }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(WorkflowError::io(dir.join("result.json"), e)),
             }
@@ -309,9 +370,17 @@ impl JobStore {
 
     /// Waits until each of `ids` (every running job if empty) is over, or
     /// `timeout` passes; returns their final infos.
-    pub fn wait(&self, ids: &[JobId], timeout: Option<Duration>) -> Result<Vec<JobInfo>, WorkflowError> {
+    pub fn wait(
+        &self,
+        ids: &[JobId],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<JobInfo>, WorkflowError> {
         let ids: Vec<JobId> = if ids.is_empty() {
-            self.list()?.into_iter().filter(|j| !j.is_over()).map(|j| j.id).collect()
+            self.list()?
+                .into_iter()
+                .filter(|j| !j.is_over())
+                .map(|j| j.id)
+                .collect()
         } else {
             ids.to_vec()
         };
@@ -356,7 +425,10 @@ impl JobStore {
 pub fn drive(dir: &Path) -> i32 {
     let result = drive_inner(dir);
     let code = match &result {
-        JobResult { summary: Some(s), error: None } => s.exit_code(),
+        JobResult {
+            summary: Some(s),
+            error: None,
+        } => s.exit_code(),
         _ => 1,
     };
     match serde_json::to_vec_pretty(&result) {
@@ -371,7 +443,10 @@ pub fn drive(dir: &Path) -> i32 {
 }
 
 fn drive_inner(dir: &Path) -> JobResult {
-    let failed = |e: String| JobResult { summary: None, error: Some(e) };
+    let failed = |e: String| JobResult {
+        summary: None,
+        error: Some(e),
+    };
     // Signals first, then the lock (which `rask submit` and `rask cancel`
     // wait for): a cancellation can never find the driver deaf.
     if let Err(e) = crate::interrupt::install() {
@@ -397,13 +472,24 @@ fn drive_inner(dir: &Path) -> JobResult {
     };
     let client = match rask::Client::connect(&sub.cluster) {
         Ok(c) => c,
-        Err(e) => return failed(format!("connecting to the scheduler at {}: {e}", sub.cluster)),
+        Err(e) => {
+            return failed(format!(
+                "connecting to the scheduler at {}: {e}",
+                sub.cluster
+            ))
+        }
     };
     // `run` takes the lock itself: hand it over.
     drop(lock);
-    let opts = crate::RunOptions { state_dir: Some(dir.to_owned()), ..crate::RunOptions::default() };
+    let opts = crate::RunOptions {
+        state_dir: Some(dir.to_owned()),
+        ..crate::RunOptions::default()
+    };
     match crate::run(&wf, &client, &opts) {
-        Ok(s) => JobResult { summary: Some(s), error: None },
+        Ok(s) => JobResult {
+            summary: Some(s),
+            error: None,
+        },
         Err(e) => failed(e.to_string()),
     }
 }
@@ -414,7 +500,8 @@ pub fn workflow_for(sub: &Submission) -> WorkflowFile {
     let mut env = std::collections::BTreeMap::new();
     let mut each = Each::default();
     if let Some((a, b)) = sub.array {
-        each.0.push(("task".into(), EachValue::Text(format!("{a}..={b}"))));
+        each.0
+            .push(("task".into(), EachValue::Text(format!("{a}..={b}"))));
         env.insert("RASK_TASK_ID".into(), "{task}".into());
     }
     WorkflowFile {
@@ -427,7 +514,11 @@ pub fn workflow_for(sub: &Submission) -> WorkflowFile {
             cwd: Some(escape_arg(&sub.cwd.to_string_lossy())),
             retries: (sub.retries > 0).then_some(sub.retries),
             timeout: sub.timeout.clone().map(TimeoutValue::Text),
-            resources: sub.resources.iter().map(|(r, q)| (r.clone(), ResourceValue::Number(*q))).collect(),
+            resources: sub
+                .resources
+                .iter()
+                .map(|(r, q)| (r.clone(), ResourceValue::Number(*q)))
+                .collect(),
             ..JobTemplate::default()
         }],
     }
@@ -460,7 +551,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkflowError> {
 /// `"1-1000"`, `"5"`: the array range (both ends included).
 pub fn parse_array(text: &str) -> Result<(i64, i64), String> {
     let t = text.trim();
-    let parse = |s: &str| s.trim().parse::<i64>().map_err(|_| format!("`{text}` is not a range such as 1-1000"));
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .map_err(|_| format!("`{text}` is not a range such as 1-1000"))
+    };
     match t.split_once('-').filter(|(a, _)| !a.is_empty()) {
         Some((a, b)) => {
             let (a, b) = (parse(a)?, parse(b)?);
@@ -468,7 +563,10 @@ pub fn parse_array(text: &str) -> Result<(i64, i64), String> {
                 return Err(format!("`{text}` is empty"));
             }
             if b - a >= crate::expand::MAX_JOBS as i64 {
-                return Err(format!("`{text}` has more than {} tasks", crate::expand::MAX_JOBS));
+                return Err(format!(
+                    "`{text}` has more than {} tasks",
+                    crate::expand::MAX_JOBS
+                ));
             }
             Ok((a, b))
         }
@@ -507,7 +605,12 @@ mod tests {
         let wf = crate::Workflow::build(&workflow_for(&sub), Path::new("/tmp")).unwrap();
         let names: Vec<&str> = wf.job_names().collect();
         assert_eq!(names, ["echo[1]", "echo[2]", "echo[3]"]);
-        assert_eq!(wf.jobs[1].command.argv(&[]), ["sh", "-c", "echo 2 > out/2.txt"]);
-        assert!(wf.jobs[2].env.contains(&("RASK_TASK_ID".into(), "3".into())));
+        assert_eq!(
+            wf.jobs[1].command.argv(&[]),
+            ["sh", "-c", "echo 2 > out/2.txt"]
+        );
+        assert!(wf.jobs[2]
+            .env
+            .contains(&("RASK_TASK_ID".into(), "3".into())));
     }
 }

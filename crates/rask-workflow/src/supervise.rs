@@ -73,7 +73,11 @@ fn sup() -> &'static (Mutex<Sup>, Condvar) {
     static S: OnceLock<(Mutex<Sup>, Condvar)> = OnceLock::new();
     S.get_or_init(|| {
         (
-            Mutex::new(Sup { entries: HashMap::new(), next: 1, started: false }),
+            Mutex::new(Sup {
+                entries: HashMap::new(),
+                next: 1,
+                started: false,
+            }),
             Condvar::new(),
         )
     })
@@ -207,8 +211,12 @@ fn run() {
         }
         s = match next {
             Some(t) => {
-                let wait = t.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-                cv.wait_timeout(s, wait).unwrap_or_else(|p| p.into_inner()).0
+                let wait = t
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1));
+                cv.wait_timeout(s, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
             }
             None => cv.wait(s).unwrap_or_else(|p| p.into_inner()),
         };

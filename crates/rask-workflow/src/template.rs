@@ -189,7 +189,11 @@ fn parse_var(body: &str) -> Result<Var, String> {
 pub(crate) fn shell_quote(s: &str, out: &mut String) {
     let safe = !s.is_empty()
         && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-')
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+                )
         });
     if safe {
         out.push_str(s);
@@ -228,7 +232,11 @@ mod tests {
     #[test]
     fn placeholders_and_escapes() {
         assert_eq!(
-            render("a {x} {{b}} {f.stem}.{f.ext} {f.dir} {f.name}", &[("x", "1"), ("f", "data/in.csv")]).unwrap(),
+            render(
+                "a {x} {{b}} {f.stem}.{f.ext} {f.dir} {f.name}",
+                &[("x", "1"), ("f", "data/in.csv")]
+            )
+            .unwrap(),
             "a 1 {b} in.csv data in.csv"
         );
         assert_eq!(Modifier::Dir.apply("x.txt"), ".");
@@ -239,14 +247,24 @@ mod tests {
     #[test]
     fn bad_templates_say_why() {
         assert!(Template::parse("{x").unwrap_err().contains("not closed"));
-        assert!(Template::parse("x}").unwrap_err().contains("closes nothing"));
-        assert!(Template::parse("{a b}").unwrap_err().contains("not a placeholder"));
-        assert!(Template::parse("{f.size}").unwrap_err().contains("not a modifier"));
+        assert!(Template::parse("x}")
+            .unwrap_err()
+            .contains("closes nothing"));
+        assert!(Template::parse("{a b}")
+            .unwrap_err()
+            .contains("not a placeholder"));
+        assert!(Template::parse("{f.size}")
+            .unwrap_err()
+            .contains("not a modifier"));
         assert!(Template::parse("{input[x]}").unwrap_err().contains("index"));
         let v = Template::parse("{input[2].stem}").unwrap();
         assert_eq!(
             v.segs[0],
-            Seg::Var(Var { name: "input".into(), index: Some(2), modifier: Some(Modifier::Stem) })
+            Seg::Var(Var {
+                name: "input".into(),
+                index: Some(2),
+                modifier: Some(Modifier::Stem)
+            })
         );
     }
 

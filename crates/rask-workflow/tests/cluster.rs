@@ -17,9 +17,18 @@ use rask_workflow::{interrupt, run, run_local};
 fn main() {
     rask::init();
     run_tests(&[
-        ("a_diamond_runs_on_the_workers", a_diamond_runs_on_the_workers),
-        ("failures_retries_and_timeouts", failures_retries_and_timeouts),
-        ("ctrl_c_cancels_jobs_on_the_workers_and_the_run_resumes", ctrl_c_cancels_jobs_on_the_workers),
+        (
+            "a_diamond_runs_on_the_workers",
+            a_diamond_runs_on_the_workers,
+        ),
+        (
+            "failures_retries_and_timeouts",
+            failures_retries_and_timeouts,
+        ),
+        (
+            "ctrl_c_cancels_jobs_on_the_workers_and_the_run_resumes",
+            ctrl_c_cancels_jobs_on_the_workers,
+        ),
     ]);
 }
 
@@ -108,17 +117,28 @@ cmd = "sleep 20 & echo $! > slow.pid; wait"
     assert_eq!(bad.exit_code, Some(4));
     assert_eq!(bad.stderr_tail, "no such thing");
     let slow = s.failed.iter().find(|f| f.job == "slow").unwrap();
-    assert!(slow.why.starts_with("timed out after 200 ms"), "{}", slow.why);
+    assert!(
+        slow.why.starts_with("timed out after 200 ms"),
+        "{}",
+        slow.why
+    );
     let pid: i32 = read(&d, "slow.pid").trim().parse().unwrap();
     assert!(gone(pid), "the timed-out job's background sleep survived");
     assert_eq!(s.skipped.len(), 1);
-    assert_eq!((s.skipped[0].job.as_str(), s.skipped[0].because.as_str()), ("after-bad", "bad"));
+    assert_eq!(
+        (s.skipped[0].job.as_str(), s.skipped[0].because.as_str()),
+        ("after-bad", "bad")
+    );
 }
 
 fn gone(pid: i32) -> bool {
     for _ in 0..100 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("X");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("X");
         if stat.is_empty() || state == "Z" || state == "X" {
             return true;
         }
@@ -158,17 +178,34 @@ outputs = ["out/{i}.txt"]
     assert!(s.interrupted && s.cancelled > 0, "{s}");
     assert_eq!(s.exit_code(), 130);
     for p in std::fs::read_dir(d.join("pids")).unwrap() {
-        let pid: i32 = std::fs::read_to_string(p.unwrap().path()).unwrap().trim().parse().unwrap();
-        assert!(gone(pid), "sleep {pid} on a worker survived the cancellation");
+        let pid: i32 = std::fs::read_to_string(p.unwrap().path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            gone(pid),
+            "sleep {pid} on a worker survived the cancellation"
+        );
     }
     let files: Vec<String> = sorted(
-        std::fs::read_dir(d.join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        std::fs::read_dir(d.join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
     );
-    assert!(files.iter().all(|f| f == "0.txt" || f == "1.txt"), "{files:?}");
+    assert!(
+        files.iter().all(|f| f == "0.txt" || f == "1.txt"),
+        "{files:?}"
+    );
     let finished = files.len();
     interrupt::clear();
     std::fs::write(d.join("sleep.txt"), "0").unwrap();
     let again = run(&wf, &client, &opts(0)).unwrap();
     assert!(again.success(), "{again}");
-    assert_eq!((again.up_to_date, again.ran.len()), (finished, 12 - finished), "{again}");
+    assert_eq!(
+        (again.up_to_date, again.ran.len()),
+        (finished, 12 - finished),
+        "{again}"
+    );
 }

@@ -20,16 +20,40 @@ fn main() {
     }
     run_tests(&[
         ("diamonds_and_fan_ins", diamonds_and_fan_ins),
-        ("a_failure_stops_only_its_dependents", a_failure_stops_only_its_dependents),
+        (
+            "a_failure_stops_only_its_dependents",
+            a_failure_stops_only_its_dependents,
+        ),
         ("retries_run_again_until_success_or_the_limit", retries),
-        ("a_timeout_kills_the_process_group", a_timeout_kills_the_process_group),
-        ("up_to_date_by_content_not_time", up_to_date_by_content_not_time),
-        ("partial_outputs_never_get_the_final_name", partial_outputs_never_get_the_final_name),
-        ("missing_inputs_and_outputs_fail_clearly", missing_inputs_and_outputs_fail_clearly),
+        (
+            "a_timeout_kills_the_process_group",
+            a_timeout_kills_the_process_group,
+        ),
+        (
+            "up_to_date_by_content_not_time",
+            up_to_date_by_content_not_time,
+        ),
+        (
+            "partial_outputs_never_get_the_final_name",
+            partial_outputs_never_get_the_final_name,
+        ),
+        (
+            "missing_inputs_and_outputs_fail_clearly",
+            missing_inputs_and_outputs_fail_clearly,
+        ),
         ("dry_run_says_why", dry_run_says_why),
-        ("resources_limit_what_runs_together", resources_limit_what_runs_together),
-        ("an_interrupted_run_kills_its_jobs_and_resumes", an_interrupted_run_kills_its_jobs_and_resumes),
-        ("a_killed_driver_resumes_from_the_journal", a_killed_driver_resumes_from_the_journal),
+        (
+            "resources_limit_what_runs_together",
+            resources_limit_what_runs_together,
+        ),
+        (
+            "an_interrupted_run_kills_its_jobs_and_resumes",
+            an_interrupted_run_kills_its_jobs_and_resumes,
+        ),
+        (
+            "a_killed_driver_resumes_from_the_journal",
+            a_killed_driver_resumes_from_the_journal,
+        ),
     ]);
 }
 
@@ -87,7 +111,10 @@ outputs = ["fan-in.txt"]
 after = ["bottom"]
 "#,
     );
-    assert_eq!(wf.dependencies("bottom").unwrap(), ["side[left]", "side[right]"]);
+    assert_eq!(
+        wf.dependencies("bottom").unwrap(),
+        ["side[left]", "side[right]"]
+    );
     assert_eq!(wf.dependencies("fan-in").unwrap().len(), 41);
     let s = run_local(&wf, &opts(2)).unwrap();
     assert!(s.success(), "{s}");
@@ -147,18 +174,35 @@ cmd = "kill -9 $$"
     let bad = s.failed.iter().find(|f| f.job == "bad").unwrap();
     assert_eq!(bad.exit_code, Some(3));
     assert_eq!(bad.why, "exit code 3");
-    assert!(bad.stderr_tail.ends_with("the disk is on fire"), "{:?}", bad.stderr_tail);
+    assert!(
+        bad.stderr_tail.ends_with("the disk is on fire"),
+        "{:?}",
+        bad.stderr_tail
+    );
     let killed = s.failed.iter().find(|f| f.job == "killed").unwrap();
     assert!(killed.why.contains("SIGKILL"), "{}", killed.why);
-    let mut skipped: Vec<(String, String)> = s.skipped.iter().map(|k| (k.job.clone(), k.because.clone())).collect();
+    let mut skipped: Vec<(String, String)> = s
+        .skipped
+        .iter()
+        .map(|k| (k.job.clone(), k.because.clone()))
+        .collect();
     skipped.sort();
     assert_eq!(
         skipped,
-        [("after-after-bad".to_owned(), "bad".to_owned()), ("after-bad".to_owned(), "bad".to_owned())]
+        [
+            ("after-after-bad".to_owned(), "bad".to_owned()),
+            ("after-bad".to_owned(), "bad".to_owned())
+        ]
     );
     let text = s.to_string();
-    assert!(text.contains("FAILED bad: exit code 3") && text.contains("| the disk is on fire"), "{text}");
-    assert!(text.contains("not run: after-bad (because `bad` failed)"), "{text}");
+    assert!(
+        text.contains("FAILED bad: exit code 3") && text.contains("| the disk is on fire"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not run: after-bad (because `bad` failed)"),
+        "{text}"
+    );
     assert!(!d.join("after-bad.txt").exists());
 }
 
@@ -186,11 +230,17 @@ cmd = "echo nope >&2; exit 7"
     assert_eq!(read(&d, "count"), "3\n");
     assert_eq!(read(&d, "lucky.txt"), "ok\n");
     let h = &s.failed[0];
-    assert_eq!((h.job.as_str(), h.attempts, h.exit_code), ("hopeless", 2, Some(7)));
+    assert_eq!(
+        (h.job.as_str(), h.attempts, h.exit_code),
+        ("hopeless", 2, Some(7))
+    );
     assert!(h.why.contains("attempt 2 of 2"), "{}", h.why);
     // Every attempt's stderr is in the log, marked.
     let log = read(&d, ".rask/logs/third-time-lucky.err");
-    assert!(log.contains("try 1") && log.contains("--- rask: attempt 3 ---") && log.contains("try 3"), "{log}");
+    assert!(
+        log.contains("try 1") && log.contains("--- rask: attempt 3 ---") && log.contains("try 3"),
+        "{log}"
+    );
 }
 
 fn a_timeout_kills_the_process_group() {
@@ -216,13 +266,19 @@ outputs = ["quick.txt"]
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_eq!(s.ran, ["quick"]);
     let f = &s.failed[0];
-    assert!(f.why.starts_with("timed out after 300 ms") && f.attempts == 2, "{f:?}");
+    assert!(
+        f.why.starts_with("timed out after 300 ms") && f.attempts == 2,
+        "{f:?}"
+    );
     // The background `sleep` of both attempts went with their groups.
     let pids = read(&d, "bg.pids");
     assert_eq!(pids.lines().count(), 2);
     for p in pids.lines() {
         let pid: i32 = p.trim().parse().unwrap();
-        assert!(gone(pid), "the background sleep {pid} survived its job's timeout");
+        assert!(
+            gone(pid),
+            "the background sleep {pid} survived its job's timeout"
+        );
     }
 }
 
@@ -230,7 +286,11 @@ outputs = ["quick.txt"]
 fn gone(pid: i32) -> bool {
     for _ in 0..100 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("X");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("X");
         if stat.is_empty() || state == "Z" || state == "X" {
             return true;
         }
@@ -259,8 +319,18 @@ outputs = ["count.txt"]
     assert_eq!(run_local(&wf, &opts(2)).unwrap().ran, ["sort", "count"]);
     // `touch` changes times, not contents: nothing runs.
     let later = std::time::SystemTime::now() + Duration::from_secs(10);
-    std::fs::File::options().write(true).open(d.join("in.txt")).unwrap().set_modified(later).unwrap();
-    std::fs::File::options().write(true).open(d.join("sorted.txt")).unwrap().set_modified(later).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(d.join("in.txt"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(d.join("sorted.txt"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     let s = run_local(&wf, &opts(2)).unwrap();
     assert!(s.ran.is_empty() && s.up_to_date == 2, "{s}");
     // A new order of the same lines: `sort` runs, its output is the same, so
@@ -280,9 +350,19 @@ outputs = ["count.txt"]
     let wf2 = workflow(&d, &wf_text.replace("wc -l <", "wc -l  <"));
     assert_eq!(run_local(&wf2, &opts(2)).unwrap().ran, ["count"]);
     // --force.
-    let forced = RunOptions { force: vec!["so*".into()], ..opts(2) };
+    let forced = RunOptions {
+        force: vec!["so*".into()],
+        ..opts(2)
+    };
     assert_eq!(run_local(&wf2, &forced).unwrap().ran, ["sort"]);
-    let e = run_local(&wf2, &RunOptions { force: vec!["nothing".into()], ..opts(2) }).unwrap_err();
+    let e = run_local(
+        &wf2,
+        &RunOptions {
+            force: vec!["nothing".into()],
+            ..opts(2)
+        },
+    )
+    .unwrap_err();
     assert!(matches!(e, WorkflowError::NoSuchJob(_)), "{e}");
     assert_eq!(read(&d, "sort.runs").lines().count(), 5);
 }
@@ -307,7 +387,10 @@ outputs = ["out/result.txt"]
     let s = run_local(&wf, &opts(1)).unwrap();
     assert_eq!(s.failed.len(), 1);
     assert_eq!(read(&d, "out/result.txt"), "half\nwhole\n");
-    let names: Vec<String> = std::fs::read_dir(d.join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, ["result.txt"]);
     // The failure was not recorded: back to the first input, the first
     // output is what the job makes, and it is there.
@@ -341,9 +424,18 @@ outputs = ["never2.txt"]
     );
     let s = run_local(&wf, &opts(2)).unwrap();
     let why = |j: &str| s.failed.iter().find(|f| f.job == j).unwrap().why.clone();
-    assert!(why("needs-a-file").contains("`not-there.txt` does not exist, and no job makes it"), "{s}");
-    assert!(why("forgets-its-output").contains("its output `never.txt` is missing"), "{s}");
-    assert!(why("ignores-the-placeholder").contains("did not write its output `never2.txt`"), "{s}");
+    assert!(
+        why("needs-a-file").contains("`not-there.txt` does not exist, and no job makes it"),
+        "{s}"
+    );
+    assert!(
+        why("forgets-its-output").contains("its output `never.txt` is missing"),
+        "{s}"
+    );
+    assert!(
+        why("ignores-the-placeholder").contains("did not write its output `never2.txt`"),
+        "{s}"
+    );
 }
 
 fn dry_run_says_why() {
@@ -368,15 +460,31 @@ outputs = ["b.txt"]
     assert_eq!(plan.jobs[1].1, Plan::After("a".into()));
     assert!(!d.join("a.txt").exists(), "a dry run ran something");
     run_local(&wf, &opts(1)).unwrap();
-    assert!(dry_run(&wf, &opts(1)).unwrap().jobs.iter().all(|j| j.1 == Plan::UpToDate));
+    assert!(dry_run(&wf, &opts(1))
+        .unwrap()
+        .jobs
+        .iter()
+        .all(|j| j.1 == Plan::UpToDate));
     std::fs::write(d.join("src.txt"), "y").unwrap();
     let plan = dry_run(&wf, &opts(1)).unwrap();
     assert_eq!(plan.jobs[0].1, Plan::Run("input `src.txt` changed".into()));
-    let wf = workflow(&d, &text.replace("cp {input} {output}\"\ninputs = [\"a.txt\"]", "cp  {input} {output}\"\ninputs = [\"a.txt\"]"));
+    let wf = workflow(
+        &d,
+        &text.replace(
+            "cp {input} {output}\"\ninputs = [\"a.txt\"]",
+            "cp  {input} {output}\"\ninputs = [\"a.txt\"]",
+        ),
+    );
     std::fs::write(d.join("src.txt"), "x").unwrap();
     let plan = dry_run(&wf, &opts(1)).unwrap();
-    assert_eq!(plan.jobs[1].1, Plan::Run("its command, environment or outputs changed".into()));
-    assert!(plan.to_string().contains("would run   b  (its command"), "{plan}");
+    assert_eq!(
+        plan.jobs[1].1,
+        Plan::Run("its command, environment or outputs changed".into())
+    );
+    assert!(
+        plan.to_string().contains("would run   b  (its command"),
+        "{plan}"
+    );
 }
 
 fn resources_limit_what_runs_together() {
@@ -396,13 +504,27 @@ resources = { cpus = 3 }
 cmd = "true"
 "#,
     );
-    let o = RunOptions { resources: vec![("gpu".into(), 1.0)], ..opts(3) };
+    let o = RunOptions {
+        resources: vec![("gpu".into(), 1.0)],
+        ..opts(3)
+    };
     let s = run_local(&wf, &o).unwrap();
     assert_eq!(s.ran.len(), 4, "{s}");
     // With two cpus, `big` can never run here: it fails, saying how to fix it.
-    let s = run_local(&wf, &RunOptions { force: vec!["*".into()], ..opts(2) }).unwrap();
+    let s = run_local(
+        &wf,
+        &RunOptions {
+            force: vec!["*".into()],
+            ..opts(2)
+        },
+    )
+    .unwrap();
     let big = s.failed.iter().find(|f| f.job == "big").unwrap();
-    assert!(big.why.contains("needs 3 cpus") && big.why.contains("--jobs"), "{}", big.why);
+    assert!(
+        big.why.contains("needs 3 cpus") && big.why.contains("--jobs"),
+        "{}",
+        big.why
+    );
     let gpu = s.failed.iter().find(|f| f.job == "gpu[0]").unwrap();
     assert!(gpu.why.contains("--resource gpu=N"), "{}", gpu.why);
 }
@@ -420,7 +542,10 @@ fn start_driver(dir: &Path) -> std::process::Child {
 fn wait_for_files(dir: &Path, n: usize) {
     let t = Instant::now();
     while std::fs::read_dir(dir).map_or(0, |r| r.count()) < n {
-        assert!(t.elapsed() < Duration::from_secs(20), "the driver did not get going");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the driver did not get going"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -447,24 +572,49 @@ fn an_interrupted_run_kills_its_jobs_and_resumes() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let t = Instant::now();
     let status = child.wait().unwrap();
-    assert!(t.elapsed() < Duration::from_secs(5), "Ctrl-C took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "Ctrl-C took {:?}",
+        t.elapsed()
+    );
     assert_eq!(status.code(), Some(130));
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(out.contains("interrupted") && out.contains("run again to resume"), "{out}");
+    assert!(
+        out.contains("interrupted") && out.contains("run again to resume"),
+        "{out}"
+    );
     // Every background sleep went with its job's group.
     for p in std::fs::read_dir(d.join("pids")).unwrap() {
-        let pid: i32 = std::fs::read_to_string(p.unwrap().path()).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(p.unwrap().path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert!(gone(pid), "sleep {pid} survived Ctrl-C");
     }
     // Only quick jobs finished; nothing else has an output, under any name.
-    let files: Vec<String> = sorted(std::fs::read_dir(d.join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect());
-    assert!(files.iter().all(|f| ["0.txt", "1.txt", "2.txt"].contains(&f.as_str())), "{files:?}");
+    let files: Vec<String> = sorted(
+        std::fs::read_dir(d.join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+    );
+    assert!(
+        files
+            .iter()
+            .all(|f| ["0.txt", "1.txt", "2.txt"].contains(&f.as_str())),
+        "{files:?}"
+    );
     // Resumed (quickly this time), only the rest run.
     std::fs::write(d.join("sleep.txt"), "0").unwrap();
     let s = run_local(&wf, &opts(2)).unwrap();
     assert!(s.success(), "{s}");
-    assert_eq!((s.up_to_date, s.ran.len()), (files.len(), 10 - files.len()), "{s}");
+    assert_eq!(
+        (s.up_to_date, s.ran.len()),
+        (files.len(), 10 - files.len()),
+        "{s}"
+    );
 }
 
 fn a_killed_driver_resumes_from_the_journal() {
@@ -478,7 +628,12 @@ fn a_killed_driver_resumes_from_the_journal() {
     child.wait().unwrap();
     // What the journal says finished is up to date; the rest will run.
     let plan = dry_run(&wf, &opts(2)).unwrap();
-    let done: Vec<String> = plan.jobs.iter().filter(|j| j.1 == Plan::UpToDate).map(|j| j.0.clone()).collect();
+    let done: Vec<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| j.1 == Plan::UpToDate)
+        .map(|j| j.0.clone())
+        .collect();
     assert!(done.len() >= 3, "{plan}");
     std::thread::sleep(Duration::from_millis(600)); // the orphaned commands end
     let s = run_local(&wf, &opts(2)).unwrap();

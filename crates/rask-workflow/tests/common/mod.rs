@@ -25,7 +25,10 @@ pub(crate) fn workflow(dir: &Path, text: &str) -> Workflow {
 }
 
 pub(crate) fn opts(jobs: usize) -> RunOptions {
-    RunOptions { jobs, ..RunOptions::default() }
+    RunOptions {
+        jobs,
+        ..RunOptions::default()
+    }
 }
 
 pub(crate) fn read(dir: &Path, p: &str) -> String {
@@ -39,7 +42,10 @@ pub(crate) fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 /// Runs each test, prints its outcome, exits non-zero if any failed.
 pub(crate) fn run_tests(tests: &[(&str, fn())]) {
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let mut failed = Vec::new();
     let mut passed = 0;
     for (name, t) in tests {
@@ -50,7 +56,10 @@ pub(crate) fn run_tests(tests: &[(&str, fn())]) {
         match std::panic::catch_unwind(t) {
             Ok(()) => {
                 passed += 1;
-                println!("test {name} ... ok ({:.2} s)", start.elapsed().as_secs_f64());
+                println!(
+                    "test {name} ... ok ({:.2} s)",
+                    start.elapsed().as_secs_f64()
+                );
             }
             Err(_) => {
                 println!("test {name} ... FAILED");
