@@ -248,7 +248,7 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
             index.push((p.as_str(), i as u32, k as u32));
         }
     }
-    index.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    index.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for w in index.windows(2) {
         if w[0].0 == w[1].0 {
             return Err(WorkflowError::DuplicateOutput {

@@ -24,15 +24,15 @@
 //! under their own name are deleted before it starts, so a failed attempt
 //! cannot leave a stale one that looks finished.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{run_once, signal_name, Exit};
+use crate::command::{run_once, signal_name, Exit, Logs};
 use crate::dag::{InputFrom, JobDef};
 use crate::hash::{self, ContentHash, FileState, Signature, Signer};
 use crate::journal::{self, JobRecord, Record};
@@ -482,7 +482,6 @@ fn attempt_once(
         }
         if via {
             let tmp = temp_name(o);
-            let _ = std::fs::remove_file(base.join(&tmp));
             shown.push(shown_path(job, base, &tmp));
             temps.push(Some(base.join(tmp)));
         } else {
@@ -501,16 +500,8 @@ fn attempt_once(
         }
     };
     let argv = job.command.argv(&shown);
-    let (out, err) = match open_logs(out_log, err_log, attempt) {
-        Ok(f) => f,
-        Err(e) => {
-            return Err(failed(format!(
-                "could not open the log files {}: {e}",
-                out_log.display()
-            )))
-        }
-    };
-    let exit = run_once(&argv, env, cwd, out, err, timeout, cancel);
+    let logs = Logs { out: out_log, err: err_log, attempt };
+    let exit = run_once(&argv, env, cwd, logs, timeout, cancel);
     let why = match exit {
         Exit::Success => None,
         Exit::Code(c) => {
@@ -609,33 +600,6 @@ pub(crate) fn log_paths(state: &Path, name: &str) -> (PathBuf, PathBuf) {
         dir.join(format!("{safe}.out")),
         dir.join(format!("{safe}.err")),
     )
-}
-
-fn open_logs(out: &Path, err: &Path, attempt: u32) -> std::io::Result<(File, File)> {
-    let open = |p: &Path| -> std::io::Result<File> {
-        let mut o = OpenOptions::new();
-        if attempt == 1 {
-            o.write(true).create(true).truncate(true);
-        } else {
-            o.append(true).create(true);
-        }
-        match o.open(p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(d) = p.parent() {
-                    std::fs::create_dir_all(d)?;
-                }
-                o.open(p)
-            }
-            r => r,
-        }
-    };
-    let (mut a, mut b) = (open(out)?, open(err)?);
-    if attempt > 1 {
-        let line = format!("--- rask: attempt {attempt} ---\n");
-        a.write_all(line.as_bytes())?;
-        b.write_all(line.as_bytes())?;
-    }
-    Ok((a, b))
 }
 
 /// The last few lines of a log file.

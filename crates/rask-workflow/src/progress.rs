@@ -90,7 +90,7 @@ fn draw(total: u64, feed: Feed, stop: &AtomicBool) {
             }
             Feed::Journal { jdir, token } => {
                 // Reading the journal every 500 ms is plenty.
-                if ticks % 5 == 0 {
+                if ticks == 0 {
                     tail(jdir, token, &mut offsets, &mut counted);
                 }
                 Counts { ..counted }
@@ -105,7 +105,7 @@ fn draw(total: u64, feed: Feed, stop: &AtomicBool) {
             msg.push_str(&format!(", {} not run", c.skipped));
         }
         bar.set_message(msg);
-        ticks += 1;
+        ticks = (ticks + 1) % 5;
         std::thread::park_timeout(Duration::from_millis(100));
     }
     bar.finish_and_clear();

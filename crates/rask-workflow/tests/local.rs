@@ -81,7 +81,7 @@ fn diamonds_and_fan_ins() {
         r#"
 [[job]]
 name = "top"
-cmd = "echo top > {output}"
+cmd = "echo top > {output}; echo said; echo warned >&2"
 outputs = ["top.txt"]
 
 [[job]]
@@ -122,8 +122,10 @@ after = ["bottom"]
     assert_eq!(read(&d, "bottom.txt"), "top\nleft\ntop\nright\n");
     let want: String = (0..40).map(|i| format!("{i} ")).collect();
     assert_eq!(read(&d, "fan-in.txt"), want);
-    // Each job's stdout and stderr have their own files.
-    assert!(s.state_dir.join("logs/top.out").exists() && s.state_dir.join("logs/top.err").exists());
+    // Each job's stdout and stderr have their own files, made when there is output.
+    assert_eq!(read(&s.state_dir, "logs/top.out"), "said\n");
+    assert_eq!(read(&s.state_dir, "logs/top.err"), "warned\n");
+    assert!(!s.state_dir.join("logs/bottom.out").exists());
     // Nothing to do the second time.
     let again = run_local(&wf, &opts(2)).unwrap();
     assert!(again.ran.is_empty() && again.up_to_date == 45, "{again}");
