@@ -78,5 +78,7 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<i32> {
         std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
     }
     eprint!("{summary}");
+    // The process ends now: freeing every job's description would only delay it.
+    std::mem::forget(wf);
     Ok(summary.exit_code())
 }

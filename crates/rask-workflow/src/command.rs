@@ -91,7 +91,10 @@ pub(crate) fn run_once(
         Err(e) => return Exit::Spawn(e),
     };
     let reg = supervise::register(child.id(), timeout, cancel.clone());
-    let mut sinks = [Sink::new(logs.out, logs.attempt), Sink::new(logs.err, logs.attempt)];
+    let mut sinks = [
+        Sink::new(logs.out, logs.attempt),
+        Sink::new(logs.err, logs.attempt),
+    ];
     copy_output(child.id(), [out_r, err_r], &mut sinks);
     wait_unreaped(child.id());
     let stopped = reg.finish();
@@ -135,7 +138,12 @@ struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     fn new(path: &'a Path, attempt: u32) -> Self {
-        Sink { path, attempt, file: None, broken: false }
+        Sink {
+            path,
+            attempt,
+            file: None,
+            broken: false,
+        }
     }
 
     fn write(&mut self, data: &[u8]) {
@@ -154,7 +162,10 @@ impl<'a> Sink<'a> {
         }
         if let Some(f) = &mut self.file {
             if let Err(e) = f.write_all(data) {
-                tracing::warn!("{}: {e}: the rest of this output is lost", self.path.display());
+                tracing::warn!(
+                    "{}: {e}: the rest of this output is lost",
+                    self.path.display()
+                );
                 self.broken = true;
             }
         }
@@ -194,10 +205,18 @@ fn copy_output(pid: u32, pipes: [OwnedFd; 2], sinks: &mut [Sink<'_>; 2]) {
     while open[0] || open[1] {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
         for (k, p) in pipes.iter().enumerate() {
-            fds.push(libc::pollfd { fd: if open[k] { p.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: if open[k] { p.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         if let (Some(p), false) = (&pidfd, exited) {
-            fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: p.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
@@ -208,7 +227,10 @@ fn copy_output(pid: u32, pipes: [OwnedFd; 2], sinks: &mut [Sink<'_>; 2]) {
             return;
         }
         for k in 0..2 {
-            if open[k] && fds[k].revents != 0 && !read_some(pipes[k].as_raw_fd(), &mut buf, &mut sinks[k]) {
+            if open[k]
+                && fds[k].revents != 0
+                && !read_some(pipes[k].as_raw_fd(), &mut buf, &mut sinks[k])
+            {
                 open[k] = false;
             }
         }
@@ -258,7 +280,12 @@ fn wait_unreaped(pid: u32) {
         // read it. `pid` is our own child, not yet reaped.
         let rc = unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
         };
         if rc == 0 {
             return;

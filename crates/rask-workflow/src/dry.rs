@@ -135,7 +135,12 @@ pub fn dry_run(wf: &Workflow, opts: &RunOptions) -> Result<DryRun, WorkflowError
             if prev.sig != sig {
                 let changed = inputs
                     .iter()
-                    .find(|(p, h)| !prev.inputs.iter().any(|(q, g)| q == p && g == h))
+                    .find(|(p, h)| {
+                        !prev
+                            .inputs
+                            .iter()
+                            .any(|(q, g)| *q == crate::journal::PathKey::of(p) && g == h)
+                    })
                     .map(|(p, _)| format!("input `{p}` changed"))
                     .unwrap_or_else(|| "an input was removed".into());
                 return (Plan::Run(changed), None);

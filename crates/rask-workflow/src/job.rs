@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::{run_once, signal_name, Exit, Logs};
 use crate::dag::{InputFrom, JobDef};
 use crate::hash::{self, ContentHash, FileState, Signature, Signer};
-use crate::journal::{self, JobRecord, Record};
+use crate::journal::{self, JobRecord, PathKey, Record};
 use crate::local::{self, Refused};
 use crate::supervise::Cancel;
 
@@ -252,7 +252,12 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
                 if let Some((states, refreshed)) = outputs_unchanged(job, prev, base) {
                     let hashes = states.iter().map(|s| s.hash).collect();
                     if refreshed {
-                        let outputs = job.outputs.iter().cloned().zip(states).collect();
+                        let outputs = job
+                            .outputs
+                            .iter()
+                            .map(|o| PathKey::of(o))
+                            .zip(states)
+                            .collect();
                         let r = Record::Done {
                             job: job.name.clone(),
                             sig,
@@ -304,7 +309,12 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
         let failure = match result {
             Ok(states) => {
                 let hashes = states.iter().map(|s| s.hash).collect();
-                let outputs = job.outputs.iter().cloned().zip(states).collect();
+                let outputs = job
+                    .outputs
+                    .iter()
+                    .map(|o| PathKey::of(o))
+                    .zip(states)
+                    .collect();
                 let r = Record::Done {
                     job: job.name.clone(),
                     sig,
@@ -352,8 +362,8 @@ fn journal_failed(ctx: &RunCtx, job: &str, why: &str) {
     );
 }
 
-fn inputs_owned(inputs: &[(&str, ContentHash)]) -> Vec<(String, ContentHash)> {
-    inputs.iter().map(|(p, h)| ((*p).to_owned(), *h)).collect()
+fn inputs_owned(inputs: &[(&str, ContentHash)]) -> Vec<(PathKey, ContentHash)> {
+    inputs.iter().map(|(p, h)| (PathKey::of(p), *h)).collect()
 }
 
 /// Each input's path and content hash.
@@ -438,7 +448,7 @@ pub(crate) fn outputs_unchanged(
     let mut states = Vec::with_capacity(job.outputs.len());
     let mut refreshed = false;
     for (o, (p, known)) in job.outputs.iter().zip(&prev.outputs) {
-        if o != p {
+        if PathKey::of(o) != *p {
             return None;
         }
         let (now, read) = hash::current(&base.join(o), Some(known)).ok()?;
@@ -500,7 +510,11 @@ fn attempt_once(
         }
     };
     let argv = job.command.argv(&shown);
-    let logs = Logs { out: out_log, err: err_log, attempt };
+    let logs = Logs {
+        out: out_log,
+        err: err_log,
+        attempt,
+    };
     let exit = run_once(&argv, env, cwd, logs, timeout, cancel);
     let why = match exit {
         Exit::Success => None,

@@ -35,7 +35,7 @@ use twox_hash::XxHash3_64;
 use crate::hash::{ContentHash, FileState, Signature};
 use crate::WorkflowError;
 
-const MAGIC: &[u8; 8] = b"RASKWF1\n";
+const MAGIC: &[u8; 8] = b"RASKWF2\n";
 
 /// One journal entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,8 +47,8 @@ pub(crate) enum Record {
         sig: Signature,
         /// The part of `sig` that does not depend on the inputs.
         cmd: Signature,
-        inputs: Vec<(String, ContentHash)>,
-        outputs: Vec<(String, FileState)>,
+        inputs: Vec<(PathKey, ContentHash)>,
+        outputs: Vec<(PathKey, FileState)>,
     },
     /// The job failed; `why` is the summary line (for `rask jobs`).
     Failed { job: String, why: String },
@@ -64,8 +64,19 @@ pub(crate) struct JobRecord {
     pub(crate) sig: Signature,
     /// What the signature was made of, to say why it changed.
     pub(crate) cmd: Signature,
-    pub(crate) inputs: Vec<(String, ContentHash)>,
-    pub(crate) outputs: Vec<(String, FileState)>,
+    pub(crate) inputs: Vec<(PathKey, ContentHash)>,
+    pub(crate) outputs: Vec<(PathKey, FileState)>,
+}
+
+/// A path as the journal keeps it: a 64-bit hash of its text (records stay
+/// small and decode without allocating a string per file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct PathKey(pub(crate) u64);
+
+impl PathKey {
+    pub(crate) fn of(path: &str) -> PathKey {
+        PathKey(XxHash3_64::oneshot(path.as_bytes()))
+    }
 }
 
 /// What the journal knows.
@@ -381,7 +392,7 @@ mod tests {
                 sig: Signature(i),
                 cmd: Signature(0),
                 inputs: vec![],
-                outputs: vec![(format!("o{i}"), fs(i))],
+                outputs: vec![(PathKey::of(&format!("o{i}")), fs(i))],
             };
             append(&j, "t1", &r).unwrap();
         }
