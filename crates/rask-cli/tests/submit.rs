@@ -99,7 +99,12 @@ fn submitted_arrays_run_on_the_cluster_and_are_waited_for() {
         &store,
         &addr,
         &["--array", "1-20"],
-        &["sh", "-c", "echo $0 $RASK_TASK_ID > out/$0.txt", "{}"],
+        &[
+            "sh",
+            "-c",
+            "echo $0 $RASK_TASK_ID > out/$0.txt; echo done $0",
+            "{}",
+        ],
     );
     assert_eq!(id, "1");
     let w = rask(&dir, &store, &["wait", "1"]);
@@ -156,7 +161,10 @@ fn submitted_arrays_run_on_the_cluster_and_are_waited_for() {
     );
     assert!(text(&w).contains("cancelled"), "{}", text(&w));
     // Logs of each task are in the job's directory.
-    assert!(store.join("1/logs/sh[7].out").exists());
+    assert_eq!(
+        std::fs::read_to_string(store.join("1/logs/sh[7].out")).unwrap(),
+        "done 7\n"
+    );
 }
 
 #[test]
