@@ -452,13 +452,14 @@ fn drive_inner(dir: &Path) -> JobResult {
     if let Err(e) = crate::interrupt::install() {
         return failed(format!("installing the signal handler: {e}"));
     }
+    // The pid before the lock: whoever sees the lock held can signal it.
+    if let Err(e) = std::fs::write(dir.join("driver.pid"), std::process::id().to_string()) {
+        return failed(format!("{}: {e}", dir.join("driver.pid").display()));
+    }
     let lock = match StateLock::take(dir) {
         Ok(l) => l,
         Err(e) => return failed(e.to_string()),
     };
-    if let Err(e) = std::fs::write(dir.join("driver.pid"), std::process::id().to_string()) {
-        return failed(format!("{}: {e}", dir.join("driver.pid").display()));
-    }
     let sub: Submission = match std::fs::read(dir.join("submission.json"))
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
