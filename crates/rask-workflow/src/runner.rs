@@ -86,9 +86,19 @@ pub fn run_local(wf: &Workflow, opts: &RunOptions) -> Result<Summary, WorkflowEr
 
 /// Runs `wf` on `client`'s executor: threads of this process, or a cluster.
 pub fn run(wf: &Workflow, client: &Client, opts: &RunOptions) -> Result<Summary, WorkflowError> {
+    let lock = StateLock::take(&state_dir(wf, opts))?;
+    run_locked(wf, client, opts, lock)
+}
+
+/// [`run`] with the state directory's lock already taken.
+pub(crate) fn run_locked(
+    wf: &Workflow,
+    client: &Client,
+    opts: &RunOptions,
+    _lock: StateLock,
+) -> Result<Summary, WorkflowError> {
     let start = Instant::now();
     let state = state_dir(wf, opts);
-    let _lock = StateLock::take(&state)?;
     let jdir = journal::dir(&state);
     // 1. The journal.
     let (mut snap, segs) = journal::load(&jdir)?;

@@ -480,13 +480,12 @@ fn drive_inner(dir: &Path) -> JobResult {
             ))
         }
     };
-    // `run` takes the lock itself: hand it over.
-    drop(lock);
     let opts = crate::RunOptions {
         state_dir: Some(dir.to_owned()),
         ..crate::RunOptions::default()
     };
-    match crate::run(&wf, &client, &opts) {
+    // The lock goes to the run: it is never free while the job lives.
+    match crate::runner::run_locked(&wf, &client, &opts, lock) {
         Ok(s) => JobResult {
             summary: Some(s),
             error: None,
