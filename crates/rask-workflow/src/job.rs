@@ -245,27 +245,13 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
     };
     let base = Path::new(&ctx.base);
     let sig = signature(job, &inputs);
-    let cmd_sig = job.cmd_sig;
     if !spec.force {
         if let Some(prev) = spec.prev {
             if prev.sig == sig {
                 if let Some((states, refreshed)) = outputs_unchanged(job, prev, base) {
                     let hashes = states.iter().map(|s| s.hash).collect();
                     if refreshed {
-                        let outputs = job
-                            .outputs
-                            .iter()
-                            .map(|o| PathKey::of(o))
-                            .zip(states)
-                            .collect();
-                        let r = Record::Done {
-                            job: job.name.clone(),
-                            sig,
-                            cmd: cmd_sig,
-                            inputs: inputs_owned(&inputs),
-                            outputs,
-                        };
-                        append(ctx, &r);
+                        append(ctx, &done_record(job, sig, &inputs, states));
                     } else if ctx.remote {
                         append(
                             ctx,
@@ -309,20 +295,7 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
         let failure = match result {
             Ok(states) => {
                 let hashes = states.iter().map(|s| s.hash).collect();
-                let outputs = job
-                    .outputs
-                    .iter()
-                    .map(|o| PathKey::of(o))
-                    .zip(states)
-                    .collect();
-                let r = Record::Done {
-                    job: job.name.clone(),
-                    sig,
-                    cmd: cmd_sig,
-                    inputs: inputs_owned(&inputs),
-                    outputs,
-                };
-                append(ctx, &r);
+                append(ctx, &done_record(job, sig, &inputs, states));
                 return (Status::Ran, hashes, attempt);
             }
             Err(AttemptError::Cancelled) => return (Status::Cancelled, Vec::new(), attempt),
@@ -362,8 +335,25 @@ fn journal_failed(ctx: &RunCtx, job: &str, why: &str) {
     );
 }
 
-fn inputs_owned(inputs: &[(&str, ContentHash)]) -> Vec<(PathKey, ContentHash)> {
-    inputs.iter().map(|(p, h)| (PathKey::of(p), *h)).collect()
+/// The journal's record of a success.
+fn done_record(
+    job: &JobDef,
+    sig: Signature,
+    inputs: &[(&str, ContentHash)],
+    states: Vec<FileState>,
+) -> Record {
+    Record::Done {
+        job: job.name.clone(),
+        sig,
+        cmd: job.cmd_sig,
+        inputs: inputs.iter().map(|(p, h)| (PathKey::of(p), *h)).collect(),
+        outputs: job
+            .outputs
+            .iter()
+            .map(|o| PathKey::of(o))
+            .zip(states)
+            .collect(),
+    }
 }
 
 /// Each input's path and content hash.

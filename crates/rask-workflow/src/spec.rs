@@ -281,8 +281,8 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
     Ok(std::time::Duration::from_secs_f64(total))
 }
 
-/// `4GiB`, `512MiB`, `10GB`, `1000`: bytes.
-pub(crate) fn parse_size(text: &str) -> Result<f64, String> {
+/// A size in bytes: `4GiB`, `512MiB`, `10GB`, `1000`.
+pub fn parse_size(text: &str) -> Result<f64, String> {
     let s = text.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

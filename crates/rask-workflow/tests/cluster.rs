@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{opts, read, run_tests, scratch, sorted, workflow};
+use common::{gone, opts, read, run_tests, scratch, sorted, workflow};
 use rask::Client;
 use rask_workflow::{interrupt, run, run_local};
 
@@ -129,22 +129,6 @@ cmd = "sleep 20 & echo $! > slow.pid; wait"
         (s.skipped[0].job.as_str(), s.skipped[0].because.as_str()),
         ("after-bad", "bad")
     );
-}
-
-fn gone(pid: i32) -> bool {
-    for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or("X");
-        if stat.is_empty() || state == "Z" || state == "X" {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    false
 }
 
 fn ctrl_c_cancels_jobs_on_the_workers() {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{opts, read, run_tests, scratch, sorted, workflow};
+use common::{gone, opts, read, run_tests, scratch, sorted, workflow};
 use rask_workflow::{dry_run, interrupt, run_local, Plan, RunOptions, Workflow, WorkflowError};
 
 fn main() {
@@ -282,23 +282,6 @@ outputs = ["quick.txt"]
             "the background sleep {pid} survived its job's timeout"
         );
     }
-}
-
-/// Whether `pid` has exited (or is a zombie nobody reaped yet).
-fn gone(pid: i32) -> bool {
-    for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or("X");
-        if stat.is_empty() || state == "Z" || state == "X" {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    false
 }
 
 fn up_to_date_by_content_not_time() {

@@ -40,6 +40,23 @@ pub(crate) fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// Whether `pid` has exited (or is a zombie nobody reaped yet), waiting up to 3 s.
+pub(crate) fn gone(pid: i32) -> bool {
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("X");
+        if stat.is_empty() || state == "Z" || state == "X" {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    false
+}
+
 /// Runs each test, prints its outcome, exits non-zero if any failed.
 pub(crate) fn run_tests(tests: &[(&str, fn())]) {
     let filter: Vec<String> = std::env::args()
