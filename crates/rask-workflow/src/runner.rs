@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use std::collections::HashMap;
@@ -130,10 +130,15 @@ pub(crate) fn run_locked(
     let registered = local::register(&token, run.clone());
     // The records move to the tasks; the end of the run reads the journal again.
     let prev = Arc::new(std::mem::take(&mut snap.jobs));
+    // On threads, each job also leaves its status in `ended`, and only the
+    // jobs nothing depends on are the graph's outputs (the others' outcomes
+    // move to their dependents instead of being copied out as well).
+    let ended: Arc<[OnceLock<(Status, u32)>]> =
+        (0..wf.jobs.len()).map(|_| OnceLock::new()).collect();
     let nodes = if remote {
         remote_graph(wf, &ctx, &sources, &prev, &forced)
     } else {
-        local_graph(wf, &ctx, sources, prev, forced, run.clone())
+        local_graph(wf, &ctx, sources, prev, forced, run.clone(), ended.clone())
     };
     // 4. Run.
     let progress = opts.progress.then(|| {
@@ -147,7 +152,23 @@ pub(crate) fn run_locked(
         };
         Progress::start(wf.jobs.len(), feed)
     });
-    let result = client.get(&nodes);
+    let result = if remote {
+        client.get(&nodes)
+    } else {
+        let mut sink = vec![true; nodes.len()];
+        for d in wf.deps.iter().flatten() {
+            sink[*d as usize] = false;
+        }
+        let sinks: Vec<Delayed<JobOutcome>> = nodes
+            .iter()
+            .zip(&sink)
+            .filter(|(_, s)| **s)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let r = client.get(&sinks);
+        free_later(sinks);
+        r
+    };
     // Tens of thousands of small allocations: freed off the caller's path.
     free_later(nodes);
     if let Some(p) = progress {
@@ -166,8 +187,31 @@ pub(crate) fn run_locked(
         journal::compact(&jdir, &merged, &segs)?;
     }
     let outcomes = result.map_err(|e| WorkflowError::Engine(e.to_string()))?;
-    let mut summary = summarize(wf, &state, &outcomes);
-    free_later(outcomes);
+    let mut summary = if remote {
+        summarize(
+            wf,
+            &state,
+            outcomes.iter().map(|o| (o.index, &o.status, o.attempts)),
+        )
+    } else {
+        let missing = (
+            Status::Failed(job::Failure {
+                why: "internal error: the job left no outcome".into(),
+                exit_code: None,
+                stderr_tail: String::new(),
+            }),
+            0,
+        );
+        summarize(
+            wf,
+            &state,
+            ended.iter().enumerate().map(|(i, e)| {
+                let (st, at) = e.get().unwrap_or(&missing);
+                (i as u32, st, *at)
+            }),
+        )
+    };
+    free_later((outcomes, ended));
     summary.interrupted = interrupted;
     summary.elapsed(start.elapsed());
     Ok(summary)
@@ -221,6 +265,8 @@ struct Shared {
     prev: Arc<HashMap<String, JobRecord>>,
     forced: Vec<bool>,
     run: Arc<LocalRun>,
+    /// Each job's status and attempts, for the summary.
+    ended: Arc<[OnceLock<(Status, u32)>]>,
 }
 
 /// The graph for this process's threads: each job a task that runs the same
@@ -232,8 +278,10 @@ fn local_graph(
     prev: Arc<HashMap<String, JobRecord>>,
     forced: Vec<bool>,
     run: Arc<LocalRun>,
+    ended: Arc<[OnceLock<(Status, u32)>]>,
 ) -> Vec<Delayed<JobOutcome>> {
     let shared = Arc::new(Shared {
+        ended,
         ctx: ctx.clone(),
         jobs: wf.jobs.clone(),
         sources,
@@ -259,7 +307,9 @@ fn local_graph(
                     prev: sh.prev.get(&job.name),
                     force: sh.forced[i],
                 };
-                run_view(view, &deps, Some(&sh.run))
+                let out = run_view(view, &deps, Some(&sh.run));
+                let _ = sh.ended[i].set((out.status.clone(), out.attempts));
+                out
             },
             (deps,),
         ));
@@ -351,7 +401,11 @@ pub(crate) fn forced_jobs(wf: &Workflow, patterns: &[String]) -> Result<Vec<bool
     Ok(forced)
 }
 
-fn summarize(wf: &Workflow, state: &Path, outcomes: &[JobOutcome]) -> Summary {
+fn summarize<'a>(
+    wf: &Workflow,
+    state: &Path,
+    outcomes: impl Iterator<Item = (u32, &'a Status, u32)>,
+) -> Summary {
     let mut s = Summary {
         jobs: wf.jobs.len(),
         state_dir: state.to_owned(),
@@ -362,20 +416,20 @@ fn summarize(wf: &Workflow, state: &Path, outcomes: &[JobOutcome]) -> Summary {
             .get(i as usize)
             .map_or_else(|| format!("#{i}"), |j| j.name.clone())
     };
-    for o in outcomes {
-        match &o.status {
-            Status::Ran => s.ran.push(name(o.index)),
+    for (index, status, attempts) in outcomes {
+        match status {
+            Status::Ran => s.ran.push(name(index)),
             Status::UpToDate => s.up_to_date += 1,
             Status::Failed(f) => s.failed.push(FailedJob {
-                job: name(o.index),
+                job: name(index),
                 why: f.why.clone(),
                 exit_code: f.exit_code,
-                attempts: o.attempts,
+                attempts,
                 stderr_tail: f.stderr_tail.clone(),
-                log: job::log_paths(state, &name(o.index)).1,
+                log: job::log_paths(state, &name(index)).1,
             }),
             Status::Skipped { root } => s.skipped.push(SkippedJob {
-                job: name(o.index),
+                job: name(index),
                 because: name(*root),
             }),
             Status::Cancelled => s.cancelled += 1,
