@@ -75,20 +75,29 @@ pub(crate) fn hash_file(path: &Path) -> std::io::Result<FileState> {
     if meta.is_dir() {
         return Err(std::io::Error::other("is a directory, not a file"));
     }
-    let mut h = XxHash3_128::with_seed(0);
-    let mut buf = vec![0u8; (meta.len() as usize).clamp(64, 256 * 1024) + 1];
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.write(&buf[..n]);
-    }
+    // Small files (most outputs) in one read and one call; big ones streamed.
+    const WHOLE: u64 = 1 << 20;
+    let hash = if meta.len() <= WHOLE {
+        let mut buf = Vec::with_capacity(meta.len() as usize + 1);
+        f.read_to_end(&mut buf)?;
+        XxHash3_128::oneshot(&buf)
+    } else {
+        let mut h = XxHash3_128::with_seed(0);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            h.write(&buf[..n]);
+        }
+        h.finish_128()
+    };
     Ok(FileState {
         stat: Stat::of(&meta),
-        hash: ContentHash(h.finish_128()),
+        hash: ContentHash(hash),
     })
 }
 
@@ -107,37 +116,39 @@ pub(crate) fn current(
     hash_file(path).map(|f| (f, true))
 }
 
-/// Builds a [`Signature`] from a canonical, length-prefixed encoding.
-pub(crate) struct Signer(XxHash3_128);
+/// Builds a [`Signature`] from a canonical, length-prefixed encoding
+/// (gathered, then hashed in one call: the streaming hasher allocates and
+/// copies its state, which costs more than these few hundred bytes).
+pub(crate) struct Signer(Vec<u8>);
 
 impl Signer {
     /// Version of the encoding: bump it when what is hashed changes.
     const VERSION: &'static [u8] = b"rask-workflow-signature-1";
 
     pub(crate) fn new() -> Signer {
-        let mut h = XxHash3_128::with_seed(0);
-        h.write(Self::VERSION);
-        Signer(h)
+        let mut v = Vec::with_capacity(256);
+        v.extend_from_slice(Self::VERSION);
+        Signer(v)
     }
 
     pub(crate) fn str(&mut self, s: &str) -> &mut Self {
-        self.0.write(&(s.len() as u64).to_le_bytes());
-        self.0.write(s.as_bytes());
+        self.0.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
         self
     }
 
     pub(crate) fn u128(&mut self, v: u128) -> &mut Self {
-        self.0.write(&v.to_le_bytes());
+        self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
 
     pub(crate) fn tag(&mut self, t: u8) -> &mut Self {
-        self.0.write(&[t]);
+        self.0.push(t);
         self
     }
 
     pub(crate) fn finish(&self) -> Signature {
-        Signature(self.0.finish_128())
+        Signature(XxHash3_128::oneshot(&self.0))
     }
 }
 
