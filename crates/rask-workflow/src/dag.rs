@@ -92,7 +92,7 @@ pub(crate) struct JobDef {
 #[derive(Debug)]
 pub struct Workflow {
     pub(crate) base: PathBuf,
-    pub(crate) jobs: std::sync::Arc<[JobDef]>,
+    pub(crate) jobs: std::sync::Arc<Vec<JobDef>>,
     pub(crate) deps: Vec<Vec<u32>>,
     pub(crate) sources: Vec<String>,
 }
@@ -395,6 +395,15 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
     for (p, &j) in order.iter().enumerate() {
         pos[j as usize] = p as u32;
     }
+    if order.iter().enumerate().all(|(p, &j)| p as u32 == j) {
+        // Already in order (the usual case): nothing to move.
+        return Ok(Workflow {
+            base,
+            jobs: std::sync::Arc::new(jobs),
+            deps,
+            sources,
+        });
+    }
     let mut slots: Vec<Option<(JobDef, Vec<u32>)>> = jobs.into_iter().zip(deps).map(Some).collect();
     let mut sorted_jobs = Vec::with_capacity(n);
     let mut sorted_deps = Vec::with_capacity(n);
@@ -406,7 +415,7 @@ fn resolve(ex: Expanded, base: PathBuf) -> Result<Workflow, WorkflowError> {
     }
     Ok(Workflow {
         base,
-        jobs: sorted_jobs.into(),
+        jobs: std::sync::Arc::new(sorted_jobs),
         deps: sorted_deps,
         sources,
     })

@@ -124,6 +124,7 @@ pub(crate) fn expand(file: &WorkflowFile, base: &Path) -> Result<Expanded, Workf
                     format!("expands to more than {MAX_JOBS} jobs"),
                 )
             })?;
+        instances.reserve(count);
         let mut idx = vec![0usize; domains.len()];
         for _ in 0..count {
             let vals: Vec<u32> = idx.iter().map(|&i| i as u32).collect();

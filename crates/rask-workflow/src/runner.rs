@@ -260,7 +260,7 @@ fn remote_graph(
 /// nothing copied per job).
 struct Shared {
     ctx: RunCtx,
-    jobs: Arc<[JobDef]>,
+    jobs: Arc<Vec<JobDef>>,
     sources: Vec<SourceHash>,
     prev: Arc<HashMap<String, JobRecord>>,
     forced: Vec<bool>,
