@@ -145,7 +145,7 @@ pub fn dry_run(wf: &Workflow, opts: &RunOptions) -> Result<DryRun, WorkflowError
                     .unwrap_or_else(|| "an input was removed".into());
                 return (Plan::Run(changed), None);
             }
-            match outputs_unchanged(job, prev, &wf.base) {
+            match outputs_unchanged(job, prev, &wf.base.to_string_lossy()) {
                 Some((states, _)) => (
                     Plan::UpToDate,
                     Some(states.iter().map(|s| s.hash).collect()),

@@ -68,6 +68,49 @@ pub(crate) fn stat(path: &Path) -> std::io::Result<Stat> {
     Ok(Stat::of(&std::fs::metadata(path)?))
 }
 
+/// The stat of `rel` (a relative path) under the directory `base`, looked
+/// up from a descriptor of `base` kept per thread: the kernel walks only
+/// `rel`, not `base` again for every file.
+pub(crate) fn stat_under(base: &str, rel: &str) -> std::io::Result<Stat> {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    thread_local! {
+        static DIR: std::cell::RefCell<Option<(String, OwnedFd)>> = const { std::cell::RefCell::new(None) };
+    }
+    if rel.starts_with('/') {
+        return stat(Path::new(rel));
+    }
+    let c_rel = std::ffi::CString::new(rel).map_err(std::io::Error::other)?;
+    DIR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.as_ref().is_none_or(|(b, _)| b != base) {
+            let f = std::fs::File::open(base)?;
+            *d = Some((base.to_owned(), OwnedFd::from(f)));
+        }
+        let fd = d.as_ref().map_or(-1, |(_, fd)| fd.as_raw_fd());
+        // SAFETY: `st` is plain data that fstatat fills in; `c_rel` is a
+        // NUL-terminated string and `fd` an open directory for the call.
+        let st = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstatat(fd, c_rel.as_ptr(), &mut st, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            st
+        };
+        Ok(Stat {
+            size: st.st_size as u64,
+            mtime_ns: st
+                .st_mtime
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_mtime_nsec),
+            ctime_ns: st
+                .st_ctime
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_ctime_nsec),
+            ino: st.st_ino,
+        })
+    })
+}
+
 /// Reads and hashes `path`; the stat is taken from the open file.
 pub(crate) fn hash_file(path: &Path) -> std::io::Result<FileState> {
     let mut f = std::fs::File::open(path)?;
@@ -114,6 +157,18 @@ pub(crate) fn current(
         }
     }
     hash_file(path).map(|f| (f, true))
+}
+
+/// As [`current`], for `rel` under the directory `base`.
+pub(crate) fn current_under(
+    base: &str,
+    rel: &str,
+    known: &FileState,
+) -> std::io::Result<(FileState, bool)> {
+    if stat_under(base, rel)? == known.stat {
+        return Ok((*known, false));
+    }
+    hash_file(&Path::new(base).join(rel)).map(|f| (f, true))
 }
 
 /// Builds a [`Signature`] from a canonical, length-prefixed encoding
@@ -176,6 +231,20 @@ mod tests {
         assert_ne!(b.stat, a.stat);
         std::fs::write(&p, b"hellp").unwrap();
         assert_ne!(hash_file(&p).unwrap().hash, a.hash);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stat_under_a_directory_is_the_stat() {
+        let dir = std::env::temp_dir().join(format!("rask-hash-under-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/f.txt"), b"x").unwrap();
+        let base = dir.to_str().unwrap();
+        assert_eq!(
+            stat_under(base, "sub/f.txt").unwrap(),
+            stat(&dir.join("sub/f.txt")).unwrap()
+        );
+        assert!(stat_under(base, "sub/missing").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

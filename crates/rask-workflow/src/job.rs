@@ -248,7 +248,7 @@ fn execute(spec: JobView<'_>, deps: &[JobOutcome], local: Option<&local::LocalRu
     if !spec.force {
         if let Some(prev) = spec.prev {
             if prev.sig == sig {
-                if let Some((states, refreshed)) = outputs_unchanged(job, prev, base) {
+                if let Some((states, refreshed)) = outputs_unchanged(job, prev, &ctx.base) {
                     let hashes = states.iter().map(|s| s.hash).collect();
                     if refreshed {
                         append(ctx, &done_record(job, sig, &inputs, states));
@@ -430,7 +430,7 @@ fn shown_path(job: &JobDef, base: &Path, p: &str) -> String {
 pub(crate) fn outputs_unchanged(
     job: &JobDef,
     prev: &JobRecord,
-    base: &Path,
+    base: &str,
 ) -> Option<(Vec<FileState>, bool)> {
     if prev.outputs.len() != job.outputs.len() {
         return None;
@@ -441,7 +441,7 @@ pub(crate) fn outputs_unchanged(
         if PathKey::of(o) != *p {
             return None;
         }
-        let (now, read) = hash::current(&base.join(o), Some(known)).ok()?;
+        let (now, read) = hash::current_under(base, o, known).ok()?;
         if now.hash != known.hash {
             return None;
         }
