@@ -165,6 +165,7 @@ fn submitted_arrays_run_on_the_cluster_and_are_waited_for() {
         std::fs::read_to_string(store.join("1/logs/sh[7].out")).unwrap(),
         "done 7\n"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -213,4 +214,5 @@ fn rask_run_on_a_cluster_and_its_errors() {
         "{}",
         text(&o)
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -86,6 +86,17 @@ pub(crate) fn run_tests(tests: &[(&str, fn())]) {
     }
     println!();
     println!("{passed} passed, {} failed", failed.len());
+    if failed.is_empty() {
+        // Every scratch directory of this process (kept on failure, to look at).
+        let prefix = format!("rask-wf-{}-", std::process::id());
+        if let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
     if !failed.is_empty() {
         println!("failed: {failed:?}");
         std::process::exit(1);
