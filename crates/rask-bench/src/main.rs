@@ -5,6 +5,7 @@
 mod alloc;
 mod baseline;
 mod w1;
+mod w11;
 mod w2;
 mod w3;
 mod w4;
@@ -147,6 +148,19 @@ enum Workload {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// A DAG of shell commands (G groups of M leaves), run by `rask run`'s code, cold then up to date.
+    #[command(name = "W11", alias = "w11")]
+    W11 {
+        /// Groups.
+        #[arg(long, default_value_t = 100)]
+        groups: u32,
+        /// Leaf jobs per group.
+        #[arg(long, default_value_t = 100)]
+        leaves: u32,
+        /// Jobs at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -211,6 +225,11 @@ fn main() -> anyhow::Result<()> {
             "cluster" => w8::run_cluster(mib.unwrap_or(1024), repeat.max(1))?,
             other => anyhow::bail!("W8 runs on `processes` or `cluster`, not `{other}`"),
         },
+        Workload::W11 {
+            groups,
+            leaves,
+            jobs,
+        } => w11::run(groups.max(1), leaves.max(1), jobs.max(1))?,
     };
     println!("{report}");
     Ok(())

@@ -92,13 +92,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         opts.memory = parse_bytes(m)?;
     }
     for r in &args.resources {
-        let (name, amount) = r
-            .split_once('=')
-            .with_context(|| format!("--resource `{r}`: expected NAME=AMOUNT"))?;
-        let amount: f64 = amount
-            .parse()
-            .with_context(|| format!("--resource `{r}`: `{amount}` is not a number"))?;
-        opts.resources.push((name.to_owned(), amount));
+        opts.resources.push(parse_resource(r)?);
     }
     opts.name = args.name.clone();
     opts.listen_host = args.host;
@@ -106,27 +100,20 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `4GiB`, `512MiB`, `10GB`, `1000`: bytes.
-fn parse_bytes(s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num
+/// `NAME=AMOUNT` (`--resource gpu=2`).
+pub(crate) fn parse_resource(r: &str) -> anyhow::Result<(String, f64)> {
+    let (name, amount) = r
+        .split_once('=')
+        .with_context(|| format!("--resource `{r}`: expected NAME=AMOUNT"))?;
+    let amount: f64 = amount
         .parse()
-        .with_context(|| format!("`{s}` is not a size"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => bail!("`{other}` is not a size unit (B, KB, MB, GB, KiB, MiB, GiB)"),
-    };
-    Ok((num * mult) as u64)
+        .with_context(|| format!("--resource `{r}`: `{amount}` is not a number"))?;
+    Ok((name.to_owned(), amount))
+}
+
+/// `4GiB`, `512MiB`, `10GB`, `1000`: bytes.
+pub(crate) fn parse_bytes(s: &str) -> anyhow::Result<u64> {
+    Ok(rask_workflow::spec::parse_size(s).map_err(anyhow::Error::msg)? as u64)
 }
 
 #[cfg(test)]

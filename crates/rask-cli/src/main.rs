@@ -1,7 +1,14 @@
-//! The `rask` command: `rask demo`, `rask scheduler`, `rask worker ADDRESS`.
+//! The `rask` command: `rask demo`, `rask scheduler`, `rask worker ADDRESS`,
+//! `rask run FILE` (workflows of shell commands), `rask submit`, `rask jobs`,
+//! `rask wait` (ad hoc jobs on a cluster).
 
+mod cancel;
 mod cluster;
 mod demo;
+mod jobs;
+mod run;
+mod submit;
+mod wait;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +31,19 @@ enum Command {
     Scheduler(cluster::SchedulerArgs),
     /// Run a worker for the scheduler at ADDRESS (the secret comes from RASK_SECRET).
     Worker(cluster::WorkerArgs),
+    /// Run a workflow of shell commands (a TOML file) on every core or a cluster.
+    Run(run::RunArgs),
+    /// Run a command (or an array of them) on a running cluster, in the background.
+    Submit(submit::SubmitArgs),
+    /// List the submitted jobs.
+    Jobs(jobs::JobsArgs),
+    /// Wait for submitted jobs and say how they ended.
+    Wait(wait::WaitArgs),
+    /// Cancel submitted jobs.
+    Cancel(cancel::CancelArgs),
+    /// Drive a submitted job (started by `rask submit`).
+    #[command(hide = true)]
+    Drive(submit::DriveArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,7 +61,33 @@ fn main() -> anyhow::Result<()> {
             logs("info");
             cluster::worker(&args)
         }
+        Command::Run(args) => {
+            warnings();
+            exit_with(run::main(&args)?)
+        }
+        Command::Submit(args) => exit_with(submit::main(&args)?),
+        Command::Jobs(args) => exit_with(jobs::main(&args)?),
+        Command::Wait(args) => exit_with(wait::main(&args)?),
+        Command::Cancel(args) => exit_with(cancel::main(&args)?),
+        Command::Drive(args) => {
+            warnings();
+            exit_with(submit::drive(&args))
+        }
     }
+}
+
+/// Ends the process with `code` (after the summary is printed).
+fn exit_with(code: i32) -> anyhow::Result<()> {
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+/// Warnings (an interrupted run, a journal that could not be written) to
+/// stderr, unless `RUST_LOG` asks for more.
+fn warnings() {
+    logs("warn");
 }
 
 /// Log lines to stderr: what `RUST_LOG` asks for (`RUST_LOG=rask=debug`,

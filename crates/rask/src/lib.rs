@@ -36,11 +36,11 @@ pub use rask_core::{
     TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
 pub use rask_core::{task_context, RetryOn, TaskContext, TaskOptions};
-pub use rask_distributed::core::Placement;
 pub use rask_diagnostics::{
     visualize, GraphView, PerformanceReport, ProgressBar, Recorder, RecorderOptions, RunStats,
     StatsSnapshot,
 };
+pub use rask_distributed::core::Placement;
 
 /// Seeing inside runs (`rask-diagnostics`): the recorder, the report, the
 /// trace export, graph pictures, the state a dashboard reads, metrics.

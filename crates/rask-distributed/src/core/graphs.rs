@@ -46,6 +46,10 @@ impl Core {
                             "task {i} depends on task {d}, which is not an earlier task"
                         ))
                     }
+                    // A graph released already (its persisted output failed,
+                    // and the client settles its users): the task fails,
+                    // not the graph.
+                    ArgSpec::Ext { graph, .. } if !self.graph_ix.contains_key(&(c, *graph)) => {}
                     ArgSpec::Ext { graph, task } => {
                         let g = self.ext_slot(c, *graph, *task).map_err(|why| {
                             format!("task {i} uses task {task} of graph {graph}, but {why}")
@@ -100,8 +104,11 @@ impl Core {
                     }
                     ArgSpec::Ext { graph, task } => match self.ext_slot(c, graph, task) {
                         Ok((_, slot)) => Arg::Dep(slot),
-                        // Checked above.
-                        Err(_) => continue,
+                        // Released (checked above).
+                        Err(_) => {
+                            doomed.push(slots.len());
+                            continue;
+                        }
                     },
                 });
             }
