@@ -210,7 +210,7 @@ mod kernels {
     use rask_array::Block;
 
     /// A user kernel for `map_blocks`: registered, so it also runs on workers.
-    #[rask_macros::task(crate = rask_client)]
+    #[rask_macros::task(crate = rask_core)]
     pub(crate) fn plus_one(b: Block) -> Block {
         match b {
             Block::F64(a) => Block::F64((&a + 1.0).into_shared()),

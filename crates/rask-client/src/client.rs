@@ -916,6 +916,14 @@ impl Submitter<'_> {
     }
 }
 
+impl rask_core::Submit for Client {
+    type Handle<T: Data> = Future<T>;
+
+    fn submit_delayed<T: Data>(&self, d: Delayed<T>) -> Future<T> {
+        self.compute(d)
+    }
+}
+
 impl Executor for Client {
     fn name(&self) -> &'static str {
         match &self.core.flavor {

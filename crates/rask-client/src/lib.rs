@@ -35,10 +35,5 @@ pub use wait::{AsCompleted, OnError, WaitFor, WaitResult};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::runtime::block_on;
-    pub use crate::{Client, Future};
-    pub use rask_core::inventory;
-    pub use rask_core::{
-        codec, decode_arg, output_value, registered_call, registered_try_call, vec_codec, Codec,
-        Delayed, IntoInput, Registered, Registration, TaskFailure, TaskFuture, TypeCodec, Value,
-    };
+    pub use rask_core::__private::*;
 }

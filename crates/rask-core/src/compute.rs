@@ -47,6 +47,16 @@ impl<E: Executor + ?Sized> Executor for &E {
     }
 }
 
+/// Something that starts a graph now and hands back a handle to its result
+/// (a client and its futures). `#[rask::task]`'s `f::submit(&client, ..)`
+/// is written against it, so crates that register functions need no client.
+pub trait Submit {
+    /// The handle to a result of type `T`.
+    type Handle<T: Data>;
+    /// Starts computing `d` now.
+    fn submit_delayed<T: Data>(&self, d: Delayed<T>) -> Self::Handle<T>;
+}
+
 /// Runs on the calling thread, one task at a time, in the plan's priority
 /// order: deterministic, for debugging and as the reference answer.
 #[derive(Clone, Debug, Default)]

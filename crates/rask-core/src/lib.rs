@@ -30,7 +30,9 @@ mod run;
 
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
 pub use catch::{call_body, catch_panic, failure_error, CatchUnwind};
-pub use compute::{compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, SyncExecutor};
+pub use compute::{
+    compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, Submit, SyncExecutor,
+};
 pub use context::{set_thread_context, task_context, with_task_context, TaskContext};
 pub use delayed::{
     delayed, external, literal, registered_call, registered_try_call, task, try_delayed, value,
@@ -54,3 +56,17 @@ pub use remote::{
     Registration, Remote, Shim, TaskFuture, TypeCodec, GATHER, IDENTITY,
 };
 pub use run::Run;
+
+/// What `#[rask::task]` expands to refers to these (through
+/// `rask::__private`, or `rask_core::__private` for crates that register
+/// functions without a client: `#[rask::task(crate = rask_core)]`, which has
+/// no `async fn`s); not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::inventory;
+    pub use crate::{
+        codec, decode_arg, output_value, registered_call, registered_try_call, vec_codec, Codec,
+        Delayed, IntoInput, Registered, Registration, Submit, TaskFailure, TaskFuture, TypeCodec,
+        Value,
+    };
+}

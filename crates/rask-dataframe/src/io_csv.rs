@@ -141,7 +141,7 @@ fn line_start_at_or_after(r: &mut BufReader<File>, pos: u64) -> std::io::Result<
 }
 
 /// Reads the lines starting in one byte range.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn read_csv_part(spec: CsvSpec) -> Result<Partition> {
     let io = |e| FrameError::io(&spec.path, e);
     let f = File::open(&spec.path).map_err(io)?;
@@ -174,7 +174,7 @@ pub fn read_csv_part(spec: CsvSpec) -> Result<Partition> {
 }
 
 /// Writes one partition as CSV with a header; returns its row count.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn write_csv_part(p: Partition, path: String) -> Result<u64> {
     let f = File::create(&path).map_err(|e| FrameError::io(&path, e))?;
     let mut w = WriterBuilder::new().with_header(true).build(f);

@@ -302,7 +302,7 @@ pub struct ReadSpec {
 }
 
 /// Reads one partition of a Parquet file.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
     let ReadSpec {
         path,
@@ -485,7 +485,7 @@ impl StatTerm {
 }
 
 /// Writes one partition to `path`; returns its row count.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn write_parquet_part(p: Partition, path: String) -> Result<u64> {
     let f = File::create(&path).map_err(|e| FrameError::io(&path, e))?;
     let props = WriterProperties::builder()

@@ -14,13 +14,13 @@ use crate::groupby::{self, GroupSpec};
 use crate::partition::Partition;
 
 /// The same partition (a constant made portable: `identity::delayed(p)`).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn identity(p: Partition) -> Partition {
     p
 }
 
 /// Element `i` of a list.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn pick(v: Vec<Partition>, i: usize) -> Result<Partition> {
     let n = v.len();
     v.into_iter()
@@ -29,7 +29,7 @@ pub fn pick(v: Vec<Partition>, i: usize) -> Result<Partition> {
 }
 
 /// All partitions as one batch.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn concat(v: Vec<Partition>) -> Result<Partition> {
     let Some(first) = v.first() else {
         return Err(FrameError::Invalid("concat of no partitions".into()));
@@ -43,7 +43,7 @@ pub fn concat(v: Vec<Partition>) -> Result<Partition> {
 }
 
 /// Some columns (by index) of all partitions, concatenated.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn concat_columns(v: Vec<Partition>, cols: Vec<usize>) -> Result<Partition> {
     let projected = v
         .iter()
@@ -56,7 +56,7 @@ pub fn concat_columns(v: Vec<Partition>, cols: Vec<usize>) -> Result<Partition> 
 }
 
 /// The columns of batches of equal length, side by side, in order.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn side_by_side(v: Vec<Partition>) -> Result<Partition> {
     let mut fields = Vec::new();
     let mut cols = Vec::new();
@@ -79,25 +79,25 @@ pub fn side_by_side(v: Vec<Partition>) -> Result<Partition> {
 }
 
 /// The number of rows.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn num_rows(p: Partition) -> u64 {
     p.num_rows() as u64
 }
 
 /// The sum of two counts.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn sum_counts(a: u64, b: u64) -> u64 {
     a + b
 }
 
 /// Whether a count is zero.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn is_zero(n: u64) -> bool {
     n == 0
 }
 
 /// Columns computed from expressions.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn select(p: Partition, exprs: Vec<Expr>) -> Result<Partition> {
     let b = &p.0;
     let mut fields = Vec::with_capacity(exprs.len());
@@ -123,7 +123,7 @@ pub fn select(p: Partition, exprs: Vec<Expr>) -> Result<Partition> {
 }
 
 /// The rows where the predicate is true (null counts as false).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn filter(p: Partition, predicate: Expr) -> Result<Partition> {
     let mask = predicate.evaluate(&p.0)?;
     let mask = mask
@@ -134,33 +134,33 @@ pub fn filter(p: Partition, predicate: Expr) -> Result<Partition> {
 }
 
 /// The first `n` rows.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn head(p: Partition, n: usize) -> Partition {
     let n = n.min(p.num_rows());
     Partition(p.0.slice(0, n))
 }
 
 /// One partition's group-by state.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn groupby_partial(p: Partition, spec: GroupSpec) -> Result<Partition> {
     Ok(Partition(groupby::partial(&p.0, &spec)?))
 }
 
 /// Group-by states merged.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn groupby_merge(states: Vec<Partition>, spec: GroupSpec) -> Result<Partition> {
     let b: Vec<RecordBatch> = states.into_iter().map(|p| p.0).collect();
     Ok(Partition(groupby::merge(&b, &spec)?))
 }
 
 /// Group-by states to output columns.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn groupby_finalize(state: Partition, spec: GroupSpec) -> Result<Partition> {
     Ok(Partition(groupby::finalize(&state.0, &spec)?))
 }
 
 /// Partitions rewritten to share one dictionary per string column.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn unify_dictionaries(parts: Vec<Partition>) -> Result<Vec<Partition>> {
     let b: Vec<RecordBatch> = parts.into_iter().map(|p| p.0).collect();
     Ok(crate::dictionary::unify(&b)?
@@ -170,19 +170,19 @@ pub fn unify_dictionaries(parts: Vec<Partition>) -> Result<Vec<Partition>> {
 }
 
 /// A partition sorted.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn sort(p: Partition, spec: crate::sort::SortSpec) -> Result<Partition> {
     Ok(Partition(crate::sort::sort_batch(&p.0, &spec)?))
 }
 
 /// Up to `m` sort-key rows of a partition.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn sample(p: Partition, spec: crate::sort::SortSpec, m: usize) -> Result<Partition> {
     Ok(Partition(crate::sort::sample(&p.0, &spec, m)?))
 }
 
 /// `n - 1` sort boundaries from samples.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn boundaries(
     samples: Vec<Partition>,
     spec: crate::sort::SortSpec,
@@ -193,7 +193,7 @@ pub fn boundaries(
 }
 
 /// A partition cut into `n` sort ranges.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn range_split(
     p: Partition,
     bounds: Partition,
@@ -207,25 +207,25 @@ pub fn range_split(
 }
 
 /// Rows `[k * len / n, (k + 1) * len / n)`.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn slice(p: Partition, k: usize, n: usize) -> Partition {
     Partition(crate::sort::slice_part(&p.0, k, n))
 }
 
 /// The first row of each distinct value of some columns.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn dedupe(p: Partition, cols: Vec<String>) -> Result<Partition> {
     Ok(Partition(crate::sort::dedupe(&p.0, &cols)?))
 }
 
 /// A describe state reshaped.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn describe(p: Partition, cols: Vec<String>) -> Result<Partition> {
     Ok(Partition(crate::sort::describe_shape(&p.0, &cols)?))
 }
 
 /// Two partitions joined.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn join(left: Partition, right: Partition, spec: crate::join::JoinSpec) -> Result<Partition> {
     Ok(Partition(crate::join::join_batches(
         &left.0, &right.0, &spec,
@@ -233,7 +233,7 @@ pub fn join(left: Partition, right: Partition, spec: crate::join::JoinSpec) -> R
 }
 
 /// A partition cut into `n` by a hash of the key columns.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Partition>> {
     Ok(groupby::split(&p.0, &keys, n)?
         .into_iter()
@@ -247,7 +247,7 @@ static PARTS: rask_core::Codec = rask_core::codec::<Vec<Partition>>();
 /// [`hash_split`](fn@hash_split) when `total > threshold`; otherwise every row in the
 /// first of `n` pieces (the others empty). Every partition gets the same
 /// `total`, so all agree on where a key goes.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn hash_split_above(
     p: Partition,
     keys: Vec<String>,
@@ -275,7 +275,7 @@ pub(crate) fn gather(parts: &[Delayed<Partition>]) -> Delayed<Vec<Partition>> {
 }
 
 /// An empty list.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub fn list_empty() -> Vec<Partition> {
     Vec::new()
 }

@@ -14,7 +14,7 @@ use rask_dataframe::arrow::datatypes::{DataType, Field, Schema};
 use rask_dataframe::{col, lit, mean, sum, DataFrame, JoinStrategy, JoinType, Partition};
 
 /// A user's per-partition function, registered so workers can run it.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 fn doubled(p: Partition) -> rask_dataframe::Result<Partition> {
     rask_dataframe::tasks::select(p, vec![col("k_int"), (col("v_int") * 2).alias("v2")])
 }

@@ -242,12 +242,12 @@ fn expand(func: &ItemFn, krate: &syn::Path) -> syn::Result<proc_macro2::TokenStr
             }
 
             /// An eager call: starts now on `client`'s executor (a worker
-            /// process on `Client::processes`) and returns a future.
-            pub fn submit(
-                client: &#p::Client,
+            /// process on `Client::processes`) and returns its future.
+            pub fn submit<C: #p::Submit>(
+                client: &C,
                 #( #params: impl #p::IntoInput<#types> ),*
-            ) -> #p::Future<#output> {
-                client.compute(delayed(#( #params ),*))
+            ) -> C::Handle<#output> {
+                client.submit_delayed(delayed(#( #params ),*))
             }
         }
 

@@ -14,7 +14,7 @@ use super::block;
 use crate::block::{Block, Scalar};
 
 /// A chunk filled with one value.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn full(shape: Vec<usize>, value: Scalar) -> Block {
     let dim = IxDyn(&shape);
     match value {
@@ -26,7 +26,7 @@ pub(crate) fn full(shape: Vec<usize>, value: Scalar) -> Block {
 
 /// A 1-d chunk `start + step * (first + i)` for `i` in `0..len`; `last`,
 /// when given, is the exact value of the array's final element (linspace).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn ramp(
     start: f64,
     step: f64,
@@ -47,7 +47,7 @@ pub(crate) fn ramp(
 
 /// A 2-d chunk of an identity-like matrix: ones where `col - row == k`,
 /// for the chunk starting at global `(row0, col0)`.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn eye(shape: Vec<usize>, row0: u64, col0: u64, k: i64) -> Block {
     let a = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
         let r = row0 as i64 + ix[0] as i64;
@@ -308,7 +308,7 @@ pub(crate) fn fill(seed: u64, index: u64, n: usize, dist: Dist) -> Vec<f64> {
 }
 
 /// Chunk `index` of a seeded random array.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn random(seed: u64, index: u64, shape: Vec<usize>, dist: Dist) -> Block {
     let n = shape.iter().product();
     let v = fill(seed, index, n, dist);

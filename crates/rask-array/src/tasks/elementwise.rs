@@ -423,7 +423,7 @@ macro_rules! bool_op {
 }
 
 /// `a op b` for two chunks, broadcasting.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn binary(op: BinOp, a: Block, b: Block) -> Result<Block, String> {
     let (work, out) = result_dtype(op, a.dtype(), b.dtype())?;
     match work {
@@ -461,7 +461,7 @@ pub(crate) fn binary(op: BinOp, a: Block, b: Block) -> Result<Block, String> {
 }
 
 /// `a op s` (or `s op a` when `scalar_first`) for one chunk and a scalar.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn binary_scalar(
     op: BinOp,
     a: Block,
@@ -588,7 +588,7 @@ impl UnOp {
 }
 
 /// `op(a)` for one chunk.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn unary(op: UnOp, a: Block) -> Block {
     let out = op.out_dtype(a.dtype());
     match (op, out) {
@@ -642,7 +642,7 @@ pub(crate) fn unary(op: UnOp, a: Block) -> Block {
 
 /// `where(c, a, b)`: `a` where `c` is true, else `b`, broadcasting all three;
 /// `a` and `b` are cast to `out` first.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn select(c: Block, a: Block, b: Block, out: DType) -> Result<Block, String> {
     let c = as_bool(c);
     let shape = broadcast_shape(c.shape(), a.shape())

@@ -128,13 +128,13 @@ pub(crate) fn eval_expr(e: Expr, inputs: &[Block]) -> Result<Block, String> {
 }
 
 /// One chunk of a fused array.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn eval(e: Expr, inputs: Vec<Block>) -> Result<Block, String> {
     eval_expr(e, &inputs)
 }
 
 /// The per-chunk step of a reduction over a fused chunk, in one task.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn reduce(
     op: RedOp,
     e: Expr,

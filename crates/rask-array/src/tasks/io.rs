@@ -8,7 +8,7 @@ use crate::block::Block;
 use crate::npy;
 
 /// Writes a chunk to `path` as `.npy`; returns the bytes written.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn write_chunk(a: Block, path: String) -> Result<u64, String> {
     let f = File::create(&path).map_err(|e| format!("{path}: {e}"))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
@@ -18,7 +18,7 @@ pub(crate) fn write_chunk(a: Block, path: String) -> Result<u64, String> {
 }
 
 /// Reads a chunk from a `.npy` file, checking its shape.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn read_chunk(path: String, shape: Vec<usize>) -> Result<Block, String> {
     let f = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
     let mut r = BufReader::with_capacity(1 << 20, f);
@@ -33,7 +33,7 @@ pub(crate) fn read_chunk(path: String, shape: Vec<usize>) -> Result<Block, Strin
 }
 
 /// The sum of byte counts (the tree that finishes a store write).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn total(parts: Vec<u64>) -> u64 {
     parts.iter().sum()
 }

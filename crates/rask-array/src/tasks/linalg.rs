@@ -61,7 +61,7 @@ where
 
 /// The product of two chunks (2-d x 2-d, 2-d x 1-d, 1-d x 2-d, 1-d x 1-d),
 /// computed in `work` (`f64` or `i64`).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn matmul(a: Block, b: Block, work: DType) -> Result<Block, String> {
     match work {
         DType::F64 => Ok(block(dot_t(as_f64(a).view(), as_f64(b).view())?)),
@@ -72,7 +72,7 @@ pub(crate) fn matmul(a: Block, b: Block, work: DType) -> Result<Block, String> {
 
 /// The element-wise sum of blocks of one shape and dtype (the tree sum of
 /// block products); the first block's buffer is reused when it is not shared.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn sum_blocks(parts: Vec<Block>) -> Result<Block, String> {
     let mut it = parts.into_iter();
     let first = it.next().ok_or("a sum of no blocks")?;

@@ -68,7 +68,7 @@ pub(crate) fn block<T: crate::block::Element>(a: ArrayD<T>) -> Block {
 }
 
 /// Casts a chunk to another dtype.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn cast(a: Block, to: DType) -> Block {
     cast_block(a, to)
 }

@@ -256,7 +256,7 @@ fn count(shape: &[usize], axes: &[usize]) -> f64 {
 }
 
 /// The per-chunk step: reduces `axes` (sorted, unique) of one chunk.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn chunk(
     op: RedOp,
     a: Block,
@@ -524,7 +524,7 @@ pub(crate) fn combine2(op: RedOp, a: Partial, b: Partial) -> Result<Partial, Str
 }
 
 /// Combines the partials of one output chunk (any number, at least one).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn combine(op: RedOp, parts: Vec<Partial>) -> Result<Partial, String> {
     let mut it = parts.into_iter();
     let first = it.next().ok_or("combine of no partials")?;
@@ -533,7 +533,7 @@ pub(crate) fn combine(op: RedOp, parts: Vec<Partial>) -> Result<Partial, String>
 
 /// Finishes one output chunk: drops the reduced axes (`axes`, sorted) and
 /// turns the state into values (`ddof` for var/std).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn finish(op: RedOp, p: Partial, axes: Vec<usize>, ddof: f64) -> Result<Block, String> {
     fn drop_axes<T: Clone>(a: ArrayD<T>, axes: &[usize]) -> ArrayD<T> {
         let mut a = a;

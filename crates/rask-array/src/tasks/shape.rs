@@ -19,7 +19,7 @@ macro_rules! each {
 
 /// Permutes a chunk's axes: `out.axis(i) = a.axis(perm[i])`. A view of the
 /// same buffer.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn permute(a: Block, perm: Vec<usize>) -> Result<Block, String> {
     let nd = a.shape().len();
     let mut seen = vec![false; nd];
@@ -94,7 +94,7 @@ fn pick<T: Clone>(
 }
 
 /// A slice of one chunk (a view of the same buffer).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn slice(a: Block, picks: Vec<AxisPick>) -> Result<Block, String> {
     Ok(match a {
         Block::F64(x) => Block::F64(pick(x, &picks)?),
@@ -117,7 +117,7 @@ fn reshape_one<T: Clone>(
 }
 
 /// Reshapes one chunk (C order).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn reshape(a: Block, shape: Vec<usize>) -> Result<Block, String> {
     Ok(match a {
         Block::F64(x) => Block::F64(reshape_one(x, &shape)?),
@@ -127,7 +127,7 @@ pub(crate) fn reshape(a: Block, shape: Vec<usize>) -> Result<Block, String> {
 }
 
 /// Adds an axis of length 1 at `axis` (for `stack`).
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn expand(a: Block, axis: usize) -> Result<Block, String> {
     if axis > a.shape().len() {
         return Err(format!(
@@ -185,7 +185,7 @@ fn assemble_t<T: Clone + Default>(
 
 /// One chunk from a grid of pieces (C order over `grid`); pieces in a row
 /// of the grid must agree on their sizes across it.
-#[rask_macros::task(crate = rask_client)]
+#[rask_macros::task(crate = rask_core)]
 pub(crate) fn assemble(pieces: Vec<Block>, grid: Vec<usize>) -> Result<Block, String> {
     let Some(first) = pieces.first() else {
         return Err("no pieces".into());
