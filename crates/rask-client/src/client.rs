@@ -23,7 +23,7 @@ use rask_core::{
     WorkerId,
 };
 use rask_diagnostics::ProgressBar;
-use rask_local::ThreadPool;
+use rask_local::{ShuffledExecutor, ThreadPool};
 use rask_process::{ProcessOptions, ProcessPool};
 
 use crate::args::{DepList, FutureArgs};
@@ -49,6 +49,9 @@ enum Flavor {
         Arc<Connection>,
         #[allow(dead_code)] Option<Arc<LocalCluster>>,
     ),
+    /// Graphs run in a seeded random order (`rask_local::ShuffledExecutor`);
+    /// eager and async tasks run as with `Sync`.
+    Shuffled(Arc<ShuffledExecutor>),
 }
 
 /// The eager tasks one worker is running.
@@ -107,7 +110,7 @@ impl Core {
     pub(crate) fn compute_pool(&self) -> &Arc<ThreadPool> {
         match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) => {
+            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) | Flavor::Shuffled(_) => {
                 self.eager_pool.get_or_init(|| {
                     let pool = match ThreadPool::new(1) {
                         Ok(p) => Arc::new(p),
@@ -150,7 +153,9 @@ impl Core {
     pub(crate) fn pool_if_worker(&self) -> Option<Arc<ThreadPool>> {
         let pool = match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) => self.eager_pool.get()?,
+            Flavor::Sync | Flavor::Processes(_) | Flavor::Cluster(..) | Flavor::Shuffled(_) => {
+                self.eager_pool.get()?
+            }
         };
         pool.is_worker_thread().then(|| pool.clone())
     }
@@ -318,6 +323,16 @@ impl Client {
         ))))
     }
 
+    /// Graphs run in an order drawn from `seed`, one task at a time on a
+    /// random one of four threads after random yields, to find tasks that
+    /// depend on each other without saying so; the same seed replays the
+    /// same order (see [`ShuffledExecutor`] and `docs/reliability.md`).
+    pub fn shuffled(seed: u64) -> Self {
+        Self::from_core(Core::new(Flavor::Shuffled(Arc::new(
+            ShuffledExecutor::new(seed),
+        ))))
+    }
+
     /// A thread pool with `n` threads, or the error that prevented it.
     pub fn try_threads(n: usize) -> std::io::Result<Self> {
         Ok(Self::from_core(Core::new(Flavor::Threads(Arc::new(
@@ -398,7 +413,7 @@ impl Client {
                 done();
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
-            Flavor::Processes(_) | Flavor::Cluster(..) => {
+            Flavor::Processes(_) | Flavor::Cluster(..) | Flavor::Shuffled(_) => {
                 // The graph is driven (waited on) by a thread of its own.
                 let client = self.clone();
                 let spawned = std::thread::Builder::new()
@@ -823,6 +838,7 @@ impl Executor for Client {
             Flavor::Threads(_) => "threads",
             Flavor::Processes(_) => "processes",
             Flavor::Cluster(..) => "distributed",
+            Flavor::Shuffled(_) => "shuffled",
         }
     }
     fn workers(&self) -> usize {
@@ -831,6 +847,7 @@ impl Executor for Client {
             Flavor::Threads(p) => p.threads(),
             Flavor::Processes(p) => p.options().workers,
             Flavor::Cluster(c, _) => c.workers(),
+            Flavor::Shuffled(s) => s.workers(),
         }
     }
     fn events(&self) -> Option<&EventSink> {
@@ -840,6 +857,7 @@ impl Executor for Client {
         match &self.core.flavor {
             Flavor::Processes(p) => p.plan_options(),
             Flavor::Cluster(c, _) => c.plan_options(),
+            Flavor::Shuffled(s) => s.plan_options(),
             _ => self.options,
         }
     }
@@ -853,6 +871,7 @@ impl Executor for Client {
             Flavor::Threads(pool) => pool.execute(run),
             Flavor::Processes(pool) => pool.execute(run),
             Flavor::Cluster(c, _) => c.execute(run),
+            Flavor::Shuffled(s) => s.execute(run),
         }
     }
 }

@@ -39,7 +39,7 @@ pub use rask_diagnostics::{ProgressBar, RunStats, StatsSnapshot};
 pub use rask_distributed::{
     run_worker, Connection, LocalCluster, Scheduler, SchedulerConfig, WorkerOptions,
 };
-pub use rask_local::{SyncExecutor, ThreadPool, ThreadsExecutor};
+pub use rask_local::{ShuffledExecutor, SyncExecutor, ThreadPool, ThreadsExecutor};
 /// Registers a function so that worker processes can run it: see the
 /// README's "Worker processes" and `rask_macros`.
 pub use rask_macros::task;
