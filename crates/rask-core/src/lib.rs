@@ -19,6 +19,9 @@ mod graph;
 mod id;
 mod inputs;
 mod key;
+mod loom;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod lower;
 mod node;
 mod plan;

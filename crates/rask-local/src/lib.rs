@@ -7,7 +7,11 @@
 //! - [`ShuffledExecutor`]: ready tasks in a seeded random order on several
 //!   threads, for finding order-dependent bugs in a user's graph.
 
+mod loom;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod pool;
+mod queue;
 mod shuffled;
 mod sleep;
 mod threads;
