@@ -42,8 +42,8 @@
 //!    another task hand back its [`Settled`] (who to tell) instead of
 //!    telling them, and [`Settled::notify`] works through them from a list.
 
-use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -56,6 +56,7 @@ use smallvec::SmallVec;
 
 use crate::client::Core;
 use crate::future::Latch;
+use crate::loom::{AtomicU32, AtomicU8, AtomicUsize, Mutex, MutexGuard};
 use crate::options::TaskOptions;
 use crate::runtime::Launch;
 
@@ -587,7 +588,11 @@ impl Cell {
                 return None;
             }
             g.result = Slot::from(&result);
-            self.state.store(state, Ordering::Release);
+            // A swap, not a store: `begin_attempt` may CAS the state at the
+            // same moment. Either is correct on real hardware; loom
+            // (tokio-rs/loom#254) mis-orders a plain store against a
+            // concurrent read-modify-write, and the models need it exact.
+            self.state.swap(state, Ordering::AcqRel);
             (
                 std::mem::take(&mut g.waiters),
                 std::mem::take(&mut g.deps),
@@ -745,3 +750,7 @@ impl Cell {
         self.finish_attempt(attempt, r, worker);
     }
 }
+
+#[cfg(all(test, rask_loom))]
+#[path = "loom_tests.rs"]
+mod loom_tests;

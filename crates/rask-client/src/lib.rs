@@ -19,6 +19,7 @@ mod args;
 mod cell;
 mod client;
 mod future;
+mod loom;
 mod options;
 mod runtime;
 mod wait;

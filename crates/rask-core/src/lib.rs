@@ -20,7 +20,7 @@ mod id;
 mod inputs;
 mod key;
 mod loom;
-#[cfg(all(test, loom))]
+#[cfg(all(test, rask_loom))]
 mod loom_tests;
 mod lower;
 mod node;

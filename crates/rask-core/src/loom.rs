@@ -1,21 +1,22 @@
 //! The types `Run`'s protocol (`run.rs`) is built from, from `std`, or from
-//! the `loom` model checker when built with `RUSTFLAGS="--cfg loom"` (as
-//! tokio does). `UnsafeCell` takes loom's closure API in both builds, so
+//! the `loom` model checker when built with `RUSTFLAGS="--cfg rask_loom"`, as tokio does
+//! with `cfg(loom)` (a name of our own: `--cfg loom` also puts tokio into its
+//! own loom mode, which has no `tokio::net`). `UnsafeCell` takes loom's closure API in both builds, so
 //! loom sees every slot access. The models are in `loom_tests.rs`.
 
-#[cfg(loom)]
+#[cfg(rask_loom)]
 pub(crate) use ::loom::cell::UnsafeCell;
-#[cfg(loom)]
+#[cfg(rask_loom)]
 pub(crate) use ::loom::sync::atomic::AtomicU32;
-#[cfg(not(loom))]
+#[cfg(not(rask_loom))]
 pub(crate) use std::sync::atomic::AtomicU32;
 
 /// `std::cell::UnsafeCell` with loom's `with` / `with_mut`.
-#[cfg(not(loom))]
+#[cfg(not(rask_loom))]
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(rask_loom))]
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(v: T) -> Self {
         UnsafeCell(std::cell::UnsafeCell::new(v))

@@ -3,7 +3,7 @@
 //! thread runs a ready head; a dependent it readies runs next on the same
 //! thread, or on a new thread, as a steal would), with every slot access
 //! checked by loom's `UnsafeCell`. Run with
-//! `RUSTFLAGS="--cfg loom" cargo test --release -p rask-core --lib loom`.
+//! `RUSTFLAGS="--cfg rask_loom" cargo test --release -p rask-core --lib loom`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

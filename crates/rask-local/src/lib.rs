@@ -8,7 +8,7 @@
 //!   threads, for finding order-dependent bugs in a user's graph.
 
 mod loom;
-#[cfg(all(test, loom))]
+#[cfg(all(test, rask_loom))]
 mod loom_tests;
 mod pool;
 mod queue;

@@ -4,7 +4,7 @@
 //! look for work, else announce itself and sleep unless `has_work` says
 //! otherwise. Loom's condvar waits never time out, so a lost wake-up is a
 //! deadlock that loom reports. Run with
-//! `RUSTFLAGS="--cfg loom" cargo test --release -p rask-local --lib loom`.
+//! `RUSTFLAGS="--cfg rask_loom" cargo test --release -p rask-local --lib loom`.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
