@@ -65,7 +65,7 @@ impl AsyncRead for Pieces<'_> {
         // An LCG picks each piece: mostly small, sometimes large.
         self.state = self.state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let r = (self.state >> 16) as usize;
-        let piece = if r % 4 == 0 {
+        let piece = if r.is_multiple_of(4) {
             1 + r % 65_536
         } else {
             1 + r % 13
