@@ -13,6 +13,7 @@ mod args;
 mod catch;
 mod compute;
 mod delayed;
+mod depth;
 mod error;
 mod event;
 mod graph;

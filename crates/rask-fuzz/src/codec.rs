@@ -1,6 +1,7 @@
 //! The value codec (`rask_core::decode`, what worker processes and the
 //! cluster use for task arguments and results): any bytes decode to a value
-//! or an error, never a panic, an abort or an allocation beyond the input's
+//! or an error, never a panic, an abort (a stack overflow from a deeply
+//! nested recursive value included) or an allocation beyond the input's
 //! size; a value that decodes survives a round trip (encode, decode,
 //! encode gives the same bytes).
 //!
@@ -12,8 +13,7 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// A task value with the field kinds users return (not recursive: see
-/// `docs/reliability.md` on recursive types).
+/// A task value with the field kinds users return.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
     /// Unit.
@@ -31,6 +31,16 @@ pub enum Record {
     },
     /// Nested collections.
     Table(BTreeMap<String, Vec<Option<(bool, u8)>>>),
+}
+
+/// A recursive value: the codec must refuse nesting deeper than its limit
+/// rather than recurse once per level of the input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Tree {
+    /// A leaf.
+    Leaf(u8),
+    /// A node and its children.
+    Node(Box<Tree>, Vec<Tree>, Option<Box<Tree>>),
 }
 
 fn check<T: Serialize + DeserializeOwned + Debug + 'static>(bytes: &[u8]) {
@@ -70,7 +80,7 @@ fn check<T: Serialize + DeserializeOwned + Debug + 'static>(bytes: &[u8]) {
 }
 
 /// Types the target decodes, picked by the first byte.
-pub const TYPES: usize = 10;
+pub const TYPES: usize = 11;
 
 /// Decodes the rest of `data` as the type byte 0 picks.
 pub fn value(data: &[u8]) {
@@ -87,7 +97,8 @@ pub fn value(data: &[u8]) {
         6 => check::<Option<Vec<String>>>(bytes),
         7 => check::<BTreeMap<String, Vec<u32>>>(bytes),
         8 => check::<Record>(bytes),
-        _ => check::<Vec<Record>>(bytes),
+        9 => check::<Vec<Record>>(bytes),
+        _ => check::<Tree>(bytes),
     }
 }
 
@@ -118,5 +129,13 @@ pub fn valid_inputs() -> Vec<Vec<u8>> {
         enc(7, &BTreeMap::from([("k".to_owned(), vec![1u32, 2])])),
         enc(8, &Record::Numbers(-1, 2, -3, 4, -5, 1.5, -2.5)),
         enc(9, &vec![rec, Record::Empty, Record::Table(table)]),
+        enc(
+            10,
+            &Tree::Node(
+                Box::new(Tree::Leaf(1)),
+                vec![Tree::Node(Box::new(Tree::Leaf(2)), vec![], None)],
+                Some(Box::new(Tree::Leaf(3))),
+            ),
+        ),
     ]
 }

@@ -92,7 +92,7 @@ fn check(name: &str, cases: u64, budget: Duration) -> usize {
     ran
 }
 
-const BUDGET: Duration = Duration::from_secs(20);
+const BUDGET: Duration = Duration::from_secs(10);
 
 #[test]
 fn wire_frames() {
