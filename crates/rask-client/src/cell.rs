@@ -186,6 +186,28 @@ impl Cell {
         key: Key,
         deps: Vec<Arc<Cell>>,
         body: Body,
+        opts: TaskOptions,
+        events: Option<EventSink>,
+    ) -> Arc<Cell> {
+        Cell::of(
+            Arc::downgrade(core),
+            core.next_seq(),
+            key,
+            deps,
+            body,
+            opts,
+            events,
+        )
+    }
+
+    /// A cell of `core` (which may be gone: scheduling the cell then
+    /// completes it with `ClientShutdown`, as the loom models use).
+    fn of(
+        core: Weak<Core>,
+        seq: u64,
+        key: Key,
+        deps: Vec<Arc<Cell>>,
+        body: Body,
         mut opts: TaskOptions,
         events: Option<EventSink>,
     ) -> Arc<Cell> {
@@ -195,7 +217,7 @@ impl Cell {
         let deps = deps.into_boxed_slice();
         Arc::new(Cell {
             key,
-            seq: core.next_seq(),
+            seq,
             state: AtomicU8::new(PENDING),
             has_deps: pending > 1,
             pending: AtomicU32::new(pending),
@@ -208,7 +230,7 @@ impl Cell {
             body,
             opts,
             events: events.filter(|e| !e.is_empty()),
-            core: Arc::downgrade(core),
+            core,
         })
     }
 

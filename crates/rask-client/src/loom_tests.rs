@@ -12,48 +12,22 @@ use std::time::Duration;
 
 use loom::sync::atomic::AtomicUsize;
 use loom::thread;
+use rask_core::loom_model as model;
 use rask_core::{Error, Key, TaskError, TaskErrorKind, Value, WorkerId};
 
 use super::*;
 
-/// Runs a model, counting its iterations (printed for the docs' figures).
-/// Schedules are explored up to `LOOM_MAX_PREEMPTIONS` preemptions per
-/// execution (default 3).
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = n.clone();
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = b.preemption_bound.or(Some(3));
-    b.check(move || {
-        count.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    println!(
-        "loom model {name}: {} iterations",
-        n.load(Ordering::Relaxed)
-    );
-}
-
-/// A cell with no client, as `Cell::new` makes it.
+/// A cell with no client.
 fn cell(key: &'static str, deps: Vec<Arc<Cell>>, opts: TaskOptions) -> Arc<Cell> {
-    let pending = deps.len() as u32 + 1;
-    Arc::new(Cell {
-        key: Key::new(key),
-        seq: 0,
-        state: AtomicU8::new(PENDING),
-        has_deps: pending > 1,
-        pending: AtomicU32::new(pending),
-        attempt: AtomicU32::new(0),
-        users: AtomicUsize::new(0),
-        inner: Mutex::new(Inner {
-            deps: deps.into_boxed_slice(),
-            ..Inner::default()
-        }),
-        body: Body::External,
-        opts: (!opts.is_default()).then(|| Box::new(opts)),
-        events: None,
-        core: Weak::new(),
-    })
+    Cell::of(
+        Weak::new(),
+        0,
+        Key::new(key),
+        deps,
+        Body::External,
+        opts,
+        None,
+    )
 }
 
 /// Counts how often `c` tells its waiters.

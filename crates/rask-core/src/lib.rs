@@ -44,6 +44,9 @@ pub use inputs::Inputs;
 #[doc(hidden)]
 pub use inventory;
 pub use key::{Key, KeyIndex, Name};
+#[cfg(rask_loom)]
+#[doc(hidden)]
+pub use loom::model as loom_model;
 pub use node::{Data, Hints, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use plan::{Plan, PlanOptions};
 pub use remote::{

@@ -34,3 +34,24 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Runs a loom model, counting its iterations (printed for the figures in
+/// `docs/reliability.md`). Schedules are explored up to
+/// `LOOM_MAX_PREEMPTIONS` preemptions per execution (default 3, as bounded
+/// model checking does; tokio's CI uses 2). For the models of every crate.
+#[cfg(rask_loom)]
+pub fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = n.clone();
+    let mut b = ::loom::model::Builder::new();
+    b.preemption_bound = b.preemption_bound.or(Some(3));
+    b.check(move || {
+        count.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    println!(
+        "loom model {name}: {} iterations",
+        n.load(Ordering::Relaxed)
+    );
+}

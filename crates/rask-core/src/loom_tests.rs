@@ -5,30 +5,12 @@
 //! checked by loom's `UnsafeCell`. Run with
 //! `RUSTFLAGS="--cfg rask_loom" cargo test --release -p rask-core --lib loom`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use loom::thread;
 
+use crate::loom_model as model;
 use crate::{task, Delayed, Key, Run, TaskErrorKind, TaskId, WorkerId};
-
-/// Runs a model, counting its iterations (printed for the docs' figures).
-/// Schedules are explored up to `LOOM_MAX_PREEMPTIONS` preemptions per
-/// execution (default 3, as bounded model checking does; tokio's CI uses 2).
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = n.clone();
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = b.preemption_bound.or(Some(3));
-    b.check(move || {
-        count.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    println!(
-        "loom model {name}: {} iterations",
-        n.load(Ordering::Relaxed)
-    );
-}
 
 fn run_of(outputs: &[&Delayed<u64>]) -> Arc<Run> {
     let nodes: Vec<_> = outputs.iter().map(|d| d.node.clone()).collect();

@@ -154,21 +154,33 @@ fn config(settings: u8) -> WireConfig {
     }
 }
 
-/// The server's side of the handshake, reading what a client sends.
-/// Without the secret no input may pass when the server has one.
-pub fn handshake_as_server(data: &[u8]) {
+/// The settings, a reader over what the peer sends, a writer to nowhere.
+type Sides<'a> = (
+    WireConfig,
+    u8,
+    FrameReader<Pieces<'a>>,
+    FrameWriter<tokio::io::Sink>,
+);
+
+fn sides(data: &[u8]) -> Sides<'_> {
     let (pieces, settings, stream) = split(data);
     let cfg = config(settings);
-    let mut reader = FrameReader::new(
+    let reader = FrameReader::new(
         Pieces {
             data: stream,
             state: u32::from(pieces),
         },
         cfg.max_frame,
     );
-    let mut writer = FrameWriter::new(tokio::io::sink(), cfg.max_frame);
-    let r = crate::block_on(handshake_server(&mut reader, &mut writer, &cfg));
-    match r {
+    let writer = FrameWriter::new(tokio::io::sink(), cfg.max_frame);
+    (cfg, settings, reader, writer)
+}
+
+/// The server's side of the handshake, reading what a client sends.
+/// Without the secret no input may pass when the server has one.
+pub fn handshake_as_server(data: &[u8]) {
+    let (cfg, _, mut reader, mut writer) = sides(data);
+    match crate::block_on(handshake_server(&mut reader, &mut writer, &cfg)) {
         Ok(role) => assert!(
             cfg.secret.is_none(),
             "a client without the secret was accepted as {role:?}"
@@ -179,19 +191,9 @@ pub fn handshake_as_server(data: &[u8]) {
 
 /// The client's side of the handshake, reading what a server sends.
 pub fn handshake_as_client(data: &[u8]) {
-    let (pieces, settings, stream) = split(data);
-    let cfg = config(settings);
+    let (cfg, settings, mut reader, mut writer) = sides(data);
     let role = [Role::Client, Role::Worker, Role::Peer][usize::from(settings >> 4) % 3];
-    let mut reader = FrameReader::new(
-        Pieces {
-            data: stream,
-            state: u32::from(pieces),
-        },
-        cfg.max_frame,
-    );
-    let mut writer = FrameWriter::new(tokio::io::sink(), cfg.max_frame);
-    let r = crate::block_on(handshake_client(&mut reader, &mut writer, &cfg, role));
-    match r {
+    match crate::block_on(handshake_client(&mut reader, &mut writer, &cfg, role)) {
         Ok(()) => assert!(
             cfg.secret.is_none(),
             "a server without the secret was trusted"

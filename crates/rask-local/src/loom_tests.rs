@@ -13,6 +13,8 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 
+use rask_core::loom_model as model;
+
 use crate::queue::JobQueue;
 use crate::sleep::Sleep;
 
@@ -53,24 +55,6 @@ impl Pool {
             thread::yield_now();
         }
     }
-}
-
-/// Runs a model, counting its iterations (printed for the docs' figures).
-/// Schedules are explored up to `LOOM_MAX_PREEMPTIONS` preemptions per
-/// execution (default 3, as bounded model checking does; tokio's CI uses 2).
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = n.clone();
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = b.preemption_bound.or(Some(3));
-    b.check(move || {
-        count.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    println!(
-        "loom model {name}: {} iterations",
-        n.load(Ordering::Relaxed)
-    );
 }
 
 #[test]
