@@ -38,9 +38,12 @@
 //!    itself may live a moment longer inside the pool or the runtime, but
 //!    nothing can read the value again: every way to it went through a
 //!    handle or a dependent).
+//! 8. Completing never recurses along a chain: functions that may complete
+//!    another task hand back its [`Settled`] (who to tell) instead of
+//!    telling them, and [`Settled::notify`] works through them from a list.
 
-use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -53,6 +56,7 @@ use smallvec::SmallVec;
 
 use crate::client::Core;
 use crate::future::Latch;
+use crate::loom::{AtomicU32, AtomicU8, AtomicUsize, Mutex, MutexGuard};
 use crate::options::TaskOptions;
 use crate::runtime::Launch;
 
@@ -93,16 +97,21 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    fn wake(self, cancelled: Option<&CellResult>) {
+    /// Tells the waiter; a dependent that completes in turn hands back its
+    /// own completion instead of announcing it (rule 8).
+    fn wake(self, cancelled: Option<&CellResult>) -> Option<Settled> {
         match self {
             Waiter::Latch(l) => l.count_down(),
             Waiter::Waker(w) => w.wake(),
             Waiter::Call(f) => f(),
-            Waiter::Dependent(d) => match cancelled {
-                Some(r) => d.cancel_because(r),
-                None => d.dep_resolved(),
-            },
+            Waiter::Dependent(d) => {
+                return match cancelled {
+                    Some(r) => d.cancel_because(r),
+                    None => d.dep_resolved(),
+                }
+            }
         }
+        None
     }
 }
 
@@ -178,6 +187,28 @@ impl Cell {
         key: Key,
         deps: Vec<Arc<Cell>>,
         body: Body,
+        opts: TaskOptions,
+        events: Option<EventSink>,
+    ) -> Arc<Cell> {
+        Cell::of(
+            Arc::downgrade(core),
+            core.next_seq(),
+            key,
+            deps,
+            body,
+            opts,
+            events,
+        )
+    }
+
+    /// A cell of `core` (which may be gone: scheduling the cell then
+    /// completes it with `ClientShutdown`, as the loom models use).
+    fn of(
+        core: Weak<Core>,
+        seq: u64,
+        key: Key,
+        deps: Vec<Arc<Cell>>,
+        body: Body,
         mut opts: TaskOptions,
         events: Option<EventSink>,
     ) -> Arc<Cell> {
@@ -187,7 +218,7 @@ impl Cell {
         let deps = deps.into_boxed_slice();
         Arc::new(Cell {
             key,
-            seq: core.next_seq(),
+            seq,
             state: AtomicU8::new(PENDING),
             has_deps: pending > 1,
             pending: AtomicU32::new(pending),
@@ -200,7 +231,7 @@ impl Cell {
             body,
             opts,
             events: events.filter(|e| !e.is_empty()),
-            core: Arc::downgrade(core),
+            core,
         })
     }
 
@@ -286,7 +317,7 @@ impl Cell {
     pub(crate) fn start(self: &Arc<Self>) {
         if !self.has_deps {
             self.pending.store(0, Ordering::Relaxed);
-            self.schedule();
+            Settled::notify_opt(self.schedule());
             return;
         }
         let deps: Vec<Arc<Cell>> = self.lock().deps.to_vec();
@@ -299,26 +330,29 @@ impl Cell {
                 g.waiters.push(Waiter::Dependent(self.clone()));
             } else {
                 drop(g);
-                self.dep_resolved();
+                Settled::notify_opt(self.dep_resolved());
             }
         }
-        self.dep_resolved();
+        Settled::notify_opt(self.dep_resolved());
     }
 
-    fn dep_resolved(self: &Arc<Self>) {
+    #[must_use]
+    fn dep_resolved(self: &Arc<Self>) -> Option<Settled> {
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.ready();
+            self.ready()
+        } else {
+            None
         }
     }
 
     /// All dependencies resolved: fail, or queue the task (rule 4).
-    fn ready(self: &Arc<Self>) {
+    #[must_use]
+    fn ready(self: &Arc<Self>) -> Option<Settled> {
         if self.is_done() {
-            return;
+            return None;
         }
         if !self.has_deps {
-            self.schedule();
-            return;
+            return self.schedule();
         }
         let failed = {
             let g = self.lock();
@@ -334,7 +368,7 @@ impl Cell {
             } else {
                 TaskErrorKind::DependencyFailed { dependency: dep }
             };
-            self.complete(Err(Error::Task(Arc::new(TaskError {
+            return self.settle(Err(Error::Task(Arc::new(TaskError {
                 key: self.key.clone(),
                 kind,
                 message: String::new(),
@@ -342,18 +376,17 @@ impl Cell {
                 attempt: 0,
                 cause: Some(root),
             }))));
-            return;
         }
-        self.schedule();
+        self.schedule()
     }
 
     /// Hands the task to the pool or the runtime.
-    fn schedule(self: &Arc<Self>) {
+    #[must_use]
+    fn schedule(self: &Arc<Self>) -> Option<Settled> {
         let Some(core) = self.core.upgrade() else {
-            self.complete(Err(Error::ClientShutdown {
+            return self.settle(Err(Error::ClientShutdown {
                 key: self.key.clone(),
             }));
-            return;
         };
         if self
             .state
@@ -364,21 +397,21 @@ impl Cell {
                 .compare_exchange(RUNNING, QUEUED, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
         {
-            return; // completed (cancelled) meanwhile
+            return None; // completed (cancelled) meanwhile
         }
         if core.is_shut_down() {
-            self.complete(Err(Error::ClientShutdown {
+            return self.settle(Err(Error::ClientShutdown {
                 key: self.key.clone(),
             }));
-            return;
         }
         match &self.body {
             Body::Compute(_) => core
                 .compute_pool()
                 .spawn(self.clone(), i64::from(self.opts().task.priority)),
-            Body::Async(_) => self.start_async(&core),
+            Body::Async(_) => return self.start_async(&core),
             Body::External(_) => {}
         }
+        None
     }
 
     /// Values of the dependencies, in argument order (rule 6).
@@ -425,14 +458,13 @@ impl Cell {
         Some(attempt)
     }
 
-    fn start_async(self: &Arc<Self>, core: &Arc<Core>) {
+    #[must_use]
+    fn start_async(self: &Arc<Self>, core: &Arc<Core>) -> Option<Settled> {
         let Body::Async(make) = &self.body else {
-            return;
+            return None;
         };
         let worker = WorkerId(u32::MAX);
-        let Some(attempt) = self.begin_attempt(worker) else {
-            return;
-        };
+        let attempt = self.begin_attempt(worker)?;
         let mut values = self.inputs();
         // Only building the future runs here; it is polled on the runtime.
         let launch = Launch {
@@ -448,18 +480,15 @@ impl Cell {
             Ok(Ok(a)) => a,
             Ok(Err(failure)) => {
                 let e = failure_error(&self.key, attempt, failure, |p| self.dep_key(p));
-                self.finish_attempt(attempt, Err(e), worker);
-                return;
+                return self.settle_attempt(attempt, Err(e), worker);
             }
-            Err(e) => {
-                self.finish_attempt(attempt, Err(e), worker);
-                return;
-            }
+            Err(e) => return self.settle_attempt(attempt, Err(e), worker),
         };
         let mut g = self.lock();
         if !g.result.is_set() {
             g.abort = Some(abort);
         }
+        None
     }
 
     /// Ends an attempt: completes, retries, or drops a stale result (rule 5).
@@ -469,9 +498,7 @@ impl Cell {
         r: Result<Value, TaskError>,
         worker: WorkerId,
     ) {
-        if let Some(s) = self.settle_attempt(attempt, r, worker) {
-            s.notify();
-        }
+        Settled::notify_opt(self.settle_attempt(attempt, r, worker));
     }
 
     /// As `finish_attempt`, consuming the caller's reference before anyone is
@@ -484,11 +511,10 @@ impl Cell {
     ) {
         let settled = self.settle_attempt(attempt, r, worker);
         drop(self);
-        if let Some(s) = settled {
-            s.notify();
-        }
+        Settled::notify_opt(settled);
     }
 
+    #[must_use]
     fn settle_attempt(
         self: &Arc<Self>,
         attempt: u32,
@@ -528,8 +554,7 @@ impl Cell {
                             at: Instant::now(),
                         });
                     }
-                    self.schedule();
-                    None
+                    self.schedule()
                 } else {
                     self.settle(Err(Error::Task(Arc::new(e))))
                 }
@@ -581,6 +606,7 @@ impl Cell {
     }
 
     /// Sets the result (rule 1); the returned [`Settled`] tells everyone.
+    #[must_use]
     fn settle(self: &Arc<Self>, result: CellResult) -> Option<Settled> {
         let state = match &result {
             Ok(_) => FINISHED,
@@ -593,7 +619,11 @@ impl Cell {
                 return None;
             }
             g.result = Slot::from(&result);
-            self.state.store(state, Ordering::Release);
+            // A swap, not a store: `begin_attempt` may CAS the state at the
+            // same moment. Either is correct on real hardware; loom
+            // (tokio-rs/loom#254) mis-orders a plain store against a
+            // concurrent read-modify-write, and the models need it exact.
+            self.state.swap(state, Ordering::AcqRel);
             (
                 std::mem::take(&mut g.waiters),
                 std::mem::take(&mut g.deps),
@@ -624,19 +654,20 @@ impl Cell {
         })
     }
 
-    fn cancel_because(self: &Arc<Self>, dep_result: &CellResult) {
+    #[must_use]
+    fn cancel_because(self: &Arc<Self>, dep_result: &CellResult) -> Option<Settled> {
         let root = match dep_result {
             Err(e) => root_error(e),
-            Ok(_) => return,
+            Ok(_) => return None,
         };
-        self.complete(Err(Error::Task(Arc::new(TaskError {
+        self.settle(Err(Error::Task(Arc::new(TaskError {
             key: self.key.clone(),
             kind: TaskErrorKind::Cancelled,
             message: String::new(),
             backtrace: None,
             attempt: self.attempt.load(Ordering::Acquire),
             cause: Some(root),
-        }))));
+        }))))
     }
 }
 
@@ -650,9 +681,30 @@ pub(crate) struct Settled {
 }
 
 impl Settled {
+    /// Tells every waiter, then the waiters of every dependent that
+    /// completed in turn, from a work list: a chain of a million failed or
+    /// cancelled tasks is walked, not recursed (rule 8). Allocates nothing
+    /// unless a dependent completes.
     fn notify(self) {
+        let mut more = Vec::new();
+        self.wake_all(&mut more);
+        while let Some(s) = more.pop() {
+            s.wake_all(&mut more);
+        }
+    }
+
+    fn notify_opt(s: Option<Settled>) {
+        if let Some(s) = s {
+            s.notify();
+        }
+    }
+
+    fn wake_all(self, more: &mut Vec<Settled>) {
+        let cancelled = self.cancelled.as_ref();
         for w in self.waiters {
-            w.wake(self.cancelled.as_ref());
+            if let Some(next) = w.wake(cancelled) {
+                more.push(next);
+            }
         }
     }
 }
@@ -739,3 +791,7 @@ impl Cell {
         self.finish_attempt(attempt, r, worker);
     }
 }
+
+#[cfg(all(test, rask_loom))]
+#[path = "loom_tests.rs"]
+mod loom_tests;

@@ -25,7 +25,7 @@ use rask_core::{
 use rask_diagnostics::ProgressBar;
 use rask_distributed::wire::WireConfig;
 use rask_distributed::{Connection, LocalCluster, LocalOptions, Transport};
-use rask_local::ThreadPool;
+use rask_local::{ShuffledExecutor, ThreadPool};
 
 use crate::cell::{Body, Cell};
 use crate::future::Future;
@@ -44,6 +44,9 @@ enum Flavor {
         Arc<Connection>,
         #[allow(dead_code)] Option<Arc<LocalCluster>>,
     ),
+    /// Graphs run in a seeded random order (`rask_local::ShuffledExecutor`);
+    /// eager and async tasks run as with `Sync`.
+    Shuffled(Arc<ShuffledExecutor>),
 }
 
 /// The eager tasks one worker is running.
@@ -102,7 +105,7 @@ impl Core {
     pub(crate) fn compute_pool(&self) -> &Arc<ThreadPool> {
         match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Cluster(..) => self.eager_pool.get_or_init(|| {
+            Flavor::Sync | Flavor::Cluster(..) | Flavor::Shuffled(_) => self.eager_pool.get_or_init(|| {
                 let pool = match ThreadPool::new(1) {
                     Ok(p) => Arc::new(p),
                     Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
@@ -143,7 +146,7 @@ impl Core {
     pub(crate) fn pool_if_worker(&self) -> Option<Arc<ThreadPool>> {
         let pool = match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Cluster(..) => self.eager_pool.get()?,
+            Flavor::Sync | Flavor::Cluster(..) | Flavor::Shuffled(_) => self.eager_pool.get()?,
         };
         pool.is_worker_thread().then(|| pool.clone())
     }
@@ -321,6 +324,16 @@ impl Client {
         }
     }
 
+    /// Graphs run in an order drawn from `seed`, one task at a time on a
+    /// random one of four threads after random yields, to find tasks that
+    /// depend on each other without saying so; the same seed replays the
+    /// same order (see [`ShuffledExecutor`] and `docs/reliability.md`).
+    pub fn shuffled(seed: u64) -> Self {
+        Self::from_core(Core::new(Flavor::Shuffled(Arc::new(
+            ShuffledExecutor::new(seed),
+        ))))
+    }
+
     /// A thread pool with `n` threads, or the error that prevented it.
     pub fn try_threads(n: usize) -> std::io::Result<Self> {
         Ok(Self::from_core(Core::new(Flavor::Threads(Arc::new(
@@ -403,7 +416,7 @@ impl Client {
                 done();
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
-            Flavor::Cluster(..) => {
+            Flavor::Cluster(..) | Flavor::Shuffled(_) => {
                 // The graph is driven (waited on) by a thread of its own.
                 let client = self.clone();
                 let spawned = std::thread::Builder::new()
@@ -930,6 +943,7 @@ impl Executor for Client {
             Flavor::Sync => "sync",
             Flavor::Threads(_) => "threads",
             Flavor::Cluster(c, _) => c.name(),
+            Flavor::Shuffled(_) => "shuffled",
         }
     }
     fn workers(&self) -> usize {
@@ -938,6 +952,7 @@ impl Executor for Client {
             Flavor::Threads(p) => p.threads(),
             Flavor::Cluster(_, Some(d)) => d.options().workers * d.options().threads,
             Flavor::Cluster(c, None) => c.workers(),
+            Flavor::Shuffled(s) => s.workers(),
         }
     }
     fn events(&self) -> Option<&EventSink> {
@@ -946,6 +961,7 @@ impl Executor for Client {
     fn plan_options(&self) -> PlanOptions {
         match &self.core.flavor {
             Flavor::Cluster(c, _) => c.plan_options(),
+            Flavor::Shuffled(s) => s.plan_options(),
             _ => self.options,
         }
     }
@@ -958,6 +974,7 @@ impl Executor for Client {
             }
             Flavor::Threads(pool) => pool.execute(run),
             Flavor::Cluster(c, _) => c.execute(run),
+            Flavor::Shuffled(s) => s.execute(run),
         }
     }
 }

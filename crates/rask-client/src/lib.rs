@@ -20,6 +20,7 @@ mod cell;
 mod client;
 mod diagnostics;
 mod future;
+mod loom;
 mod options;
 mod runtime;
 mod wait;

@@ -14,6 +14,7 @@ mod catch;
 mod compute;
 mod context;
 mod delayed;
+mod depth;
 mod error;
 mod event;
 mod external;
@@ -21,6 +22,9 @@ mod graph;
 mod id;
 mod inputs;
 mod key;
+mod loom;
+#[cfg(all(test, rask_loom))]
+mod loom_tests;
 mod lower;
 mod node;
 mod options;
@@ -47,6 +51,9 @@ pub use inputs::Inputs;
 #[doc(hidden)]
 pub use inventory;
 pub use key::{Key, KeyIndex, Name};
+#[cfg(rask_loom)]
+#[doc(hidden)]
+pub use loom::model as loom_model;
 pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use options::{RetryIf, RetryOn, TaskOptions};
 pub use plan::{Plan, PlanOptions};

@@ -6,10 +6,18 @@
 //! `NodeRef`s, so a delayed graph can never contain a cycle or a missing
 //! dependency; nodes of a keyed [`Graph`](crate::Graph) hold none and name
 //! their dependencies by key instead.
+//!
+//! Dropping never recurses along the graph: a chain of a million nodes is
+//! freed by the last handle to its tip. `NodeInner`'s `Drop` moves the
+//! dependencies of every node it is the last owner of onto a work list
+//! (and, through [`TaskBody::take_nodes`], the nodes a body holds), so each
+//! node is freed with no dependencies left to drop. A dependency someone
+//! else still holds is only decremented; if that other holder lets go at the
+//! same moment, its own `Drop` takes over the walk from there.
 
 use std::any::Any;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use smallvec::SmallVec;
 
@@ -107,6 +115,13 @@ pub trait TaskBody: Send + Sync + 'static {
     fn external(&self) -> Option<&dyn crate::External> {
         None
     }
+
+    /// Moves out the graph nodes the body holds besides the node's
+    /// dependencies (a wrapper's inner node), so that dropping a deep graph
+    /// walks them instead of recursing (see the module docs). Called only
+    /// while the node is being dropped: the body never runs again.
+    #[doc(hidden)]
+    fn take_nodes(&mut self, _out: &mut Vec<NodeRef>) {}
 }
 
 /// A node's body with options added (`Delayed::retries`, `task(..).timeout(..)`).
@@ -131,6 +146,29 @@ impl TaskBody for Hinted {
     fn external(&self) -> Option<&dyn crate::External> {
         self.inner.body.external()
     }
+
+    fn take_nodes(&mut self, out: &mut Vec<NodeRef>) {
+        out.push(std::mem::replace(&mut self.inner, released_node()));
+    }
+}
+
+/// The body left in a wrapper whose inner node was taken while dropping.
+struct Released;
+
+impl TaskBody for Released {
+    fn run(&self, _: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
+        Err(TaskFailure::msg(
+            "internal error: a released node ran (a bug in rask)",
+        ))
+    }
+}
+
+/// One shared node that stands in for nodes taken out while dropping.
+fn released_node() -> NodeRef {
+    static RELEASED: OnceLock<NodeRef> = OnceLock::new();
+    RELEASED
+        .get_or_init(|| new_node(Key::new("released"), SmallVec::new(), Released))
+        .clone()
 }
 
 /// The dependencies of a delayed node; most tasks have two or fewer.
@@ -171,6 +209,31 @@ impl std::fmt::Debug for NodeInner<dyn TaskBody> {
             .field("key", &self.key)
             .field("deps", &self.deps.len())
             .finish()
+    }
+}
+
+impl<B: ?Sized> Drop for NodeInner<B> {
+    /// Frees the sub-graph only this node holds without recursing (see the
+    /// module docs). Costs nothing more than the decrements when every
+    /// dependency is shared, as in a plan that holds every node.
+    fn drop(&mut self) {
+        let mut work: Vec<NodeRef> = Vec::new();
+        for dep in self.deps.drain(..) {
+            unlink(dep, &mut work);
+        }
+        while let Some(node) = work.pop() {
+            unlink(node, &mut work);
+        }
+    }
+}
+
+/// Drops `node` after moving what it holds onto `work`, if this is the last
+/// reference to it (so its own drop has nothing left to recurse into).
+#[inline]
+fn unlink(mut node: NodeRef, work: &mut Vec<NodeRef>) {
+    if let Some(inner) = Arc::get_mut(&mut node) {
+        work.extend(inner.deps.drain(..));
+        inner.body.take_nodes(work);
     }
 }
 

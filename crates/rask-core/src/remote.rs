@@ -18,14 +18,19 @@
 //! Values are encoded with bincode (fixed-width integers, little-endian),
 //! except vectors of plain numbers, which are copied as their bytes (a
 //! 256 MiB `Vec<f64>` encodes at memory speed, not element by element).
+//! Decoding allocates no more than the bytes given call for and refuses a
+//! value nested deeper than 256 levels (`depth.rs`), so no input can abort
+//! the process.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use bincode::Options;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::depth::{Limited, MAX_DEPTH};
 use crate::node::{Data, TaskFailure, Value};
 
 /// How values of one type are written to bytes and read back.
@@ -451,7 +456,17 @@ pub fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> 
                 .map_err(|_| "internal error: vector type mismatch".to_owned())
         });
     }
-    bincode::deserialize(bytes).map_err(|e| e.to_string())
+    // The options of `bincode::deserialize`, under a nesting limit: a
+    // recursive type must not recurse once per level of a peer's bytes.
+    let opts = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes();
+    let mut de = bincode::Deserializer::from_slice(bytes, opts);
+    T::deserialize(Limited {
+        de: &mut de,
+        depth: MAX_DEPTH,
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn encode_value<T: Data + Serialize>(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {

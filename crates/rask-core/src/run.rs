@@ -36,14 +36,14 @@
 //! `RunStarted`/`RunFinished`, so a progress bar counts each of the user's
 //! tasks once, on every executor.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::catch::{call_body, install_hook};
 use crate::event::{Event, EventSink};
 use crate::inputs::Inputs;
+use crate::loom::{AtomicU32, UnsafeCell};
 use crate::node::{Data, Value};
 use crate::{Plan, RunId, TaskError, TaskErrorKind, TaskId, WorkerId};
 
@@ -363,12 +363,14 @@ impl Run {
     /// failed (the first in argument order).
     fn failed_dependency(&self, t: TaskId) -> Option<TaskError> {
         let (d, e) = self.plan.deps(t).iter().find_map(|&d| {
-            // SAFETY: rule 2 (d resolved before we were released) and rule 3
-            // (we have not consumed d yet, so it is not emptied).
-            match unsafe { &*self.states[d.index()].slot.get() } {
-                Slot::Failed(e) => Some((d, e.clone())),
-                _ => None,
-            }
+            self.states[d.index()].slot.with(|slot| {
+                // SAFETY: rule 2 (d resolved before we were released) and
+                // rule 3 (we have not consumed d yet, so it is not emptied).
+                match unsafe { &*slot } {
+                    Slot::Failed(e) => Some((d, e.clone())),
+                    _ => None,
+                }
+            })
         })?;
         let cause = match &e.cause {
             Some(root) => root.clone(),
@@ -435,9 +437,11 @@ impl Run {
                 });
             }
         }
-        // SAFETY: rule 2: we are the only writer, and nobody reads before our
-        // release-decrements in `execute` / `resolve`.
-        unsafe { *self.states[t.index()].slot.get() = slot };
+        self.states[t.index()].slot.with_mut(|p| {
+            // SAFETY: rule 2: we are the only writer, and nobody reads before
+            // our release-decrements in `execute` / `resolve`.
+            unsafe { *p = slot }
+        });
     }
 
     /// For executors that run bodies elsewhere (worker processes): takes the
@@ -503,26 +507,28 @@ impl Run {
     #[inline]
     pub(crate) fn consume(&self, d: TaskId) -> Result<Value, Arc<TaskError>> {
         let st = &self.states[d.index()];
-        let slot = st.slot.get();
         if st.consumers.load(Ordering::Acquire) == 1 {
             // Sole remaining reader: move the value out.
             st.consumers.store(0, Ordering::Relaxed);
             // SAFETY: rule 3, we are the last reader; nobody else touches the slot.
-            match std::mem::replace(unsafe { &mut *slot }, Slot::Empty) {
+            let taken = st
+                .slot
+                .with_mut(|slot| std::mem::replace(unsafe { &mut *slot }, Slot::Empty));
+            match taken {
                 Slot::Ready(v) => Ok(v),
                 Slot::Failed(e) => Err(e),
                 Slot::Empty => Err(internal_error(self.plan.key(d))),
             }
         } else {
             // SAFETY: rule 3, the slot is not emptied before our decrement.
-            let r = match unsafe { &*slot } {
+            let r = st.slot.with(|slot| match unsafe { &*slot } {
                 Slot::Ready(v) => Ok(v.clone()),
                 Slot::Failed(e) => Err(e.clone()),
                 Slot::Empty => Err(internal_error(self.plan.key(d))),
-            };
+            });
             if st.consumers.fetch_sub(1, Ordering::AcqRel) == 1 {
                 // SAFETY: rule 3, every other reader has finished its read.
-                unsafe { *slot = Slot::Empty };
+                st.slot.with_mut(|slot| unsafe { *slot = Slot::Empty });
             }
             r
         }

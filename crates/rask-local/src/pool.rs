@@ -36,9 +36,8 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::BinaryHeap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -46,6 +45,7 @@ use std::time::Duration;
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
 use rask_core::{Run, TaskId, WorkerId};
 
+use crate::queue::JobQueue;
 use crate::sleep::Sleep;
 
 /// Roots claimed at once by a worker whose deque is empty.
@@ -74,32 +74,6 @@ pub trait DynJob: Send + Sync + 'static {
     fn abandon(self: Arc<Self>) {}
 }
 
-struct DynEntry {
-    priority: i64,
-    seq: u64,
-    job: Arc<dyn DynJob>,
-}
-
-impl PartialEq for DynEntry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.priority, self.seq) == (other.priority, other.seq)
-    }
-}
-impl Eq for DynEntry {}
-impl PartialOrd for DynEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for DynEntry {
-    /// Higher priority first, then earlier submission first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.priority
-            .cmp(&other.priority)
-            .then_with(|| other.seq.cmp(&self.seq))
-    }
-}
-
 enum Work {
     Plan(Job),
     Dyn(Arc<dyn DynJob>),
@@ -125,9 +99,7 @@ struct Shared {
     next_serial: AtomicU32,
     sleep: Sleep,
     shutdown: AtomicBool,
-    dyn_queue: Mutex<BinaryHeap<DynEntry>>,
-    dyn_len: AtomicUsize,
-    dyn_seq: AtomicU64,
+    dyn_jobs: JobQueue<Arc<dyn DynJob>>,
     context: OnceLock<Weak<dyn Any + Send + Sync>>,
 }
 
@@ -170,9 +142,7 @@ impl ThreadPool {
             next_serial: AtomicU32::new(1),
             sleep: Sleep::default(),
             shutdown: AtomicBool::new(false),
-            dyn_queue: Mutex::new(BinaryHeap::new()),
-            dyn_len: AtomicUsize::new(0),
-            dyn_seq: AtomicU64::new(0),
+            dyn_jobs: JobQueue::new(),
             context: OnceLock::new(),
         });
         let mut threads = Vec::with_capacity(n);
@@ -269,18 +239,14 @@ impl ThreadPool {
 
     /// Queues an eager task; higher `priority` runs first.
     pub fn spawn(&self, job: Arc<dyn DynJob>, priority: i64) {
-        let seq = self.shared.dyn_seq.fetch_add(1, Ordering::Relaxed);
-        lock(&self.shared.dyn_queue).push(DynEntry { priority, seq, job });
-        self.shared.dyn_len.fetch_add(1, Ordering::SeqCst);
+        self.shared.dyn_jobs.push(job, priority);
         self.shared.sleep.notify_one();
     }
 
     /// Takes every queued eager job off the queue and abandons it.
     pub fn abandon_queued(&self) {
-        let jobs: Vec<DynEntry> = std::mem::take(&mut *lock(&self.shared.dyn_queue)).into_vec();
-        self.shared.dyn_len.fetch_sub(jobs.len(), Ordering::SeqCst);
-        for e in jobs {
-            e.job.abandon();
+        for job in self.shared.dyn_jobs.take_all() {
+            job.abandon();
         }
     }
 
@@ -358,7 +324,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     fn has_work(&self) -> bool {
         self.shutdown.load(Ordering::SeqCst)
-            || self.dyn_len.load(Ordering::SeqCst) > 0
+            || self.dyn_jobs.has_jobs()
             || self.runs_with_roots.load(Ordering::SeqCst) > 0
             || self.stealers.iter().any(|s| !s.is_empty())
     }
@@ -379,12 +345,7 @@ impl Shared {
     }
 
     fn pop_dyn(&self) -> Option<Arc<dyn DynJob>> {
-        if self.dyn_len.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let e = lock(&self.dyn_queue).pop()?;
-        self.dyn_len.fetch_sub(1, Ordering::SeqCst);
-        Some(e.job)
+        self.dyn_jobs.pop()
     }
 }
 

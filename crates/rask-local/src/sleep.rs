@@ -10,11 +10,14 @@
 //!
 //! Either the sleeper's check sees the new work, or the notifier sees the
 //! sleeper and, because it must take `lock`, notifies after the sleeper is
-//! waiting. The wait also has a timeout as a second line of defence.
+//! waiting. The wait also has a timeout as a second line of defence; the
+//! loom models (`loom_tests.rs`) check the handshake without it (loom's
+//! waits never time out, so a lost wake-up is a deadlock there).
 
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use crate::loom::{fence, AtomicUsize, Condvar, Mutex};
 
 #[derive(Debug, Default)]
 pub(crate) struct Sleep {
