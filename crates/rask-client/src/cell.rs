@@ -757,6 +757,7 @@ impl DynJob for Cell {
 }
 
 impl Cell {
+    #[allow(clippy::result_large_err)] // as `call_body`: the error is the rare path
     fn run_attempt(self: &Arc<Self>, core: &Core, attempt: u32, worker: WorkerId) {
         let Body::Compute(body) = &self.body else {
             return;

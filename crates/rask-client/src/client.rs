@@ -105,14 +105,16 @@ impl Core {
     pub(crate) fn compute_pool(&self) -> &Arc<ThreadPool> {
         match &self.flavor {
             Flavor::Threads(p) => p,
-            Flavor::Sync | Flavor::Cluster(..) | Flavor::Shuffled(_) => self.eager_pool.get_or_init(|| {
-                let pool = match ThreadPool::new(1) {
-                    Ok(p) => Arc::new(p),
-                    Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
-                };
-                pool.set_context(self.me.clone() as Weak<dyn Any + Send + Sync>);
-                pool
-            }),
+            Flavor::Sync | Flavor::Cluster(..) | Flavor::Shuffled(_) => {
+                self.eager_pool.get_or_init(|| {
+                    let pool = match ThreadPool::new(1) {
+                        Ok(p) => Arc::new(p),
+                        Err(e) => panic!("rask: could not start the eager-task thread: {e}"),
+                    };
+                    pool.set_context(self.me.clone() as Weak<dyn Any + Send + Sync>);
+                    pool
+                })
+            }
         }
     }
 

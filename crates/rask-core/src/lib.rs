@@ -60,7 +60,7 @@ pub use plan::{Plan, PlanOptions};
 pub use remote::{
     codec, codec_for, codec_of, codec_of_type, copy_bytes, decode, decode_arg, encode,
     identity_registration, output_value, registered, vec_codec, AsyncShim, Codec, Registered,
-    Registration, Remote, Shim, TaskFuture, TypeCodec, GATHER, IDENTITY,
+    Registration, Remote, Shim, Splitter, TaskFuture, TypeCodec, GATHER, IDENTITY,
 };
 pub use run::Run;
 

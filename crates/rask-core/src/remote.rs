@@ -51,8 +51,11 @@ pub struct Codec {
     /// For a vector (`Vec<U>`, from [`vec_codec`]): encodes each item on its
     /// own, so a multi-output task's parts are kept and fetched one by one
     /// (see `Delayed::split`).
-    pub split: Option<fn(&Value) -> Result<Vec<Vec<u8>>, String>>,
+    pub split: Option<Splitter>,
 }
+
+/// Encodes each item of a vector on its own (see [`Codec::split`]).
+pub type Splitter = fn(&Value) -> Result<Vec<Vec<u8>>, String>;
 
 /// The codec of `T` (for `static`s made by `#[rask::task]`).
 pub const fn codec<T: Data + Serialize + DeserializeOwned>() -> Codec {

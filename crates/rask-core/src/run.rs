@@ -291,6 +291,7 @@ impl Run {
     /// ran past the timeout fails with `TimedOut` when it returns (a running
     /// body cannot be interrupted); a failure its options accept runs it
     /// again.
+    #[allow(clippy::result_large_err)] // as `call_body`: the error is the rare path
     fn run_with_options(&self, t: TaskId, worker: WorkerId) -> Slot {
         let deps = self.plan.deps(t);
         let node = &self.plan.nodes[t.index()];

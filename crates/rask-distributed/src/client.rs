@@ -960,12 +960,10 @@ impl Connection {
                                 values.insert(task, decode(run, shipped, task, &b)?);
                                 at.remove(&task);
                             }
-                            Some(Located::At { gid, addr }) => {
-                                if !values.contains_key(&task) {
-                                    at.insert(task, (gid, addr));
-                                }
+                            Some(Located::At { gid, addr }) if !values.contains_key(&task) => {
+                                at.insert(task, (gid, addr));
                             }
-                            None => {}
+                            Some(Located::At { .. }) | None => {}
                         }
                     }
                     ToClient::Retrying {

@@ -195,7 +195,7 @@ struct Task {
     /// A part: the item of its one input's vector.
     part: Option<u32>,
     /// A vector's parts in the graph: (item, part task).
-    parts: Option<Box<Vec<(u32, Slot)>>>,
+    parts: Option<Vec<(u32, Slot)>>,
 }
 
 impl Task {

@@ -33,17 +33,21 @@ impl Outbox for Fake {
     }
 }
 
+/// A task queued on a simulated worker: its id, function, arguments and
+/// the parts to keep.
+type Queued = (
+    Gid,
+    u32,
+    Vec<ArgSource>,
+    Option<Box<crate::proto::SplitInto>>,
+);
+
 struct SimWorker {
     ix: WorkerIx,
     addr: String,
     alive: bool,
     held: HashMap<Gid, u64>,
-    queue: VecDeque<(
-        Gid,
-        u32,
-        Vec<ArgSource>,
-        Option<Box<crate::proto::SplitInto>>,
-    )>,
+    queue: VecDeque<Queued>,
     funcs: HashMap<u32, String>,
 }
 
@@ -143,7 +147,7 @@ impl Sim {
             funcs: vec!["add".into(), "fail".into(), "flaky".into()],
             tasks,
             outputs,
-            events: graph % 2 == 0,
+            events: graph.is_multiple_of(2),
         };
         self.core
             .client_message(self.client, wire(&msg), &mut self.out);
@@ -201,7 +205,7 @@ impl Sim {
                 ToClient::Finished {
                     graph, task, value, ..
                 } => {
-                    if graph % 2 == 1 {
+                    if !graph.is_multiple_of(2) {
                         assert!(value.is_some(), "only outputs without events");
                     }
                     match value {
@@ -225,7 +229,7 @@ impl Sim {
                     }
                 }
                 ToClient::Started { graph, .. } | ToClient::Retrying { graph, .. } => {
-                    assert_eq!(graph % 2, 0, "events only when asked")
+                    assert!(graph.is_multiple_of(2), "events only when asked")
                 }
                 ToClient::Erred {
                     graph,

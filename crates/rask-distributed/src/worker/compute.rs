@@ -52,6 +52,7 @@ pub(super) fn compute_loop(shared: &Arc<Shared>, thread: u32) {
 }
 
 /// Runs one job; `None` if its timer already reported it (rule 4).
+#[allow(clippy::result_large_err)] // as `call_body`: the error is the rare path
 fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
     let reported = (job.timeout_ms > 0).then(|| {
         let flag = Arc::new(AtomicBool::new(false));
