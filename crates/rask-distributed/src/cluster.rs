@@ -9,7 +9,9 @@
 //! `main`, sees that and runs the worker instead of returning. Dropping the
 //! cluster kills and reaps its workers and stops the scheduler.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -66,6 +68,9 @@ pub struct LocalCluster {
     secret: String,
     threads: usize,
     started: usize,
+    /// The program and arguments that start a worker (default: this
+    /// executable, no arguments).
+    command: Option<(PathBuf, Vec<OsString>)>,
 }
 
 impl LocalCluster {
@@ -80,7 +85,20 @@ impl LocalCluster {
     pub fn with_config(
         workers: usize,
         threads: usize,
+        cfg: SchedulerConfig,
+    ) -> Result<LocalCluster, Error> {
+        Self::with_command(workers, threads, cfg, None)
+    }
+
+    /// As [`LocalCluster::with_config`], with workers started by `command`
+    /// (a program and its arguments) instead of this executable: for an
+    /// interpreter whose workers are a module (`python -m ...`). The
+    /// command must reach `rask::init()`.
+    pub fn with_command(
+        workers: usize,
+        threads: usize,
         mut cfg: SchedulerConfig,
+        command: Option<(PathBuf, Vec<OsString>)>,
     ) -> Result<LocalCluster, Error> {
         let mut raw = [0u8; 16];
         getrandom::getrandom(&mut raw).map_err(|e| Error::Config(e.to_string()))?;
@@ -96,6 +114,7 @@ impl LocalCluster {
             secret,
             threads,
             started: 0,
+            command,
         };
         for _ in 0..workers {
             c.add_worker()?;
@@ -130,11 +149,15 @@ impl LocalCluster {
     /// (`&[("gpu", 1.0)]`); it is named `local-N`, N counting from 0 in
     /// start order.
     pub fn add_worker_with(&mut self, resources: &[(&str, f64)]) -> Result<(), Error> {
-        let exe = std::env::current_exe()?;
+        let (exe, args) = match &self.command {
+            Some(c) => c.clone(),
+            None => (std::env::current_exe()?, Vec::new()),
+        };
         let res: Vec<String> = resources.iter().map(|(r, q)| format!("{r}={q}")).collect();
         let name = format!("local-{}", self.started);
         self.started += 1;
         let child = Command::new(exe)
+            .args(args)
             .env(WORKER_ENV, self.addr().to_string())
             .env(NAME_ENV, &name)
             .env(THREADS_ENV, self.threads.to_string())
