@@ -4,6 +4,7 @@
 
 mod alloc;
 mod baseline;
+mod p1;
 mod w1;
 mod w2;
 mod w3;
@@ -115,6 +116,19 @@ enum Workload {
         #[arg(long)]
         scheduler_only: bool,
     },
+    /// W1 from Python: the same graph of Python `inc`/`add` through the Python package.
+    #[command(name = "P1", alias = "p1")]
+    P1 {
+        /// Number of leaves (2N-1 tasks).
+        #[arg(long, default_value_t = 20_000)]
+        n: u64,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed repetitions; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
     /// W1 on worker processes: every task runs in a worker, results over IPC.
     #[command(name = "W7", alias = "w7")]
     W7 {
@@ -192,6 +206,7 @@ fn main() -> anyhow::Result<()> {
         }
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
         Workload::W8 { mib, repeat } => w8::run(mib, repeat.max(1))?,
+        Workload::P1 { n, threads, repeat } => p1::run(n, threads, repeat.max(1))?,
     };
     println!("{report}");
     Ok(())
