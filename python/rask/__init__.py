@@ -33,6 +33,7 @@ from rask._rask import (
     LocalCluster,
     RaskError,
     RemoteTraceback,
+    Scheduler,
     TaskError,
     as_completed,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "ProgressBar",
     "RaskError",
     "RemoteTraceback",
+    "Scheduler",
     "TaskError",
     "as_completed",
     "by_name",

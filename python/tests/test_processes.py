@@ -108,3 +108,48 @@ def test_a_dying_worker_process_is_replaced():
             c.submit(tasks.crash).result()
         assert info.value.kind == "worker_died"
         assert c.submit(inc, 1).result() == 2
+
+
+def test_workers_join_a_scheduler_by_address(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("RASK_SECRET", "test-secret-0123456789")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(tasks.__file__))
+    with rask.Scheduler() as s:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "rask.worker", f"tcp://{s.address}", "--nthreads", "1", "--name", "w1"],
+            env=env, cwd=tmp_path)
+        try:
+            with rask.Client(f"tcp://{s.address}", set_as_default=False) as c:
+                assert c.executor == "cluster"
+                assert c.submit(add, 2, 3).result(timeout=30) == 5
+                assert tree(100).compute(scheduler=c) == 5050
+        finally:
+            worker.kill()
+            worker.wait()
+    # A wrong secret is refused.
+    monkeypatch.setenv("RASK_SECRET", "another-secret-456789")
+    with rask.Scheduler() as s:
+        monkeypatch.setenv("RASK_SECRET", "test-secret-0123456789")
+        with pytest.raises(rask.RaskError, match="could not connect"):
+            rask.Client(s.address, set_as_default=False)
+
+
+def test_functions_of_a_main_script_run_in_workers(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import rask\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "if __name__ == '__main__':\n"
+        "    with rask.Client(executor='processes', n_workers=2) as c:\n"
+        "        print(sum(c.gather(c.map(square, range(10)))))\n"
+        "        print(rask.delayed(square)(7).compute(scheduler=c))\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["285", "49"]

@@ -110,6 +110,11 @@ struct Settings {
 }
 
 impl Settings {
+    /// Whether every setting is at its default (priority aside).
+    fn is_plain(&self) -> bool {
+        self.retries.is_none() && self.timeout.is_none()
+    }
+
     fn apply<'c>(
         &self,
         mut s: rask::Submitter<'c>,
@@ -223,6 +228,12 @@ impl PyClient {
     }
 
     /// Starts one call as an eager task.
+    ///
+    /// On workers, a call with no future among its arguments and no retry
+    /// or timeout is a one-task graph, whose future's errors keep their
+    /// kind (a worker's death stays `worker_died`); any other is an async
+    /// task of the client that computes the call once its arguments are
+    /// done (its errors are `failed`, with the cause's message).
     fn start(
         &self,
         client: &rask::Client,
@@ -230,19 +241,23 @@ impl PyClient {
         deps: Vec<rask::Future<PyValue>>,
         settings: &Settings,
         key: Option<Key>,
-    ) -> PyResult<rask::Future<PyValue>> {
-        let key = Some(key.unwrap_or_else(|| spec.key.clone()));
-        let sub = settings.apply(client.task(), key)?;
+    ) -> PyResult<PyFuture> {
+        let key = key.unwrap_or_else(|| spec.key.clone());
+        if !self.kind.in_process() && deps.is_empty() && settings.is_plain() {
+            let d = call_task(spec, Vec::new());
+            return Ok(PyFuture::keyed(client.compute(d), key));
+        }
+        let sub = settings.apply(client.task(), Some(key))?;
         if self.kind.in_process() {
-            return Ok(sub.try_submit(
+            return Ok(PyFuture::new(sub.try_submit(
                 move |vals: Vec<PyValue>| {
                     spec.call_here(&mut vals.into_iter())
                         .map_err(Failed::from_failure)
                 },
                 (deps,),
-            ));
+            )));
         }
-        Ok(sub.try_submit_async(
+        Ok(PyFuture::new(sub.try_submit_async(
             move |vals: Vec<PyValue>| {
                 let spec = spec.clone();
                 async move {
@@ -253,7 +268,7 @@ impl PyClient {
                 }
             },
             (deps,),
-        ))
+        )))
     }
 }
 
@@ -466,7 +481,7 @@ impl PyClient {
             timeout,
         };
         let fut = self.start(&c, spec, deps, &settings, key)?;
-        Bound::new(py, PyFuture::new(fut))
+        Bound::new(py, fut)
     }
 
     /// `func` on each item (of several iterables: zipped); a list of
@@ -521,7 +536,7 @@ impl PyClient {
             let k = key.clone().unwrap_or_else(|| Key::anonymous(f.name));
             let (spec, deps) = self.make_spec(py, &f, &item, kwargs, k)?;
             let fut = self.start(&c, spec, deps, &settings, key)?;
-            out.push(Bound::new(py, PyFuture::new(fut))?);
+            out.push(Bound::new(py, fut)?);
         }
         PyList::new(py, out)
     }

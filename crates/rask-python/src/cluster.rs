@@ -132,6 +132,68 @@ impl PyLocalCluster {
     }
 }
 
+/// A scheduler in this process, for workers started elsewhere
+/// (`python -m rask.worker ADDRESS`) and clients (`rask.Client(ADDRESS)`).
+/// The secret comes from `RASK_SECRET` (never an argument); without one,
+/// only a loopback address may be listened on.
+#[pyclass(module = "rask", name = "Scheduler", frozen)]
+pub(crate) struct PyScheduler {
+    inner: Mutex<Option<rask::Scheduler>>,
+    addr: String,
+}
+
+#[pymethods]
+impl PyScheduler {
+    #[new]
+    #[pyo3(signature = (listen = "127.0.0.1:0"))]
+    fn py_new(py: Python<'_>, listen: &str) -> PyResult<Self> {
+        let listen = listen.trim_start_matches("tcp://");
+        let addr = listen.parse().map_err(|e| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "rask: `{listen}` is not host:port ({e})"
+            ))
+        })?;
+        let cfg = rask::SchedulerConfig {
+            listen: addr,
+            wire: rask::distributed::wire::WireConfig::from_env(),
+            ..rask::SchedulerConfig::default()
+        };
+        let s = py
+            .detach(|| rask::Scheduler::start(cfg))
+            .map_err(|e| RaskError::new_err(format!("rask: could not start a scheduler: {e}")))?;
+        let addr = s.addr().to_string();
+        Ok(PyScheduler {
+            inner: Mutex::new(Some(s)),
+            addr,
+        })
+    }
+
+    /// Where it listens (`host:port`).
+    #[getter]
+    fn address(&self) -> String {
+        self.addr.clone()
+    }
+
+    /// Stops it.
+    fn close(&self, py: Python<'_>) {
+        let s = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        py.detach(|| drop(s));
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) {
+        self.close(py);
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<rask.Scheduler at {}>", self.addr)
+    }
+}
+
 /// In a worker process (started by a process client or a local cluster):
 /// serves tasks and never returns. Elsewhere returns at once.
 #[pyfunction]

@@ -31,11 +31,25 @@ pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(100);
 #[pyclass(module = "rask", name = "Future", frozen, weakref)]
 pub(crate) struct PyFuture {
     pub(crate) inner: rask::Future<PyValue>,
+    /// The task's key when the Rask future is a graph's (`compute#N`).
+    key: Option<rask::core::Key>,
 }
 
 impl PyFuture {
     pub(crate) fn new(inner: rask::Future<PyValue>) -> Self {
-        PyFuture { inner }
+        PyFuture { inner, key: None }
+    }
+
+    /// A future of a one-task graph, shown with that task's key.
+    pub(crate) fn keyed(inner: rask::Future<PyValue>, key: rask::core::Key) -> Self {
+        PyFuture {
+            inner,
+            key: Some(key),
+        }
+    }
+
+    fn shown_key(&self) -> &rask::core::Key {
+        self.key.as_ref().unwrap_or_else(|| self.inner.key())
     }
 }
 
@@ -120,7 +134,7 @@ impl PyFuture {
     /// The task's key.
     #[getter]
     fn key(&self) -> String {
-        self.inner.key().to_string()
+        self.shown_key().to_string()
     }
 
     /// `pending`, `running`, `finished`, `error` or `cancelled`.
@@ -218,7 +232,7 @@ impl PyFuture {
         format!(
             "<rask.Future: {}, key: {}>",
             state_name(self.inner.state()),
-            self.inner.key()
+            self.shown_key()
         )
     }
 }

@@ -58,6 +58,7 @@ fn _rask(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyAsCompleted>()?;
     m.add_class::<cluster::PyLocalCluster>()?;
+    m.add_class::<cluster::PyScheduler>()?;
     m.add_function(wrap_pyfunction!(client::wait, m)?)?;
     m.add_function(wrap_pyfunction!(delayed::value, m)?)?;
     m.add_function(wrap_pyfunction!(cluster::init, m)?)?;
