@@ -155,13 +155,20 @@ def _choose(scheduler, client):
     raise ValueError(f"rask: scheduler is sync, threads, processes or a Client, not {scheduler!r}")
 
 
-def compute(*args, scheduler=None, client=None, progress=False):
-    """Computes ``Delayed`` objects (and collections) together, sharing what
-    they share; returns a tuple of their values. Other arguments come back as
-    they are. ``scheduler`` is ``"sync"``, ``"threads"``, ``"processes"`` or a
-    ``Client``; by default the default client."""
+def compute(*args, scheduler=None, client=None, progress=False, tables="pandas"):
+    """Computes ``Delayed`` objects, arrays and dataframes together, sharing
+    what they share; returns a tuple of their values (arrays as NumPy arrays,
+    dataframes as ``tables``: ``"pandas"``, ``"arrow"`` or ``"polars"``).
+    Other arguments come back as they are. ``scheduler`` is ``"sync"``,
+    ``"threads"``, ``"processes"`` or a ``Client``; by default the default
+    client."""
     c = _choose(scheduler, client)
-    return tuple(c.get(list(args), progress=bool(progress or _progress)))
+    return tuple(c.get(list(args), progress=bool(progress or _progress), tables=tables))
+
+
+def _compute_frame(df, _as="pandas", scheduler=None, client=None, progress=False):
+    c = _choose(scheduler, client)
+    return c._frame(df, _as, progress=bool(progress or _progress))
 
 
 def delayed(obj=None, *, name=None, pure=None, nout=None):

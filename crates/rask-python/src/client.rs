@@ -29,8 +29,10 @@ use rask::core::{Error, Key, TaskErrorKind, TaskFailure};
 use rask::{ProcessOptions, WaitFor, WorkerCommand};
 
 use crate::call::{call_task, CallSpec, Func, Scanner};
+use crate::collection::{Batch, TableAs};
 use crate::delayed::{to_delayed, user_key, PyDelayed};
 use crate::errors::{IntoPy, RaskError};
+use crate::frame::PyFrame;
 use crate::future::{deadline, on_done, value_of, wait_until, PyFuture, SIGNAL_SLICE};
 use crate::value::{PyValue, CODEC};
 
@@ -164,22 +166,14 @@ impl PyClient {
             .ok_or_else(|| RaskError::new_err("rask: the client is closed"))
     }
 
-    /// Computes `outputs` and waits (detached, interruptible).
-    pub(crate) fn get_values(
-        &self,
-        py: Python<'_>,
-        outputs: Vec<rask::Delayed<PyValue>>,
-        progress: bool,
-    ) -> PyResult<Vec<PyValue>> {
-        let mut c = self.client()?;
-        if progress && !self.progress {
-            c = c.with_progress();
-        }
-        let fut = py.detach(|| c.compute(outputs));
-        if !fut.is_done() {
-            wait_until(py, None, |slice| fut.wait_timeout(slice))?;
-        }
-        fut.result().py_err(py)
+    /// The Rask client, with a progress bar if asked for (and not there).
+    fn with_progress(&self, progress: bool) -> PyResult<rask::Client> {
+        let c = self.client()?;
+        Ok(if progress && !self.progress {
+            c.with_progress()
+        } else {
+            c
+        })
     }
 
     fn make_spec(
@@ -411,24 +405,61 @@ impl PyClient {
             .map(|c| c.address())
     }
 
-    /// Computes `Delayed` objects and returns their values (a list, in order).
-    #[pyo3(signature = (objs, progress = false))]
+    /// Computes `Delayed` objects, arrays and dataframes together and
+    /// returns their values (a list, in order): arrays as NumPy arrays,
+    /// dataframes as `tables` (`pandas`, `arrow` or `polars`).
+    #[pyo3(signature = (objs, progress = false, tables = "pandas"))]
     fn get<'py>(
         &self,
         py: Python<'py>,
         objs: Vec<Bound<'py, PyAny>>,
         progress: bool,
+        tables: &str,
     ) -> PyResult<Bound<'py, PyList>> {
-        let outputs = objs
-            .iter()
-            .map(|o| to_delayed(py, o))
-            .collect::<PyResult<Vec<_>>>()?;
-        let vals = self.get_values(py, outputs, progress)?;
-        let objs = vals
-            .iter()
-            .map(|v| v.to_object(py))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, objs)
+        let tables = TableAs::parse(tables)?;
+        let mut batch = Batch::default();
+        for o in &objs {
+            batch.add(py, o)?;
+        }
+        let c = self.with_progress(progress)?;
+        PyList::new(py, batch.run(py, &c, tables)?)
+    }
+
+    /// A dataframe's rows (`how="len"`), its partitions computed
+    /// (`how="persist"`, a new dataframe), or its table (`arrow`, `pandas`,
+    /// `polars`).
+    #[pyo3(signature = (df, how, progress = false))]
+    fn _frame<'py>(
+        &self,
+        py: Python<'py>,
+        df: &Bound<'py, PyFrame>,
+        how: &str,
+        progress: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.with_progress(progress)?;
+        let inner = df.get().inner.clone();
+        match how {
+            "len" => {
+                let n = inner.len();
+                let fut = py.detach(|| c.compute(n));
+                if !fut.is_done() {
+                    wait_until(py, None, |slice| fut.wait_timeout(slice))?;
+                }
+                Ok(fut.result().py_err(py)?.into_pyobject(py)?.into_any())
+            }
+            "persist" => {
+                let r = py.detach(|| inner.persist(&c));
+                let inner = r.map_err(|e| RaskError::new_err(format!("rask.dataframe: {e}")))?;
+                Ok(Bound::new(py, PyFrame { inner })?.into_any())
+            }
+            other => {
+                let mut batch = Batch::default();
+                batch.add(py, df.as_any())?;
+                let mut out = batch.run(py, &c, TableAs::parse(other)?)?;
+                out.pop()
+                    .ok_or_else(|| RaskError::new_err("rask: no table"))
+            }
+        }
     }
 
     /// Starts computing a `Delayed` (or a list of them) and returns a

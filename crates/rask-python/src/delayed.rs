@@ -66,6 +66,8 @@ pub(crate) fn build_call(
             d.get().inner.clone()
         } else if let Ok(f) = o.cast::<PyFuture>() {
             f.get().inner.as_anonymous_delayed()
+        } else if let Some(d) = crate::collection::as_delayed(o) {
+            d
         } else {
             return Ok(None);
         };
@@ -103,7 +105,10 @@ pub(crate) fn to_delayed(
     }
     let mut found = false;
     let mut probe = |o: &Bound<'_, PyAny>| -> PyResult<Option<u32>> {
-        let is = o.cast::<PyDelayed>().is_ok() || o.cast::<PyFuture>().is_ok();
+        let is = o.cast::<PyDelayed>().is_ok()
+            || o.cast::<PyFuture>().is_ok()
+            || o.cast::<crate::array::RArray>().is_ok()
+            || o.cast::<crate::frame::PyFrame>().is_ok();
         found |= is;
         Ok(is.then_some(0))
     };

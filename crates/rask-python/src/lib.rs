@@ -12,12 +12,17 @@
 //! asyncio), [`cluster`] (`LocalCluster`, workers), [`errors`] (exceptions),
 //! [`bench`] (the floor of P1).
 
+mod array;
+mod arrow_ffi;
 mod bench;
 mod call;
 mod client;
 mod cluster;
+mod collection;
 mod delayed;
 mod errors;
+mod frame;
+mod frame_expr;
 mod future;
 mod gil;
 mod ndarray;
@@ -68,5 +73,7 @@ fn _rask(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(_shutting_down, m)?)?;
     errors::register(m)?;
+    m.add_submodule(&array::module(m.py())?)?;
+    m.add_submodule(&frame::module(m.py())?)?;
     Ok(())
 }
