@@ -68,6 +68,10 @@ enum Workload {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Also run the same workload from Python (`python/bench/w2.py`,
+        /// through the project's Python package) and report both.
+        #[arg(long)]
+        python: bool,
     },
     /// Concurrent I/O-bound tasks: N async tasks awaiting a 20 ms timer, gathered.
     #[command(name = "W3", alias = "w3")]
@@ -99,6 +103,10 @@ enum Workload {
         /// Skip the plain single-threaded recomputation of every answer.
         #[arg(long)]
         no_check: bool,
+        /// Also run the same questions from Python (`python/bench/w4.py`,
+        /// through the project's Python package) and report both.
+        #[arg(long)]
+        python: bool,
     },
     /// W1 on the distributed runtime: a scheduler and worker processes over TCP.
     #[command(name = "W6", alias = "w6")]
@@ -190,8 +198,43 @@ fn main() -> anyhow::Result<()> {
             file,
             partitions,
             no_check,
-        } => w4::run(&file, partitions.max(1), !no_check)?,
-        Workload::W2 { n, chunk, threads } => w2::run(n, chunk.max(1), threads)?,
+            python,
+        } => {
+            let rust = w4::run(&file, partitions.max(1), !no_check)?;
+            if python {
+                let args = [
+                    "--file".to_owned(),
+                    file,
+                    "--partitions".to_owned(),
+                    partitions.to_string(),
+                ];
+                p1::beside_python(rust, "w4.py", &args, Some("answers"))?
+            } else {
+                rust
+            }
+        }
+        Workload::W2 {
+            n,
+            chunk,
+            threads,
+            python,
+        } => {
+            let rust = w2::run(n, chunk.max(1), threads)?;
+            if python {
+                let mut args = vec![
+                    "--n".to_owned(),
+                    n.to_string(),
+                    "--chunk".to_owned(),
+                    chunk.to_string(),
+                ];
+                if let Some(t) = threads {
+                    args.extend(["--threads".to_owned(), t.to_string()]);
+                }
+                p1::beside_python(rust, "w2.py", &args, None)?
+            } else {
+                rust
+            }
+        }
         Workload::W6 {
             n,
             workers,

@@ -1,7 +1,8 @@
 //! P1: W1 from Python (`python/bench/p1.py`), through the project's Python
-//! package. The environment is made (and the package built, optimized) by
-//! `scripts/python-env release` if it is absent or out of date; the script's
-//! JSON line is checked and passed on.
+//! package; and W2/W4 `--python`, the same workload from Python right after
+//! the Rust run, reported side by side. The environment is made (and the
+//! package built, optimized) by `scripts/python-env release` if it is absent
+//! or out of date; each script's JSON line is checked and passed on.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,4 +75,33 @@ pub(crate) fn run(
         args.extend(["--threads".to_owned(), t.to_string()]);
     }
     run_script("p1.py", &args)
+}
+
+/// `rust`'s report with the Python script's beside it (`python`), and
+/// `python_over_rust` (the ratio of their `seconds`). With `same`, that
+/// field (the answers) must be equal on both sides.
+pub(crate) fn beside_python(
+    mut rust: serde_json::Value,
+    script: &str,
+    args: &[String],
+    same: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let py = run_script(script, args)?;
+    if let Some(field) = same {
+        if rust.get(field) != py.get(field) {
+            bail!(
+                "{script}: the Python `{field}` {} differ from Rust's {}",
+                py.get(field).unwrap_or(&serde_json::Value::Null),
+                rust.get(field).unwrap_or(&serde_json::Value::Null)
+            );
+        }
+    }
+    let secs = |v: &serde_json::Value| v.get("seconds").and_then(serde_json::Value::as_f64);
+    let ratio = match (secs(&py), secs(&rust)) {
+        (Some(p), Some(r)) if r > 0.0 => crate::round(p / r, 3),
+        _ => bail!("{script}: no `seconds` to compare"),
+    };
+    rust["python"] = py;
+    rust["python_over_rust"] = serde_json::json!(ratio);
+    Ok(rust)
 }

@@ -286,6 +286,16 @@ impl PyFrame {
         wrap(self.inner.drop_duplicates(refs.as_deref()))
     }
 
+    /// The same table with one shared dictionary per dictionary-encoded
+    /// string column (read with `strings_as_dictionary=True`), so that
+    /// group-bys and joins never re-hash strings. Do it once, before
+    /// `persist`.
+    fn unify_dictionaries(&self) -> PyFrame {
+        PyFrame {
+            inner: self.inner.unify_dictionaries(),
+        }
+    }
+
     /// Count, mean, std, min and max of the numeric columns.
     fn describe(&self) -> PyResult<PyFrame> {
         wrap(self.inner.describe())
