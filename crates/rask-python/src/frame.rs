@@ -44,8 +44,12 @@ fn names(o: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
 pub(crate) fn to_arrow<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
     let schema = batch.schema();
     let stream = Bound::new(py, ArrowStream::new(schema, vec![batch]))?;
+    // `RecordBatchReader.from_stream`, not `pyarrow.table`: the latter
+    // imports pandas (half a second) to check whether it was given one.
     py.import(intern!(py, "pyarrow"))?
-        .call_method1(intern!(py, "table"), (stream,))
+        .getattr(intern!(py, "RecordBatchReader"))?
+        .call_method1(intern!(py, "from_stream"), (stream,))?
+        .call_method0(intern!(py, "read_all"))
 }
 
 impl PyFrame {

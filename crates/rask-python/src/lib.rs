@@ -31,6 +31,15 @@ mod wire;
 
 use pyo3::prelude::*;
 
+/// Rust's allocations in the extension (task state, chunks, Arrow buffers,
+/// NumPy results that Rask made) go to mimalloc, as in `rask-bench`: many
+/// threads allocate and free concurrently, which glibc's allocator does
+/// slowly. Python's own objects use Python's allocator; every block is
+/// freed by the allocator that made it (buffers handed to NumPy and Arrow
+/// are released through Rust).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Called by the package's `atexit` hook: no task attaches from now on,
 /// and the calls running now are waited for.
 #[pyfunction]
