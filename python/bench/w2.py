@@ -6,10 +6,18 @@ generation included, the client made before). One cold run per process.
 usage: w2.py [--n N] [--chunk C] [--threads T]; prints one JSON line.
 """
 import argparse
+import os
+
+# NumPy's OpenBLAS starts a thread per core that spins after loading; the
+# workload uses no BLAS, and on a 2-core machine those threads would take
+# time from Rask's workers. (Imported before the clock starts.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import json
 import resource
 import sys
 import time
+
+import numpy  # noqa: F401 (loaded before timing: results become NumPy arrays)
 
 import rask
 import rask.array as ra

@@ -9,13 +9,20 @@ the references compute them.
 usage: w4.py --file PATH [--partitions P]; prints one JSON line.
 """
 import argparse
+import os
+
+# NumPy's OpenBLAS starts a thread per core that spins after loading; the
+# workload uses no BLAS, and on a 2-core machine those threads would take
+# time from Rask's workers. (Imported before the clock starts.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import ctypes
 import json
-import os
 import resource
 import time
 
 import pyarrow.compute as pc
+
+import numpy  # noqa: F401 (loaded before timing: results become NumPy arrays)
 
 import rask
 import rask.dataframe as rd

@@ -38,3 +38,16 @@ def make_object():
 
 def crash(_=None):
     os._exit(3)
+
+
+def tree(n):
+    """W1's graph: ``inc`` on n leaves, then a pairwise tree of ``add``s."""
+    import rask
+
+    xs = [rask.delayed(inc)(i) for i in range(n)]
+    while len(xs) > 1:
+        nxt = [rask.delayed(add)(xs[i], xs[i + 1]) for i in range(0, len(xs) - 1, 2)]
+        if len(xs) % 2:
+            nxt.append(xs[-1])
+        xs = nxt
+    return xs[0]

@@ -6,17 +6,7 @@ import traceback
 import pytest
 
 import rask
-from tasks import add, fail, inc
-
-
-def tree(n):
-    xs = [rask.delayed(inc)(i) for i in range(n)]
-    while len(xs) > 1:
-        nxt = [rask.delayed(add)(xs[i], xs[i + 1]) for i in range(0, len(xs) - 1, 2)]
-        if len(xs) % 2:
-            nxt.append(xs[-1])
-        xs = nxt
-    return xs[0]
+from tasks import add, fail, inc, tree
 
 
 def test_w1_tree_on_every_local_executor(local_client):

@@ -8,7 +8,7 @@ import pytest
 
 import rask
 import tasks
-from tasks import add, describe, fail, inc, pid
+from tasks import add, describe, fail, inc, pid, tree
 
 
 @pytest.fixture(scope="module", params=["processes", "cluster"])
@@ -16,16 +16,6 @@ def remote(request):
     c = rask.Client(executor=request.param, n_workers=2, set_as_default=False)
     yield c
     c.close()
-
-
-def tree(n):
-    xs = [rask.delayed(inc)(i) for i in range(n)]
-    while len(xs) > 1:
-        nxt = [rask.delayed(add)(xs[i], xs[i + 1]) for i in range(0, len(xs) - 1, 2)]
-        if len(xs) % 2:
-            nxt.append(xs[-1])
-        xs = nxt
-    return xs[0]
 
 
 def test_graphs_run_in_the_workers(remote):

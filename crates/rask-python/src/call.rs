@@ -291,6 +291,34 @@ pub(crate) struct CallSpec {
 }
 
 impl CallSpec {
+    /// The call of `func` on `args` and `kwargs` under `key`; `dep` numbers
+    /// the objects that are dependencies (see [`Scanner`]).
+    pub(crate) fn scan<'py>(
+        func: &Arc<Func>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+        key: Key,
+        dep: &mut dyn FnMut(&Bound<'py, PyAny>) -> PyResult<Option<u32>>,
+    ) -> PyResult<CallSpec> {
+        let mut scan = Scanner { dep };
+        let mut arg_slots = Vec::with_capacity(args.len());
+        for a in args.iter() {
+            arg_slots.push(scan.slot(&a)?);
+        }
+        let mut kw_slots = Vec::new();
+        if let Some(kw) = kwargs {
+            for (k, v) in kw.iter() {
+                kw_slots.push((k.cast_into::<PyString>()?.unbind(), scan.slot(&v)?));
+            }
+        }
+        Ok(CallSpec {
+            func: func.clone(),
+            args: arg_slots.into(),
+            kwargs: kw_slots.into(),
+            key,
+        })
+    }
+
     /// Calls the function here with the dependencies' values; a Python
     /// exception becomes the task's failure (and is kept for the caller).
     pub(crate) fn call_here(

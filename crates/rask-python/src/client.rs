@@ -28,7 +28,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rask::core::{Error, Key, TaskErrorKind, TaskFailure};
 use rask::{ProcessOptions, WaitFor, WorkerCommand};
 
-use crate::call::{call_task, CallSpec, Func, Scanner};
+use crate::call::{call_task, CallSpec, Func};
 use crate::collection::{Batch, TableAs};
 use crate::delayed::{to_delayed, user_key, PyDelayed};
 use crate::errors::{IntoPy, RaskError};
@@ -178,7 +178,6 @@ impl PyClient {
 
     fn make_spec(
         &self,
-        py: Python<'_>,
         func: &Arc<Func>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
@@ -198,27 +197,8 @@ impl PyClient {
             }
             Ok(None)
         };
-        let mut scan = Scanner { dep: &mut dep };
-        let mut a = Vec::with_capacity(args.len());
-        for x in args.iter() {
-            a.push(scan.slot(&x)?);
-        }
-        let mut kw = Vec::new();
-        if let Some(kwargs) = kwargs {
-            for (k, v) in kwargs.iter() {
-                kw.push((k.cast_into::<PyString>()?.unbind(), scan.slot(&v)?));
-            }
-        }
-        let _ = py;
-        Ok((
-            Arc::new(CallSpec {
-                func: func.clone(),
-                args: a.into(),
-                kwargs: kw.into(),
-                key,
-            }),
-            deps,
-        ))
+        let spec = CallSpec::scan(func, args, kwargs, key, &mut dep)?;
+        Ok((Arc::new(spec), deps))
     }
 
     /// Starts one call as an eager task.
@@ -505,7 +485,7 @@ impl PyClient {
         let f = Func::new(func)?;
         let key = key.map(user_key).transpose()?;
         let k = key.clone().unwrap_or_else(|| Key::anonymous(f.name));
-        let (spec, deps) = self.make_spec(py, &f, args, kwargs, k)?;
+        let (spec, deps) = self.make_spec(&f, args, kwargs, k)?;
         let settings = Settings {
             retries,
             priority,
@@ -565,7 +545,7 @@ impl PyClient {
                     .transpose()?,
             };
             let k = key.clone().unwrap_or_else(|| Key::anonymous(f.name));
-            let (spec, deps) = self.make_spec(py, &f, &item, kwargs, k)?;
+            let (spec, deps) = self.make_spec(&f, &item, kwargs, k)?;
             let fut = self.start(&c, spec, deps, &settings, key)?;
             out.push(Bound::new(py, fut)?);
         }

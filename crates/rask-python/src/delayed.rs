@@ -74,23 +74,7 @@ pub(crate) fn build_call(
         deps.push(d);
         Ok(Some(deps.len() as u32 - 1))
     };
-    let mut scan = Scanner { dep: &mut dep };
-    let mut arg_slots = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        arg_slots.push(scan.slot(&a)?);
-    }
-    let mut kw_slots = Vec::new();
-    if let Some(kw) = kwargs {
-        for (k, v) in kw.iter() {
-            kw_slots.push((k.cast_into::<PyString>()?.unbind(), scan.slot(&v)?));
-        }
-    }
-    let spec = CallSpec {
-        func: func.clone(),
-        args: arg_slots.into(),
-        kwargs: kw_slots.into(),
-        key,
-    };
+    let spec = CallSpec::scan(func, args, kwargs, key, &mut dep)?;
     Ok(call_task(Arc::new(spec), deps))
 }
 
