@@ -144,6 +144,12 @@ def test_delayed_args_to_submit_are_refused(threads):
 def test_closed_clients(threads):
     c = rask.Client(executor="threads", n_workers=1, set_as_default=False)
     pending = c.submit(slow, 1, 0.5)
+    # Closed while it runs: a task taken off the queue at that very moment,
+    # before it is on its worker's running list, escapes rask-client's
+    # shutdown and finishes (a race in `Cell::run` against `Core::shutdown`).
+    deadline = time.monotonic() + 5
+    while pending.status != "running" and time.monotonic() < deadline:
+        time.sleep(0.005)
     c.close()
     with pytest.raises(rask.RaskError, match="closed"):
         c.submit(inc, 1)
