@@ -11,13 +11,14 @@ Prints one JSON object on its last line; exits non-zero if a result is wrong.
 """
 import argparse
 import json
-import resource
 import statistics
 import sys
 import time
 
 import rask
 from rask import _rask
+
+from _common import peak_rss_mib
 
 
 def inc(x):
@@ -78,7 +79,7 @@ def main():
         "floor_attached_us_per_call": round(floor["attached_us"], 3),
         "over_floor": round(us / floor["per_call_attach_us"], 2),
         "python": sys.version.split()[0],
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
     }
     client.close()
     print(json.dumps(out))

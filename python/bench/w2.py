@@ -13,7 +13,6 @@ import os
 # time from Rask's workers. (Imported before the clock starts.)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import json
-import resource
 import sys
 import time
 
@@ -21,6 +20,8 @@ import numpy  # noqa: F401 (loaded before timing: results become NumPy arrays)
 
 import rask
 import rask.array as ra
+
+from _common import peak_rss_mib
 
 
 def main():
@@ -41,7 +42,7 @@ def main():
     print(json.dumps({
         "workload": "W2", "system": "rask-python-threads", "n": a.n, "chunk": a.chunk,
         "seconds": round(seconds, 4), "graph_s": round(graph_s, 6), "result": v,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
     }))
 
 

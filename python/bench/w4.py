@@ -17,7 +17,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import ctypes
 import json
-import resource
 import time
 
 import pyarrow.compute as pc
@@ -26,6 +25,8 @@ import numpy  # noqa: F401 (loaded before timing: results become NumPy arrays)
 
 import rask
 import rask.dataframe as rd
+
+from _common import peak_rss_mib
 
 QUESTIONS = [
     ("q1", ["id1"], [("v1", "sum")], False),
@@ -77,7 +78,7 @@ def main():
         "workload": "W4", "system": "rask-python-threads", "rows": rows, "partitions": a.partitions,
         "load_s": round(load_s, 4), "seconds": round(total, 4), "per_question": per_question,
         "answers": answers,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
     }))
 
 
