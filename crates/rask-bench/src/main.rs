@@ -200,17 +200,17 @@ fn main() -> anyhow::Result<()> {
             no_check,
             python,
         } => {
-            let rust = w4::run(&file, partitions.max(1), !no_check)?;
+            let rust = || w4::run(&file, partitions.max(1), !no_check);
             if python {
                 let args = [
                     "--file".to_owned(),
-                    file,
+                    file.clone(),
                     "--partitions".to_owned(),
                     partitions.to_string(),
                 ];
-                p1::beside_python(rust, "w4.py", &args, Some("answers"))?
+                p1::beside_python("w4.py", &args, Some("answers"), rust)?
             } else {
-                rust
+                rust()?
             }
         }
         Workload::W2 {
@@ -219,7 +219,7 @@ fn main() -> anyhow::Result<()> {
             threads,
             python,
         } => {
-            let rust = w2::run(n, chunk.max(1), threads)?;
+            let rust = || w2::run(n, chunk.max(1), threads);
             if python {
                 let mut args = vec![
                     "--n".to_owned(),
@@ -230,9 +230,9 @@ fn main() -> anyhow::Result<()> {
                 if let Some(t) = threads {
                     args.extend(["--threads".to_owned(), t.to_string()]);
                 }
-                p1::beside_python(rust, "w2.py", &args, None)?
+                p1::beside_python("w2.py", &args, None, rust)?
             } else {
-                rust
+                rust()?
             }
         }
         Workload::W6 {
