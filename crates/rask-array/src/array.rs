@@ -187,6 +187,20 @@ impl Array {
             });
         }
         let blocks: Vec<Block> = rask_core::compute(executor, &self.blocks)?;
+        self.assemble(blocks)
+    }
+
+    /// Puts computed chunks (the values of [`Array::blocks`], in order)
+    /// together into one `ndarray` of `T`, checking each chunk's dtype and
+    /// shape. A single chunk is moved, not copied.
+    pub fn assemble<T: Element>(&self, blocks: Vec<Block>) -> Result<ArrayD<T>> {
+        if blocks.len() != self.blocks.len() {
+            return Err(ArrayError::Invalid(format!(
+                "{} chunks for a grid of {}",
+                blocks.len(),
+                self.blocks.len()
+            )));
+        }
         if blocks.len() == 1 {
             let b = blocks
                 .into_iter()

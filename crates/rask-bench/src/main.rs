@@ -4,6 +4,7 @@
 
 mod alloc;
 mod baseline;
+mod p1;
 mod w1;
 mod w11;
 mod w2;
@@ -72,6 +73,10 @@ enum Workload {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Also run the same workload from Python (`python/bench/w2.py`,
+        /// through the project's Python package) and report both.
+        #[arg(long)]
+        python: bool,
     },
     /// Concurrent I/O-bound tasks: N async tasks awaiting a 20 ms timer, gathered.
     #[command(name = "W3", alias = "w3")]
@@ -103,6 +108,10 @@ enum Workload {
         /// Skip the plain single-threaded recomputation of every answer.
         #[arg(long)]
         no_check: bool,
+        /// Also run the same questions from Python (`python/bench/w4.py`,
+        /// through the project's Python package) and report both.
+        #[arg(long)]
+        python: bool,
     },
     /// W1 on the distributed runtime: a scheduler and worker processes over TCP.
     #[command(name = "W6", alias = "w6")]
@@ -119,6 +128,19 @@ enum Workload {
         /// The scheduler core alone, with zero-cost workers (tasks per second).
         #[arg(long)]
         scheduler_only: bool,
+    },
+    /// W1 from Python: the same graph of Python `inc`/`add` through the Python package.
+    #[command(name = "P1", alias = "p1")]
+    P1 {
+        /// Number of leaves (2N-1 tasks).
+        #[arg(long, default_value_t = 20_000)]
+        n: u64,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed repetitions; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
     },
     /// W1 on worker processes: every task runs in a worker, results over IPC.
     #[command(name = "W7", alias = "w7")]
@@ -201,8 +223,43 @@ fn main() -> anyhow::Result<()> {
             file,
             partitions,
             no_check,
-        } => w4::run(&file, partitions.max(1), !no_check)?,
-        Workload::W2 { n, chunk, threads } => w2::run(n, chunk.max(1), threads)?,
+            python,
+        } => {
+            let rust = || w4::run(&file, partitions.max(1), !no_check);
+            if python {
+                let args = [
+                    "--file".to_owned(),
+                    file.clone(),
+                    "--partitions".to_owned(),
+                    partitions.to_string(),
+                ];
+                p1::beside_python("w4.py", &args, Some("answers"), rust)?
+            } else {
+                rust()?
+            }
+        }
+        Workload::W2 {
+            n,
+            chunk,
+            threads,
+            python,
+        } => {
+            let rust = || w2::run(n, chunk.max(1), threads);
+            if python {
+                let mut args = vec![
+                    "--n".to_owned(),
+                    n.to_string(),
+                    "--chunk".to_owned(),
+                    chunk.to_string(),
+                ];
+                if let Some(t) = threads {
+                    args.extend(["--threads".to_owned(), t.to_string()]);
+                }
+                p1::beside_python("w2.py", &args, None, rust)?
+            } else {
+                rust()?
+            }
+        }
         Workload::W6 {
             n,
             workers,
@@ -230,6 +287,7 @@ fn main() -> anyhow::Result<()> {
             leaves,
             jobs,
         } => w11::run(groups.max(1), leaves.max(1), jobs.max(1))?,
+        Workload::P1 { n, threads, repeat } => p1::run(n, threads, repeat.max(1))?,
     };
     println!("{report}");
     Ok(())

@@ -55,6 +55,25 @@ impl<T: Data> Delayed<T> {
         &self.node.key
     }
 
+    /// A task with a hand-written body, for language bindings (the Python
+    /// package) whose tasks are not Rust functions: `deps` are its inputs
+    /// in order (see [`Delayed::node`]), which `body` reads with
+    /// [`Inputs::take`]. `body` must return a `T` (a value of another type
+    /// is refused where it is read, as a type mismatch, like any wrong
+    /// input); its [`TaskBody::remote`] says how it runs in other processes.
+    pub fn from_body<B: TaskBody>(
+        key: Key,
+        deps: impl IntoIterator<Item = NodeRef>,
+        body: B,
+    ) -> Self {
+        Delayed::from_node(new_node(key, deps.into_iter().collect(), body))
+    }
+
+    /// The task's node: a dependency for [`Delayed::from_body`].
+    pub fn node(&self) -> &NodeRef {
+        &self.node
+    }
+
     /// The same task, needing these named resources while it runs on a
     /// cluster (`&[("gpu", 1.0)]`): only workers that declared them run it,
     /// no more at once than they have. Ignored by in-process executors.
