@@ -349,8 +349,15 @@ impl JobStore {
             return Ok(JobState::Finished(r));
         }
         if !StateLock::is_held(dir) {
-            // It may have finished between the two looks.
-            return Ok(read_result()?.map_or(JobState::Lost, JobState::Finished));
+            // It may have finished between the two looks; and a driver
+            // lets the lock go when its run ends, just before it writes its
+            // result: while its process lives, it is finishing, not lost.
+            if let Some(r) = read_result()? {
+                return Ok(JobState::Finished(r));
+            }
+            if !driver_alive(dir) {
+                return Ok(read_result()?.map_or(JobState::Lost, JobState::Finished));
+            }
         }
         let (mut done, mut failed) = (0, 0);
         for s in journal::segments(&journal::dir(dir))? {
@@ -418,6 +425,19 @@ impl JobStore {
         let rc = unsafe { libc::kill(pid, libc::SIGINT) };
         Ok(rc == 0)
     }
+}
+
+/// Whether the driver process whose pid `dir/driver.pid` holds still lives.
+fn driver_alive(dir: &Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(dir.join("driver.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::pid_t>().ok())
+    else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The body of `rask drive DIR`: runs the job in `dir` on its cluster and
