@@ -115,8 +115,15 @@ pub struct CoreConfig {
     pub stealing: bool,
     /// A task fails after this many workers died while running it.
     pub max_deaths: u32,
-    /// Tasks sent ahead to a worker, per thread (on top of one per thread).
+    /// Tasks sent ahead to a worker, per thread (on top of one per thread),
+    /// whatever they are estimated to take.
     pub prefetch_per_thread: u32,
+    /// Beyond that, tasks are sent ahead while the work queued on a worker
+    /// (estimated from past durations of the same function) is under this
+    /// many microseconds per thread...
+    pub queue_us: f64,
+    /// ... and it has fewer than this many tasks per thread.
+    pub max_per_thread: u32,
     /// Results of at most this many bytes come back with `Finished` and are
     /// kept here (see the module docs).
     pub inline_max: u64,
@@ -132,7 +139,9 @@ impl Default for CoreConfig {
             placement: Placement::EarliestStart,
             stealing: true,
             max_deaths: 3,
-            prefetch_per_thread: 32,
+            prefetch_per_thread: 8,
+            queue_us: 5_000.0,
+            max_per_thread: 2048,
             inline_max: 1024,
             no_workers_timeout: Some(Duration::from_secs(60)),
         }
@@ -257,8 +266,19 @@ struct Worker {
 }
 
 impl Worker {
-    fn window(&self, cfg: &CoreConfig) -> u32 {
-        self.info.threads.max(1) * (1 + cfg.prefetch_per_thread)
+    /// Whether the worker takes another task now: it always has room for
+    /// `threads * (1 + prefetch_per_thread)` tasks; beyond that, for up to
+    /// `queue_us` of estimated work per thread, at most `max_per_thread`
+    /// tasks a thread. So short tasks go in big batches (few round trips
+    /// per task), long ones a few at a time (the rest stay free to go
+    /// wherever a thread frees first).
+    fn has_room(&self, cfg: &CoreConfig) -> bool {
+        let threads = self.info.threads.max(1);
+        if self.in_flight < threads * (1 + cfg.prefetch_per_thread) {
+            return true;
+        }
+        self.in_flight < threads.saturating_mul(cfg.max_per_thread)
+            && self.queued_us < f64::from(threads) * cfg.queue_us
     }
 }
 

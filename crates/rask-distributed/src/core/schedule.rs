@@ -2,8 +2,9 @@
 //!
 //! Ready tasks wait in one heap (priority, then graph order, then task
 //! order) and go, best first, to the worker the placement policy picks among
-//! those that are alive, have room in their window (`threads * (1 +
-//! prefetch)` tasks sent and not answered) and may run the task (its
+//! those that are alive, have room in their window (tasks sent and not
+//! answered: a few per thread always, more while their estimated work is
+//! short, see `Worker::has_room`) and may run the task (its
 //! resources fit now, its worker restriction names them). A task that no
 //! live worker could *ever* run (none alive, or none with the resources or
 //! the name it asks for) is parked as unrunnable: it goes back to the heap
@@ -37,7 +38,7 @@ impl Core {
                 && !self
                     .workers
                     .iter()
-                    .any(|w| w.alive && w.in_flight < w.window(&self.cfg))
+                    .any(|w| w.alive && w.has_room(&self.cfg))
             {
                 break;
             }
@@ -119,7 +120,7 @@ impl Core {
         cands.clear();
         let t = self.task(slot);
         for (i, w) in self.workers.iter().enumerate() {
-            if !w.alive || w.in_flight >= w.window(&self.cfg) || !may_ever_run(t, w) {
+            if !w.alive || !w.has_room(&self.cfg) || !may_ever_run(t, w) {
                 continue;
             }
             if !fits_now(t, w) {
