@@ -40,7 +40,8 @@ fn operations_match_sync_on_processes() {
             df.drop_duplicates(Some(&["k_int"])).expect("dedupe"),
             df.describe().expect("describe"),
             df.head(5),
-            df.map_partitions(|p| doubled::delayed(p), mapped_schema()),
+            df.map_partitions(|p| doubled::delayed(p), mapped_schema())
+                .expect("map_partitions"),
         ];
         for f in &frames {
             let a = sort_rows(common::rows(&f.collect(&procs).expect("on processes")));

@@ -1,0 +1,192 @@
+//! One read task: some rows of some row groups of one file.
+//!
+//! Order of work: the row ranges of the partition, narrowed by the page
+//! index where the filter's terms have page statistics; then the filter's
+//! terms one by one, each decoding only its own columns and only for the
+//! rows still selected (Arrow's `RowFilter`); then the output columns,
+//! decoded only for the rows that passed; then hive partition columns as
+//! constants, and terms that mix them with file columns.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions, RecordBatchReader};
+use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use parquet::arrow::arrow_reader::{
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+    RowFilter, RowSelection, RowSelector,
+};
+use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::PageIndexPolicy;
+use serde::{Deserialize, Serialize};
+
+use super::{prune, reader_options};
+use crate::error::{FrameError, Result};
+use crate::expr::{index_of, Expr, Scalar};
+use crate::partition::Partition;
+
+/// What one read task reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReadSpec {
+    /// The file.
+    pub path: String,
+    /// `(row group, rows skipped at its start, rows read after them)`,
+    /// row groups ascending.
+    pub groups: Vec<(usize, usize, usize)>,
+    /// The output's schema (an empty partition).
+    pub output: Partition,
+    /// Terms over the file's columns: decoded first, the rest only where
+    /// they hold.
+    pub predicate: Option<Expr>,
+    /// Terms that also read hive partition columns.
+    pub post: Option<Expr>,
+    /// Hive partition columns of this file and their values.
+    pub hive: Vec<(String, Scalar)>,
+    /// Strings as dictionaries.
+    pub dictionary: bool,
+}
+
+fn to_arrow(e: FrameError) -> ArrowError {
+    ArrowError::ComputeError(e.to_string())
+}
+
+/// Reads one partition (or a piece of one) of a Parquet file.
+#[rask_macros::task(crate = rask_client)]
+pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
+    let out_schema = spec.output.0.schema();
+    let io = |e| FrameError::io(&spec.path, e);
+    let f = File::open(&spec.path).map_err(io)?;
+    let terms = prune::terms(spec.predicate.as_ref());
+    let native = ArrowReaderMetadata::load(&f, Default::default())
+        .map_err(|e| FrameError::Invalid(format!("{}: {e}", spec.path)))?;
+    let mut opts = reader_options(native.schema(), spec.dictionary);
+    if !terms.is_empty() {
+        opts = opts.with_page_index_policy(PageIndexPolicy::Optional);
+    }
+    let meta = if terms.is_empty() {
+        ArrowReaderMetadata::try_new(native.metadata().clone(), opts)?
+    } else {
+        ArrowReaderMetadata::load(&f, opts)?
+    };
+    let file_schema = meta.schema().clone();
+    let is_hive = |c: &str| spec.hive.iter().any(|(h, _)| h == c);
+    // File columns to decode for the output and the mixed terms.
+    let mut read_cols: Vec<String> = out_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|c| !is_hive(c))
+        .collect();
+    if let Some(p) = &spec.post {
+        for c in p.column_list() {
+            if !is_hive(&c) && !read_cols.contains(&c) {
+                read_cols.push(c);
+            }
+        }
+    }
+    let placeholder = read_cols.is_empty();
+    if placeholder {
+        // Row counts only: decode the first column and drop it.
+        if let Some(f) = file_schema.fields().first() {
+            read_cols.push(f.name().clone());
+        }
+    }
+    let idx = read_cols
+        .iter()
+        .map(|c| index_of(&file_schema, c))
+        .collect::<Result<Vec<_>>>()?;
+    let descr = meta.metadata().file_metadata().schema_descr_ptr();
+    let mask = ProjectionMask::roots(&descr, idx.iter().copied());
+
+    // Rows: the ranges, narrowed by pages.
+    let groups: Vec<usize> = spec.groups.iter().map(|g| g.0).collect();
+    let pages = if terms.is_empty() {
+        None
+    } else {
+        prune::pages(meta.metadata(), native.schema(), &terms, &groups)
+    };
+    let mut selectors: Vec<RowSelector> = Vec::new();
+    for (k, &(g, skip, take)) in spec.groups.iter().enumerate() {
+        let total = meta.metadata().row_group(g).num_rows() as usize;
+        let mut r = vec![RowSelector::skip(skip), RowSelector::select(take)];
+        if total > skip + take {
+            r.push(RowSelector::skip(total - skip - take));
+        }
+        let mut sel = RowSelection::from(r);
+        if let Some(p) = &pages {
+            sel = sel.intersection(&p[k]);
+        }
+        selectors.extend(sel.iter().copied());
+    }
+    let selection = RowSelection::from(selectors);
+    let rows: usize = spec.groups.iter().map(|g| g.2).sum();
+
+    let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta)
+        .with_row_groups(groups)
+        .with_projection(mask)
+        .with_row_selection(selection)
+        .with_batch_size(rows.clamp(1, 1 << 20));
+    if let Some(p) = &spec.predicate {
+        let mut preds: Vec<Box<dyn ArrowPredicate>> = Vec::new();
+        for t in p.conjuncts() {
+            let cols = t
+                .column_list()
+                .iter()
+                .map(|c| index_of(&file_schema, c))
+                .collect::<Result<Vec<_>>>()?;
+            let m = ProjectionMask::roots(&descr, cols);
+            preds.push(Box::new(ArrowPredicateFn::new(m, move |batch: RecordBatch| {
+                t.evaluate_mask(&batch).map_err(to_arrow)
+            })));
+        }
+        b = b.with_row_filter(RowFilter::new(preds));
+    }
+    let reader = b.build()?;
+    let read_schema = reader.schema();
+    let batches = reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()?;
+    let mut batch = match batches.len() {
+        1 => batches.into_iter().next().unwrap_or_else(|| unreachable!()),
+        _ => concat_batches(&read_schema, &batches)?,
+    };
+    // Hive columns as constants, then the mixed terms.
+    if !spec.hive.is_empty() {
+        let n = batch.num_rows();
+        let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        for (name, v) in &spec.hive {
+            let t = out_schema
+                .field_with_name(name)
+                .map(|f| f.data_type().clone())
+                .unwrap_or_else(|_| v.data_type());
+            let one = cast(&v.to_array()?, &t)?;
+            let col = if one.is_null(0) {
+                new_null_array(&t, n)
+            } else {
+                let idx = arrow::array::UInt32Array::from(vec![0u32; n]);
+                arrow::compute::take(one.as_ref(), &idx, None)?
+            };
+            fields.push(Field::new(name, t, true));
+            cols.push(col);
+        }
+        let opts = RecordBatchOptions::new().with_row_count(Some(n));
+        batch = RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), cols, &opts)?;
+    }
+    if let Some(p) = &spec.post {
+        let m = p.evaluate_mask(&batch)?;
+        batch = filter_record_batch(&batch, &m)?;
+    }
+    Ok(Partition(project(&batch, &out_schema)?))
+}
+
+/// The batch's columns in the order of `schema`.
+fn project(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|f| Ok(batch.column(index_of(batch.schema_ref(), f.name())?).clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), cols, &opts)?)
+}
