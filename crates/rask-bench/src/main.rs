@@ -11,6 +11,7 @@ mod w4;
 mod w6;
 mod w7;
 mod w8;
+mod w12;
 
 #[global_allocator]
 static GLOBAL: alloc::Switch = alloc::Switch;
@@ -99,6 +100,22 @@ enum Workload {
         #[arg(long)]
         no_check: bool,
     },
+    /// Dataframe questions from the Parquet file to the answer.
+    #[command(name = "W12", alias = "w12")]
+    W12 {
+        /// The Parquet file of `../shared/bench/data/gen_groupby.py`.
+        #[arg(long)]
+        file: String,
+        /// Partitions to read it into.
+        #[arg(long, default_value_t = 8)]
+        partitions: usize,
+        /// Skip the plain single-threaded recomputation of every answer.
+        #[arg(long)]
+        no_check: bool,
+        /// Add each question's optimized plan to the JSON.
+        #[arg(long)]
+        explain: bool,
+    },
     /// W1 on the distributed runtime: a scheduler and worker processes over TCP.
     #[command(name = "W6", alias = "w6")]
     W6 {
@@ -177,6 +194,12 @@ fn main() -> anyhow::Result<()> {
             partitions,
             no_check,
         } => w4::run(&file, partitions.max(1), !no_check)?,
+        Workload::W12 {
+            file,
+            partitions,
+            no_check,
+            explain,
+        } => w12::run(&file, partitions.max(1), !no_check, explain)?,
         Workload::W2 { n, chunk, threads } => w2::run(n, chunk.max(1), threads)?,
         Workload::W6 {
             n,

@@ -155,6 +155,10 @@ pub(crate) fn codes(a: &ArrayRef) -> Result<(Vec<u64>, u64)> {
         }
         T::Utf8View => {
             let v = a.as_string_view();
+            if all_inline(v.views()) {
+                // Every string is inline (12 bytes or fewer): its view is its value.
+                return Ok(view_codes(a, v.views()));
+            }
             Ok(byte_codes(a, |i| v.value(i).as_bytes()))
         }
         T::Binary => {
@@ -167,6 +171,9 @@ pub(crate) fn codes(a: &ArrayRef) -> Result<(Vec<u64>, u64)> {
         }
         T::BinaryView => {
             let v = a.as_binary_view();
+            if all_inline(v.views()) {
+                return Ok(view_codes(a, v.views()));
+            }
             Ok(byte_codes(a, |i| v.value(i)))
         }
         T::FixedSizeBinary(_) => {
@@ -325,6 +332,30 @@ fn bool_codes(a: &BooleanArray) -> (Vec<u64>, u64) {
         })
         .collect();
     (out, 3)
+}
+
+/// Whether every view holds its value inline (length 12 or less; the
+/// bytes after the value are zero, so equal views mean equal values).
+fn all_inline(views: &[u128]) -> bool {
+    views.iter().all(|&v| (v as u32) <= 12)
+}
+
+/// Dense codes of a view array whose values are all inline: two views are
+/// equal exactly when their values are (length and bytes, zero-padded).
+fn view_codes(a: &ArrayRef, views: &[u128]) -> (Vec<u64>, u64) {
+    let nulls = a.nulls().filter(|b| b.null_count() > 0);
+    let mut map: HashMap<u128, u64> = HashMap::with_capacity(1024);
+    let mut out = Vec::with_capacity(views.len());
+    for (i, &v) in views.iter().enumerate() {
+        if nulls.is_some_and(|b| b.is_null(i)) {
+            out.push(0);
+            continue;
+        }
+        let next = map.len() as u64 + 1;
+        out.push(*map.entry(v).or_insert(next));
+    }
+    let card = map.len() as u64 + 1;
+    (out, card)
 }
 
 /// Dense codes of byte strings (any encoding): each distinct value is

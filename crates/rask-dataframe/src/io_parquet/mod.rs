@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::basic::Encoding;
 use parquet::file::metadata::ParquetMetaData;
 use rask_core::Delayed;
 
@@ -69,9 +70,13 @@ impl ParquetOptions {
         self.filters.push(predicate);
         self
     }
-    /// Read string columns as `Dictionary(Int32, Utf8)`, keeping the
-    /// file's dictionary encoding (no string is materialized per row; a
-    /// group-by hashes each distinct string once).
+    /// Read string columns that the file stores dictionary-encoded (every
+    /// data page of every row group) as `Dictionary(Int32, Utf8)`, keeping
+    /// that encoding: no string is materialized per row, and a group-by
+    /// hashes each distinct string once. A string column whose pages fell
+    /// back to plain encoding (too many distinct values) is read as
+    /// `Utf8View` instead: rebuilding a dictionary would cost more than it
+    /// saves.
     pub fn strings_as_dictionary(mut self, yes: bool) -> Self {
         self.dictionary = yes;
         self
@@ -108,6 +113,8 @@ pub(crate) struct Piece {
 pub(crate) struct ParquetSource {
     path: String,
     files: Vec<ParquetFile>,
+    /// The file's columns with the types they are read as.
+    read_as: SchemaRef,
     /// File columns (as read), then hive columns.
     schema: SchemaRef,
     hive: Vec<Field>,
@@ -117,32 +124,42 @@ pub(crate) struct ParquetSource {
     layout: Vec<Vec<Piece>>,
 }
 
-/// String columns as dictionaries.
-fn dictionary_schema(s: &SchemaRef) -> SchemaRef {
-    let fields: Vec<Field> = s
+/// Whether every data page of column `root` is dictionary-encoded in
+/// every row group.
+fn all_dictionary(meta: &ParquetMetaData, root: usize) -> bool {
+    meta.row_groups().iter().all(|g| {
+        g.columns().get(root).is_some_and(|c| {
+            c.dictionary_page_offset().is_some()
+                && c.page_encoding_stats_mask().is_some_and(|m| {
+                    m.is_only(Encoding::PLAIN_DICTIONARY) || m.is_only(Encoding::RLE_DICTIONARY)
+                })
+        })
+    })
+}
+
+/// The types string columns are read as (see
+/// [`ParquetOptions::strings_as_dictionary`]): dictionaries where every
+/// file keeps the column dictionary-encoded, views elsewhere.
+fn string_read_types(native: &SchemaRef, metas: &[&ParquetMetaData]) -> SchemaRef {
+    let top_level = native.fields().len() == metas.first().map_or(0, |m| m.file_metadata().schema_descr().num_columns());
+    let fields: Vec<Field> = native
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
+        .enumerate()
+        .map(|(i, f)| match f.data_type() {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                f.as_ref().clone().with_data_type(DataType::Dictionary(
-                    Box::new(DataType::Int32),
-                    Box::new(DataType::Utf8),
-                ))
+                let dict = top_level && metas.iter().all(|m| all_dictionary(m, i));
+                let t = if dict {
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+                } else {
+                    DataType::Utf8View
+                };
+                f.as_ref().clone().with_data_type(t)
             }
             _ => f.as_ref().clone(),
         })
         .collect();
-    Arc::new(Schema::new_with_metadata(fields, s.metadata().clone()))
-}
-
-/// The reader options of a scan.
-pub(crate) fn reader_options(native: &SchemaRef, dictionary: bool) -> ArrowReaderOptions {
-    let o = ArrowReaderOptions::new();
-    if dictionary {
-        o.with_schema(dictionary_schema(native))
-    } else {
-        o
-    }
+    Arc::new(Schema::new_with_metadata(fields, native.metadata().clone()))
 }
 
 fn layout(files: &[ParquetFile], partitions: Option<usize>) -> Vec<Vec<Piece>> {
@@ -209,16 +226,7 @@ impl ParquetSource {
             let f = File::open(&l.path).map_err(|e| FrameError::io(&name, e))?;
             let native = ArrowReaderMetadata::load(&f, ArrowReaderOptions::new())
                 .map_err(|e| FrameError::Invalid(format!("{name}: {e}")))?;
-            let read = if opts.dictionary {
-                ArrowReaderMetadata::try_new(
-                    native.metadata().clone(),
-                    reader_options(native.schema(), true),
-                )?
-                .schema()
-                .clone()
-            } else {
-                native.schema().clone()
-            };
+            let read = native.schema().clone();
             match &schema {
                 None => schema = Some(read),
                 Some(s) if s.fields() != read.fields() => {
@@ -237,8 +245,14 @@ impl ParquetSource {
                 hive: l.hive,
             });
         }
-        let Some(file_schema) = schema else {
+        let Some(native) = schema else {
             return Err(FrameError::Invalid(format!("{path}: no files")));
+        };
+        let file_schema = if opts.dictionary {
+            let metas: Vec<&ParquetMetaData> = files.iter().map(|f| f.meta.as_ref()).collect();
+            string_read_types(&native, &metas)
+        } else {
+            native
         };
         let mut fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         for h in &listing.hive {
@@ -254,6 +268,7 @@ impl ParquetSource {
         Ok(ParquetSource {
             path: path.to_string(),
             files,
+            read_as: file_schema.clone(),
             schema: Arc::new(Schema::new_with_metadata(fields, file_schema.metadata().clone())),
             hive: listing.hive,
             dictionary: opts.dictionary,
@@ -349,7 +364,7 @@ impl ParquetSource {
                         predicate: Expr::all(file_terms.clone()),
                         post: Expr::all(mixed.clone()),
                         hive: self.hive.iter().map(|h| h.name().clone()).zip(f.hive.clone()).collect(),
-                        dictionary: self.dictionary,
+                        read_as: Partition::empty(self.read_as.clone()),
                     }));
                 }
                 cur.clear();

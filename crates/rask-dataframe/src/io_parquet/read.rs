@@ -15,14 +15,15 @@ use arrow::compute::{cast, concat_batches, filter_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use parquet::arrow::arrow_reader::{
-    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions,
+    ParquetRecordBatchReaderBuilder,
     RowFilter, RowSelection, RowSelector,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::PageIndexPolicy;
 use serde::{Deserialize, Serialize};
 
-use super::{prune, reader_options};
+use super::prune;
 use crate::error::{FrameError, Result};
 use crate::expr::{index_of, Expr, Scalar};
 use crate::partition::Partition;
@@ -44,8 +45,9 @@ pub struct ReadSpec {
     pub post: Option<Expr>,
     /// Hive partition columns of this file and their values.
     pub hive: Vec<(String, Scalar)>,
-    /// Strings as dictionaries.
-    pub dictionary: bool,
+    /// The file's columns with the types to read them as (an empty
+    /// partition; the plan decides, so every task agrees).
+    pub read_as: Partition,
 }
 
 fn to_arrow(e: FrameError) -> ArrowError {
@@ -61,7 +63,7 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
     let terms = prune::terms(spec.predicate.as_ref());
     let native = ArrowReaderMetadata::load(&f, Default::default())
         .map_err(|e| FrameError::Invalid(format!("{}: {e}", spec.path)))?;
-    let mut opts = reader_options(native.schema(), spec.dictionary);
+    let mut opts = ArrowReaderOptions::new().with_schema(spec.read_as.0.schema());
     if !terms.is_empty() {
         opts = opts.with_page_index_policy(PageIndexPolicy::Optional);
     }
@@ -107,7 +109,11 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
     } else {
         prune::pages(meta.metadata(), native.schema(), &terms, &groups)
     };
-    let mut selectors: Vec<RowSelector> = Vec::new();
+    // One reader per row group, one batch each: a batch never spans two
+    // column chunks, so a dictionary-encoded column keeps its chunk's
+    // dictionary (spanning two makes the reader rebuild one by hashing).
+    let mut batches = Vec::with_capacity(spec.groups.len());
+    let mut read_schema = None;
     for (k, &(g, skip, take)) in spec.groups.iter().enumerate() {
         let total = meta.metadata().row_group(g).num_rows() as usize;
         let mut r = vec![RowSelector::skip(skip), RowSelector::select(take)];
@@ -118,34 +124,25 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
         if let Some(p) = &pages {
             sel = sel.intersection(&p[k]);
         }
-        selectors.extend(sel.iter().copied());
-    }
-    let selection = RowSelection::from(selectors);
-    let rows: usize = spec.groups.iter().map(|g| g.2).sum();
-
-    let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta)
-        .with_row_groups(groups)
-        .with_projection(mask)
-        .with_row_selection(selection)
-        .with_batch_size(rows.clamp(1, 1 << 20));
-    if let Some(p) = &spec.predicate {
-        let mut preds: Vec<Box<dyn ArrowPredicate>> = Vec::new();
-        for t in p.conjuncts() {
-            let cols = t
-                .column_list()
-                .iter()
-                .map(|c| index_of(&file_schema, c))
-                .collect::<Result<Vec<_>>>()?;
-            let m = ProjectionMask::roots(&descr, cols);
-            preds.push(Box::new(ArrowPredicateFn::new(m, move |batch: RecordBatch| {
-                t.evaluate_mask(&batch).map_err(to_arrow)
-            })));
+        let file = f.try_clone().map_err(io)?;
+        let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+            .with_row_groups(vec![g])
+            .with_projection(mask.clone())
+            .with_row_selection(sel)
+            .with_batch_size(take.clamp(1, 1 << 21));
+        if let Some(p) = &spec.predicate {
+            b = b.with_row_filter(row_filter(p, &file_schema, &descr)?);
         }
-        b = b.with_row_filter(RowFilter::new(preds));
+        let reader = b.build()?;
+        read_schema.get_or_insert_with(|| reader.schema());
+        for batch in reader {
+            batches.push(batch?);
+        }
     }
-    let reader = b.build()?;
-    let read_schema = reader.schema();
-    let batches = reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()?;
+    let read_schema = match read_schema {
+        Some(s) => s,
+        None => Arc::new(file_schema.project(&idx)?),
+    };
     let mut batch = match batches.len() {
         1 => batches.into_iter().next().unwrap_or_else(|| unreachable!()),
         _ => concat_batches(&read_schema, &batches)?,
@@ -178,6 +175,24 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
         batch = filter_record_batch(&batch, &m)?;
     }
     Ok(Partition(project(&batch, &out_schema)?))
+}
+
+/// The predicate's terms as Arrow predicates, evaluated in order, each
+/// decoding only its own columns for the rows still selected.
+fn row_filter(p: &Expr, file_schema: &SchemaRef, descr: &Arc<parquet::schema::types::SchemaDescriptor>) -> Result<RowFilter> {
+    let mut preds: Vec<Box<dyn ArrowPredicate>> = Vec::new();
+    for t in p.conjuncts() {
+        let cols = t
+            .column_list()
+            .iter()
+            .map(|c| index_of(file_schema, c))
+            .collect::<Result<Vec<_>>>()?;
+        let m = ProjectionMask::roots(descr, cols);
+        preds.push(Box::new(ArrowPredicateFn::new(m, move |batch: RecordBatch| {
+            t.evaluate_mask(&batch).map_err(to_arrow)
+        })));
+    }
+    Ok(RowFilter::new(preds))
 }
 
 /// The batch's columns in the order of `schema`.
