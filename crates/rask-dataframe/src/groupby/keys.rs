@@ -344,7 +344,12 @@ fn all_inline(views: &[u128]) -> bool {
 /// equal exactly when their values are (length and bytes, zero-padded).
 fn view_codes(a: &ArrayRef, views: &[u128]) -> (Vec<u64>, u64) {
     let nulls = a.nulls().filter(|b| b.null_count() > 0);
-    let mut map: HashMap<u128, u64> = HashMap::with_capacity(1024);
+    // Sized from the share of distinct values in a prefix (no rehashing
+    // for high-cardinality keys).
+    let probe = views.len().min(4096);
+    let distinct = views[..probe].iter().collect::<hashbrown::HashSet<_>>().len();
+    let cap = (views.len() * distinct).checked_div(probe).unwrap_or(0).max(1024);
+    let mut map: HashMap<u128, u64> = HashMap::with_capacity(cap);
     let mut out = Vec::with_capacity(views.len());
     for (i, &v) in views.iter().enumerate() {
         if nulls.is_some_and(|b| b.is_null(i)) {

@@ -286,3 +286,48 @@ pub(crate) fn constant_columns(fields: &[Field], values: &[Scalar]) -> crate::Re
         cols,
     )?)
 }
+
+/// The share of rows a term `col op literal` keeps, estimated from the
+/// row groups' min and max as if values were spread evenly between them
+/// (numbers, decimals, dates and timestamps); `None` where unknown.
+pub(crate) fn selectivity(meta: &ParquetMetaData, schema: &Schema, term: &Expr, groups: &[usize]) -> Option<f64> {
+    let t = terms(Some(term)).into_iter().next()?;
+    let Test::Cmp(op, v) = &t.test else {
+        return None;
+    };
+    let descr = meta.file_metadata().schema_descr();
+    let conv = StatisticsConverter::try_new(&t.column, schema, descr).ok()?;
+    let rgs: Vec<_> = groups.iter().filter_map(|&g| meta.row_groups().get(g)).collect();
+    let to_f64 = |a: ArrayRef| -> Option<Vec<f64>> {
+        let c = cast(&a, &arrow::datatypes::DataType::Float64).ok()?;
+        let c = c.as_any().downcast_ref::<arrow::array::Float64Array>()?.clone();
+        (c.null_count() == 0).then(|| c.values().to_vec())
+    };
+    let min = to_f64(conv.row_group_mins(rgs.iter().copied()).ok()?)?;
+    let max = to_f64(conv.row_group_maxes(rgs.iter().copied()).ok()?)?;
+    let lit = cast(&v.to_array().ok()?, &arrow::datatypes::DataType::Float64).ok()?;
+    let x = lit.as_any().downcast_ref::<arrow::array::Float64Array>()?.value(0);
+    let (lo, hi) = (min.iter().copied().fold(f64::INFINITY, f64::min), max.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    if !(lo.is_finite() && hi.is_finite()) {
+        return None;
+    }
+    // Integers: count whole values ([lo, hi] holds hi - lo + 1 of them).
+    let ints = min.iter().chain(&max).all(|v| v.fract() == 0.0) && x.fract() == 0.0;
+    let width = if ints { hi - lo + 1.0 } else { hi - lo };
+    if width <= 0.0 {
+        return Some(1.0);
+    }
+    let below = |b: f64, inclusive: bool| -> f64 {
+        let n = if ints { b - lo + if inclusive { 1.0 } else { 0.0 } } else { b - lo };
+        (n / width).clamp(0.0, 1.0)
+    };
+    Some(match op {
+        BinOp::Lt => below(x, false),
+        BinOp::LtEq => below(x, true),
+        BinOp::Gt => 1.0 - below(x, true),
+        BinOp::GtEq => 1.0 - below(x, false),
+        BinOp::Eq => (1.0 / width).min(1.0),
+        BinOp::NotEq => 1.0 - (1.0 / width).min(1.0),
+        _ => return None,
+    })
+}

@@ -50,6 +50,10 @@ pub struct ReadSpec {
     pub read_as: Partition,
 }
 
+/// A term estimated to keep at least this share of rows is evaluated
+/// after decoding rather than first.
+const LATE_MATERIALIZE_BELOW: f64 = 0.25;
+
 fn to_arrow(e: FrameError) -> ArrowError {
     ArrowError::ComputeError(e.to_string())
 }
@@ -74,14 +78,28 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
     };
     let file_schema = meta.schema().clone();
     let is_hive = |c: &str| spec.hive.iter().any(|(h, _)| h == c);
-    // File columns to decode for the output and the mixed terms.
+    // Terms that keep most rows are evaluated after decoding (selecting
+    // scattered rows costs more than it saves); the others decode their
+    // own columns first and the rest only for matching rows.
+    let groups: Vec<usize> = spec.groups.iter().map(|g| g.0).collect();
+    let (early, late): (Vec<Expr>, Vec<Expr>) = spec
+        .predicate
+        .iter()
+        .flat_map(|p| p.conjuncts())
+        .partition(|t| {
+            prune::selectivity(native.metadata(), native.schema(), t, &groups)
+                .is_none_or(|s| s < LATE_MATERIALIZE_BELOW)
+        });
+    let post = Expr::all(late.into_iter().chain(spec.post.iter().cloned()));
+    let early = Expr::all(early);
+    // File columns to decode for the output and the later terms.
     let mut read_cols: Vec<String> = out_schema
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .filter(|c| !is_hive(c))
         .collect();
-    if let Some(p) = &spec.post {
+    if let Some(p) = &post {
         for c in p.column_list() {
             if !is_hive(&c) && !read_cols.contains(&c) {
                 read_cols.push(c);
@@ -103,7 +121,6 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
     let mask = ProjectionMask::roots(&descr, idx.iter().copied());
 
     // Rows: the ranges, narrowed by pages.
-    let groups: Vec<usize> = spec.groups.iter().map(|g| g.0).collect();
     let pages = if terms.is_empty() {
         None
     } else {
@@ -130,7 +147,7 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
             .with_projection(mask.clone())
             .with_row_selection(sel)
             .with_batch_size(take.clamp(1, 1 << 21));
-        if let Some(p) = &spec.predicate {
+        if let Some(p) = &early {
             b = b.with_row_filter(row_filter(p, &file_schema, &descr)?);
         }
         let reader = b.build()?;
@@ -170,9 +187,11 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
         let opts = RecordBatchOptions::new().with_row_count(Some(n));
         batch = RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), cols, &opts)?;
     }
-    if let Some(p) = &spec.post {
+    if let Some(p) = &post {
         let m = p.evaluate_mask(&batch)?;
-        batch = filter_record_batch(&batch, &m)?;
+        if m.true_count() < m.len() {
+            batch = filter_record_batch(&batch, &m)?;
+        }
     }
     Ok(Partition(project(&batch, &out_schema)?))
 }
