@@ -57,7 +57,7 @@ pub use groupby::{
 };
 pub use io_csv::{read_csv, CsvOptions};
 pub use io_ipc::{read_ipc, IpcOptions};
-pub use io_parquet::{read_parquet, write_parquet_file, ParquetOptions};
+pub use io_parquet::{read_parquet, write_parquet_file, ParquetOptions, Strings};
 pub use join::{JoinOptions, JoinStrategy, JoinType, BROADCAST_ROWS};
 pub use parquet;
 pub use partition::Partition;

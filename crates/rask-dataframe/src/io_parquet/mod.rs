@@ -45,13 +45,28 @@ use crate::frame::DataFrame;
 use crate::partition::Partition;
 use crate::scan::{Scan, ScanSource};
 
+/// How [`read_parquet`] reads string columns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Strings {
+    /// As the file's Arrow type (`Utf8` unless the file says otherwise).
+    #[default]
+    Native,
+    /// Every string column as `Dictionary(Int32, Utf8)`.
+    Dictionary,
+    /// As the file stores them: `Dictionary(Int32, Utf8)` where every data
+    /// page of every row group is dictionary-encoded, `Utf8View` where the
+    /// writer fell back to plain pages (too many distinct values: building
+    /// a dictionary would cost more than it saves). The fastest to decode.
+    FileEncoding,
+}
+
 /// Options of [`read_parquet`].
 #[derive(Clone, Debug, Default)]
 pub struct ParquetOptions {
     columns: Option<Vec<String>>,
     filters: Vec<Expr>,
     partitions: Option<usize>,
-    dictionary: bool,
+    strings: Strings,
 }
 
 impl ParquetOptions {
@@ -70,15 +85,22 @@ impl ParquetOptions {
         self.filters.push(predicate);
         self
     }
-    /// Read string columns that the file stores dictionary-encoded (every
-    /// data page of every row group) as `Dictionary(Int32, Utf8)`, keeping
-    /// that encoding: no string is materialized per row, and a group-by
-    /// hashes each distinct string once. A string column whose pages fell
-    /// back to plain encoding (too many distinct values) is read as
-    /// `Utf8View` instead: rebuilding a dictionary would cost more than it
-    /// saves.
+    /// Read every string column as `Dictionary(Int32, Utf8)` (`true`), or
+    /// as the file's Arrow type (`false`, the default). The file's
+    /// dictionary encoding is kept where it has one (no string is
+    /// materialized per row; a group-by hashes each distinct string once);
+    /// elsewhere the reader builds a dictionary by hashing every value.
     pub fn strings_as_dictionary(mut self, yes: bool) -> Self {
-        self.dictionary = yes;
+        self.strings = if yes {
+            Strings::Dictionary
+        } else {
+            Strings::Native
+        };
+        self
+    }
+    /// How string columns are read (see [`Strings`]).
+    pub fn strings(mut self, s: Strings) -> Self {
+        self.strings = s;
         self
     }
     /// Cut the rows into `n` even partitions.
@@ -118,7 +140,7 @@ pub(crate) struct ParquetSource {
     /// File columns (as read), then hive columns.
     schema: SchemaRef,
     hive: Vec<Field>,
-    dictionary: bool,
+    strings: Strings,
     partitions: Option<usize>,
     /// The pieces of each partition.
     layout: Vec<Vec<Piece>>,
@@ -137,10 +159,8 @@ fn all_dictionary(meta: &ParquetMetaData, root: usize) -> bool {
     })
 }
 
-/// The types string columns are read as (see
-/// [`ParquetOptions::strings_as_dictionary`]): dictionaries where every
-/// file keeps the column dictionary-encoded, views elsewhere.
-fn string_read_types(native: &SchemaRef, metas: &[&ParquetMetaData]) -> SchemaRef {
+/// The types string columns are read as (see [`Strings`]).
+fn string_read_types(native: &SchemaRef, metas: &[&ParquetMetaData], strings: Strings) -> SchemaRef {
     let top_level = native.fields().len() == metas.first().map_or(0, |m| m.file_metadata().schema_descr().num_columns());
     let fields: Vec<Field> = native
         .fields()
@@ -148,7 +168,8 @@ fn string_read_types(native: &SchemaRef, metas: &[&ParquetMetaData]) -> SchemaRe
         .enumerate()
         .map(|(i, f)| match f.data_type() {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                let dict = top_level && metas.iter().all(|m| all_dictionary(m, i));
+                let dict = strings == Strings::Dictionary
+                    || top_level && metas.iter().all(|m| all_dictionary(m, i));
                 let t = if dict {
                     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
                 } else {
@@ -248,11 +269,11 @@ impl ParquetSource {
         let Some(native) = schema else {
             return Err(FrameError::Invalid(format!("{path}: no files")));
         };
-        let file_schema = if opts.dictionary {
-            let metas: Vec<&ParquetMetaData> = files.iter().map(|f| f.meta.as_ref()).collect();
-            string_read_types(&native, &metas)
-        } else {
+        let file_schema = if opts.strings == Strings::Native {
             native
+        } else {
+            let metas: Vec<&ParquetMetaData> = files.iter().map(|f| f.meta.as_ref()).collect();
+            string_read_types(&native, &metas, opts.strings)
         };
         let mut fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         for h in &listing.hive {
@@ -271,7 +292,7 @@ impl ParquetSource {
             read_as: file_schema.clone(),
             schema: Arc::new(Schema::new_with_metadata(fields, file_schema.metadata().clone())),
             hive: listing.hive,
-            dictionary: opts.dictionary,
+            strings: opts.strings,
             partitions: opts.partitions,
             layout,
         })
@@ -287,9 +308,9 @@ impl ParquetSource {
 
     pub(crate) fn key(&self) -> String {
         format!(
-            "parquet {:?} dictionary={} partitions={:?}",
+            "parquet {:?} strings={:?} partitions={:?}",
             self.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
-            self.dictionary,
+            self.strings,
             self.partitions
         )
     }
@@ -399,8 +420,10 @@ impl ParquetSource {
         if let Some(p) = predicate {
             s.push_str(&format!(" filter {p} (its columns decoded first)"));
         }
-        if self.dictionary {
-            s.push_str(" strings as dictionaries");
+        match self.strings {
+            Strings::Native => {}
+            Strings::Dictionary => s.push_str(" strings as dictionaries"),
+            Strings::FileEncoding => s.push_str(" strings as the file encodes them"),
         }
         s
     }
