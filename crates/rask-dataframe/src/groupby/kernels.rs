@@ -124,7 +124,11 @@ pub(crate) fn count(gids: &[u32], a: &dyn Array, n: usize) -> Vec<i64> {
 /// value. Numbers are widened; other types keep theirs (strings compare
 /// bytewise).
 pub(crate) fn min_max(gids: &[u32], a: &ArrayRef, n: usize, max: bool) -> Result<ArrayRef> {
-    let a = widen(a)?;
+    let a = if crate::expr::logical(a.data_type()) == DataType::Boolean {
+        cast(a, &DataType::Boolean)?
+    } else {
+        widen(a)?
+    };
     match a.data_type() {
         DataType::Int64 => Ok(Arc::new(mm_prim::<Int64Type>(
             gids,

@@ -275,7 +275,8 @@ impl GroupSpec {
                     DataType::Float64,
                 ),
                 AggFunc::Min | AggFunc::Max => {
-                    let t = if numeric || is_decimal(&t) { wide } else { t.clone() };
+                    let keep = t == DataType::Boolean || !(numeric || is_decimal(&t));
+                    let t = if keep { t.clone() } else { wide };
                     (vec![s("mm", t.clone())], t)
                 }
                 AggFunc::Var | AggFunc::Std => (
