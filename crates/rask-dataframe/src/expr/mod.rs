@@ -358,9 +358,12 @@ impl Expr {
     pub fn dt_truncate(self, unit: DatePart) -> Expr {
         Expr::Dt(Box::new(self), DtFn::Truncate(unit))
     }
-    /// The same values under another name.
+    /// The same values under another name (replacing an earlier alias).
     pub fn alias(self, name: &str) -> Expr {
-        Expr::Alias(Box::new(self), name.to_string())
+        match self {
+            Expr::Alias(e, _) => Expr::Alias(e, name.to_string()),
+            e => Expr::Alias(Box::new(e), name.to_string()),
+        }
     }
 
     /// The output column's name: an alias, the column's own name, or the
