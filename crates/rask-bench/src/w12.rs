@@ -20,6 +20,7 @@
 //! the file's columns (read once, after the timed runs).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -109,7 +110,11 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> 
         // called at any time.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
-    let client = Client::threads();
+    let trace = std::env::var("RASK_W12_TRACE").is_ok().then(|| Arc::new(Trace::default()));
+    let client = match &trace {
+        Some(t) => Client::threads().with_subscriber(t.clone()),
+        None => Client::threads(),
+    };
     let dictionary = std::env::var("RASK_W12_STRINGS").map_or(true, |v| v != "plain");
     let opts = ParquetOptions::new()
         .partitions(partitions)
@@ -145,6 +150,9 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> 
         }
         let secs = t.elapsed().as_secs_f64();
         cpu.insert(q.into(), json!(round(cpu_seconds() - cpu0, 4)));
+        if let Some(tr) = &trace {
+            tr.report(q, t);
+        }
         total += secs;
         let a = answer(&res)?;
         per_question.insert(q.into(), json!(round(secs, 4)));
@@ -183,6 +191,54 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> 
         out["plans"] = json!(plans);
     }
     Ok(out)
+}
+
+/// Task spans per key name, for `RASK_W12_TRACE=1` (stderr): where a
+/// question's wall time goes, task kind by task kind.
+#[derive(Default)]
+struct Trace {
+    spans: Mutex<Vec<(String, Instant, Instant)>>,
+}
+
+impl rask::Subscriber for Trace {
+    fn on_event(&self, e: &rask::Event<'_>) {
+        if let rask::Event::TaskFinished {
+            key,
+            started,
+            finished,
+            ..
+        } = e
+        {
+            let name = key.name().as_display().to_string();
+            let kind = name.split(['#', '[', '-']).next().unwrap_or("").to_string();
+            if let Ok(mut s) = self.spans.lock() {
+                s.push((kind, *started, *finished));
+            }
+        }
+    }
+}
+
+impl Trace {
+    fn report(&self, q: &str, t0: Instant) {
+        let Ok(mut s) = self.spans.lock() else { return };
+        let mut kinds: Vec<(String, f64, f64, f64, usize)> = Vec::new();
+        for (k, a, b) in s.drain(..) {
+            let (from, to) = (a.duration_since(t0).as_secs_f64(), b.duration_since(t0).as_secs_f64());
+            match kinds.iter_mut().find(|x| x.0 == k) {
+                Some(x) => {
+                    x.1 = x.1.min(from);
+                    x.2 = x.2.max(to);
+                    x.3 += to - from;
+                    x.4 += 1;
+                }
+                None => kinds.push((k, from, to, to - from, 1)),
+            }
+        }
+        kinds.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for (k, from, to, busy, n) in kinds {
+            eprintln!("{q} {k:>24}: {n:>3} tasks, from {from:.3} to {to:.3} s, busy {busy:.3} s");
+        }
+    }
 }
 
 /// User and system CPU seconds of this process so far (the machine is

@@ -18,11 +18,23 @@ fn key_columns(batch: &RecordBatch, spec: &GroupSpec) -> Result<Vec<ArrayRef>> {
         .collect()
 }
 
+/// The key values of some rows. View arrays are compacted: a state holds
+/// few rows, and must not keep the input's whole data buffers alive (nor
+/// make every later concatenation copy them).
 fn take_keys(keys: &[ArrayRef], rows: &[u32]) -> Result<Vec<ArrayRef>> {
     let idx = UInt32Array::from(rows.to_vec());
     keys.iter()
-        .map(|k| Ok(take(k.as_ref(), &idx, None)?))
+        .map(|k| Ok(compact(take(k.as_ref(), &idx, None)?)))
         .collect()
+}
+
+/// A view array with only the bytes its views use.
+pub(crate) fn compact(a: ArrayRef) -> ArrayRef {
+    match a.data_type() {
+        arrow::datatypes::DataType::Utf8View => Arc::new(a.as_string_view().gc()),
+        arrow::datatypes::DataType::BinaryView => Arc::new(a.as_binary_view().gc()),
+        _ => a,
+    }
 }
 
 /// One partition's rows to its state batch.
