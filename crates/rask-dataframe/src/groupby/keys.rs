@@ -71,6 +71,11 @@ pub(crate) fn group_rows(keys: &[ArrayRef], n_rows: usize) -> Result<Groups> {
             first_rows,
         });
     }
+    if let [k] = keys {
+        if let Some(g) = inline_view_groups(k) {
+            return Ok(g);
+        }
+    }
     let (mut packed, mut card) = codes(&keys[0])?;
     for k in &keys[1..] {
         let (c, kc) = codes(k)?;
@@ -334,6 +339,54 @@ fn bool_codes(a: &BooleanArray) -> (Vec<u64>, u64) {
     (out, 3)
 }
 
+/// Groups of one view column whose values are all inline (12 bytes or
+/// fewer), straight from their 16-byte views: one hash table, no codes.
+fn inline_view_groups(a: &ArrayRef) -> Option<Groups> {
+    let views = match a.data_type() {
+        DataType::Utf8View => a.as_string_view().views(),
+        DataType::BinaryView => a.as_binary_view().views(),
+        _ => return None,
+    };
+    if !all_inline(views) {
+        return None;
+    }
+    let n = views.len();
+    let nulls = a.nulls().filter(|b| b.null_count() > 0);
+    // Grown as needed: a prefix cannot tell 100K distinct values from a
+    // million, and an oversized table costs more in cache misses than
+    // the rehashing it saves.
+    let cap = n.min(1 << 14);
+    let hb = DefaultHashBuilder::default();
+    // (value as two words, group); the null group has its own slot.
+    let mut table: HashTable<([u64; 2], u32)> = HashTable::with_capacity(cap);
+    let mut null_group = u32::MAX;
+    let mut gids = Vec::with_capacity(n);
+    let mut first_rows = Vec::new();
+    for (i, &v) in views.iter().enumerate() {
+        if nulls.is_some_and(|b| b.is_null(i)) {
+            if null_group == u32::MAX {
+                null_group = first_rows.len() as u32;
+                first_rows.push(i as u32);
+            }
+            gids.push(null_group);
+            continue;
+        }
+        let key = [v as u64, (v >> 64) as u64];
+        let h = hb.hash_one(key);
+        let g = match table.find(h, |e| e.0 == key) {
+            Some(e) => e.1,
+            None => {
+                let g = first_rows.len() as u32;
+                first_rows.push(i as u32);
+                table.insert_unique(h, (key, g), |e| hb.hash_one(e.0));
+                g
+            }
+        };
+        gids.push(g);
+    }
+    Some(Groups { gids, first_rows })
+}
+
 /// Whether every view holds its value inline (length 12 or less; the
 /// bytes after the value are zero, so equal views mean equal values).
 fn all_inline(views: &[u128]) -> bool {
@@ -344,12 +397,7 @@ fn all_inline(views: &[u128]) -> bool {
 /// equal exactly when their values are (length and bytes, zero-padded).
 fn view_codes(a: &ArrayRef, views: &[u128]) -> (Vec<u64>, u64) {
     let nulls = a.nulls().filter(|b| b.null_count() > 0);
-    // Sized from the share of distinct values in a prefix (no rehashing
-    // for high-cardinality keys).
-    let probe = views.len().min(4096);
-    let distinct = views[..probe].iter().collect::<hashbrown::HashSet<_>>().len();
-    let cap = (views.len() * distinct).checked_div(probe).unwrap_or(0).max(1024);
-    let mut map: HashMap<u128, u64> = HashMap::with_capacity(cap);
+    let mut map: HashMap<u128, u64> = HashMap::with_capacity(views.len().min(1 << 14));
     let mut out = Vec::with_capacity(views.len());
     for (i, &v) in views.iter().enumerate() {
         if nulls.is_some_and(|b| b.is_null(i)) {
