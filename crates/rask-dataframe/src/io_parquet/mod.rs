@@ -418,7 +418,7 @@ impl ParquetSource {
             columns.join(", ")
         );
         if let Some(p) = predicate {
-            s.push_str(&format!(" filter {p} (its columns decoded first)"));
+            s.push_str(&format!(" filter {p} (applied in the read)"));
         }
         match self.strings {
             Strings::Native => {}
