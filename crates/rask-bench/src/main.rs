@@ -5,13 +5,13 @@
 mod alloc;
 mod baseline;
 mod w1;
+mod w12;
 mod w2;
 mod w3;
 mod w4;
 mod w6;
 mod w7;
 mod w8;
-mod w12;
 
 #[global_allocator]
 static GLOBAL: alloc::Switch = alloc::Switch;

@@ -88,7 +88,12 @@ fn answer(b: &RecordBatch) -> anyhow::Result<(usize, f64)> {
     Ok((b.num_rows(), round(s, 3)))
 }
 
-pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn run(
+    file: &str,
+    partitions: usize,
+    check: bool,
+    explain: bool,
+) -> anyhow::Result<serde_json::Value> {
     // Transparent huge pages off, as in W4 (`RASK_W12_THP=on` keeps them):
     // fresh 2 MiB pages are zeroed whole on first touch.
     let thp_off = std::env::var("RASK_W12_THP").map_or(true, |v| v != "on");
@@ -114,7 +119,9 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> 
         // called at any time.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
-    let trace = std::env::var("RASK_W12_TRACE").is_ok().then(|| Arc::new(Trace::default()));
+    let trace = std::env::var("RASK_W12_TRACE")
+        .is_ok()
+        .then(|| Arc::new(Trace::default()));
     let client = match &trace {
         Some(t) => Client::threads().with_subscriber(t.clone()),
         None => Client::threads(),
@@ -132,7 +139,9 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> 
     let opts = if row_groups >= partitions {
         ParquetOptions::new().strings(strings)
     } else {
-        ParquetOptions::new().partitions(partitions).strings(strings)
+        ParquetOptions::new()
+            .partitions(partitions)
+            .strings(strings)
     };
 
     let only = std::env::var("RASK_W12_ONLY").ok();
@@ -143,7 +152,10 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> 
     let mut total = 0.0;
     let mut got = Vec::new();
     for q in QUESTIONS {
-        if only.as_deref().is_some_and(|o| !o.split(',').any(|n| n == q)) {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|n| n == q))
+        {
             continue;
         }
         let cpu0 = cpu_seconds();
@@ -158,7 +170,12 @@ pub(crate) fn run(file: &str, partitions: usize, check: bool, explain: bool) -> 
             let mut u: libc::rusage = unsafe { std::mem::zeroed() };
             // SAFETY: a valid pointer for the call's duration.
             unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-            eprintln!("{q}: build {tb:.4} lower {:.4} compute {:.4} minflt so far {}", tl - tb, t.elapsed().as_secs_f64() - tl, u.ru_minflt);
+            eprintln!(
+                "{q}: build {tb:.4} lower {:.4} compute {:.4} minflt so far {}",
+                tl - tb,
+                t.elapsed().as_secs_f64() - tl,
+                u.ru_minflt
+            );
         }
         let secs = t.elapsed().as_secs_f64();
         cpu.insert(q.into(), json!(round(cpu_seconds() - cpu0, 4)));
@@ -236,7 +253,10 @@ impl Trace {
         let Ok(mut s) = self.spans.lock() else { return };
         let mut kinds: Vec<(String, f64, f64, f64, usize)> = Vec::new();
         for (k, a, b) in s.drain(..) {
-            let (from, to) = (a.duration_since(t0).as_secs_f64(), b.duration_since(t0).as_secs_f64());
+            let (from, to) = (
+                a.duration_since(t0).as_secs_f64(),
+                b.duration_since(t0).as_secs_f64(),
+            );
             match kinds.iter_mut().find(|x| x.0 == k) {
                 Some(x) => {
                     x.1 = x.1.min(from);
@@ -290,7 +310,13 @@ fn plain(file: &str) -> anyhow::Result<HashMap<&'static str, (usize, f64)>> {
         .into_iter()
         .map(|v| v.unwrap_or(0.0))
         .collect();
-    let (v1, v2, id4, id5, id6) = (int("v1")?, int("v2")?, int("id4")?, int("id5")?, int("id6")?);
+    let (v1, v2, id4, id5, id6) = (
+        int("v1")?,
+        int("v2")?,
+        int("id4")?,
+        int("id5")?,
+        int("id6")?,
+    );
     let (id1, id3) = (codes("id1")?, codes("id3")?);
     let n = t.num_rows();
     let mut out = HashMap::new();
@@ -331,7 +357,10 @@ fn plain(file: &str) -> anyhow::Result<HashMap<&'static str, (usize, f64)>> {
     let s: f64 = g.values().map(|&c| c as f64).sum();
     out.insert("e3", (g.len(), round(s, 3)));
     // e4
-    let mut rows: Vec<(f64, i64)> = (0..n).filter(|&i| id6[i] < 1000).map(|i| (v3[i], id6[i])).collect();
+    let mut rows: Vec<(f64, i64)> = (0..n)
+        .filter(|&i| id6[i] < 1000)
+        .map(|i| (v3[i], id6[i]))
+        .collect();
     rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     rows.truncate(100);
     let s: f64 = rows.iter().map(|r| r.0).sum();

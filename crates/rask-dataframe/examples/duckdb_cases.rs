@@ -48,13 +48,25 @@ const COLS: [&str; 8] = ["k", "i", "f", "dec", "s", "b", "d", "ts"];
 fn table(rng: &mut Rng, rows: usize) -> RecordBatch {
     let p = [0.0, 0.15][rng.below(2) as usize];
     let o = |rng: &mut Rng| !rng.chance(p);
-    let k: Int32Array = (0..rows).map(|_| o(rng).then(|| rng.below(6) as i32)).collect();
-    let i: Int64Array = (0..rows).map(|_| o(rng).then(|| rng.below(40) as i64 - 20)).collect();
-    let f: Float64Array = (0..rows).map(|_| o(rng).then(|| rng.below(80) as f64 / 8.0 - 3.0)).collect();
-    let dec: Decimal128Array = (0..rows).map(|_| o(rng).then(|| rng.below(4000) as i128 - 2000)).collect();
-    let s: StringArray = (0..rows).map(|_| o(rng).then(|| WORDS[rng.below(6) as usize])).collect();
+    let k: Int32Array = (0..rows)
+        .map(|_| o(rng).then(|| rng.below(6) as i32))
+        .collect();
+    let i: Int64Array = (0..rows)
+        .map(|_| o(rng).then(|| rng.below(40) as i64 - 20))
+        .collect();
+    let f: Float64Array = (0..rows)
+        .map(|_| o(rng).then(|| rng.below(80) as f64 / 8.0 - 3.0))
+        .collect();
+    let dec: Decimal128Array = (0..rows)
+        .map(|_| o(rng).then(|| rng.below(4000) as i128 - 2000))
+        .collect();
+    let s: StringArray = (0..rows)
+        .map(|_| o(rng).then(|| WORDS[rng.below(6) as usize]))
+        .collect();
     let b: BooleanArray = (0..rows).map(|_| o(rng).then(|| rng.chance(0.5))).collect();
-    let d: Date32Array = (0..rows).map(|_| o(rng).then(|| 19_000 + rng.below(30) as i32)).collect();
+    let d: Date32Array = (0..rows)
+        .map(|_| o(rng).then(|| 19_000 + rng.below(30) as i32))
+        .collect();
     let ts: TimestampMicrosecondArray = (0..rows)
         .map(|_| o(rng).then(|| 1_700_000_000_000_000 + rng.below(48) as i64 * 3_600_000_000))
         .collect();
@@ -93,15 +105,27 @@ fn literal(rng: &mut Rng, c: &str) -> (Scalar, String) {
         }
         "dec" => {
             let v = rng.below(4000) as i128 - 2000;
-            let text = format!("{}{}.{:02}", if v < 0 { "-" } else { "" }, v.abs() / 100, v.abs() % 100);
+            let text = format!(
+                "{}{}.{:02}",
+                if v < 0 { "-" } else { "" },
+                v.abs() / 100,
+                v.abs() % 100
+            );
             (
-                Scalar::Decimal { value: v, precision: 10, scale: 2 },
+                Scalar::Decimal {
+                    value: v,
+                    precision: 10,
+                    scale: 2,
+                },
                 format!("CAST('{text}' AS DECIMAL(10,2))"),
             )
         }
         "s" => {
             let w = WORDS[rng.below(6) as usize];
-            (Scalar::Str(w.into()), format!("'{}'", w.replace('\'', "''")))
+            (
+                Scalar::Str(w.into()),
+                format!("'{}'", w.replace('\'', "''")),
+            )
         }
         "b" => {
             let v = rng.chance(0.5);
@@ -109,14 +133,19 @@ fn literal(rng: &mut Rng, c: &str) -> (Scalar, String) {
         }
         "d" => {
             let v = 19_000 + rng.below(32) as i32;
-            let day = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Days::new(v as u64);
+            let day = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+                + chrono::Days::new(v as u64);
             (Scalar::Date32(v), format!("DATE '{day}'"))
         }
         _ => {
             let v = 1_700_000_000_000_000 + rng.below(50) as i64 * 3_600_000_000;
             let t = chrono::DateTime::from_timestamp_micros(v).expect("time");
             (
-                Scalar::Timestamp { value: v, unit: TimeUnit::Microsecond, tz: Some("UTC".into()) },
+                Scalar::Timestamp {
+                    value: v,
+                    unit: TimeUnit::Microsecond,
+                    tz: Some("UTC".into()),
+                },
                 format!("TIMESTAMPTZ '{}'", t.format("%Y-%m-%d %H:%M:%S+00")),
             )
         }
@@ -142,14 +171,25 @@ fn predicate(rng: &mut Rng, depth: u32) -> (Expr, String) {
     match rng.below(9) {
         0 => (col(c).is_null(), format!("({} IS NULL)", q(c))),
         1 => {
-            let vals: Vec<(Scalar, String)> = (0..1 + rng.below(4)).map(|_| literal(rng, c)).collect();
-            let sql = vals.iter().map(|v| v.1.clone()).collect::<Vec<_>>().join(", ");
-            (col(c).is_in(vals.into_iter().map(|v| v.0)), format!("({} IN ({sql}))", q(c)))
+            let vals: Vec<(Scalar, String)> =
+                (0..1 + rng.below(4)).map(|_| literal(rng, c)).collect();
+            let sql = vals
+                .iter()
+                .map(|v| v.1.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                col(c).is_in(vals.into_iter().map(|v| v.0)),
+                format!("({} IN ({sql}))", q(c)),
+            )
         }
         2 => {
             let (a, sa) = literal(rng, c);
             let (b, sb) = literal(rng, c);
-            (col(c).between(lit(a), lit(b)), format!("({} BETWEEN {sa} AND {sb})", q(c)))
+            (
+                col(c).between(lit(a), lit(b)),
+                format!("({} BETWEEN {sa} AND {sb})", q(c)),
+            )
         }
         n => {
             let (v, sv) = literal(rng, c);
@@ -161,7 +201,11 @@ fn predicate(rng: &mut Rng, depth: u32) -> (Expr, String) {
                 (BinOp::Gt, ">"),
                 (BinOp::GtEq, ">="),
             ][(n - 3) as usize];
-            let e = Expr::Binary { op, left: Box::new(col(c)), right: Box::new(lit(v)) };
+            let e = Expr::Binary {
+                op,
+                left: Box::new(col(c)),
+                right: Box::new(lit(v)),
+            };
             (e, format!("({} {sym} {sv})", q(c)))
         }
     }
@@ -183,11 +227,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|p| b.slice(rows * p / parts, rows * (p + 1) / parts - rows * p / parts))
             .collect();
         let dir = format!("{out}/t{t}");
-        DataFrame::from_record_batches(slices)?.to_parquet(&dir)?.compute(&client)?;
+        DataFrame::from_record_batches(slices)?
+            .to_parquet(&dir)?
+            .compute(&client)?;
     }
     let src = |t: usize| format!("read_parquet('{out}/t{t}/*.parquet')");
     let open = |t: usize| {
-        read_parquet(&format!("{out}/t{t}"), &ParquetOptions::new().strings(Strings::FileEncoding))
+        read_parquet(
+            &format!("{out}/t{t}"),
+            &ParquetOptions::new().strings(Strings::FileEncoding),
+        )
     };
     for case in 0..cases {
         let t = 1 + rng.below(tables as u64 - 1) as usize;
@@ -195,7 +244,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (frame, sql, kind): (DataFrame, String, &str) = match case % 4 {
             0 => {
                 let (p, sp) = predicate(&mut rng, 2);
-                let frame = df.filter(p)?.select(COLS.iter().map(|c| col(c)).collect())?;
+                let frame = df
+                    .filter(p)?
+                    .select(COLS.iter().map(|c| col(c)).collect())?;
                 (frame, format!("SELECT * FROM {} WHERE {sp}", src(t)), "bag")
             }
             1 => {
@@ -214,8 +265,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .filter(p)?
                     .groupby(&[key])
                     .agg(aggs.iter().map(|a| a.0.clone()).collect())?;
-                let list = aggs.iter().map(|a| a.1.clone()).collect::<Vec<_>>().join(", ");
-                let sql = format!("SELECT {}, {list} FROM {} WHERE {sp} GROUP BY {}", q(key), src(t), q(key));
+                let list = aggs
+                    .iter()
+                    .map(|a| a.1.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT {}, {list} FROM {} WHERE {sp} GROUP BY {}",
+                    q(key),
+                    src(t),
+                    q(key)
+                );
                 (frame, sql, "bag")
             }
             2 => {
@@ -226,17 +286,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 } else {
                     (&["k", "s"], "l.\"k\" = r.\"k\" AND l.\"s\" = r.\"s\"")
                 };
-                let how = [JoinType::Inner, JoinType::Left, JoinType::Semi, JoinType::Anti][rng.below(4) as usize];
+                let how = [
+                    JoinType::Inner,
+                    JoinType::Left,
+                    JoinType::Semi,
+                    JoinType::Anti,
+                ][rng.below(4) as usize];
                 let j = df
                     .select(vec![col("k"), col("s"), col("i"), col("d")])?
                     .join_by(&right, JoinOptions::on(on).how(how).suffix("_r"))?;
                 let rsrc = format!("(SELECT \"k\", \"s\", \"i\" AS ri FROM {})", src(u));
                 let lsrc = format!("(SELECT \"k\", \"s\", \"i\", \"d\" FROM {})", src(t));
-                let s_out = if on.len() == 1 { ", r.\"s\" AS s_r" } else { "" };
+                let s_out = if on.len() == 1 {
+                    ", r.\"s\" AS s_r"
+                } else {
+                    ""
+                };
                 let sql = match how {
-                    JoinType::Inner => format!("SELECT l.*{s_out}, r.ri FROM {lsrc} l JOIN {rsrc} r ON {on_sql}"),
-                    JoinType::Left => format!("SELECT l.*{s_out}, r.ri FROM {lsrc} l LEFT JOIN {rsrc} r ON {on_sql}"),
-                    JoinType::Semi => format!("SELECT l.* FROM {lsrc} l SEMI JOIN {rsrc} r ON {on_sql}"),
+                    JoinType::Inner => {
+                        format!("SELECT l.*{s_out}, r.ri FROM {lsrc} l JOIN {rsrc} r ON {on_sql}")
+                    }
+                    JoinType::Left => format!(
+                        "SELECT l.*{s_out}, r.ri FROM {lsrc} l LEFT JOIN {rsrc} r ON {on_sql}"
+                    ),
+                    JoinType::Semi => {
+                        format!("SELECT l.* FROM {lsrc} l SEMI JOIN {rsrc} r ON {on_sql}")
+                    }
                     _ => format!("SELECT l.* FROM {lsrc} l ANTI JOIN {rsrc} r ON {on_sql}"),
                 };
                 (j, sql, "bag")
@@ -268,9 +343,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let k = 1 + rng.below(40) as usize;
                 let names: Vec<String> = keys.iter().map(|k| k.column.clone()).collect();
                 // Only the sort keys: rows that tie may come in any order.
-                let frame = df.sort(keys)?.head(k).select(names.iter().map(|c| col(c)).collect())?;
+                let frame = df
+                    .sort(keys)?
+                    .head(k)
+                    .select(names.iter().map(|c| col(c)).collect())?;
                 let cols = names.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
-                let sql = format!("SELECT {cols} FROM {} ORDER BY {} LIMIT {k}", src(t), sql_keys.join(", "));
+                let sql = format!(
+                    "SELECT {cols} FROM {} ORDER BY {} LIMIT {k}",
+                    src(t),
+                    sql_keys.join(", ")
+                );
                 (frame, sql, "list")
             }
         };

@@ -12,7 +12,10 @@ use crate::partition::Partition;
 use crate::tasks;
 
 /// Bucket `j` of the result holds piece `j` of every split, in order.
-pub(crate) fn exchange(splits: &[Delayed<Vec<Partition>>], n: usize) -> Vec<Vec<Delayed<Partition>>> {
+pub(crate) fn exchange(
+    splits: &[Delayed<Vec<Partition>>],
+    n: usize,
+) -> Vec<Vec<Delayed<Partition>>> {
     (0..n)
         .map(|j| splits.iter().map(|s| tasks::pick::delayed(s, j)).collect())
         .collect()
@@ -38,7 +41,10 @@ pub(crate) fn hash_shuffle(
 }
 
 /// One partition of pieces (an empty one for none; a single piece as is).
-pub(crate) fn concat_pieces(pieces: &[Delayed<Partition>], schema: &SchemaRef) -> Delayed<Partition> {
+pub(crate) fn concat_pieces(
+    pieces: &[Delayed<Partition>],
+    schema: &SchemaRef,
+) -> Delayed<Partition> {
     match pieces {
         [] => tasks::identity::delayed(Partition::empty(schema.clone())),
         [one] => one.clone(),

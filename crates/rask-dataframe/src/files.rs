@@ -91,10 +91,7 @@ fn walk(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if exts
-                .iter()
-                .any(|x| p.extension().is_some_and(|e| e == *x))
-            {
+            } else if exts.iter().any(|x| p.extension().is_some_and(|e| e == *x)) {
                 out.push(p);
             }
         }

@@ -176,7 +176,10 @@ impl DataFrame {
 
     /// Columns from expressions (`col("a")`, `(col("a") * 2).alias("b")`, ...).
     pub fn select(&self, exprs: Vec<Expr>) -> Result<DataFrame> {
-        Ok(DataFrame::from_plan(plan::select(self.plan.clone(), exprs)?))
+        Ok(DataFrame::from_plan(plan::select(
+            self.plan.clone(),
+            exprs,
+        )?))
     }
 
     /// The table with a column added (or replaced, in place).

@@ -184,12 +184,7 @@ fn value_hashes(a: &ArrayRef) -> Result<Vec<u64>> {
         t if t.is_floating() => {
             let c = cast(a, &T::Float64)?;
             let p = c.as_primitive::<Float64Type>();
-            nulled(
-                p.values()
-                    .iter()
-                    .map(|&v| mix(float_bits(v) ^ K))
-                    .collect(),
-            )
+            nulled(p.values().iter().map(|&v| mix(float_bits(v) ^ K)).collect())
         }
         t if crate::expr::typing::is_temporal(t) => {
             // The integer underneath (both sides of a join share a type).

@@ -130,12 +130,20 @@ impl CsvSource {
     pub(crate) fn key(&self) -> String {
         format!(
             "csv {:?} header={} delimiter={} block={} newlines={} schema={:?}",
-            self.files, self.opts.header, self.opts.delimiter, self.opts.block_size,
-            self.opts.quoted_newlines, self.schema
+            self.files,
+            self.opts.header,
+            self.opts.delimiter,
+            self.opts.block_size,
+            self.opts.quoted_newlines,
+            self.schema
         )
     }
 
-    pub(crate) fn lower(&self, columns: &[String], predicate: Option<&Expr>) -> Result<Vec<Delayed<Partition>>> {
+    pub(crate) fn lower(
+        &self,
+        columns: &[String],
+        predicate: Option<&Expr>,
+    ) -> Result<Vec<Delayed<Partition>>> {
         // Columns parsed: the output's and the predicate's, in file order.
         let mut wanted: Vec<String> = columns.to_vec();
         if let Some(p) = predicate {
@@ -150,12 +158,14 @@ impl CsvSource {
             .map(|c| index_of(&self.schema, c))
             .collect::<Result<_>>()?;
         projection.sort_unstable();
-        let out = Arc::new(self.schema.project(
-            &columns
-                .iter()
-                .map(|c| index_of(&self.schema, c))
-                .collect::<Result<Vec<_>>>()?,
-        )?);
+        let out = Arc::new(
+            self.schema.project(
+                &columns
+                    .iter()
+                    .map(|c| index_of(&self.schema, c))
+                    .collect::<Result<Vec<_>>>()?,
+            )?,
+        );
         // Quote parities of every block of a file, for its read tasks.
         let mut parities: Vec<Option<Delayed<Vec<u8>>>> = vec![None; self.files.len()];
         if self.opts.quoted_newlines {
@@ -329,7 +339,11 @@ pub fn csv_quote_parity(path: String, start: u64, end: u64) -> Result<u8> {
 
 /// The first record start at or after `pos`, given whether `pos` is inside
 /// quotes (`None`: any newline ends a record).
-fn record_start(r: &mut BufReader<File>, pos: u64, in_quotes: Option<bool>) -> std::io::Result<u64> {
+fn record_start(
+    r: &mut BufReader<File>,
+    pos: u64,
+    in_quotes: Option<bool>,
+) -> std::io::Result<u64> {
     if pos == 0 {
         return Ok(0);
     }

@@ -96,7 +96,11 @@ impl IpcSource {
         )
     }
 
-    pub(crate) fn lower(&self, columns: &[String], predicate: Option<&Expr>) -> Result<Vec<Delayed<Partition>>> {
+    pub(crate) fn lower(
+        &self,
+        columns: &[String],
+        predicate: Option<&Expr>,
+    ) -> Result<Vec<Delayed<Partition>>> {
         let mut wanted: Vec<String> = columns.to_vec();
         if let Some(p) = predicate {
             for c in p.column_list() {
@@ -110,12 +114,14 @@ impl IpcSource {
             .map(|c| index_of(&self.schema, c))
             .collect::<Result<_>>()?;
         projection.sort_unstable();
-        let out = Arc::new(self.schema.project(
-            &columns
-                .iter()
-                .map(|c| index_of(&self.schema, c))
-                .collect::<Result<Vec<_>>>()?,
-        )?);
+        let out = Arc::new(
+            self.schema.project(
+                &columns
+                    .iter()
+                    .map(|c| index_of(&self.schema, c))
+                    .collect::<Result<Vec<_>>>()?,
+            )?,
+        );
         Ok(self
             .parts
             .iter()
@@ -276,6 +282,8 @@ impl DataFrame {
     /// Writes each partition to `dir/part.N.arrow` (Arrow IPC file format);
     /// the delayed value is the number of rows written.
     pub fn to_ipc(&self, dir: &str) -> Result<Delayed<u64>> {
-        crate::frame::write_parts(self, dir, "arrow", |p, path| write_ipc_part::delayed(p, path))
+        crate::frame::write_parts(self, dir, "arrow", |p, path| {
+            write_ipc_part::delayed(p, path)
+        })
     }
 }

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FrameError, Result};
 use crate::expr::index_of;
 use crate::frame::{take_batch, DataFrame};
-use crate::plan::{Node, Plan};
 use crate::groupby::{keys, Agg, AggFunc};
 use crate::partition::Partition;
+use crate::plan::{Node, Plan};
 use crate::tasks;
 
 /// One sort key: a column, its direction and where its nulls go.
@@ -151,7 +151,9 @@ fn stable_order(b: &RecordBatch, spec: &SortSpec, limit: Option<usize>) -> Resul
     let mut cols = spec.sort_columns(b)?;
     // The row number as the last key makes the order total and stable.
     cols.push(SortColumn {
-        values: Arc::new(arrow::array::UInt32Array::from_iter_values(0..b.num_rows() as u32)),
+        values: Arc::new(arrow::array::UInt32Array::from_iter_values(
+            0..b.num_rows() as u32,
+        )),
         options: Some(SortOptions::default()),
     });
     let idx = lexsort_to_indices(&cols, limit)?;
@@ -291,7 +293,11 @@ pub(crate) fn describe_shape(b: &RecordBatch, cols: &[String]) -> Result<RecordB
 }
 
 /// The sort's tasks: samples, boundaries, a range split, sorted buckets.
-pub(crate) fn lower_sort(parts: &[Delayed<Partition>], schema: &SchemaRef, spec: &SortSpec) -> Vec<Delayed<Partition>> {
+pub(crate) fn lower_sort(
+    parts: &[Delayed<Partition>],
+    schema: &SchemaRef,
+    spec: &SortSpec,
+) -> Vec<Delayed<Partition>> {
     let n = parts.len();
     if n <= 1 {
         return parts
@@ -310,12 +316,19 @@ pub(crate) fn lower_sort(parts: &[Delayed<Partition>], schema: &SchemaRef, spec:
         .collect();
     crate::exchange::exchange(&splits, n)
         .iter()
-        .map(|pieces| tasks::sort::delayed(crate::exchange::concat_pieces(pieces, schema), spec.clone()))
+        .map(|pieces| {
+            tasks::sort::delayed(crate::exchange::concat_pieces(pieces, schema), spec.clone())
+        })
         .collect()
 }
 
 /// The top-k's tasks: a partial sort per partition, then one merge.
-pub(crate) fn lower_top_k(parts: &[Delayed<Partition>], schema: &SchemaRef, spec: &SortSpec, k: usize) -> Delayed<Partition> {
+pub(crate) fn lower_top_k(
+    parts: &[Delayed<Partition>],
+    schema: &SchemaRef,
+    spec: &SortSpec,
+    k: usize,
+) -> Delayed<Partition> {
     if parts.is_empty() {
         return tasks::identity::delayed(Partition::empty(schema.clone()));
     }

@@ -35,11 +35,18 @@ pub fn concat(v: Vec<Partition>) -> Result<Partition> {
     let Some(first) = v.first() else {
         return Err(FrameError::Invalid("concat of no partitions".into()));
     };
-    let nonempty: Vec<&RecordBatch> = v.iter().map(|p| &p.0).filter(|b| b.num_rows() > 0).collect();
+    let nonempty: Vec<&RecordBatch> = v
+        .iter()
+        .map(|p| &p.0)
+        .filter(|b| b.num_rows() > 0)
+        .collect();
     match nonempty.as_slice() {
         [] => Ok(first.clone()),
         [one] => Ok(Partition((*one).clone())),
-        many => Ok(Partition(concat_batches(&first.0.schema(), many.iter().copied())?)),
+        many => Ok(Partition(concat_batches(
+            &first.0.schema(),
+            many.iter().copied(),
+        )?)),
     }
 }
 

@@ -14,9 +14,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, UInt32Array,
-};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{cast, lexsort_to_indices, take, SortColumn, SortOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
@@ -140,7 +138,9 @@ impl WindowSpec {
                 None => None,
             };
             let t = match (&e.func, in_t) {
-                (WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank, _) => DataType::Int64,
+                (WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank, _) => {
+                    DataType::Int64
+                }
                 (WindowFunc::CumCount, Some(_)) => DataType::Int64,
                 (WindowFunc::CumSum | WindowFunc::CumMin | WindowFunc::CumMax, Some(t))
                     if t.is_integer() || t.is_floating() =>
@@ -178,7 +178,14 @@ impl WindowSpec {
         let f: Vec<String> = self
             .exprs
             .iter()
-            .map(|e| format!("{:?}({}) as {}", e.func, e.input.clone().unwrap_or_default(), e.alias))
+            .map(|e| {
+                format!(
+                    "{:?}({}) as {}",
+                    e.func,
+                    e.input.clone().unwrap_or_default(),
+                    e.alias
+                )
+            })
             .collect();
         format!(
             "over [{}] order by [{}]: {}",
@@ -194,7 +201,11 @@ impl WindowSpec {
 
 /// The window's tasks: a shuffle by the group keys, then one task per
 /// partition.
-pub(crate) fn lower(parts: &[Delayed<Partition>], schema: &SchemaRef, spec: &WindowSpec) -> Result<Vec<Delayed<Partition>>> {
+pub(crate) fn lower(
+    parts: &[Delayed<Partition>],
+    schema: &SchemaRef,
+    spec: &WindowSpec,
+) -> Result<Vec<Delayed<Partition>>> {
     let base = if spec.partition_by.is_empty() {
         let all = concat_all(parts, schema);
         let mut v = vec![all];
@@ -281,7 +292,11 @@ pub(crate) fn apply(b: &RecordBatch, spec: &WindowSpec) -> Result<RecordBatch> {
         }
         let t = schema.field_with_name(&e.alias)?.data_type().clone();
         let v = take(sorted.as_ref(), &UInt32Array::from(back), None)?;
-        cols.push(if *v.data_type() == t { v } else { cast(&v, &t)? });
+        cols.push(if *v.data_type() == t {
+            v
+        } else {
+            cast(&v, &t)?
+        });
     }
     let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(n));
     Ok(RecordBatch::try_new_with_options(schema, cols, &opts)?)
@@ -361,20 +376,36 @@ fn compute(
             if t.is_floating() {
                 let v = cast(a, &DataType::Float64)?;
                 let v = v.as_primitive::<arrow::datatypes::Float64Type>();
-                let out: Float64Array = running(f, n, |i| {
-                    let r = order[i] as usize;
-                    v.is_valid(r).then(|| v.value(r))
-                }, new_group, |a, b| a + b, f64::min, f64::max)
+                let out: Float64Array = running(
+                    f,
+                    n,
+                    |i| {
+                        let r = order[i] as usize;
+                        v.is_valid(r).then(|| v.value(r))
+                    },
+                    new_group,
+                    |a, b| a + b,
+                    f64::min,
+                    f64::max,
+                )
                 .into_iter()
                 .collect();
                 Arc::new(out)
             } else {
                 let v = cast(a, &DataType::Int64)?;
                 let v = v.as_primitive::<arrow::datatypes::Int64Type>();
-                let out: Int64Array = running(f, n, |i| {
-                    let r = order[i] as usize;
-                    v.is_valid(r).then(|| v.value(r))
-                }, new_group, i64::wrapping_add, std::cmp::min, std::cmp::max)
+                let out: Int64Array = running(
+                    f,
+                    n,
+                    |i| {
+                        let r = order[i] as usize;
+                        v.is_valid(r).then(|| v.value(r))
+                    },
+                    new_group,
+                    i64::wrapping_add,
+                    std::cmp::min,
+                    std::cmp::max,
+                )
                 .into_iter()
                 .collect();
                 Arc::new(out)
@@ -429,6 +460,9 @@ impl DataFrame {
             order_by,
             exprs,
         };
-        Ok(DataFrame::from_plan(plan::window(self.plan().clone(), spec)?))
+        Ok(DataFrame::from_plan(plan::window(
+            self.plan().clone(),
+            spec,
+        )?))
     }
 }

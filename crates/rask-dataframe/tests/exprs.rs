@@ -81,7 +81,9 @@ fn strings_functions_match_plain() {
             assert_eq!(g, want, "{s} row {r}");
         }
     }
-    let e = frame(&t).select(vec![col("i64").lower()]).expect_err("not a string");
+    let e = frame(&t)
+        .select(vec![col("i64").lower()])
+        .expect_err("not a string");
     assert!(e.to_string().contains("`i64`"), "{e}");
 }
 
@@ -107,7 +109,10 @@ fn dates_timestamps_durations_and_decimals() {
         ])
         .expect("select");
     assert_eq!(
-        q.schema().field_with_name("since_midnight").expect("field").data_type(),
+        q.schema()
+            .field_with_name("since_midnight")
+            .expect("field")
+            .data_type(),
         &DataType::Duration(TimeUnit::Microsecond)
     );
     let got = q.collect(&c).expect("collect");
@@ -152,22 +157,50 @@ fn dates_timestamps_durations_and_decimals() {
         }
     }
     let _ = out;
-    let s = df.groupby(&[]).agg(vec![sum("dec")]).expect("agg").collect(&c).expect("sum");
-    assert_eq!(s.schema().field(0).data_type(), &DataType::Decimal128(38, 2));
+    let s = df
+        .groupby(&[])
+        .agg(vec![sum("dec")])
+        .expect("agg")
+        .collect(&c)
+        .expect("sum");
+    assert_eq!(
+        s.schema().field(0).data_type(),
+        &DataType::Decimal128(38, 2)
+    );
     if s.column(0).is_valid(0) {
         assert_eq!(s.column(0).as_primitive::<Decimal128Type>().value(0), total);
     }
     // Literals compare with columns of their type, strings parse as dates.
-    let n1 = df.filter(col("d").gt_eq(date(2022, 1, 15).expect("date"))).expect("f").count_rows(&c).expect("n");
-    let n2 = df.filter(col("d").gt_eq(lit("2022-01-15"))).expect("f").count_rows(&c).expect("n");
+    let n1 = df
+        .filter(col("d").gt_eq(date(2022, 1, 15).expect("date")))
+        .expect("f")
+        .count_rows(&c)
+        .expect("n");
+    let n2 = df
+        .filter(col("d").gt_eq(lit("2022-01-15")))
+        .expect("f")
+        .count_rows(&c)
+        .expect("n");
     assert_eq!(n1, n2);
-    let noon = Scalar::timestamp("2022-01-10T12:00:00Z", Unit::Microsecond, Some("+02:00")).expect("ts");
-    let n3 = df.filter(col("ts").lt(lit(noon))).expect("f").count_rows(&c).expect("n");
+    let noon =
+        Scalar::timestamp("2022-01-10T12:00:00Z", Unit::Microsecond, Some("+02:00")).expect("ts");
+    let n3 = df
+        .filter(col("ts").lt(lit(noon)))
+        .expect("f")
+        .count_rows(&c)
+        .expect("n");
     assert!(n3 as usize <= t.num_rows());
-    let e = df.filter(col("d").gt(lit(3.5))).expect_err("date and float");
+    let e = df
+        .filter(col("d").gt(lit(3.5)))
+        .expect_err("date and float");
     assert!(e.to_string().contains("`d`"), "{e}");
-    let cast = df.select(vec![col("i32").cast(DType::Decimal128(12, 3)).alias("x")]).expect("cast");
-    assert_eq!(cast.schema().field(0).data_type(), &DataType::Decimal128(12, 3));
+    let cast = df
+        .select(vec![col("i32").cast(DType::Decimal128(12, 3)).alias("x")])
+        .expect("cast");
+    assert_eq!(
+        cast.schema().field(0).data_type(),
+        &DataType::Decimal128(12, 3)
+    );
     let _ = Arc::new(0);
 }
 
@@ -186,10 +219,15 @@ fn conditionals_membership_and_ranges() {
                 .then(lit("mid"))
                 .otherwise(lit("high"))
                 .alias("band"),
-            when(col("b")).then(col("f64")).otherwise(col("i64")).alias("pick"),
+            when(col("b"))
+                .then(col("f64"))
+                .otherwise(col("i64"))
+                .alias("pick"),
             when(col("b")).then(lit(1)).end().alias("maybe"),
             col("s").is_in(["apple", "z"]).alias("fruit"),
-            col("i32").is_in([0i64, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).alias("small"),
+            col("i32")
+                .is_in([0i64, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+                .alias("small"),
             col("i64").between(lit(-10), lit(10)).alias("near"),
         ])
         .expect("select");
@@ -206,7 +244,11 @@ fn conditionals_membership_and_ranges() {
             (_, _, Cell::Int(v)) => Cell::Float(*v as f64),
             _ => Cell::Null,
         };
-        let maybe = if row[ix("b")] == Cell::Bool(true) { Cell::Int(1) } else { Cell::Null };
+        let maybe = if row[ix("b")] == Cell::Bool(true) {
+            Cell::Int(1)
+        } else {
+            Cell::Null
+        };
         let fruit = match &row[ix("s")] {
             Cell::Str(s) => Cell::Bool(s == "apple" || s == "z"),
             _ => Cell::Null,
@@ -223,9 +265,13 @@ fn conditionals_membership_and_ranges() {
         let g: Vec<Cell> = got.columns().iter().map(|a| cell(a, r)).collect();
         assert_eq!(g, want, "row {r}");
     }
-    let e = df.select(vec![when(col("i64")).then(lit(1)).otherwise(lit(2))]).expect_err("not boolean");
+    let e = df
+        .select(vec![when(col("i64")).then(lit(1)).otherwise(lit(2))])
+        .expect_err("not boolean");
     assert!(e.to_string().contains("`i64`"), "{e}");
-    let e = df.select(vec![col("s").is_in([1i64, 2])]).expect_err("string in ints");
+    let e = df
+        .select(vec![col("s").is_in([1i64, 2])])
+        .expect_err("string in ints");
     assert!(e.to_string().contains("`s`"), "{e}");
 }
 
@@ -238,26 +284,59 @@ fn lists_and_structs_are_carried_through() {
     let c = Client::threads();
     let ix = |n: &str| t.schema().index_of(n).expect("column");
     // Filter, sort, join and write back: lists and structs keep their values.
-    let f = df.filter(col("i64").gt(lit(0))).expect("f").sort(vec![rask_dataframe::asc("i64")]).expect("s");
+    let f = df
+        .filter(col("i64").gt(lit(0)))
+        .expect("f")
+        .sort(vec![rask_dataframe::asc("i64")])
+        .expect("s");
     let got = f.collect(&c).expect("collect");
-    let mut want: Vec<Vec<Cell>> = plain.iter().filter(|r| matches!(r[ix("i64")], Cell::Int(v) if v > 0)).cloned().collect();
+    let mut want: Vec<Vec<Cell>> = plain
+        .iter()
+        .filter(|r| matches!(r[ix("i64")], Cell::Int(v) if v > 0))
+        .cloned()
+        .collect();
     want.sort_by(|a, b| a[ix("i64")].partial_cmp(&b[ix("i64")]).expect("ints"));
-    assert_same_rows(&sort_rows(common::rows(&got)), &sort_rows(want), "filter and sort");
+    assert_same_rows(
+        &sort_rows(common::rows(&got)),
+        &sort_rows(want),
+        "filter and sort",
+    );
     let dir = std::env::temp_dir().join(format!("rask-dfe-{}-nested", std::process::id()));
     let dir = dir.display().to_string();
     let _ = std::fs::remove_dir_all(&dir);
-    df.to_parquet(&dir).expect("plan").compute(&c).expect("write");
-    let back = rask_dataframe::read_parquet(&dir, &rask_dataframe::ParquetOptions::new()).expect("read");
-    assert_eq!(back.schema().field(ix("l")).data_type(), t.schema().field(ix("l")).data_type());
-    assert_same_rows(&sort_rows(common::rows(&back.collect(&c).expect("c"))), &sort_rows(plain.clone()), "parquet");
+    df.to_parquet(&dir)
+        .expect("plan")
+        .compute(&c)
+        .expect("write");
+    let back =
+        rask_dataframe::read_parquet(&dir, &rask_dataframe::ParquetOptions::new()).expect("read");
+    assert_eq!(
+        back.schema().field(ix("l")).data_type(),
+        t.schema().field(ix("l")).data_type()
+    );
+    assert_same_rows(
+        &sort_rows(common::rows(&back.collect(&c).expect("c"))),
+        &sort_rows(plain.clone()),
+        "parquet",
+    );
     let j = df
         .select(vec![col("i32"), col("st")])
         .expect("s")
-        .join(&df.select(vec![col("i32"), col("l")]).expect("s").drop_duplicates(Some(&["i32"])).expect("d"), &["i32"], rask_dataframe::JoinType::Left)
+        .join(
+            &df.select(vec![col("i32"), col("l")])
+                .expect("s")
+                .drop_duplicates(Some(&["i32"]))
+                .expect("d"),
+            &["i32"],
+            rask_dataframe::JoinType::Left,
+        )
         .expect("join");
     assert_eq!(j.columns(), ["i32", "st", "l"]);
     assert_eq!(j.count_rows(&c).expect("n") as usize, t.num_rows());
-    let e = df.groupby(&["l"]).agg(vec![sum("i64")]).expect_err("list key");
+    let e = df
+        .groupby(&["l"])
+        .agg(vec![sum("i64")])
+        .expect_err("list key");
     assert!(e.to_string().contains("`l`"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -38,7 +38,14 @@ fn csv_globs_directories_and_quoted_newlines() {
     let dir = tmp("csv");
     std::fs::create_dir_all(format!("{dir}/sub")).expect("sub");
     let mut rng = Rng(7);
-    let texts = ["plain", "two\nlines", "a \"quote\"", "comma, here", "\n", "end\n\"q\"\n"];
+    let texts = [
+        "plain",
+        "two\nlines",
+        "a \"quote\"",
+        "comma, here",
+        "\n",
+        "end\n\"q\"\n",
+    ];
     let mut want: Vec<Vec<Cell>> = Vec::new();
     let mut id = 0i64;
     for (f, path) in ["a.csv", "b.csv", "sub/c.csv"].iter().enumerate() {
@@ -87,7 +94,11 @@ fn csv_globs_directories_and_quoted_newlines() {
         .filter(|r| matches!(r[2], Cell::Int(x) if x < 50))
         .map(|r| vec![r[1].clone()])
         .collect();
-    assert_same_rows(&sort_rows(common::rows(&got)), &sort_rows(expect), "pushed into CSV");
+    assert_same_rows(
+        &sort_rows(common::rows(&got)),
+        &sort_rows(expect),
+        "pushed into CSV",
+    );
     let e = read_csv(&format!("{dir}/nothing*.csv"), &CsvOptions::new()).expect_err("no files");
     assert!(e.to_string().contains("no"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -102,7 +113,9 @@ fn table(rows: i64, offset: i64) -> RecordBatch {
         schema,
         vec![
             Arc::new(Int64Array::from_iter_values(offset..offset + rows)),
-            Arc::new(StringArray::from_iter((0..rows).map(|i| (i % 3 != 0).then(|| format!("n{}", i % 5))))),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 3 != 0).then(|| format!("n{}", i % 5))),
+            )),
         ],
     )
     .expect("table")
@@ -119,8 +132,10 @@ fn hive_partitions_are_columns_and_skip_files() {
             let sub = format!("{dir}/year={year}/region={}", region.replace(' ', "%20"));
             std::fs::create_dir_all(&sub).expect("dir");
             let t = table(10, total);
-            rask_dataframe::write_parquet_file(&t, &format!("{sub}/part.0.parquet")).expect("write");
-            *sums.entry((year, region.to_string())).or_default() += (total..total + 10).sum::<i64>();
+            rask_dataframe::write_parquet_file(&t, &format!("{sub}/part.0.parquet"))
+                .expect("write");
+            *sums.entry((year, region.to_string())).or_default() +=
+                (total..total + 10).sum::<i64>();
             total += 10;
         }
     }
@@ -130,7 +145,11 @@ fn hive_partitions_are_columns_and_skip_files() {
     assert_eq!(df.schema().field(2).data_type(), &DataType::Int64);
     assert_eq!(df.schema().field(3).data_type(), &DataType::Utf8);
     let q = df
-        .filter(col("year").eq(lit(2024)).and(col("region").eq(lit("us west"))))
+        .filter(
+            col("year")
+                .eq(lit(2024))
+                .and(col("region").eq(lit("us west"))),
+        )
         .expect("filter")
         .groupby(&["year", "region"])
         .agg(vec![sum("v"), len()])
@@ -148,9 +167,13 @@ fn hive_partitions_are_columns_and_skip_files() {
         ]]
     );
     // A term mixing a partition column and a file column.
-    let q = df.filter(col("v").gt(col("year") - lit(2000))).expect("filter");
+    let q = df
+        .filter(col("v").gt(col("year") - lit(2000)))
+        .expect("filter");
     let n = q.count_rows(&c).expect("count");
-    let want = (0..total).filter(|v| *v > (if v / 20 == 0 { 23 } else { 24 })).count();
+    let want = (0..total)
+        .filter(|v| *v > (if v / 20 == 0 { 23 } else { 24 }))
+        .count();
     assert_eq!(n as usize, want);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -160,19 +183,35 @@ fn parquet_skips_row_groups_and_pages_by_statistics() {
     let dir = tmp("prune");
     let c = Client::threads();
     let t = table(10_000, 0);
-    let df = DataFrame::from_record_batches(vec![t.slice(0, 5_000), t.slice(5_000, 5_000)]).expect("frame");
-    df.to_parquet(&dir).expect("plan").compute(&c).expect("write");
+    let df = DataFrame::from_record_batches(vec![t.slice(0, 5_000), t.slice(5_000, 5_000)])
+        .expect("frame");
+    df.to_parquet(&dir)
+        .expect("plan")
+        .compute(&c)
+        .expect("write");
     let back = read_parquet(&dir, &ParquetOptions::new()).expect("read");
-    let q = back.filter(col("v").between(lit(6_000), lit(6_099))).expect("filter");
+    let q = back
+        .filter(col("v").between(lit(6_000), lit(6_099)))
+        .expect("filter");
     let plan = q.explain().expect("explain");
     assert!(plan.contains("row groups: 1 of 2 kept"), "{plan}");
     let got = q.collect(&c).expect("collect");
     assert_eq!(got.num_rows(), 100);
-    let v = got.column(0).as_any().downcast_ref::<Int64Array>().expect("ints");
-    assert_eq!(v.values().iter().copied().collect::<Vec<_>>(), (6_000..6_100).collect::<Vec<_>>());
+    let v = got
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("ints");
+    assert_eq!(
+        v.values().iter().copied().collect::<Vec<_>>(),
+        (6_000..6_100).collect::<Vec<_>>()
+    );
     // Nothing matches: every partition is empty, none is read.
     let none = back.filter(col("v").gt(lit(1_000_000))).expect("filter");
-    assert!(none.explain().expect("explain").contains("row groups: 0 of 2 kept"));
+    assert!(none
+        .explain()
+        .expect("explain")
+        .contains("row groups: 0 of 2 kept"));
     assert_eq!(none.count_rows(&c).expect("count"), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -189,7 +228,9 @@ fn arrow_ipc_files_and_streams() {
     // A stream next to the files.
     let mut buf = Vec::new();
     {
-        let mut w = rask_dataframe::arrow::ipc::writer::StreamWriter::try_new(&mut buf, &t.schema()).expect("stream");
+        let mut w =
+            rask_dataframe::arrow::ipc::writer::StreamWriter::try_new(&mut buf, &t.schema())
+                .expect("stream");
         w.write(&t.slice(0, 10)).expect("write");
         w.finish().expect("finish");
     }
@@ -199,12 +240,25 @@ fn arrow_ipc_files_and_streams() {
     let mut want = common::rows(&t);
     want.extend(common::rows(&t.slice(0, 10)));
     assert_same_rows(&sort_rows(common::rows(&got)), &sort_rows(want), "ipc");
-    let q = back.filter(col("v_int").gt(lit(0))).expect("f").select(vec![col("k_str")]).expect("s");
-    assert!(q.explain().expect("explain").contains("columns [k_str] filter"));
+    let q = back
+        .filter(col("v_int").gt(lit(0)))
+        .expect("f")
+        .select(vec![col("k_str")])
+        .expect("s");
+    assert!(q
+        .explain()
+        .expect("explain")
+        .contains("columns [k_str] filter"));
     let n = q.count_rows(&c).expect("count");
     let plain = common::rows(&t);
-    let w = plain.iter().filter(|r| matches!(r[2], Cell::Int(v) if v > 0)).count()
-        + plain[..10].iter().filter(|r| matches!(r[2], Cell::Int(v) if v > 0)).count();
+    let w = plain
+        .iter()
+        .filter(|r| matches!(r[2], Cell::Int(v) if v > 0))
+        .count()
+        + plain[..10]
+            .iter()
+            .filter(|r| matches!(r[2], Cell::Int(v) if v > 0))
+            .count();
     assert_eq!(n as usize, w);
     let _ = std::fs::remove_dir_all(&dir);
 }

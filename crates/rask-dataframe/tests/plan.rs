@@ -8,9 +8,7 @@ mod common;
 
 use common::*;
 use rask_client::Client;
-use rask_dataframe::{
-    col, len, lit, mean, read_parquet, sum, DataFrame, JoinType, ParquetOptions,
-};
+use rask_dataframe::{col, len, lit, mean, read_parquet, sum, DataFrame, JoinType, ParquetOptions};
 
 fn file(rows: usize, name: &str) -> (String, Vec<Vec<Cell>>) {
     let mut rng = Rng(42);
@@ -44,7 +42,11 @@ fn filters_and_columns_reach_the_scan() {
     let plan = q.explain().expect("explain");
     // The scan reads three columns; `k_int > 1` is in the scan, the term on
     // the computed `w` stays above the select that computes it.
-    assert!(plan.contains("columns [k_int, k_str, v_int, v_f] filter (col(\"k_int\") > 1)") || plan.contains("columns [k_str, v_int, v_f] filter (col(\"k_int\") > 1)"), "{plan}");
+    assert!(
+        plan.contains("columns [k_int, k_str, v_int, v_f] filter (col(\"k_int\") > 1)")
+            || plan.contains("columns [k_str, v_int, v_f] filter (col(\"k_int\") > 1)"),
+        "{plan}"
+    );
     assert!(plan.contains("Filter (col(\"w\") > 0.0)"), "{plan}");
     // Unread aggregations are dropped.
     assert!(!plan.contains("mean"), "{plan}");
@@ -53,9 +55,17 @@ fn filters_and_columns_reach_the_scan() {
     assert!(before.contains("mean"), "{before}");
     // Pushed below a group-by only on its keys.
     let g = df.groupby(&["k_str"]).agg(vec![sum("v_int")]).expect("agg");
-    let on_key = g.filter(col("k_str").eq(lit("k1"))).expect("f").explain().expect("e");
+    let on_key = g
+        .filter(col("k_str").eq(lit("k1")))
+        .expect("f")
+        .explain()
+        .expect("e");
     assert!(on_key.starts_with("Aggregate"), "{on_key}");
-    let on_value = g.filter(col("v_int").gt(lit(0))).expect("f").explain().expect("e");
+    let on_value = g
+        .filter(col("v_int").gt(lit(0)))
+        .expect("f")
+        .explain()
+        .expect("e");
     assert!(on_value.starts_with("Filter"), "{on_value}");
 }
 
@@ -64,7 +74,9 @@ fn filters_cross_joins_only_where_the_answer_stays() {
     let (dir, _) = file(200, "join");
     let c = Client::threads();
     let df = read_parquet(&dir, &ParquetOptions::new()).expect("read");
-    let right = df.select(vec![col("k_int"), col("s"), col("v_f")]).expect("select");
+    let right = df
+        .select(vec![col("k_int"), col("s"), col("v_f")])
+        .expect("select");
     for how in [JoinType::Inner, JoinType::Left, JoinType::Outer] {
         let j = df.join(&right, &["k_int"], how).expect("join");
         let q = j
@@ -77,14 +89,21 @@ fn filters_cross_joins_only_where_the_answer_stays() {
             // Both terms move to their sides.
             JoinType::Inner => assert!(!top_filter, "{plan}"),
             // The right term stays above a left join, the left one moves.
-            JoinType::Left => assert!(top_filter && lines[0].contains("s_right") && !lines[0].contains("v_int"), "{plan}"),
+            JoinType::Left => assert!(
+                top_filter && lines[0].contains("s_right") && !lines[0].contains("v_int"),
+                "{plan}"
+            ),
             // Nothing crosses an outer join.
             _ => assert!(top_filter && lines[0].contains("v_int"), "{plan}"),
         }
         // The same rows as filtering after the join in memory.
         let mem_l = DataFrame::from_record_batches(vec![df.collect(&c).expect("l")]).expect("m");
         let mem_r = DataFrame::from_record_batches(vec![right.collect(&c).expect("r")]).expect("m");
-        let joined = mem_l.join(&mem_r, &["k_int"], how).expect("join").collect(&c).expect("j");
+        let joined = mem_l
+            .join(&mem_r, &["k_int"], how)
+            .expect("join")
+            .collect(&c)
+            .expect("j");
         let n = joined.schema().index_of("v_int").expect("v_int");
         let s = joined.schema().index_of("s_right").expect("s_right");
         let want: Vec<Vec<Cell>> = common::rows(&joined)
@@ -92,7 +111,11 @@ fn filters_cross_joins_only_where_the_answer_stays() {
             .filter(|r| matches!(r[n], Cell::Int(v) if v > 0) && r[s] == Cell::Str("apple".into()))
             .collect();
         let got = q.collect(&c).expect("collect");
-        assert_same_rows(&sort_rows(common::rows(&got)), &sort_rows(want), &format!("{how:?}"));
+        assert_same_rows(
+            &sort_rows(common::rows(&got)),
+            &sort_rows(want),
+            &format!("{how:?}"),
+        );
     }
 }
 
@@ -101,7 +124,10 @@ fn a_file_read_twice_is_read_once() {
     let (dir, plain) = file(400, "shared");
     let c = Client::threads();
     let x = || read_parquet(&dir, &ParquetOptions::new()).expect("read");
-    let mv = x().groupby(&["k_str"]).agg(vec![mean("v_f").alias("mv")]).expect("agg");
+    let mv = x()
+        .groupby(&["k_str"])
+        .agg(vec![mean("v_f").alias("mv")])
+        .expect("agg");
     let q = x()
         .join(&mv, &["k_str"], JoinType::Inner)
         .expect("join")
@@ -145,7 +171,13 @@ fn a_file_read_twice_is_read_once() {
     // The same sub-plan built twice is one node.
     let f = x().filter(col("v_int").gt(lit(3))).expect("f");
     let g = x().filter(col("v_int").gt(lit(3))).expect("f");
-    let both = f.join(&g.select(vec![col("k_int"), col("v_f")]).expect("s"), &["k_int"], JoinType::Semi).expect("join");
+    let both = f
+        .join(
+            &g.select(vec![col("k_int"), col("v_f")]).expect("s"),
+            &["k_int"],
+            JoinType::Semi,
+        )
+        .expect("join");
     let plan = both.explain().expect("explain");
     assert_eq!(plan.matches("Scan parquet").count(), 1, "{plan}");
 }

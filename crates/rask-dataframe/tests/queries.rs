@@ -18,13 +18,17 @@ use rask_dataframe::arrow::array::RecordBatch;
 use rask_dataframe::parquet::arrow::ArrowWriter;
 use rask_dataframe::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use rask_dataframe::{
-    asc, count, cum_sum, dense_rank, desc, first, last, len, max, mean, min, rank,
-    read_parquet, row_number, shift, sum, Agg, DataFrame, JoinOptions, JoinType, ParquetOptions,
-    SortKey, Strings,
+    asc, count, cum_sum, dense_rank, desc, first, last, len, max, mean, min, rank, read_parquet,
+    row_number, shift, sum, Agg, DataFrame, JoinOptions, JoinType, ParquetOptions, SortKey,
+    Strings,
 };
 
 fn names(b: &RecordBatch) -> Vec<String> {
-    b.schema().fields().iter().map(|f| f.name().clone()).collect()
+    b.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
 }
 
 fn tmp(name: &str) -> String {
@@ -86,15 +90,24 @@ fn random_filters_match_plain() {
         let plain = common::rows(&t);
         let n = names(&t);
         let pred = random_filter(&mut rng, &n, &plain, &cols);
-        let want: Vec<Vec<Cell>> = plain.iter().filter(|r| keeps(&pred, &n, r)).cloned().collect();
+        let want: Vec<Vec<Cell>> = plain
+            .iter()
+            .filter(|r| keeps(&pred, &n, r))
+            .cloned()
+            .collect();
         for (how, df) in frames(&mut rng, &t, &format!("f{case}")) {
             let q = df.filter(pred.clone()).expect("filter");
             let (cname, c) = &clients[case % 2];
-            let got = q.collect(c).unwrap_or_else(|e| panic!("case {case} {how} {pred}: {e}"));
+            let got = q
+                .collect(c)
+                .unwrap_or_else(|e| panic!("case {case} {how} {pred}: {e}"));
             assert_same_rows(
                 &common::rows(&got),
                 &want,
-                &format!("case {case} {how} on {cname}: {pred}\n{}", q.explain().expect("explain")),
+                &format!(
+                    "case {case} {how} on {cname}: {pred}\n{}",
+                    q.explain().expect("explain")
+                ),
             );
         }
     }
@@ -140,7 +153,12 @@ fn random_groupbys_match_plain() {
         // (aggregation, plain function of the group's cells)
         type Plain = Box<dyn Fn(&[Cell]) -> Cell>;
         let mut aggs: Vec<(Agg, &str, Plain)> = Vec::new();
-        let nonnull = |v: &[Cell]| v.iter().filter(|c| **c != Cell::Null).cloned().collect::<Vec<_>>();
+        let nonnull = |v: &[Cell]| {
+            v.iter()
+                .filter(|c| **c != Cell::Null)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         for (i, c) in ["i64", "f64", "dec"].iter().enumerate() {
             if rng.chance(0.6) {
                 aggs.push((
@@ -149,11 +167,30 @@ fn random_groupbys_match_plain() {
                     Box::new(move |v: &[Cell]| {
                         let v = nonnull(v);
                         match v.first() {
-                            Some(Cell::Float(_)) | None if *c == "f64" => {
-                                Cell::Float(v.iter().map(|x| match x { Cell::Float(f) => *f, _ => 0.0 }).sum())
-                            }
-                            _ if *c == "dec" => Cell::Dec(v.iter().map(|x| match x { Cell::Dec(d) => *d, _ => 0 }).sum()),
-                            _ => Cell::Int(v.iter().map(|x| match x { Cell::Int(d) => *d, _ => 0 }).sum()),
+                            Some(Cell::Float(_)) | None if *c == "f64" => Cell::Float(
+                                v.iter()
+                                    .map(|x| match x {
+                                        Cell::Float(f) => *f,
+                                        _ => 0.0,
+                                    })
+                                    .sum(),
+                            ),
+                            _ if *c == "dec" => Cell::Dec(
+                                v.iter()
+                                    .map(|x| match x {
+                                        Cell::Dec(d) => *d,
+                                        _ => 0,
+                                    })
+                                    .sum(),
+                            ),
+                            _ => Cell::Int(
+                                v.iter()
+                                    .map(|x| match x {
+                                        Cell::Int(d) => *d,
+                                        _ => 0,
+                                    })
+                                    .sum(),
+                            ),
                         }
                     }),
                 ));
@@ -192,8 +229,16 @@ fn random_groupbys_match_plain() {
             fl,
             Box::new(move |v: &[Cell]| nonnull(v).last().cloned().unwrap_or(Cell::Null)),
         ));
-        aggs.push((count("sv").alias("cnt"), "sv", Box::new(move |v: &[Cell]| Cell::Int(nonnull(v).len() as i64))));
-        aggs.push((len().alias("n"), "i64", Box::new(|v: &[Cell]| Cell::Int(v.len() as i64))));
+        aggs.push((
+            count("sv").alias("cnt"),
+            "sv",
+            Box::new(move |v: &[Cell]| Cell::Int(nonnull(v).len() as i64)),
+        ));
+        aggs.push((
+            len().alias("n"),
+            "i64",
+            Box::new(|v: &[Cell]| Cell::Int(v.len() as i64)),
+        ));
         aggs.push((
             mean("i64").alias("avg"),
             "i64",
@@ -202,7 +247,13 @@ fn random_groupbys_match_plain() {
                 if v.is_empty() {
                     return Cell::Null;
                 }
-                let s: f64 = v.iter().map(|x| match x { Cell::Int(d) => *d as f64, _ => 0.0 }).sum();
+                let s: f64 = v
+                    .iter()
+                    .map(|x| match x {
+                        Cell::Int(d) => *d as f64,
+                        _ => 0.0,
+                    })
+                    .sum();
                 Cell::Float(s / v.len() as f64)
             }),
         ));
@@ -226,7 +277,9 @@ fn random_groupbys_match_plain() {
             }
             let q = g.agg(spec.clone()).expect("groupby");
             let (cname, c) = &clients[case % 2];
-            let got = q.collect(c).unwrap_or_else(|e| panic!("case {case} {how}: {e}"));
+            let got = q
+                .collect(c)
+                .unwrap_or_else(|e| panic!("case {case} {how}: {e}"));
             assert_same_rows(
                 &sort_rows(common::rows(&got)),
                 &sort_rows(want.clone()),
@@ -242,11 +295,27 @@ fn plain_sort(rows: &mut [Vec<Cell>], keys: &[(usize, bool, bool)]) {
         for &(i, desc, nulls_first) in keys {
             let o = match (&a[i], &b[i]) {
                 (Cell::Null, Cell::Null) => Ordering::Equal,
-                (Cell::Null, _) => if nulls_first { Ordering::Less } else { Ordering::Greater },
-                (_, Cell::Null) => if nulls_first { Ordering::Greater } else { Ordering::Less },
+                (Cell::Null, _) => {
+                    if nulls_first {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (_, Cell::Null) => {
+                    if nulls_first {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
                 (x, y) => {
                     let o = cmp_cells(x, y).expect("ordered");
-                    if desc { o.reverse() } else { o }
+                    if desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
                 }
             };
             if o != Ordering::Equal {
@@ -278,7 +347,11 @@ fn random_sorts_and_top_k_match_plain() {
             if rng.chance(0.5) {
                 k = k.nulls_first();
             }
-            plain_keys.push((n.iter().position(|x| x == c).expect("col"), k.descending, k.nulls_first));
+            plain_keys.push((
+                n.iter().position(|x| x == c).expect("col"),
+                k.descending,
+                k.nulls_first,
+            ));
             keys.push(k);
         }
         let mut want = plain.clone();
@@ -289,12 +362,27 @@ fn random_sorts_and_top_k_match_plain() {
             let what = format!("case {case} {how} on {cname}: {keys:?}");
             // Rows in order (ties in input order: the sort is stable).
             let sorted = df.sort(keys.clone()).expect("sort");
-            assert_same_rows(&common::rows(&sorted.collect(c).expect("sort")), &want, &what);
+            assert_same_rows(
+                &common::rows(&sorted.collect(c).expect("sort")),
+                &want,
+                &what,
+            );
             let top = sorted.head(k);
-            assert!(top.explain().expect("explain").starts_with("TopK"), "{what}: head of a sort is a top-k");
-            assert_same_rows(&common::rows(&top.collect(c).expect("top")), &want[..k.min(rows)], &what);
+            assert!(
+                top.explain().expect("explain").starts_with("TopK"),
+                "{what}: head of a sort is a top-k"
+            );
+            assert_same_rows(
+                &common::rows(&top.collect(c).expect("top")),
+                &want[..k.min(rows)],
+                &what,
+            );
             let top2 = df.top_k(keys.clone(), k).expect("top_k");
-            assert_same_rows(&common::rows(&top2.collect(c).expect("top")), &want[..k.min(rows)], &what);
+            assert_same_rows(
+                &common::rows(&top2.collect(c).expect("top")),
+                &want[..k.min(rows)],
+                &what,
+            );
         }
     }
 }
@@ -318,31 +406,54 @@ fn random_joins_match_plain() {
         let mut rt = typed_table(&mut rng, nr);
         // Small values in the right's i64 so that they meet the left's i32.
         if case % 6 == 4 {
-            let a: rask_dataframe::arrow::array::ArrayRef = std::sync::Arc::new(
-                rask_dataframe::arrow::array::Int64Array::from_iter(
+            let a: rask_dataframe::arrow::array::ArrayRef =
+                std::sync::Arc::new(rask_dataframe::arrow::array::Int64Array::from_iter(
                     (0..rt.num_rows()).map(|i| (i % 4 != 3).then_some((i % 5) as i64 - 1)),
-                ),
-            );
+                ));
             let mut cols = rt.columns().to_vec();
             cols[1] = a;
             rt = RecordBatch::try_new(rt.schema(), cols).expect("batch");
         }
         let (lon, ron) = pairs[case % 6];
-        let how = [JoinType::Inner, JoinType::Left, JoinType::Outer, JoinType::Semi, JoinType::Anti][rng.below(5) as usize];
+        let how = [
+            JoinType::Inner,
+            JoinType::Left,
+            JoinType::Outer,
+            JoinType::Semi,
+            JoinType::Anti,
+        ][rng.below(5) as usize];
         let (l, r) = (common::rows(&lt), common::rows(&rt));
         let (ln, rn) = (names(&lt), names(&rt));
-        let li: Vec<usize> = lon.iter().map(|c| ln.iter().position(|x| x == c).expect("l")).collect();
-        let ri: Vec<usize> = ron.iter().map(|c| rn.iter().position(|x| x == c).expect("r")).collect();
-        let key = |row: &Vec<Cell>, idx: &[usize]| idx.iter().map(|&i| row[i].clone()).collect::<Vec<_>>();
-        let eq = |a: &[Cell], b: &[Cell]| {
-            a.iter().zip(b).all(|(x, y)| *x != Cell::Null && *y != Cell::Null && cmp_cells(x, y) == Some(Ordering::Equal))
+        let li: Vec<usize> = lon
+            .iter()
+            .map(|c| ln.iter().position(|x| x == c).expect("l"))
+            .collect();
+        let ri: Vec<usize> = ron
+            .iter()
+            .map(|c| rn.iter().position(|x| x == c).expect("r"))
+            .collect();
+        let key = |row: &Vec<Cell>, idx: &[usize]| {
+            idx.iter().map(|&i| row[i].clone()).collect::<Vec<_>>()
         };
-        let rest = |row: &Vec<Cell>| row.iter().enumerate().filter(|(i, _)| !ri.contains(i)).map(|(_, c)| c.clone()).collect::<Vec<_>>();
+        let eq = |a: &[Cell], b: &[Cell]| {
+            a.iter().zip(b).all(|(x, y)| {
+                *x != Cell::Null && *y != Cell::Null && cmp_cells(x, y) == Some(Ordering::Equal)
+            })
+        };
+        let rest = |row: &Vec<Cell>| {
+            row.iter()
+                .enumerate()
+                .filter(|(i, _)| !ri.contains(i))
+                .map(|(_, c)| c.clone())
+                .collect::<Vec<_>>()
+        };
         let mut want = Vec::new();
         let mut matched = vec![false; r.len()];
         for a in &l {
             let ka = key(a, &li);
-            let hits: Vec<usize> = (0..r.len()).filter(|&j| eq(&ka, &key(&r[j], &ri))).collect();
+            let hits: Vec<usize> = (0..r.len())
+                .filter(|&j| eq(&ka, &key(&r[j], &ri)))
+                .collect();
             match how {
                 JoinType::Semi => {
                     if !hits.is_empty() {
@@ -397,14 +508,27 @@ fn random_joins_match_plain() {
                 continue;
             }
             let j = left
-                .join_by(&right, JoinOptions::left_right(lon, ron).how(how).suffix("_r").strategy(s))
+                .join_by(
+                    &right,
+                    JoinOptions::left_right(lon, ron)
+                        .how(how)
+                        .suffix("_r")
+                        .strategy(s),
+                )
                 .expect("join");
             let (cname, c) = &clients[case % 2];
             let what = format!("case {case} {how:?} {s:?} on {cname}: {lon:?} = {ron:?}");
             let got = j.collect(c).unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert_same_rows(&sort_rows(common::rows(&got)), &sort_rows(want.clone()), &what);
+            assert_same_rows(
+                &sort_rows(common::rows(&got)),
+                &sort_rows(want.clone()),
+                &what,
+            );
             if !matches!(how, JoinType::Semi | JoinType::Anti) {
-                assert!(j.columns().contains(&"i64_r".to_string()) || ron.contains(&"i64"), "{what}: suffix");
+                assert!(
+                    j.columns().contains(&"i64_r".to_string()) || ron.contains(&"i64"),
+                    "{what}: suffix"
+                );
             }
         }
     }
@@ -441,7 +565,10 @@ fn window_functions_match_plain() {
         let mut want: Vec<Vec<Cell>> = Vec::new();
         for (_, members) in groups(&plain, &key_idx) {
             let mut rows: Vec<Vec<Cell>> = members.iter().map(|&i| plain[i].clone()).collect();
-            plain_sort(&mut rows, &[(idx("d"), false, true), (idx("i64"), true, false)]);
+            plain_sort(
+                &mut rows,
+                &[(idx("d"), false, true), (idx("i64"), true, false)],
+            );
             let mut acc: Option<i64> = None;
             let (mut rk, mut drk) = (0i64, 0i64);
             for (p, r) in rows.iter().enumerate() {
@@ -459,9 +586,19 @@ fn window_functions_match_plain() {
                     rk = p as i64 + 1;
                     drk += 1;
                 }
-                let prev = if p == 0 { Cell::Null } else { rows[p - 1][idx("f64")].clone() };
+                let prev = if p == 0 {
+                    Cell::Null
+                } else {
+                    rows[p - 1][idx("f64")].clone()
+                };
                 let mut out = r.clone();
-                out.extend([cs, Cell::Int(p as i64 + 1), Cell::Int(rk), Cell::Int(drk), prev]);
+                out.extend([
+                    cs,
+                    Cell::Int(p as i64 + 1),
+                    Cell::Int(rk),
+                    Cell::Int(drk),
+                    prev,
+                ]);
                 want.push(out);
             }
         }

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array,
-};
+use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::kernels::{boolean, cmp, numeric, zip::zip};
 use arrow::compute::{cast, is_not_null, is_null, prep_null_mask_filter};
 use arrow::datatypes::DataType;
@@ -128,7 +126,10 @@ fn binary(whole: &Expr, op: BinOp, l: Val, r: Val, n: usize) -> Result<Val> {
         let common = cmp_type(&lt, &rt).ok_or_else(refused)?;
         if common == DataType::Null {
             let len = if both_scalar { 1 } else { n };
-            return Ok(Val::wrap(new_null_array(&DataType::Boolean, len), both_scalar));
+            return Ok(Val::wrap(
+                new_null_array(&DataType::Boolean, len),
+                both_scalar,
+            ));
         }
         let l = l.cast_to(&common)?;
         let r = r.cast_to(&common)?;
@@ -164,9 +165,8 @@ fn is_in(a: &ArrayRef, values: &[Scalar]) -> Result<BooleanArray> {
             continue;
         }
         let vt = v.data_type();
-        let common = cmp_type(&at, &vt).ok_or_else(|| {
-            FrameError::Invalid(format!("is_in: cannot compare {at} with {v}"))
-        })?;
+        let common = cmp_type(&at, &vt)
+            .ok_or_else(|| FrameError::Invalid(format!("is_in: cannot compare {at} with {v}")))?;
         if common != at {
             // The column's type decides; a value that does not fit matches nothing.
             let c = cast(&v.to_array()?, &at);
@@ -216,7 +216,11 @@ fn when(
     let n = batch.num_rows();
     let schema = batch.schema();
     let out_t = whole.data_type(&schema)?;
-    let mut acc = otherwise.eval(batch)?.logical()?.cast_to(&out_t)?.into_array(n)?;
+    let mut acc = otherwise
+        .eval(batch)?
+        .logical()?
+        .cast_to(&out_t)?
+        .into_array(n)?;
     for (c, v) in branches.iter().rev() {
         let mask = c.evaluate_mask(batch)?;
         let v = v.eval(batch)?.logical()?.cast_to(&out_t)?;

@@ -6,11 +6,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Date64Array,
-    Decimal128Array, DurationMicrosecondArray, DurationMillisecondArray,
-    DurationNanosecondArray, DurationSecondArray, Float64Array, Int64Array, StringArray,
-    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
-    TimestampSecondArray,
+    new_null_array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Date64Array, Decimal128Array,
+    DurationMicrosecondArray, DurationMillisecondArray, DurationNanosecondArray,
+    DurationSecondArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
 };
 use arrow::datatypes::{DataType, TimeUnit as ArrowUnit};
 use serde::{Deserialize, Serialize};
@@ -112,9 +111,8 @@ pub enum Scalar {
 impl Scalar {
     /// A date, or an error for an impossible one.
     pub fn date(year: i32, month: u32, day: u32) -> Result<Scalar> {
-        let d = chrono::NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
-            FrameError::Invalid(format!("no date {year:04}-{month:02}-{day:02}"))
-        })?;
+        let d = chrono::NaiveDate::from_ymd_opt(year, month, day)
+            .ok_or_else(|| FrameError::Invalid(format!("no date {year:04}-{month:02}-{day:02}")))?;
         Ok(Scalar::Date32(days_since_epoch(d)))
     }
 
@@ -221,7 +219,9 @@ impl Scalar {
                 let v = vec![*value];
                 let tz = tz.as_deref().map(Arc::<str>::from);
                 match unit {
-                    TimeUnit::Second => Arc::new(TimestampSecondArray::from(v).with_timezone_opt(tz)),
+                    TimeUnit::Second => {
+                        Arc::new(TimestampSecondArray::from(v).with_timezone_opt(tz))
+                    }
                     TimeUnit::Millisecond => {
                         Arc::new(TimestampMillisecondArray::from(v).with_timezone_opt(tz))
                     }
@@ -273,9 +273,7 @@ impl std::fmt::Display for Scalar {
                 let text = self
                     .to_array()
                     .ok()
-                    .and_then(|a| {
-                        arrow::util::display::array_value_to_string(a.as_ref(), 0).ok()
-                    })
+                    .and_then(|a| arrow::util::display::array_value_to_string(a.as_ref(), 0).ok())
                     .unwrap_or_else(|| format!("{self:?}"));
                 match self {
                     Scalar::Date32(_) | Scalar::Date64(_) => write!(f, "date({text})"),
@@ -372,7 +370,9 @@ impl DType {
             DType::BinaryView => DataType::BinaryView,
             DType::Date32 => DataType::Date32,
             DType::Date64 => DataType::Date64,
-            DType::Timestamp(u, tz) => DataType::Timestamp(u.to_arrow(), tz.as_deref().map(Arc::from)),
+            DType::Timestamp(u, tz) => {
+                DataType::Timestamp(u.to_arrow(), tz.as_deref().map(Arc::from))
+            }
             DType::Duration(u) => DataType::Duration(u.to_arrow()),
             DType::Decimal128(p, s) => DataType::Decimal128(*p, *s),
             DType::Categorical => {

@@ -7,8 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int64Array, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int64Array, StringArray, StringBuilder,
 };
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Int32Type};
@@ -82,7 +81,9 @@ impl StrFn {
         }
         let s = match a.data_type() {
             DataType::Utf8 => a.clone(),
-            DataType::Null => return Ok(arrow::array::new_null_array(&self.output_type(), a.len())),
+            DataType::Null => {
+                return Ok(arrow::array::new_null_array(&self.output_type(), a.len()))
+            }
             DataType::LargeUtf8 | DataType::Utf8View => cast(a, &DataType::Utf8)?,
             t => {
                 return Err(FrameError::Invalid(format!(
@@ -96,12 +97,20 @@ impl StrFn {
             StrFn::Contains(p) => bools(s, |v| v.contains(p.as_str())),
             StrFn::StartsWith(p) => bools(s, |v| v.starts_with(p.as_str())),
             StrFn::EndsWith(p) => bools(s, |v| v.ends_with(p.as_str())),
-            StrFn::Len => Arc::new(s.iter().map(|v| v.map(|v| v.chars().count() as i64)).collect::<Int64Array>()),
+            StrFn::Len => Arc::new(
+                s.iter()
+                    .map(|v| v.map(|v| v.chars().count() as i64))
+                    .collect::<Int64Array>(),
+            ),
             StrFn::Lower => strings(s, |v, out| out.push_str(&v.to_lowercase())),
             StrFn::Upper => strings(s, |v, out| out.push_str(&v.to_uppercase())),
             StrFn::Slice { offset, length } => strings(s, |v, out| {
                 let n = v.chars().count() as i64;
-                let start = if *offset < 0 { (n + offset).max(0) } else { (*offset).min(n) };
+                let start = if *offset < 0 {
+                    (n + offset).max(0)
+                } else {
+                    (*offset).min(n)
+                };
                 let take = length.map_or(n - start, |l| (l as i64).min(n - start));
                 out.extend(v.chars().skip(start as usize).take(take.max(0) as usize));
             }),
@@ -159,9 +168,7 @@ mod tests {
         let a: ArrayRef = Arc::new(StringArray::from(v));
         let out = f.apply(&a).expect("apply");
         (0..out.len())
-            .map(|i| {
-                arrow::util::display::array_value_to_string(out.as_ref(), i).expect("display")
-            })
+            .map(|i| arrow::util::display::array_value_to_string(out.as_ref(), i).expect("display"))
             .collect()
     }
 
@@ -171,18 +178,39 @@ mod tests {
         assert_eq!(run(StrFn::Len, v.clone()), ["5", "", "0", "6"]);
         assert_eq!(run(StrFn::Upper, v.clone())[0], "GRÜSSE");
         assert_eq!(
-            run(StrFn::Slice { offset: -3, length: Some(2) }, v.clone()),
+            run(
+                StrFn::Slice {
+                    offset: -3,
+                    length: Some(2)
+                },
+                v.clone()
+            ),
             ["üß", "", "", "ab"]
         );
         assert_eq!(
-            run(StrFn::Slice { offset: 1, length: None }, v.clone())[3],
+            run(
+                StrFn::Slice {
+                    offset: 1,
+                    length: None
+                },
+                v.clone()
+            )[3],
             "bcabc"
         );
         assert_eq!(
-            run(StrFn::Replace { from: "bc".into(), to: "X".into() }, v.clone())[3],
+            run(
+                StrFn::Replace {
+                    from: "bc".into(),
+                    to: "X".into()
+                },
+                v.clone()
+            )[3],
             "aXaX"
         );
-        assert_eq!(run(StrFn::Contains("ca".into()), v), ["false", "", "false", "true"]);
+        assert_eq!(
+            run(StrFn::Contains("ca".into()), v),
+            ["false", "", "false", "true"]
+        );
     }
 
     #[test]
@@ -193,6 +221,9 @@ mod tests {
         assert!(matches!(out.data_type(), DataType::Dictionary(_, _)));
         let out = cast(&out, &DataType::Utf8).expect("cast");
         let s = out.as_string::<i32>();
-        assert_eq!(s.iter().collect::<Vec<_>>(), [Some("A"), Some("B"), Some("A")]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [Some("A"), Some("B"), Some("A")]
+        );
     }
 }

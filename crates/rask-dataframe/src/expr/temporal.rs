@@ -10,9 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Date64Array, PrimitiveArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Date64Array, PrimitiveArray};
 use arrow::compute::kernels::temporal::{date_part, DatePart as ArrowPart};
 use arrow::datatypes::{
     ArrowTimestampType, DataType, TimeUnit as ArrowUnit, TimestampMicrosecondType,
@@ -237,7 +235,11 @@ fn to_units<T: ArrowTimestampType>(t: NaiveDateTime) -> Option<i64> {
     }
 }
 
-fn trunc_ts<T: ArrowTimestampType>(a: &ArrayRef, u: DatePart, tz: Option<&str>) -> Result<ArrayRef> {
+fn trunc_ts<T: ArrowTimestampType>(
+    a: &ArrayRef,
+    u: DatePart,
+    tz: Option<&str>,
+) -> Result<ArrayRef> {
     let p = a.as_primitive::<T>();
     let utc = tz.is_none_or(|z| matches!(z, "UTC" | "utc" | "+00:00" | "Z"));
     let out: PrimitiveArray<T> = match (utc, fixed_len::<T>(u)) {

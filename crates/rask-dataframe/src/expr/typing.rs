@@ -53,7 +53,10 @@ pub(crate) fn is_str(t: &DataType) -> bool {
 pub(crate) fn is_binary(t: &DataType) -> bool {
     matches!(
         t,
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)
+        DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::FixedSizeBinary(_)
     )
 }
 
@@ -94,9 +97,7 @@ fn finer(a: &TimeUnit, b: &TimeUnit) -> TimeUnit {
 fn as_decimal(t: &DataType) -> Option<DataType> {
     match t {
         DataType::Decimal128(..) => Some(t.clone()),
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => {
-            Some(DataType::Decimal128(*p, *s))
-        }
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => Some(DataType::Decimal128(*p, *s)),
         DataType::Null => Some(DataType::Decimal128(1, 0)),
         t if is_int(t) => Some(DataType::Decimal128(20, 0)),
         _ => None,
@@ -104,7 +105,11 @@ fn as_decimal(t: &DataType) -> Option<DataType> {
 }
 
 /// The types both operands of an arithmetic operator are cast to.
-pub(crate) fn arith_operands(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataType)> {
+pub(crate) fn arith_operands(
+    op: BinOp,
+    l: &DataType,
+    r: &DataType,
+) -> Option<(DataType, DataType)> {
     let num = |t: &DataType| is_int(t) || is_float(t) || *t == DataType::Null;
     if num(l) && num(r) {
         let t = if op == BinOp::Div || is_float(l) || is_float(r) {
@@ -218,10 +223,11 @@ pub(crate) fn cmp_type(l: &DataType, r: &DataType) -> Option<DataType> {
         (T::Timestamp(a, tz), T::Timestamp(b, _)) => Some(T::Timestamp(finer(a, b), tz.clone())),
         (T::Date32, T::Date64) | (T::Date64, T::Date32) => Some(T::Date64),
         (T::Duration(a), T::Duration(b)) => Some(T::Duration(finer(a, b))),
-        (T::Timestamp(u, tz), T::Date32 | T::Date64) | (T::Date32 | T::Date64, T::Timestamp(u, tz)) => {
-            Some(T::Timestamp(*u, tz.clone()))
+        (T::Timestamp(u, tz), T::Date32 | T::Date64)
+        | (T::Date32 | T::Date64, T::Timestamp(u, tz)) => Some(T::Timestamp(*u, tz.clone())),
+        (t, o) | (o, t) if is_temporal(t) && (is_str(o) || *o == T::Null || o == t) => {
+            Some(t.clone())
         }
-        (t, o) | (o, t) if is_temporal(t) && (is_str(o) || *o == T::Null || o == t) => Some(t.clone()),
         _ => None,
     }
 }

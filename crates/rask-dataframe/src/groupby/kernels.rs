@@ -7,8 +7,8 @@ use arrow::array::{
     make_comparator, Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array,
     PrimitiveArray, UInt32Array,
 };
-use arrow::compute::SortOptions;
 use arrow::buffer::NullBuffer;
+use arrow::compute::SortOptions;
 use arrow::compute::{cast, take};
 use arrow::datatypes::{ArrowPrimitiveType, DataType, Decimal128Type, Float64Type, Int64Type};
 

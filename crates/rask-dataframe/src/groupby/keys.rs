@@ -258,7 +258,10 @@ pub(crate) fn decimal_scale(t: &DataType) -> i8 {
 }
 
 /// Dense codes (ids from 1, 0 for null) of hashable values.
-fn hashed_codes<K: std::hash::Hash + Eq>(n: usize, get: impl Fn(usize) -> Option<K>) -> (Vec<u64>, u64) {
+fn hashed_codes<K: std::hash::Hash + Eq>(
+    n: usize,
+    get: impl Fn(usize) -> Option<K>,
+) -> (Vec<u64>, u64) {
     let mut map: HashMap<K, u64> = HashMap::with_capacity(1024);
     let out = (0..n)
         .map(|i| match get(i) {

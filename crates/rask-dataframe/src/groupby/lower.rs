@@ -154,7 +154,11 @@ pub(crate) fn lower(
 }
 
 /// Merges states `fan_in` at a time until one is left.
-fn tree_merge(mut level: Vec<Delayed<Partition>>, spec: &GroupSpec, fan_in: usize) -> Delayed<Partition> {
+fn tree_merge(
+    mut level: Vec<Delayed<Partition>>,
+    spec: &GroupSpec,
+    fan_in: usize,
+) -> Delayed<Partition> {
     if level.is_empty() {
         return tasks::groupby_merge::delayed(tasks::gather(&[]), spec.clone());
     }

@@ -186,7 +186,10 @@ pub struct GroupSpec {
 /// Whether min and max can compare values of a type.
 fn orderable(t: &DataType) -> bool {
     arrow::row::RowConverter::supports_fields(&[arrow::row::SortField::new(t.clone())])
-        && !matches!(t, DataType::List(_) | DataType::Struct(_) | DataType::Map(..))
+        && !matches!(
+            t,
+            DataType::List(_) | DataType::Struct(_) | DataType::Map(..)
+        )
 }
 
 impl GroupSpec {

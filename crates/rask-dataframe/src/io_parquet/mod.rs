@@ -160,8 +160,15 @@ fn all_dictionary(meta: &ParquetMetaData, root: usize) -> bool {
 }
 
 /// The types string columns are read as (see [`Strings`]).
-fn string_read_types(native: &SchemaRef, metas: &[&ParquetMetaData], strings: Strings) -> SchemaRef {
-    let top_level = native.fields().len() == metas.first().map_or(0, |m| m.file_metadata().schema_descr().num_columns());
+fn string_read_types(
+    native: &SchemaRef,
+    metas: &[&ParquetMetaData],
+    strings: Strings,
+) -> SchemaRef {
+    let top_level = native.fields().len()
+        == metas
+            .first()
+            .map_or(0, |m| m.file_metadata().schema_descr().num_columns());
     let fields: Vec<Field> = native
         .fields()
         .iter()
@@ -275,7 +282,11 @@ impl ParquetSource {
             let metas: Vec<&ParquetMetaData> = files.iter().map(|f| f.meta.as_ref()).collect();
             string_read_types(&native, &metas, opts.strings)
         };
-        let mut fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         for h in &listing.hive {
             if fields.iter().any(|f| f.name() == h.name()) {
                 return Err(FrameError::Schema(format!(
@@ -290,7 +301,10 @@ impl ParquetSource {
             path: path.to_string(),
             files,
             read_as: file_schema.clone(),
-            schema: Arc::new(Schema::new_with_metadata(fields, file_schema.metadata().clone())),
+            schema: Arc::new(Schema::new_with_metadata(
+                fields,
+                file_schema.metadata().clone(),
+            )),
             hive: listing.hive,
             strings: opts.strings,
             partitions: opts.partitions,
@@ -362,15 +376,21 @@ impl ParquetSource {
     }
 
     /// The scan's read tasks, one partition per layout entry.
-    pub(crate) fn lower(&self, columns: &[String], predicate: Option<&Expr>) -> Result<Vec<Delayed<Partition>>> {
+    pub(crate) fn lower(
+        &self,
+        columns: &[String],
+        predicate: Option<&Expr>,
+    ) -> Result<Vec<Delayed<Partition>>> {
         let kept = self.kept(predicate);
         let (_, file_terms, mixed) = self.split_terms(predicate);
-        let out_schema = Arc::new(self.schema.project(
-            &columns
-                .iter()
-                .map(|c| crate::expr::index_of(&self.schema, c))
-                .collect::<Result<Vec<_>>>()?,
-        )?);
+        let out_schema = Arc::new(
+            self.schema.project(
+                &columns
+                    .iter()
+                    .map(|c| crate::expr::index_of(&self.schema, c))
+                    .collect::<Result<Vec<_>>>()?,
+            )?,
+        );
         let mut parts = Vec::with_capacity(self.layout.len());
         for pieces in &self.layout {
             let mut reads: Vec<Delayed<Partition>> = Vec::new();
@@ -384,7 +404,12 @@ impl ParquetSource {
                         output: Partition::empty(out_schema.clone()),
                         predicate: Expr::all(file_terms.clone()),
                         post: Expr::all(mixed.clone()),
-                        hive: self.hive.iter().map(|h| h.name().clone()).zip(f.hive.clone()).collect(),
+                        hive: self
+                            .hive
+                            .iter()
+                            .map(|h| h.name().clone())
+                            .zip(f.hive.clone())
+                            .collect(),
                         read_as: Partition::empty(self.read_as.clone()),
                     }));
                 }

@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
-use arrow::compute::kernels::{boolean, cmp};
 use arrow::compute::cast;
+use arrow::compute::kernels::{boolean, cmp};
 use arrow::datatypes::{Field, Schema};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
@@ -104,7 +104,9 @@ fn may_match(term: &Term, s: &Stats) -> Vec<bool> {
         (!c.is_null(0)).then_some(c)
     };
     // Kleene results: null (unknown statistics) keeps the unit.
-    let keep = |m: BooleanArray| -> Vec<bool> { (0..m.len()).map(|i| m.is_null(i) || m.value(i)).collect() };
+    let keep = |m: BooleanArray| -> Vec<bool> {
+        (0..m.len()).map(|i| m.is_null(i) || m.value(i)).collect()
+    };
     let floats = t.is_floating();
     match &term.test {
         Test::Cmp(op, v) => {
@@ -256,7 +258,11 @@ pub(crate) fn pages(
         }
         out = Some(match out {
             None => sels,
-            Some(prev) => prev.iter().zip(&sels).map(|(a, b)| a.intersection(b)).collect(),
+            Some(prev) => prev
+                .iter()
+                .zip(&sels)
+                .map(|(a, b)| a.intersection(b))
+                .collect(),
         });
     }
     out
@@ -290,24 +296,41 @@ pub(crate) fn constant_columns(fields: &[Field], values: &[Scalar]) -> crate::Re
 /// The share of rows a term `col op literal` keeps, estimated from the
 /// row groups' min and max as if values were spread evenly between them
 /// (numbers, decimals, dates and timestamps); `None` where unknown.
-pub(crate) fn selectivity(meta: &ParquetMetaData, schema: &Schema, term: &Expr, groups: &[usize]) -> Option<f64> {
+pub(crate) fn selectivity(
+    meta: &ParquetMetaData,
+    schema: &Schema,
+    term: &Expr,
+    groups: &[usize],
+) -> Option<f64> {
     let t = terms(Some(term)).into_iter().next()?;
     let Test::Cmp(op, v) = &t.test else {
         return None;
     };
     let descr = meta.file_metadata().schema_descr();
     let conv = StatisticsConverter::try_new(&t.column, schema, descr).ok()?;
-    let rgs: Vec<_> = groups.iter().filter_map(|&g| meta.row_groups().get(g)).collect();
+    let rgs: Vec<_> = groups
+        .iter()
+        .filter_map(|&g| meta.row_groups().get(g))
+        .collect();
     let to_f64 = |a: ArrayRef| -> Option<Vec<f64>> {
         let c = cast(&a, &arrow::datatypes::DataType::Float64).ok()?;
-        let c = c.as_any().downcast_ref::<arrow::array::Float64Array>()?.clone();
+        let c = c
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()?
+            .clone();
         (c.null_count() == 0).then(|| c.values().to_vec())
     };
     let min = to_f64(conv.row_group_mins(rgs.iter().copied()).ok()?)?;
     let max = to_f64(conv.row_group_maxes(rgs.iter().copied()).ok()?)?;
     let lit = cast(&v.to_array().ok()?, &arrow::datatypes::DataType::Float64).ok()?;
-    let x = lit.as_any().downcast_ref::<arrow::array::Float64Array>()?.value(0);
-    let (lo, hi) = (min.iter().copied().fold(f64::INFINITY, f64::min), max.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let x = lit
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()?
+        .value(0);
+    let (lo, hi) = (
+        min.iter().copied().fold(f64::INFINITY, f64::min),
+        max.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
     if !(lo.is_finite() && hi.is_finite()) {
         return None;
     }
@@ -318,7 +341,11 @@ pub(crate) fn selectivity(meta: &ParquetMetaData, schema: &Schema, term: &Expr, 
         return Some(1.0);
     }
     let below = |b: f64, inclusive: bool| -> f64 {
-        let n = if ints { b - lo + if inclusive { 1.0 } else { 0.0 } } else { b - lo };
+        let n = if ints {
+            b - lo + if inclusive { 1.0 } else { 0.0 }
+        } else {
+            b - lo
+        };
         (n / width).clamp(0.0, 1.0)
     };
     Some(match op {

@@ -16,8 +16,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use parquet::arrow::arrow_reader::{
     ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions,
-    ParquetRecordBatchReaderBuilder,
-    RowFilter, RowSelection, RowSelector,
+    ParquetRecordBatchReaderBuilder, RowFilter, RowSelection, RowSelector,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::PageIndexPolicy;
@@ -170,7 +169,12 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
     // Hive columns as constants, then the mixed terms.
     if !spec.hive.is_empty() {
         let n = batch.num_rows();
-        let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
         for (name, v) in &spec.hive {
             let t = out_schema
@@ -201,7 +205,11 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
 
 /// The predicate's terms as Arrow predicates, evaluated in order, each
 /// decoding only its own columns for the rows still selected.
-fn row_filter(p: &Expr, file_schema: &SchemaRef, descr: &Arc<parquet::schema::types::SchemaDescriptor>) -> Result<RowFilter> {
+fn row_filter(
+    p: &Expr,
+    file_schema: &SchemaRef,
+    descr: &Arc<parquet::schema::types::SchemaDescriptor>,
+) -> Result<RowFilter> {
     let mut preds: Vec<Box<dyn ArrowPredicate>> = Vec::new();
     for t in p.conjuncts() {
         let cols = t
@@ -210,9 +218,10 @@ fn row_filter(p: &Expr, file_schema: &SchemaRef, descr: &Arc<parquet::schema::ty
             .map(|c| index_of(file_schema, c))
             .collect::<Result<Vec<_>>>()?;
         let m = ProjectionMask::roots(descr, cols);
-        preds.push(Box::new(ArrowPredicateFn::new(m, move |batch: RecordBatch| {
-            t.evaluate_mask(&batch).map_err(to_arrow)
-        })));
+        preds.push(Box::new(ArrowPredicateFn::new(
+            m,
+            move |batch: RecordBatch| t.evaluate_mask(&batch).map_err(to_arrow),
+        )));
     }
     Ok(RowFilter::new(preds))
 }
@@ -222,8 +231,16 @@ fn project(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let cols = schema
         .fields()
         .iter()
-        .map(|f| Ok(batch.column(index_of(batch.schema_ref(), f.name())?).clone()))
+        .map(|f| {
+            Ok(batch
+                .column(index_of(batch.schema_ref(), f.name())?)
+                .clone())
+        })
         .collect::<Result<Vec<_>>>()?;
     let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(schema.clone(), cols, &opts)?)
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        cols,
+        &opts,
+    )?)
 }

@@ -18,11 +18,19 @@ use crate::groupby::keys;
 /// A key column in the common key type.
 fn key_col(b: &RecordBatch, name: &str, t: &DataType) -> Result<ArrayRef> {
     let c = b.column(index_of(b.schema_ref(), name)?);
-    Ok(if c.data_type() == t { c.clone() } else { cast(c, t)? })
+    Ok(if c.data_type() == t {
+        c.clone()
+    } else {
+        cast(c, t)?
+    })
 }
 
 /// Joins two batches.
-pub(crate) fn join_batches(left: &RecordBatch, right: &RecordBatch, spec: &JoinSpec) -> Result<RecordBatch> {
+pub(crate) fn join_batches(
+    left: &RecordBatch,
+    right: &RecordBatch,
+    spec: &JoinSpec,
+) -> Result<RecordBatch> {
     let schema = join_schema(left.schema_ref(), right.schema_ref(), spec)?;
     let types = key_types(left.schema_ref(), right.schema_ref(), spec)?;
     let (nl, nr) = (left.num_rows(), right.num_rows());
@@ -81,7 +89,12 @@ fn buckets(right_slots: &[u32], nslots: usize) -> (Vec<u32>, Vec<u32>) {
 /// One integer key whose right values span a small range: a direct table
 /// from value to right rows, probed once per left row (no hashing, no
 /// concatenation of the left keys).
-fn int_matcher(left: &RecordBatch, right: &RecordBatch, spec: &JoinSpec, types: &[DataType]) -> Result<Option<Matcher>> {
+fn int_matcher(
+    left: &RecordBatch,
+    right: &RecordBatch,
+    spec: &JoinSpec,
+    types: &[DataType],
+) -> Result<Option<Matcher>> {
     use arrow::array::AsArray;
     use arrow::datatypes::Int64Type;
     let [t] = types else { return Ok(None) };
@@ -90,7 +103,11 @@ fn int_matcher(left: &RecordBatch, right: &RecordBatch, spec: &JoinSpec, types: 
     }
     let as_i64 = |b: &RecordBatch, name: &str| -> Result<ArrayRef> {
         let c = key_col(b, name, t)?;
-        Ok(if *c.data_type() == DataType::Int64 { c } else { cast(&c, &DataType::Int64)? })
+        Ok(if *c.data_type() == DataType::Int64 {
+            c
+        } else {
+            cast(&c, &DataType::Int64)?
+        })
     };
     let r = as_i64(right, &spec.right_on[0])?;
     let rv = r.as_primitive::<Int64Type>();
@@ -125,7 +142,13 @@ fn int_matcher(left: &RecordBatch, right: &RecordBatch, spec: &JoinSpec, types: 
     let slot = if lv.null_count() == 0 {
         lv.values()
             .iter()
-            .map(|&v| if v < lo || v > hi { u32::MAX } else { (v - lo) as u32 })
+            .map(|&v| {
+                if v < lo || v > hi {
+                    u32::MAX
+                } else {
+                    (v - lo) as u32
+                }
+            })
             .collect()
     } else {
         (0..lv.len()).map(|i| slot_of(lv, i)).collect()
@@ -139,12 +162,20 @@ fn int_matcher(left: &RecordBatch, right: &RecordBatch, spec: &JoinSpec, types: 
 }
 
 /// Any keys: both sides' keys coded together by the group-by coder.
-fn generic_matcher(left: &RecordBatch, right: &RecordBatch, spec: &JoinSpec, types: &[DataType]) -> Result<Matcher> {
+fn generic_matcher(
+    left: &RecordBatch,
+    right: &RecordBatch,
+    spec: &JoinSpec,
+    types: &[DataType],
+) -> Result<Matcher> {
     let (nl, nr) = (left.num_rows(), right.num_rows());
     let mut both: Vec<ArrayRef> = Vec::with_capacity(types.len());
     let mut has_null = vec![false; nl + nr];
     for ((l, r), t) in spec.left_on.iter().zip(&spec.right_on).zip(types) {
-        let c = concat(&[key_col(left, l, t)?.as_ref(), key_col(right, r, t)?.as_ref()])?;
+        let c = concat(&[
+            key_col(left, l, t)?.as_ref(),
+            key_col(right, r, t)?.as_ref(),
+        ])?;
         if c.null_count() > 0 {
             for (i, h) in has_null.iter_mut().enumerate() {
                 *h |= c.is_null(i);
@@ -206,7 +237,11 @@ fn emit(
         } else {
             left_cols(Some(&UInt32Array::from(rows.clone())))?
         };
-        return Ok(RecordBatch::try_new_with_options(schema, cols, &opts(rows.len()))?);
+        return Ok(RecordBatch::try_new_with_options(
+            schema,
+            cols,
+            &opts(rows.len()),
+        )?);
     }
     if spec.how == JoinType::Inner {
         // No nulls in either index: plain vectors, and no left index at
@@ -233,7 +268,11 @@ fn emit(
             let a = right.column(index_of(right.schema_ref(), c)?);
             cols.push(take(a.as_ref(), &ridx, None)?);
         }
-        return Ok(RecordBatch::try_new_with_options(schema, cols, &opts(rows))?);
+        return Ok(RecordBatch::try_new_with_options(
+            schema,
+            cols,
+            &opts(rows),
+        )?);
     }
     let mut li: Vec<Option<u32>> = Vec::new();
     let mut ri: Vec<Option<u32>> = Vec::new();
@@ -289,13 +328,20 @@ fn emit(
                 .collect();
             let kc = take(both[k].as_ref(), &key_idx, None)?;
             let t = cols[pos].data_type().clone();
-            cols[pos] = if *kc.data_type() == t { kc } else { cast(&kc, &t)? };
+            cols[pos] = if *kc.data_type() == t {
+                kc
+            } else {
+                cast(&kc, &t)?
+            };
         }
     }
     for (c, _) in &spec.right_out {
         let a = right.column(index_of(right.schema_ref(), c)?);
         cols.push(take(a.as_ref(), &ridx, None)?);
     }
-    Ok(RecordBatch::try_new_with_options(schema, cols, &opts(rows))?)
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        cols,
+        &opts(rows),
+    )?)
 }
-

@@ -25,7 +25,12 @@ use crate::partition::Partition;
 use crate::tasks;
 
 /// How many partitions a join makes.
-pub(crate) fn output_partitions(spec: &JoinSpec, strategy: JoinStrategy, nl: usize, nr: usize) -> usize {
+pub(crate) fn output_partitions(
+    spec: &JoinSpec,
+    strategy: JoinStrategy,
+    nl: usize,
+    nr: usize,
+) -> usize {
     if broadcast(spec, strategy, nr) {
         nl
     } else {
@@ -62,7 +67,8 @@ pub(crate) fn lower(
     spec: &JoinSpec,
     strategy: JoinStrategy,
 ) -> Result<Vec<Delayed<Partition>>> {
-    let join = |l: &Delayed<Partition>, r: &Delayed<Partition>| tasks::join::delayed(l, r, spec.clone());
+    let join =
+        |l: &Delayed<Partition>, r: &Delayed<Partition>| tasks::join::delayed(l, r, spec.clone());
     if broadcast(spec, strategy, right.len()) {
         let whole = concat_all(right, right_schema);
         return Ok(left.iter().map(|l| join(l, &whole)).collect());
@@ -116,6 +122,11 @@ pub(crate) fn lower(
     Ok(lb
         .iter()
         .zip(&rb)
-        .map(|(l, r)| join(&concat_pieces(l, left_schema), &concat_pieces(r, right_schema)))
+        .map(|(l, r)| {
+            join(
+                &concat_pieces(l, left_schema),
+                &concat_pieces(r, right_schema),
+            )
+        })
         .collect())
 }

@@ -193,7 +193,9 @@ pub(crate) fn join_schema(left: &Schema, right: &Schema, spec: &JoinSpec) -> Res
     for (c, out) in &spec.right_out {
         let f = right.field(index_of(right, c)?);
         if fields.iter().any(|g| g.name() == out) {
-            return Err(FrameError::Invalid(format!("two output columns named `{out}`")));
+            return Err(FrameError::Invalid(format!(
+                "two output columns named `{out}`"
+            )));
         }
         let nullable = spec.how != JoinType::Inner || f.is_nullable();
         fields.push(Field::new(out, f.data_type().clone(), nullable));
@@ -292,7 +294,10 @@ impl DataFrame {
         for k in keys {
             let t = self.schema().field(index_of(self.schema(), k)?).data_type();
             if !keys::key_type_ok(t) {
-                return Err(FrameError::ty(*k, format!("cannot hash a column of type {t}")));
+                return Err(FrameError::ty(
+                    *k,
+                    format!("cannot hash a column of type {t}"),
+                ));
             }
         }
         let n = n.max(1);

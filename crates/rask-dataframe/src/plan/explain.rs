@@ -10,7 +10,10 @@ use std::sync::Arc;
 use super::{Node, Plan, PlanRef};
 
 fn list<T: std::fmt::Display>(v: &[T]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One line for a node (without its inputs).

@@ -35,9 +35,11 @@ impl Lowering {
     }
 
     fn node(&mut self, plan: &PlanRef) -> Result<Vec<Delayed<Partition>>> {
-        let per_part = |parts: Vec<Delayed<Partition>>, f: &dyn Fn(&Delayed<Partition>) -> Delayed<Partition>| {
-            parts.iter().map(f).collect::<Vec<_>>()
-        };
+        let per_part =
+            |parts: Vec<Delayed<Partition>>,
+             f: &dyn Fn(&Delayed<Partition>) -> Delayed<Partition>| {
+                parts.iter().map(f).collect::<Vec<_>>()
+            };
         Ok(match &plan.node {
             Node::Source(parts) => parts.clone(),
             Node::Scan(scan) => scan.lower()?,
@@ -89,7 +91,9 @@ impl Lowering {
             Node::Repartition { input, n } => {
                 let parts = self.parts(input)?;
                 let all = concat_all(&parts, &input.schema);
-                (0..*n).map(|k| tasks::slice::delayed(&all, k, *n)).collect()
+                (0..*n)
+                    .map(|k| tasks::slice::delayed(&all, k, *n))
+                    .collect()
             }
             Node::Dedupe { input, cols } => {
                 let parts = self.parts(input)?;

@@ -136,7 +136,10 @@ impl Plan {
     /// its schema recomputed: columns that pass through follow the inputs.
     pub(crate) fn with_inputs(&self, new: Vec<PlanRef>) -> Result<PlanRef> {
         let mut it = new.into_iter();
-        let mut next = || it.next().unwrap_or_else(|| unreachable!("one input per input"));
+        let mut next = || {
+            it.next()
+                .unwrap_or_else(|| unreachable!("one input per input"))
+        };
         Ok(match &self.node {
             Node::Source(_) | Node::Scan(_) => unreachable!("leaves have no inputs"),
             Node::Select { exprs, .. } => select(next(), exprs.clone())?,

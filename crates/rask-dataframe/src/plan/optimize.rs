@@ -197,7 +197,11 @@ impl Pushdown {
                 if terms.is_empty() {
                     return Ok(p.clone());
                 }
-                let mut all = scan.predicate.iter().flat_map(|e| e.conjuncts()).collect::<Vec<_>>();
+                let mut all = scan
+                    .predicate
+                    .iter()
+                    .flat_map(|e| e.conjuncts())
+                    .collect::<Vec<_>>();
                 all.extend(terms);
                 let s = Scan {
                     predicate: Expr::all(all),
@@ -288,7 +292,11 @@ fn prune(root: &PlanRef) -> Result<PlanRef> {
     let mut need: HashMap<Ptr, HashSet<String>> = HashMap::new();
     need.insert(
         ptr(root),
-        root.schema.fields().iter().map(|f| f.name().clone()).collect(),
+        root.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
     );
     for p in order.iter().rev() {
         let r = need.get(&ptr(p)).cloned().unwrap_or_default();
@@ -338,7 +346,9 @@ fn input_needs(p: &PlanRef, r: &HashSet<String>) -> Vec<HashSet<String>> {
             rr.extend(spec.right_out.iter().map(|(i, _)| i.clone()));
             vec![l, rr]
         }
-        Node::Sort { spec, .. } | Node::TopK { spec, .. } => vec![with(r.clone(), spec.columns_named())],
+        Node::Sort { spec, .. } | Node::TopK { spec, .. } => {
+            vec![with(r.clone(), spec.columns_named())]
+        }
         Node::Head { .. } | Node::Repartition { .. } | Node::Unify { .. } => vec![r.clone()],
         Node::Shuffle { keys, .. } => vec![with(r.clone(), keys.clone())],
         Node::Dedupe { cols, .. } => vec![with(r.clone(), cols.clone())],

@@ -133,11 +133,24 @@ pub fn cell(a: &ArrayRef, i: usize) -> Cell {
         DataType::Binary => Cell::Bytes(a.as_binary::<i32>().value(i).to_vec()),
         DataType::BinaryView => Cell::Bytes(a.as_binary_view().value(i).to_vec()),
         DataType::Date32 | DataType::Time32(_) => {
-            let d = a.to_data().into_builder().data_type(DataType::Int32).build().expect("int");
+            let d = a
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Int32)
+                .build()
+                .expect("int");
             cell(&rask_dataframe::arrow::array::make_array(d), i)
         }
-        DataType::Date64 | DataType::Timestamp(_, _) | DataType::Duration(_) | DataType::Time64(_) => {
-            let d = a.to_data().into_builder().data_type(DataType::Int64).build().expect("int");
+        DataType::Date64
+        | DataType::Timestamp(_, _)
+        | DataType::Duration(_)
+        | DataType::Time64(_) => {
+            let d = a
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Int64)
+                .build()
+                .expect("int");
             cell(&rask_dataframe::arrow::array::make_array(d), i)
         }
         DataType::List(_) | DataType::Struct(_) | DataType::LargeList(_) => Cell::Other(

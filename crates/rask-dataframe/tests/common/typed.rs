@@ -16,14 +16,24 @@ use rask_dataframe::{Scalar, TimeUnit as Unit};
 use super::{Cell, Rng};
 
 /// Names of the columns of [`typed_table`] and what they hold.
-pub const KEYS: [&str; 11] = ["i32", "s", "sv", "sd", "bin", "b", "d", "ts", "tsn", "dur", "dec"];
+pub const KEYS: [&str; 11] = [
+    "i32", "s", "sv", "sd", "bin", "b", "d", "ts", "tsn", "dur", "dec",
+];
 /// Columns that order (sort keys, min and max).
 pub const ORDERED: [&str; 12] = [
     "i32", "i64", "f64", "dec", "s", "sv", "sd", "b", "d", "ts", "tsn", "dur",
 ];
 
 /// Unicode, empty, long (not inline in a view) and short strings.
-const WORDS: [&str; 7] = ["apple", "Ärger", "", "banana split with cream", "b", "ca", "z"];
+const WORDS: [&str; 7] = [
+    "apple",
+    "Ärger",
+    "",
+    "banana split with cream",
+    "b",
+    "ca",
+    "z",
+];
 
 /// A random table: `i32` (few values), `i64`, `f64`, `dec` (Decimal128(10, 2)),
 /// `s` (Utf8), `sv` (Utf8View), `sd` (dictionary), `bin`, `b`, `d` (Date32),
@@ -61,7 +71,9 @@ pub fn typed_table(rng: &mut Rng, rows: usize) -> RecordBatch {
         bools.push(opt(rng).then(|| rng.chance(0.5)));
         dates.push(opt(rng).then(|| 19_000 + rng.skewed(40) as i32));
         // Around day boundaries at +02:00 (22:00 UTC).
-        ts.push(opt(rng).then(|| (19_000 * 86_400 + 79_200 + rng.skewed(8) as i64 * 3_600) * 1_000_000));
+        ts.push(
+            opt(rng).then(|| (19_000 * 86_400 + 79_200 + rng.skewed(8) as i64 * 3_600) * 1_000_000),
+        );
         tsn.push(opt(rng).then(|| 1_700_000_000_000 + rng.skewed(k) as i64 * 86_400_000));
         durs.push(opt(rng).then(|| rng.below(100) as i64 * 60));
         if opt(rng) {
