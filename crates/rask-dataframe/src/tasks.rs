@@ -242,19 +242,28 @@ pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Parti
         .collect())
 }
 
-/// A partition cut into `n` by a hash of key columns, cast first to the
-/// types of `types`' fields (an empty partition) where they differ, so
-/// that two tables' keys of different types meet in the same bucket.
+/// How rows are cut by key: the key columns, the types to cast them to
+/// first (the fields of an empty partition: two tables' keys of different
+/// types then hash alike), and the number of pieces.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct KeySplit {
+    /// Key column names.
+    pub keys: Vec<String>,
+    /// The common key types.
+    pub types: Partition,
+    /// Pieces.
+    pub n: usize,
+}
+
+/// A partition cut into `split.n` by a hash of its key columns (cast to
+/// the split's types where they differ).
 #[rask_macros::task(crate = rask_client)]
-pub fn hash_split_keys(
-    p: Partition,
-    keys: Vec<String>,
-    types: Partition,
-    n: usize,
-) -> Result<Vec<Partition>> {
+pub fn hash_split_keys(p: Partition, split: KeySplit) -> Result<Vec<Partition>> {
     let b = &p.0;
-    let ts = types.0.schema();
-    let cols = keys
+    let ts = split.types.0.schema();
+    let n = split.n.max(1);
+    let cols = split
+        .keys
         .iter()
         .zip(ts.fields())
         .map(|(k, f)| {
@@ -267,9 +276,9 @@ pub fn hash_split_keys(
         })
         .collect::<Result<Vec<_>>>()?;
     let h = crate::hash::hash_rows(&cols, b.num_rows())?;
-    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n.max(1)];
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
     for (i, h) in h.iter().enumerate() {
-        rows[(h % n.max(1) as u64) as usize].push(i as u32);
+        rows[(h % n as u64) as usize].push(i as u32);
     }
     rows.into_iter()
         .map(|r| Ok(Partition(crate::frame::take_batch(b, &r)?)))
@@ -283,18 +292,17 @@ pub fn hash_split_keys(
 pub fn route_left(
     p: Partition,
     i: usize,
-    keys: Vec<String>,
-    types: Partition,
-    n: usize,
+    split: KeySplit,
     right_rows: u64,
     threshold: u64,
 ) -> Result<Vec<Partition>> {
     if right_rows > threshold {
-        return hash_split_keys(p, keys, types, n);
+        return hash_split_keys(p, split);
     }
+    let n = split.n.max(1);
     let empty = Partition::empty(p.0.schema());
-    let mut v = vec![empty; n.max(1)];
-    v[i.min(n.max(1) - 1)] = p;
+    let mut v = vec![empty; n];
+    v[i.min(n - 1)] = p;
     Ok(v)
 }
 
@@ -303,16 +311,14 @@ pub fn route_left(
 #[rask_macros::task(crate = rask_client)]
 pub fn route_right(
     p: Partition,
-    keys: Vec<String>,
-    types: Partition,
-    n: usize,
+    split: KeySplit,
     right_rows: u64,
     threshold: u64,
 ) -> Result<Vec<Partition>> {
     if right_rows > threshold {
-        return hash_split_keys(p, keys, types, n);
+        return hash_split_keys(p, split);
     }
-    Ok(vec![p; n.max(1)])
+    Ok(vec![p; split.n.max(1)])
 }
 
 /// A partition's top `k` rows in sort order.

@@ -426,8 +426,8 @@ fn running<T: Copy>(
 ) -> Vec<Option<T>> {
     let mut out = Vec::with_capacity(n);
     let mut acc: Option<T> = None;
-    for i in 0..n {
-        if new_group[i] {
+    for (i, &starts) in new_group.iter().enumerate().take(n) {
+        if starts {
             acc = None;
         }
         match value(i) {

@@ -146,7 +146,7 @@ fn may_match(term: &Term, s: &Stats) -> Vec<bool> {
                     *o |= m;
                 }
             }
-            if values.iter().any(|v| *v == Scalar::Null) {
+            if values.contains(&Scalar::Null) {
                 return unknown();
             }
             out

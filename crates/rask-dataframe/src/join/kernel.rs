@@ -229,7 +229,7 @@ fn emit(
     if matches!(spec.how, JoinType::Semi | JoinType::Anti) {
         let want = spec.how == JoinType::Semi;
         let rows: Vec<u32> = (0..nl)
-            .filter(|&l| !matches(l).is_empty() == want)
+            .filter(|&l| matches(l).is_empty() != want)
             .map(|l| l as u32)
             .collect();
         let cols = if rows.len() == nl {

@@ -75,10 +75,15 @@ pub(crate) fn lower(
     }
     let n = left.len().max(right.len()).max(1);
     let types = key_schema(left_schema, right_schema, spec)?;
+    let spec_of = |keys: &[String]| tasks::KeySplit {
+        keys: keys.to_vec(),
+        types: types.clone(),
+        n,
+    };
     let split = |parts: &[Delayed<Partition>], keys: &[String]| -> Vec<Delayed<Vec<Partition>>> {
         parts
             .iter()
-            .map(|p| tasks::hash_split_keys::delayed(p, keys.to_vec(), types.clone(), n))
+            .map(|p| tasks::hash_split_keys::delayed(p, spec_of(keys)))
             .collect()
     };
     let (ls, rs) = if strategy == JoinStrategy::Shuffle || spec.how == JoinType::Outer {
@@ -91,28 +96,13 @@ pub(crate) fn lower(
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                tasks::route_left::delayed(
-                    p,
-                    i,
-                    spec.left_on.clone(),
-                    types.clone(),
-                    n,
-                    &total,
-                    BROADCAST_ROWS,
-                )
+                tasks::route_left::delayed(p, i, spec_of(&spec.left_on), &total, BROADCAST_ROWS)
             })
             .collect();
         let rs = right
             .iter()
             .map(|p| {
-                tasks::route_right::delayed(
-                    p,
-                    spec.right_on.clone(),
-                    types.clone(),
-                    n,
-                    &total,
-                    BROADCAST_ROWS,
-                )
+                tasks::route_right::delayed(p, spec_of(&spec.right_on), &total, BROADCAST_ROWS)
             })
             .collect();
         (ls, rs)

@@ -38,7 +38,7 @@ fn ptr(p: &PlanRef) -> Ptr {
 
 /// The optimized plan.
 pub(crate) fn optimize(root: &PlanRef) -> Result<PlanRef> {
-    let p = Rewrite::default().run(root)?;
+    let p = rewrite(root)?;
     let p = Pushdown::default().run(&p, Vec::new())?;
     let p = prune(&p)?;
     let p = share_scans(&p)?;
@@ -107,40 +107,36 @@ fn same_or_new(p: &PlanRef, inputs: Vec<PlanRef>) -> Result<PlanRef> {
     }
 }
 
-#[derive(Default)]
-struct Rewrite;
-
-impl Rewrite {
-    fn run(&mut self, root: &PlanRef) -> Result<PlanRef> {
-        rebuild(root, |p, inputs| {
-            let p = same_or_new(p, inputs)?;
-            Ok(match &p.node {
-                Node::Head { input, n } => match &input.node {
-                    Node::Sort { input: below, spec } => {
-                        let schema = p.schema.clone();
-                        Plan::new(
-                            Node::TopK {
-                                input: below.clone(),
-                                spec: spec.clone(),
-                                k: *n,
-                            },
-                            schema,
-                            1,
-                        )
-                    }
-                    _ => p,
-                },
-                Node::Filter { input, predicate } => match &input.node {
-                    Node::Filter {
-                        input: below,
-                        predicate: first,
-                    } => filter(below.clone(), first.clone().and(predicate.clone())),
-                    _ => p,
-                },
+/// Pass 1: local rewrites (see the module doc).
+fn rewrite(root: &PlanRef) -> Result<PlanRef> {
+    rebuild(root, |p, inputs| {
+        let p = same_or_new(p, inputs)?;
+        Ok(match &p.node {
+            Node::Head { input, n } => match &input.node {
+                Node::Sort { input: below, spec } => {
+                    let schema = p.schema.clone();
+                    Plan::new(
+                        Node::TopK {
+                            input: below.clone(),
+                            spec: spec.clone(),
+                            k: *n,
+                        },
+                        schema,
+                        1,
+                    )
+                }
                 _ => p,
-            })
+            },
+            Node::Filter { input, predicate } => match &input.node {
+                Node::Filter {
+                    input: below,
+                    predicate: first,
+                } => filter(below.clone(), first.clone().and(predicate.clone())),
+                _ => p,
+            },
+            _ => p,
         })
-    }
+    })
 }
 
 #[derive(Default)]
