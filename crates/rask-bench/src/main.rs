@@ -244,3 +244,16 @@ pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let p = 10f64.powi(digits);
     (x * p).round() / p
 }
+
+/// A numeric column as `f64`s (null as `None`), for answer checksums.
+pub(crate) fn f64_col(
+    a: &rask::dataframe::arrow::array::ArrayRef,
+) -> anyhow::Result<Vec<Option<f64>>> {
+    use rask::dataframe::arrow::array::{Array, AsArray};
+    use rask::dataframe::arrow::datatypes::{DataType, Float64Type};
+    let c = rask::dataframe::arrow::compute::cast(a, &DataType::Float64)?;
+    let c = c.as_primitive::<Float64Type>();
+    Ok((0..c.len())
+        .map(|i| c.is_valid(i).then(|| c.value(i)))
+        .collect())
+}

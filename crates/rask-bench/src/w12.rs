@@ -28,9 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rask::dataframe::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use rask::dataframe::arrow::array::{Array, AsArray, RecordBatch};
 use rask::dataframe::arrow::compute::cast;
-use rask::dataframe::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use rask::dataframe::arrow::datatypes::{DataType, Int64Type};
 use rask::dataframe::{
     self as df, asc, col, desc, len, lit, max, mean, sum, DataFrame, JoinType, ParquetOptions,
     Strings,
@@ -69,20 +69,15 @@ fn question(name: &str, file: &str, opts: &ParquetOptions) -> anyhow::Result<Dat
     })
 }
 
-fn f64_col(a: &ArrayRef) -> anyhow::Result<Vec<Option<f64>>> {
-    let c = cast(a, &DataType::Float64)?;
-    let c = c.as_primitive::<Float64Type>();
-    Ok((0..c.len())
-        .map(|i| c.is_valid(i).then(|| c.value(i)))
-        .collect())
-}
-
 /// (rows, checksum): the sum of the columns whose names do not start with `id`.
 fn answer(b: &RecordBatch) -> anyhow::Result<(usize, f64)> {
     let mut s = 0.0;
     for (f, c) in b.schema().fields().iter().zip(b.columns()) {
         if !f.name().starts_with("id") {
-            s += f64_col(c)?.iter().map(|v| v.unwrap_or(0.0)).sum::<f64>();
+            s += crate::f64_col(c)?
+                .iter()
+                .map(|v| v.unwrap_or(0.0))
+                .sum::<f64>();
         }
     }
     Ok((b.num_rows(), round(s, 3)))
@@ -306,7 +301,7 @@ fn plain(file: &str) -> anyhow::Result<HashMap<&'static str, (usize, f64)>> {
             })
             .collect())
     };
-    let v3: Vec<f64> = f64_col(t.column(t.schema().index_of("v3")?))?
+    let v3: Vec<f64> = crate::f64_col(t.column(t.schema().index_of("v3")?))?
         .into_iter()
         .map(|v| v.unwrap_or(0.0))
         .collect();

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::compute::concat_batches;
 use arrow::csv::reader::Format;
 use arrow::csv::{ReaderBuilder, WriterBuilder};
 use arrow::datatypes::{Schema, SchemaRef};
@@ -31,7 +31,7 @@ use rask_core::Delayed;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FrameError, Result};
-use crate::expr::{index_of, Expr};
+use crate::expr::Expr;
 use crate::frame::DataFrame;
 use crate::partition::Partition;
 use crate::scan::{Scan, ScanSource};
@@ -145,27 +145,7 @@ impl CsvSource {
         predicate: Option<&Expr>,
     ) -> Result<Vec<Delayed<Partition>>> {
         // Columns parsed: the output's and the predicate's, in file order.
-        let mut wanted: Vec<String> = columns.to_vec();
-        if let Some(p) = predicate {
-            for c in p.column_list() {
-                if !wanted.contains(&c) {
-                    wanted.push(c);
-                }
-            }
-        }
-        let mut projection: Vec<usize> = wanted
-            .iter()
-            .map(|c| index_of(&self.schema, c))
-            .collect::<Result<_>>()?;
-        projection.sort_unstable();
-        let out = Arc::new(
-            self.schema.project(
-                &columns
-                    .iter()
-                    .map(|c| index_of(&self.schema, c))
-                    .collect::<Result<Vec<_>>>()?,
-            )?,
-        );
+        let (projection, out) = crate::scan::read_projection(&self.schema, columns, predicate)?;
         // Quote parities of every block of a file, for its read tasks.
         let mut parities: Vec<Option<Delayed<Vec<u8>>>> = vec![None; self.files.len()];
         if self.opts.quoted_newlines {
@@ -348,18 +328,26 @@ fn record_start(
         return Ok(0);
     }
     // Position `pos` starts a record when byte `pos - 1` is a newline
-    // outside quotes: scan from there.
+    // outside quotes: scan from there, with the state before that byte.
     r.seek(SeekFrom::Start(pos - 1))?;
-    let mut q = match in_quotes {
-        None => {
-            let mut skipped = Vec::new();
-            let n = r.read_until(b'\n', &mut skipped)?;
-            return Ok(pos - 1 + n as u64);
+    let before = match in_quotes {
+        None => None,
+        Some(q) => {
+            let is_quote = r.fill_buf()?.first() == Some(&b'"');
+            Some(q != is_quote)
         }
-        Some(q) => q,
     };
-    let mut at = pos - 1;
-    let mut first = true;
+    next_record(r, pos - 1, before)
+}
+
+/// Reading from `at` (quotes open before it: `in_quotes`), the position
+/// after the first newline outside quotes (or the end of the file).
+fn next_record(r: &mut BufReader<File>, at: u64, in_quotes: Option<bool>) -> std::io::Result<u64> {
+    let Some(mut q) = in_quotes else {
+        let mut line = Vec::new();
+        return Ok(at + r.read_until(b'\n', &mut line)? as u64);
+    };
+    let mut at = at;
     loop {
         let buf = r.fill_buf()?;
         if buf.is_empty() {
@@ -367,19 +355,11 @@ fn record_start(
         }
         let len = buf.len();
         for (i, &b) in buf.iter().enumerate() {
-            if first {
-                // `q` counts byte `pos - 1`; step back to before it.
-                first = false;
-                if b == b'"' {
-                    q = !q;
-                }
-            }
             if b == b'"' {
                 q = !q;
             } else if b == b'\n' && !q {
-                let p = at + i as u64 + 1;
                 r.consume(i + 1);
-                return Ok(p);
+                return Ok(at + i as u64 + 1);
             }
         }
         at += len as u64;
@@ -398,7 +378,7 @@ fn read_range(spec: &CsvSpec, in_quotes: Option<(bool, bool)>) -> Result<Partiti
     let mut from = record_start(&mut r, spec.start, q_start).map_err(io)?;
     if spec.start == 0 && spec.header {
         r.seek(SeekFrom::Start(0)).map_err(io)?;
-        from = record_start_after_header(&mut r, q_start.is_some()).map_err(io)?;
+        from = next_record(&mut r, 0, q_start.map(|_| false)).map_err(io)?;
     }
     let to = if spec.end <= from {
         from
@@ -421,43 +401,12 @@ fn read_range(spec: &CsvSpec, in_quotes: Option<(bool, bool)>) -> Result<Partiti
         .build(std::io::Cursor::new(buf))?;
     let read_schema = reader.schema();
     let batches = reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()?;
-    let mut b = concat_batches(&read_schema, &batches)?;
-    if let Some(p) = &spec.predicate {
-        let m = p.evaluate_mask(&b)?;
-        b = filter_record_batch(&b, &m)?;
-    }
-    let idx = out_schema
-        .fields()
-        .iter()
-        .map(|f| index_of(b.schema_ref(), f.name()))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Partition(b.project(&idx)?))
-}
-
-/// The end of the header record (quotes respected when `quoted`).
-fn record_start_after_header(r: &mut BufReader<File>, quoted: bool) -> std::io::Result<u64> {
-    if !quoted {
-        let mut h = Vec::new();
-        return Ok(r.read_until(b'\n', &mut h)? as u64);
-    }
-    let mut q = false;
-    let mut at = 0u64;
-    loop {
-        let buf = r.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(at);
-        }
-        let len = buf.len();
-        for (i, &b) in buf.iter().enumerate() {
-            if b == b'"' {
-                q = !q;
-            } else if b == b'\n' && !q {
-                return Ok(at + i as u64 + 1);
-            }
-        }
-        at += len as u64;
-        r.consume(len);
-    }
+    let b = concat_batches(&read_schema, &batches)?;
+    Ok(Partition(crate::scan::finish_read(
+        b,
+        spec.predicate.as_ref(),
+        &out_schema,
+    )?))
 }
 
 /// Reads the records starting in one byte range (any newline ends a record).

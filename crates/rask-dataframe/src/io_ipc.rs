@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::{FileReader, StreamReader};
 use arrow::ipc::writer::FileWriter;
@@ -22,7 +22,7 @@ use rask_core::Delayed;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FrameError, Result};
-use crate::expr::{index_of, Expr};
+use crate::expr::Expr;
 use crate::frame::DataFrame;
 use crate::partition::Partition;
 use crate::scan::{Scan, ScanSource};
@@ -101,27 +101,7 @@ impl IpcSource {
         columns: &[String],
         predicate: Option<&Expr>,
     ) -> Result<Vec<Delayed<Partition>>> {
-        let mut wanted: Vec<String> = columns.to_vec();
-        if let Some(p) = predicate {
-            for c in p.column_list() {
-                if !wanted.contains(&c) {
-                    wanted.push(c);
-                }
-            }
-        }
-        let mut projection: Vec<usize> = wanted
-            .iter()
-            .map(|c| index_of(&self.schema, c))
-            .collect::<Result<_>>()?;
-        projection.sort_unstable();
-        let out = Arc::new(
-            self.schema.project(
-                &columns
-                    .iter()
-                    .map(|c| index_of(&self.schema, c))
-                    .collect::<Result<Vec<_>>>()?,
-            )?,
-        );
+        let (projection, out) = crate::scan::read_projection(&self.schema, columns, predicate)?;
         Ok(self
             .parts
             .iter()
@@ -254,18 +234,12 @@ pub fn read_ipc_part(spec: IpcSpec) -> Result<Partition> {
         }
         (s, v)
     };
-    let mut b = concat_batches(&schema, &batches)?;
-    if let Some(p) = &spec.predicate {
-        let m = p.evaluate_mask(&b)?;
-        b = filter_record_batch(&b, &m)?;
-    }
-    let out = spec.output.0.schema();
-    let idx = out
-        .fields()
-        .iter()
-        .map(|f| index_of(b.schema_ref(), f.name()))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Partition(b.project(&idx)?))
+    let b = concat_batches(&schema, &batches)?;
+    Ok(Partition(crate::scan::finish_read(
+        b,
+        spec.predicate.as_ref(),
+        &spec.output.0.schema(),
+    )?))
 }
 
 /// Writes one partition as an Arrow IPC file; returns its row count.

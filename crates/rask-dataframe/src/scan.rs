@@ -114,3 +114,65 @@ impl Scan {
         }
     }
 }
+
+/// What a read of `columns` filtered by `predicate` parses: the columns of
+/// both, as file indices in file order; and the output schema.
+pub(crate) fn read_projection(
+    schema: &SchemaRef,
+    columns: &[String],
+    predicate: Option<&Expr>,
+) -> Result<(Vec<usize>, SchemaRef)> {
+    let mut wanted: Vec<String> = columns.to_vec();
+    if let Some(p) = predicate {
+        for c in p.column_list() {
+            if !wanted.contains(&c) {
+                wanted.push(c);
+            }
+        }
+    }
+    let mut projection: Vec<usize> = wanted
+        .iter()
+        .map(|c| index_of(schema, c))
+        .collect::<Result<_>>()?;
+    projection.sort_unstable();
+    let out = columns
+        .iter()
+        .map(|c| index_of(schema, c))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((projection, Arc::new(schema.project(&out)?)))
+}
+
+/// A read batch filtered by the predicate, then its columns in the order
+/// of `out` (the columns the predicate alone needed are dropped).
+pub(crate) fn finish_read(
+    batch: arrow::array::RecordBatch,
+    predicate: Option<&Expr>,
+    out: &SchemaRef,
+) -> Result<arrow::array::RecordBatch> {
+    let batch = match predicate {
+        Some(p) => {
+            let m = p.evaluate_mask(&batch)?;
+            if m.true_count() < m.len() {
+                arrow::compute::filter_record_batch(&batch, &m)?
+            } else {
+                batch
+            }
+        }
+        None => batch,
+    };
+    let cols = out
+        .fields()
+        .iter()
+        .map(|f| {
+            Ok(batch
+                .column(index_of(batch.schema_ref(), f.name())?)
+                .clone())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(arrow::array::RecordBatch::try_new_with_options(
+        out.clone(),
+        cols,
+        &opts,
+    )?)
+}

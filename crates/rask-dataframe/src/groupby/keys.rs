@@ -262,7 +262,8 @@ fn hashed_codes<K: std::hash::Hash + Eq>(
     n: usize,
     get: impl Fn(usize) -> Option<K>,
 ) -> (Vec<u64>, u64) {
-    let mut map: HashMap<K, u64> = HashMap::with_capacity(1024);
+    // Grown as needed (see `inline_view_groups`).
+    let mut map: HashMap<K, u64> = HashMap::with_capacity(n.min(1 << 14));
     let out = (0..n)
         .map(|i| match get(i) {
             None => 0,
@@ -313,18 +314,9 @@ fn int_codes(a: &Int64Array) -> (Vec<u64>, u64) {
         };
         return (out, range as u64 + 2);
     }
-    let mut map: HashMap<i64, u64> = HashMap::with_capacity(1024);
-    let mut out = Vec::with_capacity(n);
-    for (i, &v) in vals.iter().enumerate() {
-        if nulls.is_some_and(|b| b.is_null(i)) {
-            out.push(0);
-            continue;
-        }
-        let next = map.len() as u64 + 1;
-        out.push(*map.entry(v).or_insert(next));
-    }
-    let card = map.len() as u64 + 1;
-    (out, card)
+    hashed_codes(n, |i| {
+        (!nulls.is_some_and(|b| b.is_null(i))).then_some(vals[i])
+    })
 }
 
 fn bool_codes(a: &BooleanArray) -> (Vec<u64>, u64) {
@@ -400,18 +392,9 @@ fn all_inline(views: &[u128]) -> bool {
 /// equal exactly when their values are (length and bytes, zero-padded).
 fn view_codes(a: &ArrayRef, views: &[u128]) -> (Vec<u64>, u64) {
     let nulls = a.nulls().filter(|b| b.null_count() > 0);
-    let mut map: HashMap<u128, u64> = HashMap::with_capacity(views.len().min(1 << 14));
-    let mut out = Vec::with_capacity(views.len());
-    for (i, &v) in views.iter().enumerate() {
-        if nulls.is_some_and(|b| b.is_null(i)) {
-            out.push(0);
-            continue;
-        }
-        let next = map.len() as u64 + 1;
-        out.push(*map.entry(v).or_insert(next));
-    }
-    let card = map.len() as u64 + 1;
-    (out, card)
+    hashed_codes(views.len(), |i| {
+        (!nulls.is_some_and(|b| b.is_null(i))).then_some(views[i])
+    })
 }
 
 /// Dense codes of byte strings (any encoding): each distinct value is

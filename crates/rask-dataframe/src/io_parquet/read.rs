@@ -11,7 +11,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions, RecordBatchReader};
-use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use parquet::arrow::arrow_reader::{
@@ -194,13 +194,11 @@ pub fn read_parquet_part(spec: ReadSpec) -> Result<Partition> {
         let opts = RecordBatchOptions::new().with_row_count(Some(n));
         batch = RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), cols, &opts)?;
     }
-    if let Some(p) = &post {
-        let m = p.evaluate_mask(&batch)?;
-        if m.true_count() < m.len() {
-            batch = filter_record_batch(&batch, &m)?;
-        }
-    }
-    Ok(Partition(project(&batch, &out_schema)?))
+    Ok(Partition(crate::scan::finish_read(
+        batch,
+        post.as_ref(),
+        &out_schema,
+    )?))
 }
 
 /// The predicate's terms as Arrow predicates, evaluated in order, each
@@ -224,23 +222,4 @@ fn row_filter(
         )));
     }
     Ok(RowFilter::new(preds))
-}
-
-/// The batch's columns in the order of `schema`.
-fn project(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let cols = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            Ok(batch
-                .column(index_of(batch.schema_ref(), f.name())?)
-                .clone())
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        cols,
-        &opts,
-    )?)
 }
