@@ -10,15 +10,13 @@ use common::*;
 use rask_client::Client;
 use rask_dataframe::{col, len, lit, mean, read_parquet, sum, DataFrame, JoinType, ParquetOptions};
 
-fn file(rows: usize, name: &str) -> (String, Vec<Vec<Cell>>) {
+fn file(rows: usize, name: &str) -> (TmpDir, Vec<Vec<Cell>>) {
     let mut rng = Rng(42);
     let t = random_table(&mut rng, rows);
-    let dir = std::env::temp_dir().join(format!("rask-dfp-{}-{name}", std::process::id()));
-    let dir = dir.display().to_string();
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TmpDir::new(&format!("p-{name}"));
     DataFrame::from_record_batches(random_split(&mut rng, &t))
         .expect("frame")
-        .to_parquet(&dir)
+        .to_parquet(&dir.0)
         .expect("plan")
         .compute(&Client::sync())
         .expect("write");
@@ -28,7 +26,7 @@ fn file(rows: usize, name: &str) -> (String, Vec<Vec<Cell>>) {
 #[test]
 fn filters_and_columns_reach_the_scan() {
     let (dir, _) = file(300, "push");
-    let df = read_parquet(&dir, &ParquetOptions::new()).expect("read");
+    let df = read_parquet(&dir.0, &ParquetOptions::new()).expect("read");
     let q = df
         .with_column("w", col("v_f") * lit(2.0))
         .expect("with")
@@ -73,7 +71,7 @@ fn filters_and_columns_reach_the_scan() {
 fn filters_cross_joins_only_where_the_answer_stays() {
     let (dir, _) = file(200, "join");
     let c = Client::threads();
-    let df = read_parquet(&dir, &ParquetOptions::new()).expect("read");
+    let df = read_parquet(&dir.0, &ParquetOptions::new()).expect("read");
     let right = df
         .select(vec![col("k_int"), col("s"), col("v_f")])
         .expect("select");
@@ -123,7 +121,7 @@ fn filters_cross_joins_only_where_the_answer_stays() {
 fn a_file_read_twice_is_read_once() {
     let (dir, plain) = file(400, "shared");
     let c = Client::threads();
-    let x = || read_parquet(&dir, &ParquetOptions::new()).expect("read");
+    let x = || read_parquet(&dir.0, &ParquetOptions::new()).expect("read");
     let mv = x()
         .groupby(&["k_str"])
         .agg(vec![mean("v_f").alias("mv")])
@@ -185,7 +183,7 @@ fn a_file_read_twice_is_read_once() {
 #[test]
 fn partition_counts_do_not_depend_on_the_optimizer() {
     let (dir, _) = file(500, "parts");
-    let df = read_parquet(&dir, &ParquetOptions::new().partitions(5)).expect("read");
+    let df = read_parquet(&dir.0, &ParquetOptions::new().partitions(5)).expect("read");
     let q = df.filter(col("v_int").gt(lit(1_000))).expect("filter");
     assert_eq!(q.npartitions(), 5);
     assert_eq!(q.partitions().expect("lower").len(), 5);

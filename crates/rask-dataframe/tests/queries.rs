@@ -31,13 +31,6 @@ fn names(b: &RecordBatch) -> Vec<String> {
         .collect()
 }
 
-fn tmp(name: &str) -> String {
-    let d = std::env::temp_dir().join(format!("rask-dfq-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.display().to_string()
-}
-
 /// The table as Parquet files with small row groups and pages (statistics
 /// and a page index), read back by `read_parquet`.
 fn via_parquet(rng: &mut Rng, t: &RecordBatch, dir: &str) -> DataFrame {
@@ -62,16 +55,18 @@ fn via_parquet(rng: &mut Rng, t: &RecordBatch, dir: &str) -> DataFrame {
     read_parquet(dir, &o).expect("read back")
 }
 
-/// The same table in memory or from Parquet, at random.
-fn frames(rng: &mut Rng, t: &RecordBatch, tag: &str) -> Vec<(String, DataFrame)> {
-    let dir = tmp(tag);
-    vec![
+/// The same table in memory or from Parquet files (in the directory
+/// returned, removed when it is dropped).
+fn frames(rng: &mut Rng, t: &RecordBatch, tag: &str) -> (TmpDir, Vec<(String, DataFrame)>) {
+    let dir = TmpDir::new(&format!("q-{tag}"));
+    let frames = vec![
         (
             "memory".to_string(),
             DataFrame::from_record_batches(random_split(rng, t)).expect("frame"),
         ),
-        ("parquet".to_string(), via_parquet(rng, t, &dir)),
-    ]
+        ("parquet".to_string(), via_parquet(rng, t, &dir.0)),
+    ];
+    (dir, frames)
 }
 
 fn clients() -> [(&'static str, Client); 2] {
@@ -95,7 +90,8 @@ fn random_filters_match_plain() {
             .filter(|r| keeps(&pred, &n, r))
             .cloned()
             .collect();
-        for (how, df) in frames(&mut rng, &t, &format!("f{case}")) {
+        let (_dir, fs) = frames(&mut rng, &t, &format!("f{case}"));
+        for (how, df) in fs {
             let q = df.filter(pred.clone()).expect("filter");
             let (cname, c) = &clients[case % 2];
             let got = q
@@ -270,7 +266,8 @@ fn random_groupbys_match_plain() {
             })
             .collect();
         let spec: Vec<Agg> = aggs.iter().map(|(a, _, _)| a.clone()).collect();
-        for (how, df) in frames(&mut rng, &t, &format!("g{case}")) {
+        let (_dir, fs) = frames(&mut rng, &t, &format!("g{case}"));
+        for (how, df) in fs {
             let mut g = df.groupby(&keys);
             if rng.chance(0.3) {
                 g = g.split_out(1 + rng.below(3) as usize);
@@ -357,7 +354,8 @@ fn random_sorts_and_top_k_match_plain() {
         let mut want = plain.clone();
         plain_sort(&mut want, &plain_keys);
         let k = rng.below(rows as u64 + 3) as usize;
-        for (how, df) in frames(&mut rng, &t, &format!("s{case}")) {
+        let (_dir, fs) = frames(&mut rng, &t, &format!("s{case}"));
+        for (how, df) in fs {
             let (cname, c) = &clients[case % 2];
             let what = format!("case {case} {how} on {cname}: {keys:?}");
             // Rows in order (ties in input order: the sort is stable).

@@ -188,3 +188,21 @@ pub fn assert_same_rows(got: &[Vec<Cell>], want: &[Vec<Cell>], what: &str) {
         );
     }
 }
+
+/// A fresh temporary directory, removed (with what it holds) when dropped.
+pub struct TmpDir(pub String);
+
+impl TmpDir {
+    pub fn new(name: &str) -> TmpDir {
+        let d = std::env::temp_dir().join(format!("rask-df-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temporary directory");
+        TmpDir(d.display().to_string())
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
