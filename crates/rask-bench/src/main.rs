@@ -7,6 +7,7 @@ mod baseline;
 mod p1;
 mod w1;
 mod w11;
+mod w12;
 mod w2;
 mod w3;
 mod w4;
@@ -112,6 +113,22 @@ enum Workload {
         /// through the project's Python package) and report both.
         #[arg(long)]
         python: bool,
+    },
+    /// Dataframe questions from the Parquet file to the answer.
+    #[command(name = "W12", alias = "w12")]
+    W12 {
+        /// The Parquet file of `../shared/bench/data/gen_groupby.py`.
+        #[arg(long)]
+        file: String,
+        /// Partitions to read it into.
+        #[arg(long, default_value_t = 8)]
+        partitions: usize,
+        /// Skip the plain single-threaded recomputation of every answer.
+        #[arg(long)]
+        no_check: bool,
+        /// Add each question's optimized plan to the JSON.
+        #[arg(long)]
+        explain: bool,
     },
     /// W1 on the distributed runtime: a scheduler and worker processes over TCP.
     #[command(name = "W6", alias = "w6")]
@@ -238,6 +255,12 @@ fn main() -> anyhow::Result<()> {
                 rust()?
             }
         }
+        Workload::W12 {
+            file,
+            partitions,
+            no_check,
+            explain,
+        } => w12::run(&file, partitions.max(1), !no_check, explain)?,
         Workload::W2 {
             n,
             chunk,
@@ -316,4 +339,17 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
 pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let p = 10f64.powi(digits);
     (x * p).round() / p
+}
+
+/// A numeric column as `f64`s (null as `None`), for answer checksums.
+pub(crate) fn f64_col(
+    a: &rask::dataframe::arrow::array::ArrayRef,
+) -> anyhow::Result<Vec<Option<f64>>> {
+    use rask::dataframe::arrow::array::{Array, AsArray};
+    use rask::dataframe::arrow::datatypes::{DataType, Float64Type};
+    let c = rask::dataframe::arrow::compute::cast(a, &DataType::Float64)?;
+    let c = c.as_primitive::<Float64Type>();
+    Ok((0..c.len())
+        .map(|i| c.is_valid(i).then(|| c.value(i)))
+        .collect())
 }

@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rask::dataframe::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use rask::dataframe::arrow::array::{Array, AsArray, RecordBatch};
 use rask::dataframe::arrow::compute::cast;
-use rask::dataframe::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use rask::dataframe::arrow::datatypes::{DataType, Int64Type};
 use rask::dataframe::{self as df, Agg, AggFunc, DataFrame, ParquetOptions};
 use rask::Client;
 use serde_json::json;
@@ -89,20 +89,12 @@ const QUESTIONS: &[Question] = &[
     },
 ];
 
-fn f64_col(a: &ArrayRef) -> anyhow::Result<Vec<Option<f64>>> {
-    let c = cast(a, &DataType::Float64)?;
-    let c = c.as_primitive::<Float64Type>();
-    Ok((0..c.len())
-        .map(|i| c.is_valid(i).then(|| c.value(i)))
-        .collect())
-}
-
 /// (rows, checksum) of an answer.
 fn answer(q: &Question, b: &RecordBatch) -> anyhow::Result<(usize, f64)> {
     let nk = q.keys.len();
     let s = if q.name == "q7" {
-        let mx = f64_col(b.column(nk))?;
-        let mn = f64_col(b.column(nk + 1))?;
+        let mx = crate::f64_col(b.column(nk))?;
+        let mn = crate::f64_col(b.column(nk + 1))?;
         mx.iter()
             .zip(&mn)
             .map(|(a, b)| a.unwrap_or(0.0) - b.unwrap_or(0.0))
@@ -110,7 +102,10 @@ fn answer(q: &Question, b: &RecordBatch) -> anyhow::Result<(usize, f64)> {
     } else {
         let mut s = 0.0;
         for c in &b.columns()[nk..] {
-            s += f64_col(c)?.iter().map(|v| v.unwrap_or(0.0)).sum::<f64>();
+            s += crate::f64_col(c)?
+                .iter()
+                .map(|v| v.unwrap_or(0.0))
+                .sum::<f64>();
         }
         s
     };
@@ -237,7 +232,7 @@ fn naive(q: &Question, t: &RecordBatch) -> anyhow::Result<(usize, f64)> {
     let vals: Vec<Vec<Option<f64>>> = q
         .aggs
         .iter()
-        .map(|(c, _)| f64_col(t.column(t.schema().index_of(c)?)))
+        .map(|(c, _)| crate::f64_col(t.column(t.schema().index_of(c)?)))
         .collect::<anyhow::Result<_>>()?;
     // Per group and aggregation: (sum, count, min, max).
     let mut groups: HashMap<Vec<i64>, Vec<Acc>> = HashMap::new();

@@ -1,12 +1,15 @@
 //! Deterministic row hashes for splitting by key (shuffles, split group-by
 //! output, joins). The hash depends only on the values, never on a process's
 //! random seed or a partition's dictionary, so every process and partition
-//! sends a key to the same bucket. Integer keys of any width hash as `i64`;
-//! strings and dictionary-encoded strings hash alike; null has its own hash.
+//! sends a key to the same bucket. Integer keys of any width hash as `i64`
+//! (and so do decimals that fit it, dates and timestamps as their integers);
+//! strings and binaries of every encoding, dictionaries included, hash by
+//! their bytes alike; null has its own hash. Keys of two tables that must
+//! meet (a join) are cast to one type first, so equal keys hash alike.
 
-use arrow::array::{Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type};
 
 use crate::error::{FrameError, Result};
 
@@ -97,9 +100,20 @@ fn hash_into(a: &ArrayRef, out: &mut [u64]) -> Result<()> {
 
 /// The hash of each row's value alone (`NULL_HASH` for null).
 fn value_hashes(a: &ArrayRef) -> Result<Vec<u64>> {
+    use DataType as T;
     let n = a.len();
+    let nulled = |v: Vec<u64>| -> Vec<u64> {
+        match a.nulls().filter(|b| b.null_count() > 0) {
+            None => v,
+            Some(b) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| if b.is_valid(i) { h } else { NULL_HASH })
+                .collect(),
+        }
+    };
     Ok(match a.data_type() {
-        DataType::Dictionary(_, _) => {
+        T::Dictionary(_, _) => {
             let d = a.as_any_dictionary();
             let vh = value_hashes(d.values())?;
             let keys = d.normalized_keys();
@@ -113,50 +127,73 @@ fn value_hashes(a: &ArrayRef) -> Result<Vec<u64>> {
                 })
                 .collect()
         }
-        DataType::Utf8 => str_hash(a.as_string::<i32>()),
-        DataType::LargeUtf8 => str_hash(a.as_string::<i64>()),
-        DataType::Boolean => {
-            let b = a.as_boolean();
-            (0..n)
-                .map(|i| {
-                    if b.is_null(i) {
-                        NULL_HASH
-                    } else {
-                        mix(u64::from(b.value(i)) + 1)
-                    }
-                })
-                .collect()
+        T::Utf8 => {
+            let s = a.as_string::<i32>();
+            nulled((0..n).map(|i| hash_bytes(s.value(i).as_bytes())).collect())
         }
-        DataType::Null => vec![NULL_HASH; n],
+        T::LargeUtf8 => {
+            let s = a.as_string::<i64>();
+            nulled((0..n).map(|i| hash_bytes(s.value(i).as_bytes())).collect())
+        }
+        T::Utf8View => {
+            let s = a.as_string_view();
+            nulled((0..n).map(|i| hash_bytes(s.value(i).as_bytes())).collect())
+        }
+        T::Binary => {
+            let s = a.as_binary::<i32>();
+            nulled((0..n).map(|i| hash_bytes(s.value(i))).collect())
+        }
+        T::LargeBinary => {
+            let s = a.as_binary::<i64>();
+            nulled((0..n).map(|i| hash_bytes(s.value(i))).collect())
+        }
+        T::BinaryView => {
+            let s = a.as_binary_view();
+            nulled((0..n).map(|i| hash_bytes(s.value(i))).collect())
+        }
+        T::FixedSizeBinary(_) => {
+            let s = a.as_fixed_size_binary();
+            nulled((0..n).map(|i| hash_bytes(s.value(i))).collect())
+        }
+        T::Boolean => {
+            let b = a.as_boolean();
+            nulled((0..n).map(|i| mix(u64::from(b.value(i)) + 1)).collect())
+        }
+        T::Null => vec![NULL_HASH; n],
+        T::Decimal128(..) => {
+            let p = a.as_primitive::<Decimal128Type>();
+            nulled(
+                p.values()
+                    .iter()
+                    .map(|&v| match i64::try_from(v) {
+                        Ok(small) => mix(small as u64 ^ K),
+                        Err(_) => mix(mix((v >> 64) as u64) ^ v as u64),
+                    })
+                    .collect(),
+            )
+        }
+        t if crate::expr::typing::is_decimal(t) => {
+            let scale = crate::groupby::keys::decimal_scale(t);
+            value_hashes(&cast(a, &T::Decimal128(38, scale))?)?
+        }
         t if t.is_integer() => {
-            let c = cast(a, &DataType::Int64)?;
+            let c = cast(a, &T::Int64)?;
             let p = c.as_primitive::<Int64Type>();
-            p.values()
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    if p.is_null(i) {
-                        NULL_HASH
-                    } else {
-                        mix(v as u64 ^ K)
-                    }
-                })
-                .collect()
+            nulled(p.values().iter().map(|&v| mix(v as u64 ^ K)).collect())
         }
         t if t.is_floating() => {
-            let c = cast(a, &DataType::Float64)?;
+            let c = cast(a, &T::Float64)?;
             let p = c.as_primitive::<Float64Type>();
-            p.values()
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    if p.is_null(i) {
-                        NULL_HASH
-                    } else {
-                        mix(float_bits(v) ^ K)
-                    }
-                })
-                .collect()
+            nulled(p.values().iter().map(|&v| mix(float_bits(v) ^ K)).collect())
+        }
+        t if crate::expr::typing::is_temporal(t) => {
+            // The integer underneath (both sides of a join share a type).
+            let int = match t {
+                T::Date32 | T::Time32(_) => T::Int32,
+                _ => T::Int64,
+            };
+            let c = a.to_data().into_builder().data_type(int).build()?;
+            value_hashes(&arrow::array::make_array(c))?
         }
         t => {
             return Err(FrameError::Invalid(format!(
@@ -164,16 +201,4 @@ fn value_hashes(a: &ArrayRef) -> Result<Vec<u64>> {
             )))
         }
     })
-}
-
-fn str_hash<O: OffsetSizeTrait>(s: &GenericStringArray<O>) -> Vec<u64> {
-    (0..s.len())
-        .map(|i| {
-            if s.is_null(i) {
-                NULL_HASH
-            } else {
-                hash_bytes(s.value(i).as_bytes())
-            }
-        })
-        .collect()
 }

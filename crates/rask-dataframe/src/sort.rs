@@ -8,13 +8,17 @@
 //! to the bucket counting the boundaries strictly before it in the sort
 //! order (Arrow's row format compares every key type byte-wise), so equal
 //! keys share a bucket and bucket `j`'s rows all sort before bucket
-//! `j + 1`'s; each bucket is then sorted. Nulls sort last.
+//! `j + 1`'s; each bucket is then sorted (stably: equal keys keep their
+//! input order). Each key has its own direction and null placement
+//! (default: ascending, nulls last). A top-k (`sort(..).head(k)`, or
+//! `top_k`) sorts no partition fully: each gives its first `k` rows by a
+//! partial sort, and one task takes the first `k` of those.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow::compute::{concat_batches, lexsort_to_indices, SortColumn, SortOptions};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use rask_core::Delayed;
 use serde::{Deserialize, Serialize};
@@ -24,65 +28,155 @@ use crate::expr::index_of;
 use crate::frame::{take_batch, DataFrame};
 use crate::groupby::{keys, Agg, AggFunc};
 use crate::partition::Partition;
+use crate::plan::{Node, Plan};
 use crate::tasks;
 
-/// Sort keys and direction (the argument of the sort tasks).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One sort key: a column, its direction and where its nulls go.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SortKey {
+    /// The column.
+    pub column: String,
+    /// Largest first.
+    pub descending: bool,
+    /// Nulls before every value (default: after).
+    pub nulls_first: bool,
+}
+
+/// An ascending key, nulls last.
+pub fn asc(column: &str) -> SortKey {
+    SortKey {
+        column: column.to_string(),
+        descending: false,
+        nulls_first: false,
+    }
+}
+
+/// A descending key, nulls last.
+pub fn desc(column: &str) -> SortKey {
+    SortKey {
+        descending: true,
+        ..asc(column)
+    }
+}
+
+impl SortKey {
+    /// Nulls before every value.
+    pub fn nulls_first(mut self) -> Self {
+        self.nulls_first = true;
+        self
+    }
+    /// Nulls after every value (the default).
+    pub fn nulls_last(mut self) -> Self {
+        self.nulls_first = false;
+        self
+    }
+    fn options(&self) -> SortOptions {
+        SortOptions {
+            descending: self.descending,
+            nulls_first: self.nulls_first,
+        }
+    }
+}
+
+/// Sort keys, most significant first (the argument of the sort tasks).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SortSpec {
-    /// Columns, most significant first.
-    pub by: Vec<String>,
-    /// Ascending (else descending); nulls last either way.
-    pub ascending: bool,
+    /// The keys.
+    pub keys: Vec<SortKey>,
 }
 
 impl SortSpec {
-    fn options(&self) -> SortOptions {
-        SortOptions {
-            descending: !self.ascending,
-            nulls_first: false,
-        }
+    /// The key columns.
+    pub(crate) fn columns_named(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.column.clone()).collect()
+    }
+
+    /// `a desc, b asc nulls first` (for `explain`).
+    pub(crate) fn describe(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} {}{}",
+                    k.column,
+                    if k.descending { "desc" } else { "asc" },
+                    if k.nulls_first { " nulls first" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn columns(&self, b: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        self.by
+        self.keys
             .iter()
-            .map(|c| Ok(b.column(index_of(b.schema_ref(), c)?).clone()))
+            .map(|k| Ok(b.column(index_of(b.schema_ref(), &k.column)?).clone()))
             .collect()
+    }
+
+    fn sort_columns(&self, b: &RecordBatch) -> Result<Vec<SortColumn>> {
+        Ok(self
+            .columns(b)?
+            .into_iter()
+            .zip(&self.keys)
+            .map(|(values, k)| SortColumn {
+                values,
+                options: Some(k.options()),
+            })
+            .collect())
     }
 
     fn converter(&self, cols: &[ArrayRef]) -> Result<RowConverter> {
         let fields = cols
             .iter()
-            .map(|c| SortField::new_with_options(c.data_type().clone(), self.options()))
+            .zip(&self.keys)
+            .map(|(c, k)| SortField::new_with_options(c.data_type().clone(), k.options()))
             .collect();
         Ok(RowConverter::new(fields)?)
     }
 }
 
-/// A batch sorted.
+/// A batch sorted (stably).
 pub(crate) fn sort_batch(b: &RecordBatch, spec: &SortSpec) -> Result<RecordBatch> {
     if b.num_rows() <= 1 {
         return Ok(b.clone());
     }
-    let cols: Vec<SortColumn> = spec
-        .columns(b)?
-        .into_iter()
-        .map(|values| SortColumn {
-            values,
-            options: Some(spec.options()),
-        })
-        .collect();
-    let idx = lexsort_to_indices(&cols, None)?;
-    take_batch(b, idx.values())
+    let idx = stable_order(b, spec, None)?;
+    take_batch(b, &idx)
+}
+
+/// Row numbers in sort order, ties in input order; only the first `limit`
+/// when given (a partial sort).
+fn stable_order(b: &RecordBatch, spec: &SortSpec, limit: Option<usize>) -> Result<Vec<u32>> {
+    let mut cols = spec.sort_columns(b)?;
+    // The row number as the last key makes the order total and stable.
+    cols.push(SortColumn {
+        values: Arc::new(arrow::array::UInt32Array::from_iter_values(
+            0..b.num_rows() as u32,
+        )),
+        options: Some(SortOptions::default()),
+    });
+    let idx = lexsort_to_indices(&cols, limit)?;
+    Ok(idx.values().to_vec())
+}
+
+/// The first `k` rows of a batch in sort order (ties in input order).
+pub(crate) fn top_k_batch(b: &RecordBatch, spec: &SortSpec, k: usize) -> Result<RecordBatch> {
+    if b.num_rows() <= 1 {
+        return Ok(b.slice(0, k.min(b.num_rows())));
+    }
+    let k = k.min(b.num_rows());
+    let idx = stable_order(b, spec, Some(k))?;
+    take_batch(b, &idx)
 }
 
 /// Up to `m` key rows at even positions of a partition.
 pub(crate) fn sample(b: &RecordBatch, spec: &SortSpec, m: usize) -> Result<RecordBatch> {
     let keys = b.project(
         &spec
-            .by
+            .keys
             .iter()
-            .map(|c| index_of(b.schema_ref(), c))
+            .map(|k| index_of(b.schema_ref(), &k.column))
             .collect::<Result<Vec<_>>>()?,
     )?;
     let n = keys.num_rows();
@@ -198,50 +292,123 @@ pub(crate) fn describe_shape(b: &RecordBatch, cols: &[String]) -> Result<RecordB
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), out)?)
 }
 
+/// The sort's tasks: samples, boundaries, a range split, sorted buckets.
+pub(crate) fn lower_sort(
+    parts: &[Delayed<Partition>],
+    schema: &SchemaRef,
+    spec: &SortSpec,
+) -> Vec<Delayed<Partition>> {
+    let n = parts.len();
+    if n <= 1 {
+        return parts
+            .iter()
+            .map(|p| tasks::sort::delayed(p, spec.clone()))
+            .collect();
+    }
+    let samples: Vec<Delayed<Partition>> = parts
+        .iter()
+        .map(|p| tasks::sample::delayed(p, spec.clone(), 64usize))
+        .collect();
+    let bounds = tasks::boundaries::delayed(tasks::gather(&samples), spec.clone(), n);
+    let splits: Vec<_> = parts
+        .iter()
+        .map(|p| tasks::range_split::delayed(p, &bounds, spec.clone(), n))
+        .collect();
+    crate::exchange::exchange(&splits, n)
+        .iter()
+        .map(|pieces| {
+            tasks::sort::delayed(crate::exchange::concat_pieces(pieces, schema), spec.clone())
+        })
+        .collect()
+}
+
+/// The top-k's tasks: a partial sort per partition, then one merge.
+pub(crate) fn lower_top_k(
+    parts: &[Delayed<Partition>],
+    schema: &SchemaRef,
+    spec: &SortSpec,
+    k: usize,
+) -> Delayed<Partition> {
+    if parts.is_empty() {
+        return tasks::identity::delayed(Partition::empty(schema.clone()));
+    }
+    let tops: Vec<Delayed<Partition>> = parts
+        .iter()
+        .map(|p| tasks::top_k::delayed(p, spec.clone(), k))
+        .collect();
+    if tops.len() == 1 {
+        return tops.into_iter().next().unwrap_or_else(|| unreachable!());
+    }
+    tasks::top_k_merge::delayed(tasks::gather(&tops), spec.clone(), k)
+}
+
+fn check_keys(schema: &SchemaRef, keys: &[SortKey]) -> Result<()> {
+    if keys.is_empty() {
+        return Err(FrameError::Invalid("a sort needs a column".into()));
+    }
+    for k in keys {
+        let t = schema.field(index_of(schema, &k.column)?).data_type();
+        if !RowConverter::supports_fields(&[SortField::new(t.clone())]) {
+            return Err(FrameError::ty(&k.column, format!("cannot sort by {t}")));
+        }
+    }
+    Ok(())
+}
+
 impl DataFrame {
-    /// Sorted by `by` (nulls last), as range partitions: every row of
-    /// partition `j` sorts before every row of partition `j + 1`.
+    /// Sorted by `by`, all ascending or all descending (nulls last), as
+    /// range partitions: every row of partition `j` sorts before every row
+    /// of partition `j + 1`.
     pub fn sort_values(&self, by: &[&str], ascending: bool) -> Result<DataFrame> {
-        let spec = SortSpec {
-            by: by.iter().map(|s| s.to_string()).collect(),
-            ascending,
-        };
-        if spec.by.is_empty() {
-            return Err(FrameError::Invalid("sort_values needs a column".into()));
-        }
-        for c in &spec.by {
-            let t = self.schema().field(index_of(self.schema(), c)?).data_type();
-            if !RowConverter::supports_fields(&[SortField::new(t.clone())]) {
-                return Err(FrameError::ty(c, format!("cannot sort by {t}")));
-            }
-        }
-        let n = self.npartitions();
-        if n <= 1 {
-            let parts = self
-                .partitions()
-                .iter()
-                .map(|p| tasks::sort::delayed(p, spec.clone()))
-                .collect();
-            return Ok(DataFrame::from_partitions(self.schema().clone(), parts));
-        }
-        let samples: Vec<Delayed<Partition>> = self
-            .partitions()
-            .iter()
-            .map(|p| tasks::sample::delayed(p, spec.clone(), 64usize))
-            .collect();
-        let bounds = tasks::boundaries::delayed(tasks::gather(&samples), spec.clone(), n);
-        let splits: Vec<_> = self
-            .partitions()
-            .iter()
-            .map(|p| tasks::range_split::delayed(p, &bounds, spec.clone(), n))
-            .collect();
-        let parts = (0..n)
-            .map(|j| {
-                let pieces: Vec<_> = splits.iter().map(|s| tasks::pick::delayed(s, j)).collect();
-                tasks::sort::delayed(tasks::concat::delayed(tasks::gather(&pieces)), spec.clone())
-            })
-            .collect();
-        Ok(DataFrame::from_partitions(self.schema().clone(), parts))
+        self.sort(
+            by.iter()
+                .map(|c| if ascending { asc(c) } else { desc(c) })
+                .collect(),
+        )
+    }
+
+    /// Sorted by keys with their own direction and null placement
+    /// (`sort(vec![desc("v3"), asc("id6").nulls_first()])`), as range
+    /// partitions. `.head(k)` of a sort computes a top-k, not a full sort.
+    pub fn sort(&self, keys: Vec<SortKey>) -> Result<DataFrame> {
+        check_keys(self.schema(), &keys)?;
+        let input = self.plan().clone();
+        let (schema, n) = (input.schema.clone(), input.nparts);
+        Ok(DataFrame::from_plan(Plan::new(
+            Node::Sort {
+                input,
+                spec: SortSpec { keys },
+            },
+            schema,
+            n,
+        )))
+    }
+
+    /// The first `k` rows in the order of `keys`, in one partition, without
+    /// sorting everything (each partition's top `k`, then the top of those).
+    pub fn top_k(&self, keys: Vec<SortKey>, k: usize) -> Result<DataFrame> {
+        check_keys(self.schema(), &keys)?;
+        let input = self.plan().clone();
+        let schema = input.schema.clone();
+        Ok(DataFrame::from_plan(Plan::new(
+            Node::TopK {
+                input,
+                spec: SortSpec { keys },
+                k,
+            },
+            schema,
+            1,
+        )))
+    }
+
+    /// The `k` rows with the largest values of `column` (ties in row order).
+    pub fn nlargest(&self, k: usize, column: &str) -> Result<DataFrame> {
+        self.top_k(vec![desc(column)], k)
+    }
+
+    /// The `k` rows with the smallest values of `column`.
+    pub fn nsmallest(&self, k: usize, column: &str) -> Result<DataFrame> {
+        self.top_k(vec![asc(column)], k)
     }
 
     /// Sorted and range-partitioned by one column (Dask's `set_index`; the
@@ -253,9 +420,9 @@ impl DataFrame {
     /// The same rows in `n` partitions of nearly equal length, in order.
     pub fn repartition(&self, n: usize) -> DataFrame {
         let n = n.max(1);
-        let all = self.to_delayed();
-        let parts = (0..n).map(|k| tasks::slice::delayed(&all, k, n)).collect();
-        DataFrame::from_partitions(self.schema().clone(), parts)
+        let input = self.plan().clone();
+        let schema = input.schema.clone();
+        DataFrame::from_plan(Plan::new(Node::Repartition { input, n }, schema, n))
     }
 
     /// The first row of each distinct value of `subset` (every column when
@@ -266,25 +433,19 @@ impl DataFrame {
             Some(s) => s.iter().map(|c| c.to_string()).collect(),
             None => self.columns(),
         };
-        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let base = if self.npartitions() > 1 {
-            self.shuffle(&refs, self.npartitions())?
-        } else {
-            for c in &refs {
-                let t = self.schema().field(index_of(self.schema(), c)?).data_type();
-                let lt = crate::expr::logical(t);
-                if !keys::key_type_ok(&lt) && !lt.is_floating() {
-                    return Err(FrameError::ty(*c, format!("cannot compare values of {t}")));
-                }
+        for c in &cols {
+            let t = self.schema().field(index_of(self.schema(), c)?).data_type();
+            if !keys::key_type_ok(t) {
+                return Err(FrameError::ty(c, format!("cannot compare values of {t}")));
             }
-            self.clone()
-        };
-        let parts = base
-            .partitions()
-            .iter()
-            .map(|p| tasks::dedupe::delayed(p, cols.clone()))
-            .collect();
-        Ok(DataFrame::from_partitions(self.schema().clone(), parts))
+        }
+        let input = self.plan().clone();
+        let (schema, n) = (input.schema.clone(), input.nparts);
+        Ok(DataFrame::from_plan(Plan::new(
+            Node::Dedupe { input, cols },
+            schema,
+            n,
+        )))
     }
 
     /// count, mean, std, min and max of every numeric column, as a table
@@ -309,20 +470,18 @@ impl DataFrame {
                 (AggFunc::Min, "min"),
                 (AggFunc::Max, "max"),
             ] {
-                aggs.push(Agg::new(c, f).alias(&format!("{c}__{s}")));
+                aggs.push(Agg::new(c.as_str(), f).alias(&format!("{c}__{s}")));
             }
         }
         let g = self.groupby(&[]).agg(aggs)?;
         let mut fields = vec![Field::new("statistic", DataType::Utf8, false)];
         fields.extend(cols.iter().map(|c| Field::new(c, DataType::Float64, true)));
-        let parts = g
-            .partitions()
-            .iter()
-            .map(|p| tasks::describe::delayed(p, cols.clone()))
-            .collect();
-        Ok(DataFrame::from_partitions(
+        let input = g.plan().clone();
+        let n = input.nparts;
+        Ok(DataFrame::from_plan(Plan::new(
+            Node::Describe { input, cols },
             Arc::new(Schema::new(fields)),
-            parts,
-        ))
+            n,
+        )))
     }
 }

@@ -2,7 +2,7 @@
 //! `#[rask::task]`, so the same graph runs on threads, worker processes or
 //! a cluster; arguments are partitions and plain serde specs.
 
-use arrow::array::{BooleanArray, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{Field, Schema};
 use rask_core::Delayed;
@@ -19,27 +19,26 @@ pub fn identity(p: Partition) -> Partition {
     p
 }
 
-/// Element `i` of a list.
-#[rask_macros::task(crate = rask_core)]
-pub fn pick(v: Vec<Partition>, i: usize) -> Result<Partition> {
-    let n = v.len();
-    v.into_iter()
-        .nth(i)
-        .ok_or_else(|| FrameError::Invalid(format!("element {i} of a list of {n}")))
-}
-
-/// All partitions as one batch.
+/// All partitions as one batch (a single non-empty one is passed on
+/// without a copy).
 #[rask_macros::task(crate = rask_core)]
 pub fn concat(v: Vec<Partition>) -> Result<Partition> {
     let Some(first) = v.first() else {
         return Err(FrameError::Invalid("concat of no partitions".into()));
     };
-    if v.len() == 1 {
-        return Ok(first.clone());
+    let nonempty: Vec<&RecordBatch> = v
+        .iter()
+        .map(|p| &p.0)
+        .filter(|b| b.num_rows() > 0)
+        .collect();
+    match nonempty.as_slice() {
+        [] => Ok(first.clone()),
+        [one] => Ok(Partition((*one).clone())),
+        many => Ok(Partition(concat_batches(
+            &first.0.schema(),
+            many.iter().copied(),
+        )?)),
     }
-    let schema = first.0.schema();
-    let batches: Vec<&RecordBatch> = v.iter().map(|p| &p.0).collect();
-    Ok(Partition(concat_batches(&schema, batches)?))
 }
 
 /// Some columns (by index) of all partitions, concatenated.
@@ -104,13 +103,7 @@ pub fn select(p: Partition, exprs: Vec<Expr>) -> Result<Partition> {
     let mut cols = Vec::with_capacity(exprs.len());
     for e in &exprs {
         let c = e.evaluate(b)?;
-        let nullable = match e {
-            Expr::Col(n) => b
-                .schema()
-                .field_with_name(n)
-                .map_or(true, |f| f.is_nullable()),
-            _ => true,
-        };
+        let nullable = e.nullable(b.schema_ref()) || c.null_count() > 0;
         fields.push(Field::new(e.name(), c.data_type().clone(), nullable));
         cols.push(c);
     }
@@ -125,12 +118,11 @@ pub fn select(p: Partition, exprs: Vec<Expr>) -> Result<Partition> {
 /// The rows where the predicate is true (null counts as false).
 #[rask_macros::task(crate = rask_core)]
 pub fn filter(p: Partition, predicate: Expr) -> Result<Partition> {
-    let mask = predicate.evaluate(&p.0)?;
-    let mask = mask
-        .as_any()
-        .downcast_ref::<BooleanArray>()
-        .ok_or_else(|| FrameError::ty(predicate.to_string(), "a filter must be boolean"))?;
-    Ok(Partition(filter_record_batch(&p.0, mask)?))
+    let mask = predicate.evaluate_mask(&p.0)?;
+    if mask.true_count() == mask.len() {
+        return Ok(p);
+    }
+    Ok(Partition(filter_record_batch(&p.0, &mask)?))
 }
 
 /// The first `n` rows.
@@ -239,6 +231,104 @@ pub fn hash_split(p: Partition, keys: Vec<String>, n: usize) -> Result<Vec<Parti
         .into_iter()
         .map(Partition)
         .collect())
+}
+
+/// How rows are cut by key: the key columns, the types to cast them to
+/// first (the fields of an empty partition: two tables' keys of different
+/// types then hash alike), and the number of pieces.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct KeySplit {
+    /// Key column names.
+    pub keys: Vec<String>,
+    /// The common key types.
+    pub types: Partition,
+    /// Pieces.
+    pub n: usize,
+}
+
+/// A partition cut into `split.n` by a hash of its key columns (cast to
+/// the split's types where they differ).
+#[rask_macros::task(crate = rask_core)]
+pub fn hash_split_keys(p: Partition, split: KeySplit) -> Result<Vec<Partition>> {
+    let b = &p.0;
+    let ts = split.types.0.schema();
+    let n = split.n.max(1);
+    let cols = split
+        .keys
+        .iter()
+        .zip(ts.fields())
+        .map(|(k, f)| {
+            let c = b.column(crate::expr::index_of(b.schema_ref(), k)?);
+            Ok(if crate::expr::logical(c.data_type()) == *f.data_type() {
+                c.clone()
+            } else {
+                arrow::compute::cast(c, f.data_type())?
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let h = crate::hash::hash_rows(&cols, b.num_rows())?;
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, h) in h.iter().enumerate() {
+        rows[(h % n as u64) as usize].push(i as u32);
+    }
+    rows.into_iter()
+        .map(|r| Ok(Partition(crate::frame::take_batch(b, &r)?)))
+        .collect()
+}
+
+/// A join's left partition `i`: kept whole in bucket `i` when the right
+/// side has at most `threshold` rows in all (it is broadcast), else split
+/// by key hash.
+#[rask_macros::task(crate = rask_core)]
+pub fn route_left(
+    p: Partition,
+    i: usize,
+    split: KeySplit,
+    right_rows: u64,
+    threshold: u64,
+) -> Result<Vec<Partition>> {
+    if right_rows > threshold {
+        return hash_split_keys(p, split);
+    }
+    let n = split.n.max(1);
+    let empty = Partition::empty(p.0.schema());
+    let mut v = vec![empty; n];
+    v[i.min(n - 1)] = p;
+    Ok(v)
+}
+
+/// A join's right partition: in every bucket when the right side has at
+/// most `threshold` rows in all, else split by key hash.
+#[rask_macros::task(crate = rask_core)]
+pub fn route_right(
+    p: Partition,
+    split: KeySplit,
+    right_rows: u64,
+    threshold: u64,
+) -> Result<Vec<Partition>> {
+    if right_rows > threshold {
+        return hash_split_keys(p, split);
+    }
+    Ok(vec![p; split.n.max(1)])
+}
+
+/// A partition's top `k` rows in sort order.
+#[rask_macros::task(crate = rask_core)]
+pub fn top_k(p: Partition, spec: crate::sort::SortSpec, k: usize) -> Result<Partition> {
+    Ok(Partition(crate::sort::top_k_batch(&p.0, &spec, k)?))
+}
+
+/// The top `k` rows of several partitions' top rows.
+#[rask_macros::task(crate = rask_core)]
+pub fn top_k_merge(v: Vec<Partition>, spec: crate::sort::SortSpec, k: usize) -> Result<Partition> {
+    let p = concat(v)?;
+    top_k(p, spec, k)
+}
+
+/// Window functions over one partition (its groups are whole).
+#[rask_macros::task(crate = rask_core)]
+pub fn window(p: Partition, spec: crate::window::WindowSpec) -> Result<Partition> {
+    Ok(Partition(crate::window::apply(&p.0, &spec)?))
 }
 
 /// How a gathered list of partitions crosses processes.

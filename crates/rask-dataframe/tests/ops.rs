@@ -111,7 +111,10 @@ fn filter_select_with_column_head_len_match_plain() {
             let h = head.collect(c).expect("head");
             assert_same_rows(&common::rows(&h), &plain[..rows.min(7)], &what);
             assert_eq!(df.count_rows(c).expect("len"), rows as u64, "{what}");
-            assert_eq!(df.is_empty().compute(c).expect("empty"), rows == 0);
+            assert_eq!(
+                df.is_empty().expect("plan").compute(c).expect("empty"),
+                rows == 0
+            );
         }
     }
 }

@@ -40,7 +40,8 @@ fn operations_match_sync_on_processes() {
             df.drop_duplicates(Some(&["k_int"])).expect("dedupe"),
             df.describe().expect("describe"),
             df.head(5),
-            df.map_partitions(|p| doubled::delayed(p), mapped_schema()),
+            df.map_partitions(|p| doubled::delayed(p), mapped_schema())
+                .expect("map_partitions"),
         ];
         for f in &frames {
             let a = sort_rows(common::rows(&f.collect(&procs).expect("on processes")));
@@ -48,6 +49,56 @@ fn operations_match_sync_on_processes() {
             assert_same_rows(&a, &b, "processes vs sync");
         }
         assert_eq!(df.count_rows(&procs).expect("len"), 200);
+    }
+    // Scans with pushed filters, CSV ranges after the quote-parity pass,
+    // a join on mixed-type keys with the run-time broadcast, a top-k and a
+    // window: every new task crosses the process boundary.
+    let dir = TmpDir::new("procs");
+    let t = random_table(&mut rng, 300);
+    let df = DataFrame::from_record_batches(random_split(&mut rng, &t)).expect("frame");
+    df.to_parquet(&format!("{}/pq", dir.0))
+        .expect("plan")
+        .compute(&sync)
+        .expect("write");
+    df.to_csv(&format!("{}/csv", dir.0))
+        .expect("plan")
+        .compute(&sync)
+        .expect("write");
+    let pq =
+        rask_dataframe::read_parquet(&format!("{}/pq", dir.0), &Default::default()).expect("read");
+    let csv = rask_dataframe::read_csv(
+        &format!("{}/csv", dir.0),
+        &rask_dataframe::CsvOptions::new().block_size(97),
+    )
+    .expect("read csv");
+    let small = pq
+        .groupby(&["k_str"])
+        .agg(vec![mean("v_f").alias("m")])
+        .expect("agg");
+    let frames = vec![
+        pq.filter(col("v_int").gt(lit(0)))
+            .expect("f")
+            .select(vec![col("k_int"), col("s")])
+            .expect("s"),
+        csv.filter(col("v_int").lt(lit(0))).expect("f"),
+        pq.join(&small, &["k_str"], JoinType::Inner).expect("join"),
+        pq.sort(vec![
+            rask_dataframe::desc("v_f"),
+            rask_dataframe::asc("k_int"),
+        ])
+        .expect("sort")
+        .head(7),
+        pq.window(
+            &["k_str"],
+            vec![rask_dataframe::asc("v_int")],
+            vec![rask_dataframe::cum_sum("v_int", "cs")],
+        )
+        .expect("window"),
+    ];
+    for f in &frames {
+        let a = sort_rows(common::rows(&f.collect(&procs).expect("on processes")));
+        let b = sort_rows(common::rows(&f.collect(&sync).expect("on sync")));
+        assert_same_rows(&a, &b, "scans on processes vs sync");
     }
 }
 

@@ -188,6 +188,7 @@ fn sort_values_shuffle_dedupe_repartition_describe_match_plain() {
             // Shuffle: same rows; each key in one partition.
             let parts: Vec<RecordBatch> = shuffled
                 .partitions()
+                .expect("plan")
                 .iter()
                 .map(|p| p.compute(c).expect("part").0)
                 .collect();

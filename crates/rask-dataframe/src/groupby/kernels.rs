@@ -4,21 +4,26 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, PrimitiveArray, UInt32Array,
+    make_comparator, Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array,
+    PrimitiveArray, UInt32Array,
 };
 use arrow::buffer::NullBuffer;
+use arrow::compute::SortOptions;
 use arrow::compute::{cast, take};
-use arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type, Int64Type};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Decimal128Type, Float64Type, Int64Type};
 
 use crate::error::{FrameError, Result};
 
-/// The column widened to `Int64` (integers) or `Float64` (floats).
+/// The column widened to `Int64` (integers), `Float64` (floats) or
+/// `Decimal128(38, scale)` (decimals).
 pub(crate) fn widen(a: &ArrayRef) -> Result<ArrayRef> {
     let t = crate::expr::logical(a.data_type());
     let to = if t.is_integer() || t == DataType::Boolean || t == DataType::Null {
         DataType::Int64
     } else if t.is_floating() {
         DataType::Float64
+    } else if crate::expr::typing::is_decimal(&t) {
+        DataType::Decimal128(38, super::keys::decimal_scale(&t))
     } else {
         return Ok(a.clone());
     };
@@ -47,6 +52,10 @@ pub(crate) fn sum(gids: &[u32], a: &ArrayRef, n: usize) -> Result<ArrayRef> {
             a.as_primitive(),
             n,
         )))),
+        DataType::Decimal128(p, s) => Ok(Arc::new(
+            Decimal128Array::from(sum_prim::<Decimal128Type>(gids, a.as_primitive(), n))
+                .with_precision_and_scale(*p, *s)?,
+        )),
         t => Err(FrameError::Invalid(format!("cannot sum {t}"))),
     }
 }
@@ -84,6 +93,15 @@ where
     out
 }
 
+/// Rows per group.
+pub(crate) fn count_rows(gids: &[u32], n: usize) -> Vec<i64> {
+    let mut out = vec![0i64; n];
+    for &g in gids {
+        out[g as usize] += 1;
+    }
+    out
+}
+
 /// Non-null values per group.
 pub(crate) fn count(gids: &[u32], a: &dyn Array, n: usize) -> Vec<i64> {
     let mut out = vec![0i64; n];
@@ -103,9 +121,14 @@ pub(crate) fn count(gids: &[u32], a: &dyn Array, n: usize) -> Vec<i64> {
 }
 
 /// Minimum (`max == false`) or maximum per group; null where a group has no
-/// value. Numbers are widened; strings compare bytewise.
+/// value. Numbers are widened; other types keep theirs (strings compare
+/// bytewise).
 pub(crate) fn min_max(gids: &[u32], a: &ArrayRef, n: usize, max: bool) -> Result<ArrayRef> {
-    let a = widen(a)?;
+    let a = if crate::expr::logical(a.data_type()) == DataType::Boolean {
+        cast(a, &DataType::Boolean)?
+    } else {
+        widen(a)?
+    };
     match a.data_type() {
         DataType::Int64 => Ok(Arc::new(mm_prim::<Int64Type>(
             gids,
@@ -119,27 +142,31 @@ pub(crate) fn min_max(gids: &[u32], a: &ArrayRef, n: usize, max: bool) -> Result
             n,
             max,
         ))),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Dictionary(_, _) => {
-            let s = cast(&a, &DataType::Utf8)?;
-            let s = s.as_string::<i32>();
+        DataType::Dictionary(_, _) => {
+            let v = cast(&a, &crate::expr::logical(a.data_type()))?;
+            min_max(gids, &v, n, max)
+        }
+        _ => {
+            // Any other ordered type: the best row per group by Arrow's
+            // comparator, then those rows taken (the type is kept).
+            let cmp = make_comparator(a.as_ref(), a.as_ref(), SortOptions::default())?;
             let mut best = vec![u32::MAX; n];
             for (i, &g) in gids.iter().enumerate() {
-                if s.is_null(i) {
+                if a.is_null(i) {
                     continue;
                 }
                 let b = &mut best[g as usize];
                 if *b == u32::MAX {
                     *b = i as u32;
                 } else {
-                    let (cur, new) = (s.value(*b as usize), s.value(i));
-                    if (max && new > cur) || (!max && new < cur) {
+                    let o = cmp(i, *b as usize);
+                    if (max && o.is_gt()) || (!max && o.is_lt()) {
                         *b = i as u32;
                     }
                 }
             }
-            take_rows(&(Arc::new(s.clone()) as ArrayRef), &best)
+            take_rows(&a, &best)
         }
-        t => Err(FrameError::Invalid(format!("no min/max of {t}"))),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Random tables and plain reference computations shared by the tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod plain;
+pub mod typed;
+
 use std::sync::Arc;
 
 use rask_dataframe::arrow::array::{
@@ -83,7 +86,9 @@ pub fn random_split(rng: &mut Rng, b: &RecordBatch) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// One cell as a comparable value.
+/// One cell as a comparable value: integers, dates, times and durations as
+/// their integers; decimals as their unscaled value; lists and structs as
+/// Arrow prints them.
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
 pub enum Cell {
     Null,
@@ -91,6 +96,9 @@ pub enum Cell {
     Float(f64),
     Str(String),
     Bool(bool),
+    Dec(i128),
+    Bytes(Vec<u8>),
+    Other(String),
 }
 
 pub fn cell(a: &ArrayRef, i: usize) -> Cell {
@@ -106,10 +114,49 @@ pub fn cell(a: &ArrayRef, i: usize) -> Cell {
             let c = rask_dataframe::arrow::compute::cast(a, &DataType::Int64).expect("cast");
             cell(&c, i)
         }
-        DataType::Dictionary(_, _) => {
+        DataType::Dictionary(_, _) | DataType::Utf8View | DataType::LargeUtf8 => {
             let c = rask_dataframe::arrow::compute::cast(a, &DataType::Utf8).expect("cast");
             cell(&c, i)
         }
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt64 => {
+            let c = rask_dataframe::arrow::compute::cast(a, &DataType::Int64).expect("cast");
+            cell(&c, i)
+        }
+        DataType::Float32 => {
+            let c = rask_dataframe::arrow::compute::cast(a, &DataType::Float64).expect("cast");
+            cell(&c, i)
+        }
+        DataType::Decimal128(_, _) => Cell::Dec(
+            a.as_primitive::<rask_dataframe::arrow::datatypes::Decimal128Type>()
+                .value(i),
+        ),
+        DataType::Binary => Cell::Bytes(a.as_binary::<i32>().value(i).to_vec()),
+        DataType::BinaryView => Cell::Bytes(a.as_binary_view().value(i).to_vec()),
+        DataType::Date32 | DataType::Time32(_) => {
+            let d = a
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Int32)
+                .build()
+                .expect("int");
+            cell(&rask_dataframe::arrow::array::make_array(d), i)
+        }
+        DataType::Date64
+        | DataType::Timestamp(_, _)
+        | DataType::Duration(_)
+        | DataType::Time64(_) => {
+            let d = a
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Int64)
+                .build()
+                .expect("int");
+            cell(&rask_dataframe::arrow::array::make_array(d), i)
+        }
+        DataType::List(_) | DataType::Struct(_) | DataType::LargeList(_) => Cell::Other(
+            rask_dataframe::arrow::util::display::array_value_to_string(a.as_ref(), i)
+                .expect("display"),
+        ),
         t => panic!("no cell for {t}"),
     }
 }
@@ -139,5 +186,23 @@ pub fn assert_same_rows(got: &[Vec<Cell>], want: &[Vec<Cell>], what: &str) {
             g.len() == w.len() && g.iter().zip(w).all(|(a, b)| close(a, b)),
             "{what}: row {i} differs: got {g:?}, want {w:?}"
         );
+    }
+}
+
+/// A fresh temporary directory, removed (with what it holds) when dropped.
+pub struct TmpDir(pub String);
+
+impl TmpDir {
+    pub fn new(name: &str) -> TmpDir {
+        let d = std::env::temp_dir().join(format!("rask-df-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temporary directory");
+        TmpDir(d.display().to_string())
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
