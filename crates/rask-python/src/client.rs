@@ -420,7 +420,7 @@ impl PyClient {
         let inner = df.get().inner.clone();
         match how {
             "len" => {
-                let n = inner.len();
+                let n = inner.len().map_err(crate::frame::err)?;
                 let fut = py.detach(|| c.compute(n));
                 if !fut.is_done() {
                     wait_until(py, None, |slice| fut.wait_timeout(slice))?;

@@ -91,7 +91,8 @@ impl Batch {
             self.blocks.extend(a.get().inner.blocks().iter().cloned());
         } else if let Ok(f) = obj.cast::<PyFrame>() {
             self.wants.push(Want::Frame);
-            self.parts.push(f.get().inner.to_delayed());
+            self.parts
+                .push(f.get().inner.to_delayed().map_err(crate::frame::err)?);
         } else {
             self.wants.push(Want::Value(self.values.len()));
             self.values.push(crate::delayed::to_delayed(py, obj)?);
@@ -171,7 +172,7 @@ pub(crate) fn compute_u64<'py>(
 /// An array or a dataframe as a task producing its Python value (a NumPy
 /// array, a pandas DataFrame), for a delayed call's argument; `None` for
 /// other objects.
-pub(crate) fn as_delayed(obj: &Bound<'_, PyAny>) -> Option<rask::Delayed<PyValue>> {
+pub(crate) fn as_delayed(obj: &Bound<'_, PyAny>) -> PyResult<Option<rask::Delayed<PyValue>>> {
     if let Ok(a) = obj.cast::<RArray>() {
         let body = ArrayValue(a.clone().unbind());
         let deps = a
@@ -181,21 +182,21 @@ pub(crate) fn as_delayed(obj: &Bound<'_, PyAny>) -> Option<rask::Delayed<PyValue
             .iter()
             .map(|b| b.node().clone())
             .collect::<Vec<_>>();
-        return Some(rask::Delayed::from_body(
+        return Ok(Some(rask::Delayed::from_body(
             Key::anonymous(intern_name("array")),
             deps,
             body,
-        ));
+        )));
     }
     if let Ok(f) = obj.cast::<PyFrame>() {
-        let d = f.get().inner.to_delayed();
-        return Some(rask::Delayed::from_body(
+        let d = f.get().inner.to_delayed().map_err(crate::frame::err)?;
+        return Ok(Some(rask::Delayed::from_body(
             Key::anonymous(intern_name("dataframe")),
             [d.node().clone()],
             FrameValue,
-        ));
+        )));
     }
-    None
+    Ok(None)
 }
 
 /// Assembles an array's chunks into a NumPy array.

@@ -66,7 +66,7 @@ pub(crate) fn build_call(
             d.get().inner.clone()
         } else if let Ok(f) = o.cast::<PyFuture>() {
             f.get().inner.as_anonymous_delayed()
-        } else if let Some(d) = crate::collection::as_delayed(o) {
+        } else if let Some(d) = crate::collection::as_delayed(o)? {
             d
         } else {
             return Ok(None);

@@ -24,7 +24,7 @@ pub(crate) struct PyFrame {
     pub(crate) inner: rd::DataFrame,
 }
 
-fn err(e: rd::FrameError) -> PyErr {
+pub(crate) fn err(e: rd::FrameError) -> PyErr {
     PyValueError::new_err(format!("rask.dataframe: {e}"))
 }
 
