@@ -15,6 +15,8 @@
 //!
 //! The state machine of an eager task is described in `cell.rs`.
 
+#![warn(missing_docs)]
+
 mod args;
 mod cell;
 mod client;
