@@ -217,7 +217,7 @@ impl Connection {
         }
     }
 
-    fn send(&self, m: FromClient) -> Result<(), Error> {
+    pub(crate) fn send(&self, m: FromClient) -> Result<(), Error> {
         if !self.alive.load(Ordering::SeqCst) {
             return Err(Error::Disconnected);
         }
@@ -309,6 +309,7 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
         | ToClient::Retrying { graph, .. }
         | ToClient::Erred { graph, .. }
         | ToClient::GraphDone { graph }
+        | ToClient::Moved { graph, .. }
         | ToClient::Refused { graph, .. } => *graph,
         ToClient::Var { name, value } => {
             if let Some(ws) = lock(vars).remove(name) {
@@ -801,6 +802,11 @@ impl RemoteOutput {
                         *lock(&self.located) = v;
                         break;
                     }
+                    // Copied off a worker being retired.
+                    Ok(ToClient::Moved { task, value, .. }) if task == self.task => {
+                        *lock(&self.located) = value;
+                        break;
+                    }
                     Ok(ToClient::Erred { task, failure, .. }) if task == self.task => {
                         return Err(format!(
                             "a persisted value was lost and could not be made again: {failure:?}"
@@ -1002,6 +1008,16 @@ impl Connection {
                         erred.insert(task, (attempt, failure));
                     }
                     ToClient::GraphDone { .. } => done = true,
+                    // Copied off a worker being retired: fetch it there.
+                    ToClient::Moved { task, value, .. } => match value {
+                        loc if !fetch => {
+                            located.insert(task, loc);
+                        }
+                        Located::At { gid, addr } if !values.contains_key(&task) => {
+                            at.insert(task, (gid, addr));
+                        }
+                        _ => {}
+                    },
                     ToClient::Refused { why, .. } => {
                         return Err(format!("the scheduler refused the graph: {why}"))
                     }
@@ -1055,6 +1071,11 @@ impl Connection {
                         if let ToClient::Finished {
                             task,
                             value: Some(Located::At { gid, addr }),
+                            ..
+                        }
+                        | ToClient::Moved {
+                            task,
+                            value: Located::At { gid, addr },
                             ..
                         } = m
                         {

@@ -378,6 +378,8 @@ type Pending<M> = Option<(mpsc::UnboundedSender<Vec<M>>, Vec<M>)>;
 struct NetOut {
     workers: Vec<Pending<ToWorker>>,
     clients: Vec<Pending<ToClient>>,
+    /// Workers whose connections close at the next flush (retired).
+    closing: Vec<WorkerIx>,
 }
 
 impl NetOut {
@@ -411,6 +413,11 @@ impl NetOut {
                 let _ = tx.send(std::mem::take(q));
             }
         }
+        // Dropping the sender ends the writer once it has written what was
+        // sent: the worker reads the end of its link and exits.
+        for w in std::mem::take(&mut self.closing) {
+            self.drop_worker(w);
+        }
         for (tx, q) in self.clients.iter_mut().flatten() {
             if !q.is_empty() {
                 let _ = tx.send(std::mem::take(q));
@@ -429,6 +436,9 @@ impl Outbox for NetOut {
         if let Some(Some((_, q))) = self.clients.get_mut(c.0 as usize) {
             q.push(msg);
         }
+    }
+    fn close_worker(&mut self, w: WorkerIx) {
+        self.closing.push(w);
     }
 }
 

@@ -53,6 +53,7 @@ impl Core {
             defined: Vec::new(),
             res_used: vec![0.0; res],
             stealing: false,
+            retiring: false,
         });
         self.unpark_unrunnable();
         self.schedule(out);
@@ -83,7 +84,9 @@ impl Core {
             FromWorker::Started { gid, .. }
             | FromWorker::Finished { gid, .. }
             | FromWorker::Erred { gid, .. }
-            | FromWorker::Missing { gid, .. } => self.known(*gid)?,
+            | FromWorker::Missing { gid, .. }
+            | FromWorker::Fetched { gid, .. }
+            | FromWorker::NotFetched { gid } => self.known(*gid)?,
             FromWorker::Stolen { gids } => {
                 for g in gids {
                     self.known(*g)?;
@@ -152,6 +155,8 @@ impl Core {
                     }
                 }
             }
+            FromWorker::Fetched { gid, nbytes } => self.fetched(w, gid, Some(nbytes), out),
+            FromWorker::NotFetched { gid } => self.fetched(w, gid, None, out),
             FromWorker::Stolen { gids } => {
                 self.workers[w as usize].stealing = false;
                 for gid in gids {
