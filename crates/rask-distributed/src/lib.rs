@@ -22,6 +22,7 @@
 //! - [`proto`]: the messages. Nothing on the wire is code: tasks name
 //!   registered functions.
 
+pub mod adaptive;
 mod bytes;
 pub mod client;
 pub mod core;
@@ -30,10 +31,14 @@ mod deploy;
 mod error;
 mod local;
 pub mod proto;
+mod scale;
 pub mod scheduler;
+pub mod slurm;
+pub mod supervise;
 pub mod wire;
 mod worker;
 
+pub use adaptive::{AdaptOptions, Adaptive};
 pub use client::Connection;
 pub use deploy::{init, LocalCluster, LocalOptions, Transport, WorkerCommand, MAX_QUICK_DEATHS};
 pub use error::Error;

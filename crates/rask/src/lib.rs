@@ -54,6 +54,7 @@ pub use rask_distributed::{
     run_worker, Connection, LocalCluster, LocalOptions, Scheduler, SchedulerConfig, Transport,
     WorkerCommand, WorkerOptions,
 };
+pub use rask_distributed::{AdaptOptions, Adaptive};
 pub use rask_local::{ShuffledExecutor, SyncExecutor, ThreadPool, ThreadsExecutor};
 /// Registers a function so that worker processes can run it: see the
 /// README's "Worker processes" and `rask_macros`.

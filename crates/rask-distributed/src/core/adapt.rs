@@ -5,8 +5,10 @@
 //!
 //! The rule ([`desired_workers`], a pure function of a [`Load`]):
 //! 1. Work in hand is every task ready or processing, each costed at the
-//!    observed mean duration of its function ([`UNKNOWN_ADAPT_US`], half a
-//!    second as in Dask, for a function never seen finishing).
+//!    observed duration of its function ([`Durations`]: a moving average
+//!    without the placement estimate's prior, so the first observation
+//!    counts whole; [`UNKNOWN_ADAPT_US`], half a second as in Dask, for a
+//!    function never seen finishing).
 //! 2. CPU: enough workers to get through it in `target_duration`
 //!    (`CoreConfig`), counting each worker's threads; never more workers
 //!    than could each get a task; at least one while any task is runnable.
@@ -24,11 +26,28 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Core, St, UNKNOWN_US};
+use super::{Core, Slot, St};
 
 /// Cost of a task whose function was never seen finishing (Dask's
 /// `unknown-task-duration` default, 500 ms).
 pub(super) const UNKNOWN_ADAPT_US: f64 = 500_000.0;
+
+/// Observed durations per function: an exponential moving average
+/// (weight 0.2 for the newest) divided by the weight it has gathered, so
+/// that it starts from the first observation rather than from a prior.
+#[derive(Debug, Default)]
+pub(super) struct Durations {
+    /// Per function: the average so far and its gathered weight.
+    by_func: Vec<(f64, f64)>,
+}
+
+impl Durations {
+    /// Microseconds of `func`, if it was ever seen finishing.
+    fn of(&self, func: u32) -> Option<f64> {
+        let &(avg, weight) = self.by_func.get(func as usize)?;
+        (weight > 0.0).then(|| avg / weight)
+    }
+}
 
 /// What the scaling rule reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -205,11 +224,19 @@ impl Core {
 
     /// What one task of function `func` is assumed to cost (rule 1).
     fn adapt_cost(&self, func: u32) -> f64 {
-        match self.func_us.get(func as usize) {
-            // Still the placement's prior: never seen finishing.
-            Some(&us) if us != UNKNOWN_US => us,
-            _ => UNKNOWN_ADAPT_US,
+        self.durations.of(func).unwrap_or(UNKNOWN_ADAPT_US)
+    }
+
+    /// Task `slot` ran for `micros` (its `Finished`).
+    pub(super) fn observe(&mut self, slot: Slot, micros: u64) {
+        let f = self.task(slot).func as usize;
+        let d = &mut self.durations.by_func;
+        if d.len() <= f {
+            d.resize(f + 1, (0.0, 0.0));
         }
+        let (avg, weight) = &mut d[f];
+        *avg = 0.8 * *avg + 0.2 * micros as f64;
+        *weight = 0.8 * *weight + 0.2;
     }
 }
 

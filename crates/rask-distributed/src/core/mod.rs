@@ -328,6 +328,8 @@ pub struct Core {
     remake: Vec<(Slot, u32)>,
     /// Workers being retired and the values being copied off them.
     retiring: retire::Retiring,
+    /// Observed durations, for adaptive scaling.
+    durations: adapt::Durations,
 }
 
 impl Core {
@@ -354,6 +356,7 @@ impl Core {
             now: Instant::now(),
             remake: Vec::new(),
             retiring: retire::Retiring::default(),
+            durations: adapt::Durations::default(),
         }
     }
 

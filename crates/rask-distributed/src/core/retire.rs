@@ -187,7 +187,11 @@ impl Core {
             }
             // Tasks sent from now on fetch from the first holder: a
             // worker that stays, where there is one (rule 6).
-            if let Some(k) = t.holders.iter().position(|&h| !workers[h as usize].retiring) {
+            if let Some(k) = t
+                .holders
+                .iter()
+                .position(|&h| !workers[h as usize].retiring)
+            {
                 t.holders.swap(0, k);
             }
         }
@@ -199,7 +203,8 @@ impl Core {
                     // holder it was pointed at.
                     for d in t.deps() {
                         for &h in &self.task(d).holders {
-                            if h != x && self.workers[h as usize].retiring && !pending.contains(&h) {
+                            if h != x && self.workers[h as usize].retiring && !pending.contains(&h)
+                            {
                                 pending.push(h);
                             }
                         }
@@ -208,7 +213,10 @@ impl Core {
                 }
                 _ => continue,
             }
-            let safe = t.holders.iter().any(|&h| !self.workers[h as usize].retiring);
+            let safe = t
+                .holders
+                .iter()
+                .any(|&h| !self.workers[h as usize].retiring);
             if safe || self.retiring.given_up.contains(&(Slot(i as u32), t.gen)) {
                 continue;
             }

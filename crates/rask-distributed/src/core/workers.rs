@@ -120,6 +120,7 @@ impl Core {
                         if let Some(outs) = parts {
                             self.finished_parts(slot, w, thread, outs, out);
                         }
+                        self.observe(slot, micros);
                         self.finished(slot, w, thread, nbytes, micros, inline, out)
                     }
                     // A task released or moved meanwhile: drop its value.

@@ -37,7 +37,14 @@ fn info(name: &str, threads: u32) -> WorkerInfo {
     }
 }
 
-fn submit(core: &mut Core, c: ClientIx, graph: GraphNo, tasks: Vec<TaskSpec>, outputs: Vec<u32>, out: &mut Out) {
+fn submit(
+    core: &mut Core,
+    c: ClientIx,
+    graph: GraphNo,
+    tasks: Vec<TaskSpec>,
+    outputs: Vec<u32>,
+    out: &mut Out,
+) {
     let msg = FromClient::Submit {
         graph,
         funcs: vec!["add".into()],
@@ -78,10 +85,7 @@ fn a_retired_workers_output_moves_and_is_announced_where_it_went() {
     let w0 = core.worker_joined(info("a", 1), &mut out).unwrap();
     let w1 = core.worker_joined(info("b", 1), &mut out).unwrap();
     // Two outputs and a task still to run: one output lands on each worker.
-    let tasks = vec![
-        spec(0, vec![lit(1)], None),
-        spec(0, vec![lit(2)], None),
-    ];
+    let tasks = vec![spec(0, vec![lit(1)], None), spec(0, vec![lit(2)], None)];
     submit(&mut core, c, 1, tasks, vec![0, 1], &mut out);
     let sent = computes(&mut out);
     assert_eq!(sent.len(), 2);
@@ -109,10 +113,24 @@ fn a_retired_workers_output_moves_and_is_announced_where_it_went() {
     // Still there: its value is not copied yet.
     core.tick(Instant::now() + Duration::from_secs(1), &mut out);
     assert!(out.closed.is_empty());
-    core.worker_message(w1, wire(&FromWorker::Fetched { gid: on_a, nbytes: 4096 }), &mut out)
-        .unwrap();
+    core.worker_message(
+        w1,
+        wire(&FromWorker::Fetched {
+            gid: on_a,
+            nbytes: 4096,
+        }),
+        &mut out,
+    )
+    .unwrap();
     match &out.to_clients[..] {
-        [(cc, ToClient::Moved { graph: 1, value: Located::At { gid, addr }, .. })] => {
+        [(
+            cc,
+            ToClient::Moved {
+                graph: 1,
+                value: Located::At { gid, addr },
+                ..
+            },
+        )] => {
             assert_eq!((*cc, *gid, addr.as_str()), (c, on_a, "addr-b"));
         }
         other => panic!("expected one Moved, got {other:?}"),
@@ -122,7 +140,10 @@ fn a_retired_workers_output_moves_and_is_announced_where_it_went() {
     core.check().unwrap();
     let r = core.report();
     assert_eq!(r.workers.len(), 1);
-    assert_eq!((r.workers[0].name.as_str(), r.workers[0].bytes), ("b", 8192));
+    assert_eq!(
+        (r.workers[0].name.as_str(), r.workers[0].bytes),
+        ("b", 8192)
+    );
     assert!(core.retiring().is_empty());
     // Nothing ran again.
     assert!(computes(&mut out).is_empty());
@@ -143,8 +164,15 @@ fn a_retiring_worker_finishes_what_it_runs_and_gives_back_what_it_queued() {
     let sent = computes(&mut out);
     assert_eq!(sent.len(), 6, "all six queued on the only worker");
     let w1 = core.worker_joined(info("b", 1), &mut out).unwrap();
-    core.worker_message(w0, wire(&FromWorker::Started { gid: sent[0].1, thread: 0 }), &mut out)
-        .unwrap();
+    core.worker_message(
+        w0,
+        wire(&FromWorker::Started {
+            gid: sent[0].1,
+            thread: 0,
+        }),
+        &mut out,
+    )
+    .unwrap();
     core.retire(&["a".into()], &mut out);
     let steal = out
         .to_workers
@@ -156,8 +184,14 @@ fn a_retiring_worker_finishes_what_it_runs_and_gives_back_what_it_queued() {
         .expect("the queued tasks are asked back");
     assert_eq!(steal.len(), 5, "all but the started one");
     out.to_workers.clear();
-    core.worker_message(w0, wire(&FromWorker::Stolen { gids: steal.clone() }), &mut out)
-        .unwrap();
+    core.worker_message(
+        w0,
+        wire(&FromWorker::Stolen {
+            gids: steal.clone(),
+        }),
+        &mut out,
+    )
+    .unwrap();
     let again = computes(&mut out);
     assert!(again.iter().all(|&(w, _)| w == w1), "{again:?}");
     assert_eq!(again.len(), 5);
@@ -173,16 +207,27 @@ fn a_retiring_worker_finishes_what_it_runs_and_gives_back_what_it_queued() {
         .any(|(w, m)| *w == w1 && matches!(m, ToWorker::Fetch { gid, .. } if *gid == sent[0].1));
     assert!(fetch);
     // The copy fails once: asked again, then it works.
-    core.worker_message(w1, wire(&FromWorker::NotFetched { gid: sent[0].1 }), &mut out)
-        .unwrap();
+    core.worker_message(
+        w1,
+        wire(&FromWorker::NotFetched { gid: sent[0].1 }),
+        &mut out,
+    )
+    .unwrap();
     out.to_workers.clear();
     core.tick(Instant::now() + Duration::from_secs(3), &mut out);
     assert!(out
         .to_workers
         .iter()
         .any(|(w, m)| *w == w1 && matches!(m, ToWorker::Fetch { .. })));
-    core.worker_message(w1, wire(&FromWorker::Fetched { gid: sent[0].1, nbytes: 4096 }), &mut out)
-        .unwrap();
+    core.worker_message(
+        w1,
+        wire(&FromWorker::Fetched {
+            gid: sent[0].1,
+            nbytes: 4096,
+        }),
+        &mut out,
+    )
+    .unwrap();
     core.tick(Instant::now() + Duration::from_secs(4), &mut out);
     assert_eq!(out.closed, vec![w0]);
     core.check().unwrap();
@@ -202,7 +247,7 @@ fn the_report_counts_work_and_wants_workers_for_it() {
     assert_eq!((r.runnable, r.occupancy_us), (200, 100_000_000));
     assert_eq!(r.desired, 10);
     assert!(r.retire_first.is_empty(), "a busy worker is not retired");
-    // Seen finishing in 2 s (the mean moves from its prior): more wanted.
+    // Seen finishing in 2 s each: more wanted.
     let sent = computes(&mut out);
     for &(w, gid) in &sent[..10] {
         finished(&mut core, w, gid, &mut out);
@@ -218,7 +263,14 @@ fn the_report_counts_work_and_wants_workers_for_it() {
     let mut out = Out::default();
     let c = core.client_joined();
     let a = core.worker_joined(info("a", 1), &mut out).unwrap();
-    submit(&mut core, c, 1, vec![spec(0, vec![lit(1)], None)], vec![0], &mut out);
+    submit(
+        &mut core,
+        c,
+        1,
+        vec![spec(0, vec![lit(1)], None)],
+        vec![0],
+        &mut out,
+    );
     let sent = computes(&mut out);
     finished(&mut core, a, sent[0].1, &mut out);
     core.worker_joined(info("b", 1), &mut out).unwrap();
@@ -282,7 +334,11 @@ fn random_graphs_with_workers_retired_at_random_give_the_answer_and_recompute_no
             check_answers(&sim, *g, outputs, vals);
         }
         for (i, t) in sim.core.tasks.iter().enumerate() {
-            assert!(t.attempts <= 1, "seed {seed}: task {i} ran {} times", t.attempts);
+            assert!(
+                t.attempts <= 1,
+                "seed {seed}: task {i} ran {} times",
+                t.attempts
+            );
         }
     }
 }
