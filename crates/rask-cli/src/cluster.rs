@@ -34,6 +34,13 @@ pub(crate) struct SchedulerArgs {
     /// Workers that may die under one task before it fails.
     #[arg(long, default_value_t = 3)]
     max_deaths: u32,
+    /// Serve /metrics (Prometheus) and /health (for probes) here.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Adaptive scaling wants workers to finish the work in hand in about
+    /// this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    target_duration: f64,
 }
 
 /// `rask worker ADDRESS`.
@@ -56,6 +63,11 @@ pub(crate) struct WorkerArgs {
     /// The address its data port binds (peers fetch values there).
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
+    /// Run the worker as a child process and start it again when it
+    /// crashes (at most 5 quick deaths in a row); it is not restarted when
+    /// it exits cleanly (retired, or its scheduler shut down).
+    #[arg(long)]
+    restart: bool,
 }
 
 pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
@@ -66,6 +78,9 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     if args.heartbeat_timeout.is_nan() || args.heartbeat_timeout <= 0.0 {
         bail!("--heartbeat-timeout must be positive");
     }
+    if !(args.target_duration > 0.0 && args.target_duration.is_finite()) {
+        bail!("--target-duration must be positive");
+    }
     let cfg = SchedulerConfig {
         listen: args.listen,
         wire: WireConfig::from_env(),
@@ -73,17 +88,40 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
             placement,
             stealing: !args.no_stealing,
             max_deaths: args.max_deaths.max(1),
+            target_duration: Duration::from_secs_f64(args.target_duration),
             ..CoreConfig::default()
         },
         heartbeat_timeout: Duration::from_secs_f64(args.heartbeat_timeout),
     };
+    let wire = cfg.wire.clone();
     let s = Scheduler::start(cfg).context("starting the scheduler")?;
     println!("rask scheduler listening on {}", s.addr());
+    if let Some(m) = args.metrics {
+        crate::metrics::serve(m, s.addr().port(), wire)?;
+    }
     s.wait();
     Ok(())
 }
 
 pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    if args.restart {
+        // This command again, without --restart, as a supervised child.
+        let me = std::env::current_exe().context("finding this program")?;
+        let argv: Vec<std::ffi::OsString> = std::env::args_os()
+            .skip(1)
+            .filter(|a| a != "--restart")
+            .collect();
+        let name = args.name.clone().unwrap_or_else(|| "worker".to_owned());
+        let code = rask::distributed::supervise::supervise(
+            || {
+                let mut c = std::process::Command::new(&me);
+                c.args(&argv);
+                c
+            },
+            &name,
+        )?;
+        std::process::exit(code);
+    }
     let mut opts = WorkerOptions::new(args.address.clone());
     if let Some(t) = args.threads {
         opts.threads = t.max(1);

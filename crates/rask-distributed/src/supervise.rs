@@ -79,6 +79,19 @@ fn catch_stops() -> io::Result<()> {
     Ok(())
 }
 
+/// Blocks until SIGTERM, SIGINT or SIGHUP arrives; returns it (for
+/// deployments that run until stopped: `rask slurm`).
+pub fn wait_for_stop() -> io::Result<i32> {
+    catch_stops()?;
+    loop {
+        let sig = STOP.load(Ordering::SeqCst);
+        if sig != 0 {
+            return Ok(sig);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn start(command: &mut Command) -> io::Result<Child> {
     // SAFETY: getpid is always safe.
     let parent = unsafe { libc::getpid() };

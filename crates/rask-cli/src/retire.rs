@@ -1,0 +1,34 @@
+//! `rask retire --cluster ADDRESS NAME...`: retires workers gracefully
+//! before their machines go (the values only they hold are copied to the
+//! other workers first, so nothing is computed again); waits until they
+//! have left.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rask::distributed::wire::WireConfig;
+use rask::Connection;
+
+/// `rask retire`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RetireArgs {
+    /// The scheduler's address (`host:port`; the secret comes from
+    /// RASK_SECRET).
+    #[arg(long, value_name = "ADDR")]
+    cluster: String,
+    /// The workers' names (as `rask worker --name`, or `host:pid`).
+    #[arg(required = true)]
+    workers: Vec<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300.0)]
+    timeout: f64,
+}
+
+pub(crate) fn main(args: &RetireArgs) -> anyhow::Result<i32> {
+    let conn = Connection::connect(&args.cluster, WireConfig::from_env())
+        .with_context(|| format!("connecting to the scheduler at {}", args.cluster))?;
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.0));
+    conn.retire_workers(&args.workers, timeout)?;
+    println!("rask retire: {} retired", args.workers.join(", "));
+    Ok(0)
+}
