@@ -77,6 +77,10 @@ pub(crate) struct SlurmArgs {
     /// Serve /metrics and /health here.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Wait until the first jobs' workers have joined (at most this many
+    /// seconds), then print `rask slurm: ready`.
+    #[arg(long, value_name = "SECS")]
+    wait: Option<f64>,
 }
 
 fn parse_bounds(s: &str) -> anyhow::Result<(usize, usize)> {
@@ -146,6 +150,11 @@ pub(crate) fn main(args: &SlurmArgs) -> anyhow::Result<i32> {
             .and_then(|(_, p)| p.parse().ok())
             .unwrap_or(0);
         crate::metrics::serve(m, port, cluster.wire())?;
+    }
+    if let Some(secs) = args.wait {
+        let n = bounds.map_or(args.jobs, |(min, _)| min);
+        cluster.wait_for_workers(n, Duration::from_secs_f64(secs.max(0.0)))?;
+        println!("rask slurm: ready: {n} workers joined");
     }
     if let Some((min, max)) = bounds {
         cluster.adapt(AdaptOptions::new(min, max))?;

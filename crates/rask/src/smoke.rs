@@ -34,9 +34,26 @@ fn smoke_total(v: Vec<f64>) -> f64 {
     v.iter().sum()
 }
 
-/// Where a task ran: host name and process id.
+/// A probe for deployment tests: `i`, the id of the process that made it,
+/// and `bytes` bytes (so that it is held on its worker rather than sent
+/// back inline): a value computed again shows another process id.
 #[rask_macros::task(crate = rask_client)]
-fn smoke_where(i: u64) -> (u64, String, u32) {
+pub fn stamp(i: u64, bytes: u64) -> (u64, u32, Vec<u8>) {
+    (i, std::process::id(), vec![0x5a; bytes as usize])
+}
+
+/// A probe for deployment tests: `i` after `ms` milliseconds of sleep (work
+/// that takes time, for scaling).
+#[rask_macros::task(crate = rask_client)]
+pub fn nap(i: u64, ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    i
+}
+
+/// A probe for deployment tests: the host name and process id of the
+/// worker that ran it.
+#[rask_macros::task(crate = rask_client)]
+pub fn whereabouts(i: u64) -> (u64, String, u32) {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_default();
@@ -128,7 +145,7 @@ pub fn check<E: Executor + ?Sized>(executor: &E) -> Result<SmokeReport, SmokeErr
         (n * (n - 1) / 2) as f64,
     )?;
     // Where the probes ran.
-    let probes: Vec<Delayed<(u64, String, u32)>> = (0..64).map(smoke_where::delayed).collect();
+    let probes: Vec<Delayed<(u64, String, u32)>> = (0..64).map(whereabouts::delayed).collect();
     let seen = rask_core::compute(executor, &probes).map_err(failed("probes"))?;
     tasks += 64;
     let workers: HashSet<(String, u32)> = seen.into_iter().map(|(_, h, p)| (h, p)).collect();
