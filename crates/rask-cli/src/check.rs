@@ -43,7 +43,10 @@ fn wait_for(args: &CheckArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if t0.elapsed() > limit {
-            bail!("{have} of {} workers joined in {limit:?}", args.wait_workers);
+            bail!(
+                "{have} of {} workers joined in {limit:?}",
+                args.wait_workers
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -56,9 +59,15 @@ pub(crate) fn main(args: &CheckArgs) -> anyhow::Result<i32> {
     match rask::smoke::check(&client) {
         Ok(r) => {
             println!(
-                "rask check: ok: {} tasks (a graph, a value moved between workers, an array) \
-                 on {} worker processes in {:.2} s",
-                r.tasks, r.workers, r.seconds
+                "rask check: ok: {} tasks (a graph, {}, an array) on {} workers in {:.2} s",
+                r.tasks,
+                if r.moved {
+                    "a value moved between workers"
+                } else {
+                    "a big value"
+                },
+                r.workers,
+                r.seconds
             );
             Ok(0)
         }

@@ -99,7 +99,24 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     if let Some(m) = args.metrics {
         crate::metrics::serve(m, s.addr().port(), wire)?;
     }
+    exit_on_stop()?;
     s.wait();
+    Ok(())
+}
+
+/// Ends the process on SIGTERM, SIGINT or SIGHUP. As a container's first
+/// process (PID 1) a program gets no default action for them: without
+/// this, `podman stop` and Kubernetes wait out their grace period, then
+/// SIGKILL.
+fn exit_on_stop() -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("rask-stop".into())
+        .spawn(|| {
+            if let Ok(sig) = rask::distributed::supervise::wait_for_stop() {
+                tracing::info!(signal = sig, "stopping");
+                std::process::exit(128 + sig);
+            }
+        })?;
     Ok(())
 }
 
@@ -134,6 +151,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     }
     opts.name = args.name.clone();
     opts.listen_host = args.host;
+    exit_on_stop()?;
     rask::run_worker(opts).context("worker")?;
     Ok(())
 }

@@ -31,7 +31,12 @@ fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Dura
 /// The process ids of the workers (probes spread over them).
 fn worker_pids(client: &Client) -> HashSet<u32> {
     let probes: Vec<Delayed<(u64, String, u32)>> = (0..48).map(whereabouts::delayed).collect();
-    client.get(&probes).unwrap().into_iter().map(|p| p.2).collect()
+    client
+        .get(&probes)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.2)
+        .collect()
 }
 
 /// Job ids Slurm still lists among `ids` (straight from `squeue`).
@@ -85,9 +90,12 @@ fn a_cluster_in_slurm_jobs_computes_scales_survives_a_crash_and_tears_down() {
     assert!(jobs.iter().all(|(_, s)| s.0 == "R"), "{jobs:?}");
     assert_eq!(rask::smoke::check(&client).unwrap().workers, 3);
     // Values spread over the three workers, kept.
-    let futs: Vec<Future<(u64, u32, Vec<u8>)>> =
-        (0..30).map(|i| client.persist(&stamp::delayed(i, 4096))).collect();
-    client.wait(&futs, WaitFor::All, Some(Duration::from_secs(60))).unwrap();
+    let futs: Vec<Future<(u64, u32, Vec<u8>)>> = (0..30)
+        .map(|i| client.persist(&stamp::delayed(i, 4096)))
+        .collect();
+    client
+        .wait(&futs, WaitFor::All, Some(Duration::from_secs(60)))
+        .unwrap();
     let held: Vec<u64> = cluster
         .report()
         .unwrap()
@@ -104,7 +112,9 @@ fn a_cluster_in_slurm_jobs_computes_scales_survives_a_crash_and_tears_down() {
     let down = t.elapsed();
     assert_eq!(cluster.report().unwrap().workers.len(), 1);
     let ids: Vec<String> = jobs.iter().map(|(j, _)| j.to_string()).collect();
-    wait_until("two jobs gone", Duration::from_secs(60), || listed(&ids).len() == 1);
+    wait_until("two jobs gone", Duration::from_secs(60), || {
+        listed(&ids).len() == 1
+    });
     let mut makers = HashSet::new();
     for (i, f) in futs.iter().enumerate() {
         let (j, pid, pad) = f.result().unwrap();
@@ -123,12 +133,20 @@ fn a_cluster_in_slurm_jobs_computes_scales_survives_a_crash_and_tears_down() {
         .status()
         .unwrap()
         .success());
-    let restart = wait_until("the worker back in its job", Duration::from_secs(60), || {
-        let r = cluster.report().unwrap();
-        r.active() == 1 && worker_pids(&client).iter().all(|&p| p != pid)
-    });
+    let restart = wait_until(
+        "the worker back in its job",
+        Duration::from_secs(60),
+        || {
+            let r = cluster.report().unwrap();
+            r.active() == 1 && worker_pids(&client).iter().all(|&p| p != pid)
+        },
+    );
     assert_eq!(cluster.jobs().unwrap(), job_before, "same job");
-    assert_eq!(futs[0].result().unwrap().0, 0, "persisted values still served");
+    assert_eq!(
+        futs[0].result().unwrap().0,
+        0,
+        "persisted values still served"
+    );
 
     // 5. Adaptive, 1 to 3 jobs: 24 tasks of 600 ms.
     let mut a = AdaptOptions::new(1, 3);
@@ -156,7 +174,9 @@ fn a_cluster_in_slurm_jobs_computes_scales_survives_a_crash_and_tears_down() {
         .map(|(j, _)| j.to_string())
         .collect();
     cluster.close().unwrap();
-    wait_until("jobs cancelled", Duration::from_secs(60), || listed(&ids).is_empty());
+    wait_until("jobs cancelled", Duration::from_secs(60), || {
+        listed(&ids).is_empty()
+    });
     assert!(!dir.join("secret").exists());
     println!(
         "slurm deployment: ok: graph and array on 1 job; up to 3 jobs in {up:.1?}; down to 1 \

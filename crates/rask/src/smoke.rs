@@ -50,14 +50,18 @@ pub fn nap(i: u64, ms: u64) -> u64 {
     i
 }
 
-/// A probe for deployment tests: the host name and process id of the
-/// worker that ran it.
+/// A probe for deployment tests: the name of the worker that ran it (its
+/// host name where there is none) and its process id.
 #[rask_macros::task(crate = rask_client)]
 pub fn whereabouts(i: u64) -> (u64, String, u32) {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    (i, host, std::process::id())
+    let name = rask_core::task_context()
+        .map(|c| c.worker.to_string())
+        .unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default()
+        });
+    (i, name, std::process::id())
 }
 
 /// What a passing smoke test saw.
@@ -65,8 +69,11 @@ pub fn whereabouts(i: u64) -> (u64, String, u32) {
 pub struct SmokeReport {
     /// Tasks computed.
     pub tasks: usize,
-    /// Distinct worker processes that ran the probe tasks.
+    /// Distinct workers that ran the probe tasks.
     pub workers: usize,
+    /// Whether a value was fetched by one worker from another (there were
+    /// two or more).
+    pub moved: bool,
     /// Seconds it took.
     pub seconds: f64,
 }
@@ -133,9 +140,24 @@ pub fn check<E: Executor + ?Sized>(executor: &E) -> Result<SmokeReport, SmokeErr
     tasks += 421;
     let want: u64 = (0..400u64).map(|i| i * i + 1).sum();
     expect("a graph", total, want)?;
-    // 8 MiB made on one worker, read on whichever runs the next task.
+    // Where the probes ran.
+    let probes: Vec<Delayed<(u64, String, u32)>> = (0..64).map(whereabouts::delayed).collect();
+    let seen = rask_core::compute(executor, &probes).map_err(failed("probes"))?;
+    tasks += 64;
+    let workers: HashSet<String> = seen.into_iter().map(|(_, w, _)| w).collect();
+    // 8 MiB made on one worker and read on another (where there are two).
+    let mut names: Vec<&str> = workers.iter().map(String::as_str).collect();
+    names.sort_unstable();
     let n = 1 << 20;
-    let got = smoke_total::delayed(smoke_ramp::delayed(n))
+    let (made, read) = match names[..] {
+        [a, b, ..] => (smoke_ramp::delayed(n).workers(&[a]), Some(b)),
+        _ => (smoke_ramp::delayed(n), None),
+    };
+    let total = match read {
+        Some(b) => smoke_total::delayed(made).workers(&[b]),
+        None => smoke_total::delayed(made),
+    };
+    let got = total
         .compute(executor)
         .map_err(failed("a value moved between workers"))?;
     tasks += 2;
@@ -144,11 +166,6 @@ pub fn check<E: Executor + ?Sized>(executor: &E) -> Result<SmokeReport, SmokeErr
         got,
         (n * (n - 1) / 2) as f64,
     )?;
-    // Where the probes ran.
-    let probes: Vec<Delayed<(u64, String, u32)>> = (0..64).map(whereabouts::delayed).collect();
-    let seen = rask_core::compute(executor, &probes).map_err(failed("probes"))?;
-    tasks += 64;
-    let workers: HashSet<(String, u32)> = seen.into_iter().map(|(_, h, p)| (h, p)).collect();
     #[cfg(feature = "array")]
     {
         use rask_array::{self as ra, Axes};
@@ -180,6 +197,7 @@ pub fn check<E: Executor + ?Sized>(executor: &E) -> Result<SmokeReport, SmokeErr
     Ok(SmokeReport {
         tasks,
         workers: workers.len(),
+        moved: read.is_some(),
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
