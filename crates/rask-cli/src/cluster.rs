@@ -68,6 +68,10 @@ pub(crate) struct WorkerArgs {
     /// it exits cleanly (retired, or its scheduler shut down).
     #[arg(long)]
     restart: bool,
+    /// Keep trying to reach the scheduler this many seconds at start (it
+    /// may start after the workers, or be restarting).
+    #[arg(long, default_value_t = 60.0)]
+    connect_timeout: f64,
 }
 
 pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
@@ -152,8 +156,50 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     opts.name = args.name.clone();
     opts.listen_host = args.host;
     exit_on_stop()?;
-    rask::run_worker(opts).context("worker")?;
-    Ok(())
+    let limit = Duration::from_secs_f64(args.connect_timeout.max(0.0));
+    let t0 = std::time::Instant::now();
+    loop {
+        let started = std::time::Instant::now();
+        match rask::run_worker(opts.clone()) {
+            // The scheduler is not there (yet): try again, for a while.
+            Err(e) if unreachable(&e) && started.elapsed() < Duration::from_secs(5) => {
+                if t0.elapsed() >= limit {
+                    return Err(e).context(format!(
+                        "worker: the scheduler at {} was not reachable for {limit:?}",
+                        args.address
+                    ));
+                }
+                tracing::info!(scheduler = %args.address, error = %e, "waiting for the scheduler");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            r => {
+                r.context("worker")?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A failure to reach the scheduler at all (nothing listening, no route,
+/// no such host yet), as opposed to one after joining.
+fn unreachable(e: &rask::distributed::Error) -> bool {
+    use rask::distributed::wire::WireError;
+    use std::io::ErrorKind as K;
+    match e {
+        rask::distributed::Error::Wire(WireError::Io(io)) => {
+            matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::NotFound
+                    | K::TimedOut
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::AddrNotAvailable
+            ) || io.raw_os_error().is_none()
+        }
+        rask::distributed::Error::Wire(WireError::Timeout(_)) => true,
+        _ => false,
+    }
 }
 
 /// `NAME=AMOUNT` (`--resource gpu=2`).
