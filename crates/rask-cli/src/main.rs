@@ -47,7 +47,7 @@ enum Command {
     /// Cancel submitted jobs.
     Cancel(cancel::CancelArgs),
     /// Run a scheduler here and workers as Slurm jobs, until stopped.
-    Slurm(slurm::SlurmArgs),
+    Slurm(Box<slurm::SlurmArgs>),
     /// Check a cluster: compute a graph and an array on it and verify the answers.
     Check(check::CheckArgs),
     /// Retire workers gracefully (their values move to the others first).
