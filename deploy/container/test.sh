@@ -24,11 +24,8 @@ step() { echo "== container: $*"; }
 ok() { passed=$((passed + 1)); echo "   ok: $*"; }
 bad() { failed=$((failed + 1)); echo "   FAILED: $*"; }
 
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends podman runc >/dev/null 2>&1 ||
-        { apt-get update >/dev/null && apt-get install -y --no-install-recommends podman runc >/dev/null; }
-fi
+. deploy/testlib.sh
+need_packages podman runc
 
 # The rask binary with the features `cargo test --workspace` built with (so
 # that build is reused).
@@ -74,13 +71,6 @@ pod() {
     fi
 }
 
-free_port() {
-    local p
-    while :; do
-        p=$(( 20000 + RANDOM % 20000 ))
-        ss -ltn "( sport = :$p )" 2>/dev/null | grep -q LISTEN || { echo "$p"; return; }
-    done
-}
 port=$(free_port)
 mport=$(free_port)
 RASK_SECRET=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -25,11 +25,8 @@ t0=$(date +%s)
 step() { echo "== slurm: $*"; }
 
 # --- packages -------------------------------------------------------------
-if ! dpkg -s slurm-wlm munge >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null 2>&1 ||
-        { apt-get update >/dev/null && apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null; }
-fi
+. deploy/testlib.sh
+need_packages slurm-wlm munge
 
 # --- a private one-node cluster -------------------------------------------
 D=$(mktemp -d /tmp/rask-slurm.XXXXXX)
@@ -50,16 +47,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local p
-    while :; do
-        p=$(( 20000 + RANDOM % 20000 ))
-        if ! ss -ltn "( sport = :$p or sport = :$((p + 1)) )" 2>/dev/null | grep -q LISTEN; then
-            echo "$p"
-            return
-        fi
-    done
-}
 port=$(free_port)
 host=$(hostname -s)
 

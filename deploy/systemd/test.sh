@@ -17,10 +17,9 @@ failed=0
 ok() { passed=$((passed + 1)); echo "   ok: $*"; }
 bad() { failed=$((failed + 1)); echo "   FAILED: $*"; }
 
-if ! command -v systemd-analyze >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd >/dev/null 2>&1 ||
-        { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd >/dev/null; }
-fi
+. deploy/testlib.sh
+need_packages systemd
+
 # The features `cargo test --workspace` built with (its build is reused).
 cargo test -q --workspace --test slurm --no-run 2>/dev/null
 rask="$root/target/debug/rask"
@@ -46,13 +45,6 @@ for u in rask-scheduler.service rask-worker@1.service; do
 done
 
 echo "== systemd: 2. the units' command lines, run by hand"
-free_port() {
-    local p
-    while :; do
-        p=$(( 20000 + RANDOM % 20000 ))
-        ss -ltn "( sport = :$p )" 2>/dev/null | grep -q LISTEN || { echo "$p"; return; }
-    done
-}
 port=$(free_port)
 cat > "$D/rask.env" <<EOF
 RASK_SECRET=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -69,6 +69,21 @@ pub trait Scale: Send + Sync + 'static {
     fn scale_down(&self, n: usize, idle: &[String]) -> Result<(), Error>;
 }
 
+/// Asks `deployment` for workers, or drops some, until `n` are asked for
+/// (scaling by hand: busy workers are retired too, after the idle ones);
+/// waits for retirements, not for new workers to join.
+pub fn scale_to(deployment: &dyn Scale, n: usize) -> Result<(), Error> {
+    let have = deployment.requested();
+    if n > have {
+        return deployment.scale_up(n - have);
+    }
+    if n == have {
+        return Ok(());
+    }
+    let order = deployment.report()?.retire_order();
+    deployment.scale_down(have - n, &order)
+}
+
 /// What the controller does after a look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {

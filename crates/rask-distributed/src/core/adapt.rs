@@ -125,6 +125,21 @@ pub struct ClusterReport {
 }
 
 impl ClusterReport {
+    /// Every worker not retiring, in the order to retire them when
+    /// scaling down by hand: idle ones first (as `retire_first`), then
+    /// those holding the fewest bytes no other worker has.
+    pub fn retire_order(&self) -> Vec<String> {
+        let mut order = self.retire_first.clone();
+        let mut busy: Vec<&WorkerReport> = self
+            .workers
+            .iter()
+            .filter(|w| !w.retiring && !order.contains(&w.name))
+            .collect();
+        busy.sort_by_key(|w| (w.only_here, w.in_flight));
+        order.extend(busy.into_iter().map(|w| w.name.clone()));
+        order
+    }
+
     /// Live workers not being retired.
     pub fn active(&self) -> usize {
         self.workers.iter().filter(|w| !w.retiring).count()

@@ -101,24 +101,7 @@ impl LocalCluster {
     /// first, then those holding the fewest bytes only they hold); waits
     /// for retirements, not for new workers to join.
     pub fn scale(&self, n: usize) -> Result<(), Error> {
-        let s = self.scaler()?;
-        let have = s.requested();
-        if n > have {
-            return s.scale_up(n - have);
-        }
-        if n == have {
-            return Ok(());
-        }
-        let r = s.report()?;
-        let mut order = r.retire_first.clone();
-        let mut busy: Vec<_> = r
-            .workers
-            .iter()
-            .filter(|w| !w.retiring && !order.contains(&w.name))
-            .collect();
-        busy.sort_by_key(|w| (w.only_here, w.in_flight));
-        order.extend(busy.into_iter().map(|w| w.name.clone()));
-        s.scale_down(have - n, &order)
+        crate::adaptive::scale_to(&self.scaler()?, n)
     }
 
     /// Adapts the number of workers to the work in hand, between

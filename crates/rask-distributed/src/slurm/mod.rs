@@ -413,23 +413,7 @@ impl SlurmCluster {
     /// Submits or drops jobs until `n` are asked for (rule 3 of the module
     /// docs); waits for retirements, not for new jobs to start.
     pub fn scale(&self, n: usize) -> Result<(), Error> {
-        let have = self.inner.requested();
-        if n > have {
-            return self.inner.submit(n - have);
-        }
-        if n == have {
-            return Ok(());
-        }
-        let r = self.report()?;
-        let mut order = r.retire_first.clone();
-        let mut busy: Vec<_> = r
-            .workers
-            .iter()
-            .filter(|w| !w.retiring && !order.contains(&w.name))
-            .collect();
-        busy.sort_by_key(|w| (w.only_here, w.in_flight));
-        order.extend(busy.into_iter().map(|w| w.name.clone()));
-        self.inner.drop_jobs(have - n, &order)
+        crate::adaptive::scale_to(&*self.inner, n)
     }
 
     /// Adapts the number of jobs to the work in hand, between
