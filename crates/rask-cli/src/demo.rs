@@ -56,28 +56,39 @@ pub(crate) struct Args {
     /// Threads (threads) or worker processes (processes, cluster); default:
     /// one per core (at least 2 workers).
     #[arg(long)]
-    workers: Option<usize>,
+    pub(crate) workers: Option<usize>,
     /// A smaller pipeline (for tests).
     #[arg(long, hide = true)]
     quick: bool,
+    /// Run only the Monte Carlo estimate of pi, as one graph of keyed
+    /// closures on the thread pool, then a graph of 200,000 no-op tasks that
+    /// measures the scheduling overhead.
+    #[arg(long)]
+    pub(crate) pi: bool,
+    /// With `--pi`: sampling tasks.
+    #[arg(long, default_value_t = 4096, requires = "pi")]
+    pub(crate) chunks: u64,
+    /// With `--pi`: points per sampling task.
+    #[arg(long, default_value_t = 250_000, requires = "pi")]
+    pub(crate) samples: u64,
     /// Hide the progress display.
     #[arg(long)]
-    no_progress: bool,
+    pub(crate) no_progress: bool,
     /// Record the run and write the performance report (one HTML file) here.
     #[arg(long, value_name = "PATH")]
-    report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
     /// Record the run and write a Chrome / Perfetto trace (JSON) here.
     #[arg(long, value_name = "PATH")]
-    trace: Option<PathBuf>,
+    pub(crate) trace: Option<PathBuf>,
     /// Draw the last stage's graph, coloured by state: DOT (`.dot`) or SVG.
     #[arg(long, value_name = "PATH")]
-    graph: Option<PathBuf>,
+    pub(crate) graph: Option<PathBuf>,
     /// Serve the live dashboard here while the demo runs (`127.0.0.1:8787`).
     #[arg(long, value_name = "ADDR")]
-    dashboard: Option<String>,
+    pub(crate) dashboard: Option<String>,
     /// With `--dashboard`: keep serving this many seconds after the run.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
-    linger: u64,
+    pub(crate) linger: u64,
 }
 
 /// Counts points of a seeded xorshift stream inside the unit circle:
@@ -168,32 +179,12 @@ struct Stage {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let (mut client, workers) = client(args)?;
+    if args.pi {
+        return crate::pi::run(args);
+    }
+    let (client, workers) = client(args)?;
     let stats = Arc::new(RunStats::new());
-    client = client.with_subscriber(stats.clone());
-    if !args.no_progress {
-        client = client.with_progress();
-    }
-    let recording = args.report.is_some()
-        || args.trace.is_some()
-        || args.graph.is_some()
-        || args.dashboard.is_some();
-    if recording {
-        client = client.with_recorder();
-    }
-    let dashboard = match &args.dashboard {
-        Some(addr) => {
-            let d = client
-                .dashboard(addr.as_str())
-                .context("starting the dashboard")?;
-            println!("rask demo: dashboard at {}", d.url());
-            Some(d)
-        }
-        None => None,
-    };
-    if let Some(spans) = rask::diagnostics::TaskSpans::if_enabled() {
-        client = client.with_subscriber(spans);
-    }
+    let (client, dashboard) = instrument(client.with_subscriber(stats.clone()), args)?;
     println!(
         "rask demo: a dataframe, an array and a graph of functions on {} ({workers} worker{})",
         args.executor.name(),
@@ -210,7 +201,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let before = tasks_so_far(&stats);
     let glob = dir.join("*.csv");
-    let sales = df::read_csv(glob.to_str().context("a non-UTF-8 path")?, &CsvOptions::default())?;
+    let sales = df::read_csv(
+        glob.to_str().context("a non-UTF-8 path")?,
+        &CsvOptions::default(),
+    )?;
     let by_city = sales
         .filter(col("amount").gt(lit(0.0)))?
         .groupby(&["city"])
@@ -233,8 +227,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         CITIES.len(),
         batch.num_rows()
     );
-    println!("  sales by city ({} rows read from {files} CSV files):", files * rows_per_file);
-    println!("    {:<8} {:>7} {:>12} {:>7}", "city", "sales", "total", "mean");
+    println!(
+        "  sales by city ({} rows read from {files} CSV files):",
+        files * rows_per_file
+    );
+    println!(
+        "    {:<8} {:>7} {:>12} {:>7}",
+        "city", "sales", "total", "mean"
+    );
     for r in 0..batch.num_rows() {
         let cell = |c: usize| df::arrow::util::display::array_value_to_string(batch.column(c), r);
         let num = |c: usize| -> anyhow::Result<f64> { Ok(cell(c)?.parse()?) };
@@ -268,18 +268,19 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     );
 
     // 3. A graph of functions, with one task retried.
-    let (chunks, samples) = if args.quick { (64, 20_000) } else { (1_024, 200_000) };
+    let (chunks, samples) = if args.quick {
+        (64, 20_000)
+    } else {
+        (1_024, 200_000)
+    };
     let t0 = Instant::now();
     let before = tasks_so_far(&stats);
-    let parts: Vec<Delayed<(u64, u64)>> = (0..chunks)
-        .map(|c| sample::delayed(c, samples))
-        .collect();
+    let parts: Vec<Delayed<(u64, u64)>> =
+        (0..chunks).map(|c| sample::delayed(c, samples)).collect();
     let total = tree(parts).context("no tasks")?;
     let fetched = fetch::delayed(7).retries(2);
     let fetch_key = fetched.key().to_string();
-    let ((inside, points), attempt) = client
-        .get(&(total, fetched))
-        .context("the graph stage")?;
+    let ((inside, points), attempt) = client.get(&(total, fetched)).context("the graph stage")?;
     stages.push(Stage {
         name: "graph",
         tasks: tasks_so_far(&stats) - before,
@@ -287,8 +288,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     });
     let pi = 4.0 * inside as f64 / points as f64;
     let err = (pi - std::f64::consts::PI).abs();
-    ensure!(err < 0.01, "the estimate {pi} is off by {err}: something is wrong");
-    ensure!(attempt == 2, "{fetch_key} succeeded on attempt {attempt}, not 2");
+    ensure!(
+        err < 0.01,
+        "the estimate {pi} is off by {err}: something is wrong"
+    );
+    ensure!(
+        attempt == 2,
+        "{fetch_key} succeeded on attempt {attempt}, not 2"
+    );
     println!("  graph: pi ~= {pi:.6} (off by {err:.6}) from {points} random points");
     println!(
         "  task `{fetch_key}` failed its first attempt (a simulated time-out), was retried, and succeeded on attempt {attempt}"
@@ -341,7 +348,13 @@ fn write_sales(dir: &std::path::Path, files: usize, rows: usize) -> anyhow::Resu
             s ^= s << 17;
             let city = CITIES[(s % 5) as usize];
             let amount = (s >> 20) % 10_000;
-            let _ = writeln!(text, "{city},p{},{}.{:02}", (s >> 8) % 50, amount / 100, amount % 100);
+            let _ = writeln!(
+                text,
+                "{city},p{},{}.{:02}",
+                (s >> 8) % 50,
+                amount / 100,
+                amount % 100
+            );
         }
         let path = dir.join(format!("sales-{f}.csv"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -359,8 +372,40 @@ fn tempdir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Adds what the options ask for to `client`: the progress display, the
+/// recorder, the dashboard (returned: it serves while it lives), task spans.
+pub(crate) fn instrument(
+    mut client: Client,
+    args: &Args,
+) -> anyhow::Result<(Client, Option<rask::dashboard::Dashboard>)> {
+    if !args.no_progress {
+        client = client.with_progress();
+    }
+    let recording = args.report.is_some()
+        || args.trace.is_some()
+        || args.graph.is_some()
+        || args.dashboard.is_some();
+    if recording {
+        client = client.with_recorder();
+    }
+    let dashboard = match &args.dashboard {
+        Some(addr) => {
+            let d = client
+                .dashboard(addr.as_str())
+                .context("starting the dashboard")?;
+            println!("rask demo: dashboard at {}", d.url());
+            Some(d)
+        }
+        None => None,
+    };
+    if let Some(spans) = rask::diagnostics::TaskSpans::if_enabled() {
+        client = client.with_subscriber(spans);
+    }
+    Ok((client, dashboard))
+}
+
 /// Writes the report, trace and graph that were asked for, and says where.
-fn write_diagnostics(args: &Args, client: &Client) -> anyhow::Result<()> {
+pub(crate) fn write_diagnostics(args: &Args, client: &Client) -> anyhow::Result<()> {
     if let Some(path) = &args.report {
         let p = client.report(path).context("writing the report")?;
         println!("  performance report: {}", p.display());

@@ -10,6 +10,7 @@ mod demo;
 mod inspect;
 mod jobs;
 mod metrics;
+mod pi;
 mod retire;
 mod run;
 mod slurm;

@@ -15,7 +15,10 @@ fn demo(executor: &str) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "rask demo --executor {executor}:\n{text}");
+    assert!(
+        out.status.success(),
+        "rask demo --executor {executor}:\n{text}"
+    );
     text
 }
 
@@ -43,4 +46,24 @@ fn the_demo_runs_the_pipeline_on_every_executor() {
             assert!(text.contains(&want), "{executor}: no `{want}` in:\n{text}");
         }
     }
+}
+
+#[test]
+fn demo_pi_runs_the_keyed_pi_graph_alone() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args([
+            "demo",
+            "--pi",
+            "--chunks",
+            "64",
+            "--samples",
+            "1000",
+            "--no-progress",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("rask demo: pi ~= 3.1"), "{text}");
+    assert!(text.contains("127 tasks on "), "{text}");
 }
