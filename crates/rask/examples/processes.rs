@@ -21,10 +21,7 @@ fn main() -> rask::Result<()> {
     let client = Client::processes(2);
     // `f::delayed` takes values or `Delayed`s; `f::submit` starts the call at once.
     let xs: Vec<Delayed<u64>> = (0..100).map(inc::delayed).collect();
-    let total = xs
-        .iter()
-        .skip(1)
-        .fold(xs[0].clone(), |acc, x| add::delayed(acc, x));
+    let total = xs.iter().skip(1).fold(xs[0].clone(), add::delayed);
     println!(
         "{} {}",
         total.compute(&client)?,
