@@ -21,6 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod coord;
+pub use coord::{CoordAnswer, CoordFail, CoordOp, CoordReply, CoordRequest, ReqId, SessionId};
+
 /// A task's global id, given by the scheduler; workers name values by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Gid(pub u64);
@@ -136,6 +139,9 @@ pub enum FromClient {
     /// Tell this client when workers join and leave (`WorkerJoined`,
     /// `WorkerLost`), starting with the workers there now.
     WatchWorkers,
+    /// A coordination request (locks, queues, events: `proto/coord.rs`);
+    /// `SetVar`/`GetVar` above reach the same variables.
+    Coord(CoordRequest),
 }
 
 /// Why a task failed, as the scheduler reports it to the client.
@@ -244,6 +250,8 @@ pub enum ToClient {
         name: String,
         why: String,
     },
+    /// The answer to a coordination request.
+    Coord(CoordReply),
 }
 
 /// An argument as a worker gets it.
@@ -304,6 +312,8 @@ pub enum ToWorker {
     Steal { gids: Vec<Gid> },
     /// Forget these values.
     Release { gids: Vec<Gid> },
+    /// The answer to a coordination request of one of its tasks.
+    Coord(CoordReply),
 }
 
 /// A worker to the scheduler.
@@ -335,6 +345,9 @@ pub enum FromWorker {
     Stolen { gids: Vec<Gid> },
     /// Still alive.
     Heartbeat,
+    /// A coordination request of one of its tasks (sent at once, not
+    /// batched with results).
+    Coord(CoordRequest),
 }
 
 /// A request on a worker's data port (from a peer or a client).
