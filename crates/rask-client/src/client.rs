@@ -748,6 +748,9 @@ pub fn get_client() -> Result<Client> {
     if let Some(core) = runtime_core() {
         return Ok(Client::from_core(core));
     }
+    if let Some(c) = crate::runtime::async_fn_client() {
+        return Ok(c);
+    }
     if let Some(core) = SYNC_CORE.with(|c| c.borrow().as_ref().and_then(Weak::upgrade)) {
         return Ok(Client::from_core(core));
     }

@@ -27,7 +27,10 @@ fn alive(pid: u32) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    let state = stat.rsplit(')').next().and_then(|s| s.trim().chars().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.trim().chars().next());
     !matches!(state, Some('Z') | Some('X') | None)
 }
 
@@ -47,7 +50,11 @@ fn enter(dir: &Path) {
     let marker = dir.join("inside");
     let me = std::process::id();
     loop {
-        match OpenOptions::new().write(true).create_new(true).open(&marker) {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+        {
             Ok(mut f) => {
                 f.write_all(me.to_string().as_bytes()).unwrap();
                 return;
@@ -58,7 +65,11 @@ fn enter(dir: &Path) {
                     .and_then(|s| s.trim().parse().ok());
                 match holder {
                     Some(pid) if pid != me && alive(pid) => {
-                        note(dir, "violations", &format!("{me} entered while {pid} was inside"));
+                        note(
+                            dir,
+                            "violations",
+                            &format!("{me} entered while {pid} was inside"),
+                        );
                         return;
                     }
                     // Killed inside (or half-written): take it over.
@@ -228,7 +239,11 @@ fn lock_holders_killed() {
     done.unwrap();
     assert_eq!(violations(&dir), "", "mutual exclusion broke");
     assert!(kills >= 3, "only {kills} kills");
-    let count = Variable::<u64>::new("L/count").on(&c).get().unwrap().unwrap();
+    let count = Variable::<u64>::new("L/count")
+        .on(&c)
+        .get()
+        .unwrap()
+        .unwrap();
     // Attempts killed mid-way ran some sections twice.
     assert!(count >= 120, "{count} sections of 120");
     println!("    {kills} workers killed, {count} sections for 120");
@@ -244,7 +259,10 @@ fn permit_holders_killed() {
         .map(|_| permits::delayed(d.clone(), "S3".to_owned(), 3, 2, 10))
         .collect();
     c.get(&over).unwrap();
-    assert!(!violations(&dir).is_empty(), "the check never saw 3 holders");
+    assert!(
+        !violations(&dir).is_empty(),
+        "the check never saw 3 holders"
+    );
     fs::remove_file(dir.join("violations")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let k = killer(&c, Duration::from_millis(100), 9, stop.clone());
@@ -338,6 +356,16 @@ fn get_one(q: String) -> Result<u64, rask::coord::Error> {
         .ack()
 }
 
+/// `get_one` in an async body: on `threads` its pool thread waits for it,
+/// lending its slot.
+#[rask::task]
+async fn get_one_async(q: String) -> Result<u64, rask::coord::Error> {
+    Queue::<u64>::new(q)
+        .get_timeout_async(Duration::from_secs(30))
+        .await?
+        .ack()
+}
+
 #[rask::task]
 fn put_one(q: String, v: u64) -> Result<u64, rask::coord::Error> {
     Queue::<u64>::new(q).put(&v)?;
@@ -346,7 +374,8 @@ fn put_one(q: String, v: u64) -> Result<u64, rask::coord::Error> {
 
 /// On one compute thread: A holds a lock and waits for an event; C waits
 /// for A's lock; B sets the event. In that order each must lend its slot
-/// to the next. Then a consumer queued before its producer.
+/// to the next. Then a consumer queued before its producer (a plain one,
+/// then an async one).
 fn one_thread(c: &Client, tag: &str) {
     let t0 = Instant::now();
     let (l, e, q) = (format!("{tag}/l"), format!("{tag}/e"), format!("{tag}/q"));
@@ -356,9 +385,15 @@ fn one_thread(c: &Client, tag: &str) {
         set_event::delayed(e),
     ];
     assert_eq!(c.get(&order).unwrap(), [1, 2, 3], "{tag}");
-    let pair = vec![get_one::delayed(q.clone()), put_one::delayed(q, 42)];
+    let pair = vec![get_one::delayed(q.clone()), put_one::delayed(q.clone(), 42)];
     assert_eq!(c.get(&pair).unwrap(), [42, 0], "{tag}");
-    assert!(t0.elapsed() < Duration::from_secs(10), "{tag}: {:?}", t0.elapsed());
+    let pair = vec![get_one_async::delayed(q.clone()), put_one::delayed(q, 43)];
+    assert_eq!(c.get(&pair).unwrap(), [43, 0], "{tag}: async");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "{tag}: {:?}",
+        t0.elapsed()
+    );
 }
 
 fn one_thread_everywhere() {
@@ -382,6 +417,66 @@ fn leaked_guard_ends_with_attempt() {
     assert!(l.acquire_timeout(Duration::from_secs(5)).is_ok());
 }
 
+// ----- the async forms, in an async task on a worker -------------------
+
+/// A timed `acquire_timeout_async` of lock `l` (which the driver holds)
+/// fails; a `get_async` dropped before an item came leaves nothing behind;
+/// then, once event `ready` is set, an item the driver puts wakes
+/// `get_timeout_async`, and the lock the driver gave back is taken.
+#[rask::task]
+async fn async_waits(l: String, q: String, ready: String) -> Result<u64, String> {
+    let lock = Lock::new(l);
+    match lock.acquire_timeout_async(Duration::from_millis(50)).await {
+        Err(e) if matches!(e.kind, ErrorKind::TimedOut(_)) => {}
+        other => return Err(format!("a held lock: {other:?}")),
+    }
+    let queue = Queue::<u64>::new(q);
+    let dropped = tokio::time::timeout(Duration::from_millis(30), queue.get_async()).await;
+    if dropped.is_ok() {
+        return Err(format!("from an empty queue: {dropped:?}"));
+    }
+    Event::new(ready).set().map_err(|e| e.to_string())?;
+    let item = queue
+        .get_timeout_async(Duration::from_secs(20))
+        .await
+        .map_err(|e| e.to_string())?;
+    let v = item.ack().map_err(|e| e.to_string())?;
+    let _held = lock
+        .acquire_timeout_async(Duration::from_secs(20))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+fn async_forms() {
+    for (c, tag) in [
+        (Client::processes(1), "processes"),
+        (Client::threads_with(1), "threads"),
+    ] {
+        let (l, q, ready) = (
+            format!("{tag}/al"),
+            format!("{tag}/aq"),
+            format!("{tag}/ar"),
+        );
+        let lock = Lock::new(l.as_str()).on(&c);
+        let held = lock.acquire().unwrap();
+        let f = async_waits::submit(&c, l.clone(), q.clone(), ready.clone());
+        if let Err(e) = Event::new(ready)
+            .on(&c)
+            .wait_timeout(Duration::from_secs(20))
+        {
+            panic!("{tag}: {e}; the task: {:?}", f.result());
+        }
+        drop(held);
+        let queue = Queue::<u64>::new(q).on(&c);
+        queue.put(&7).unwrap();
+        assert_eq!(f.result().unwrap(), 7, "{tag}");
+        // The task's lease ended with it; the dropped wait took nothing.
+        assert!(lock.try_acquire().unwrap().is_some(), "{tag}");
+        assert!(queue.try_get().unwrap().is_none(), "{tag}");
+    }
+}
+
 fn main() {
     rask::init();
     let checks: &[(&str, fn())] = &[
@@ -389,7 +484,11 @@ fn main() {
         ("permit_holders_killed", permit_holders_killed),
         ("queue_consumers_killed", queue_consumers_killed),
         ("one_thread_everywhere", one_thread_everywhere),
-        ("leaked_guard_ends_with_attempt", leaked_guard_ends_with_attempt),
+        (
+            "leaked_guard_ends_with_attempt",
+            leaked_guard_ends_with_attempt,
+        ),
+        ("async_forms", async_forms),
     ];
     let (ran, failed) = run_checks(checks, || None);
     finish(ran, failed);
