@@ -734,7 +734,11 @@ const SCENARIOS: &[Scenario] = &[
         "variables shared by tasks and the driver",
         conformance_coord::variables,
     ),
-    ("coord_pubsub", "publish/subscribe", conformance_coord::topics),
+    (
+        "coord_pubsub",
+        "publish/subscribe",
+        conformance_coord::topics,
+    ),
     (
         "coord_barrier",
         "a barrier of tasks and the driver",

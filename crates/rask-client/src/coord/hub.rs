@@ -84,7 +84,11 @@ impl Hub {
     }
 
     /// Runs `f` on the state machine and delivers the answers (rule 1).
-    fn with(&self, ticket: Option<(ReqId, Arc<Ticket>)>, f: impl FnOnce(&mut Coord, &mut Collected)) {
+    fn with(
+        &self,
+        ticket: Option<(ReqId, Arc<Ticket>)>,
+        f: impl FnOnce(&mut Coord, &mut Collected),
+    ) {
         let mut out = Collected::default();
         let (ready, deadline) = {
             let mut st = lock(&self.state);

@@ -51,7 +51,9 @@ pub struct Lease {
 
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("req", &self.held.req).finish()
+        f.debug_struct("Lease")
+            .field("req", &self.held.req)
+            .finish()
     }
 }
 

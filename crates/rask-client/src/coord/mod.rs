@@ -24,6 +24,30 @@
 //! another. Values are serde types, encoded with bincode (the same
 //! encoding as `Connection::set_var`).
 
+/// A handle's `on`, `name` and `who` (its identity in errors, as `$what`).
+macro_rules! handle_methods {
+    ($what:literal) => {
+        /// The same handle, its requests going to `client` (the driver's
+        /// side; inside tasks the handle finds its own way).
+        pub fn on(mut self, client: &Client) -> Self {
+            self.on = Bound::to(client);
+            self
+        }
+
+        /// Its name.
+        pub fn name(&self) -> &str {
+            &self.name
+        }
+
+        fn who(&self) -> Who<'_> {
+            Who {
+                what: $what,
+                name: &self.name,
+            }
+        }
+    };
+}
+
 mod hub;
 mod lock;
 mod queue;
@@ -80,9 +104,7 @@ pub enum ErrorKind {
     #[error("{0}")]
     Codec(String),
     /// Used outside any task and without a client.
-    #[error(
-        "used outside a task and without a client: bind the handle with `.on(&client)`"
-    )]
+    #[error("used outside a task and without a client: bind the handle with `.on(&client)`")]
     NoContext,
     /// A blocking wait inside async code (a tokio runtime thread).
     #[error("a blocking wait inside an async task would stall its runtime: use the `_async` form")]

@@ -147,23 +147,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
     }
 
-    /// The same handle, its requests going to `client`.
-    pub fn on(mut self, client: &Client) -> Self {
-        self.on = Bound::to(client);
-        self
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn who(&self) -> Who<'_> {
-        Who {
-            what: "queue",
-            name: &self.name,
-        }
-    }
+    handle_methods!("queue");
 
     fn put_op(&self, v: &T) -> Result<CoordOp, Error> {
         Ok(CoordOp::Put {

@@ -52,7 +52,9 @@ impl<T> Clone for Variable<T> {
 
 impl<T> std::fmt::Debug for Variable<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Variable").field("name", &self.name).finish()
+        f.debug_struct("Variable")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -85,23 +87,7 @@ impl Event {
         }
     }
 
-    /// The same handle, its requests going to `client`.
-    pub fn on(mut self, client: &Client) -> Self {
-        self.on = Bound::to(client);
-        self
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn who(&self) -> Who<'_> {
-        Who {
-            what: "event",
-            name: &self.name,
-        }
-    }
+    handle_methods!("event");
 
     /// Sets it, waking every waiter.
     pub fn set(&self) -> Result<(), Error> {
@@ -184,23 +170,7 @@ impl<T: Serialize + DeserializeOwned> Variable<T> {
         }
     }
 
-    /// The same handle, its requests going to `client`.
-    pub fn on(mut self, client: &Client) -> Self {
-        self.on = Bound::to(client);
-        self
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn who(&self) -> Who<'_> {
-        Who {
-            what: "variable",
-            name: &self.name,
-        }
-    }
+    handle_methods!("variable");
 
     /// Sets it. Requests made afterwards by the same task (or client) see
     /// the new value, and so does anyone who takes a lock this task
@@ -302,27 +272,11 @@ impl Barrier {
         }
     }
 
-    /// The same handle, its requests going to `client`.
-    pub fn on(mut self, client: &Client) -> Self {
-        self.on = Bound::to(client);
-        self
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
+    handle_methods!("barrier");
 
     /// Its number of parties.
     pub fn parties(&self) -> u32 {
         self.parties
-    }
-
-    fn who(&self) -> Who<'_> {
-        Who {
-            what: "barrier",
-            name: &self.name,
-        }
     }
 
     fn op(&self) -> CoordOp {

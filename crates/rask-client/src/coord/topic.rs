@@ -85,23 +85,7 @@ impl<T: Serialize + DeserializeOwned> Topic<T> {
         }
     }
 
-    /// The same handle, its requests going to `client`.
-    pub fn on(mut self, client: &Client) -> Self {
-        self.on = Bound::to(client);
-        self
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn who(&self) -> Who<'_> {
-        Who {
-            what: "topic",
-            name: &self.name,
-        }
-    }
+    handle_methods!("topic");
 
     /// Sends `msg` to every subscription there is now.
     pub fn publish(&self, msg: &T) -> Result<(), Error> {

@@ -198,7 +198,12 @@ fn spare_main(shared: Arc<Shared>, index: usize, local: Deque<Job>) {
     }
     CURRENT.with(|c| c.set(std::ptr::null()));
     w.cache.borrow_mut().take();
-    let Worker { index, local, shared, .. } = w;
+    let Worker {
+        index,
+        local,
+        shared,
+        ..
+    } = w;
     let nonempty = !local.is_empty();
     lock(&shared.spares.free).push((index, local));
     if nonempty {
@@ -261,7 +266,10 @@ mod tests {
             assert!(t0.elapsed() < Duration::from_secs(5), "the spare stayed");
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert!(ThreadPool::new(1).unwrap().stand_in().is_none(), "not on a worker");
+        assert!(
+            ThreadPool::new(1).unwrap().stand_in().is_none(),
+            "not on a worker"
+        );
     }
 
     #[test]

@@ -16,7 +16,11 @@ impl Coord {
                 Held::Item { queue, .. } => *out.entry(queue.as_str()).or_default() += 1,
                 Held::Waiting(w) => self.check_listed(*k, w)?,
                 Held::Sub(s) => {
-                    if !self.topics.get(&s.topic).is_some_and(|t| t.subs.contains(k)) {
+                    if !self
+                        .topics
+                        .get(&s.topic)
+                        .is_some_and(|t| t.subs.contains(k))
+                    {
                         return Err(format!("subscription {k:?} is not in topic `{}`", s.topic));
                     }
                     if let Some(g) = s.getter {
@@ -41,7 +45,10 @@ impl Coord {
                 ));
             }
             if !s.waiters.is_empty() && s.held < s.permits {
-                return Err(format!("semaphore `{}` has waiters and a free permit", k.name));
+                return Err(format!(
+                    "semaphore `{}` has waiters and a free permit",
+                    k.name
+                ));
             }
             if s.held == 0 && s.waiters.is_empty() {
                 return Err(format!("semaphore `{}` is idle and kept", k.name));
@@ -63,15 +70,19 @@ impl Coord {
                 return Err(format!("queue `{name}` counts {} out, {n} entries", q.out));
             }
             self.check_waiters(q.getters.iter(), |w| matches!(w, Wait::Get(x) if x == name))?;
-            self.check_waiters(q.putters.iter().map(|(k, _)| k), |w| {
-                matches!(w, Wait::Put(x) if x == name)
-            })?;
+            self.check_waiters(
+                q.putters.iter().map(|(k, _)| k),
+                |w| matches!(w, Wait::Put(x) if x == name),
+            )?;
         }
         for (name, e) in &self.events {
             if e.set && !e.waiters.is_empty() {
                 return Err(format!("event `{name}` is set and has waiters"));
             }
-            self.check_waiters(e.waiters.iter(), |w| matches!(w, Wait::Event(x) if x == name))?;
+            self.check_waiters(
+                e.waiters.iter(),
+                |w| matches!(w, Wait::Event(x) if x == name),
+            )?;
         }
         for (name, v) in &self.vars {
             if v.value.is_some() && !v.waiters.is_empty() {
@@ -87,7 +98,10 @@ impl Coord {
                     b.waiting.len()
                 ));
             }
-            self.check_waiters(b.waiting.iter(), |w| matches!(w, Wait::Barrier(x) if x == name))?;
+            self.check_waiters(
+                b.waiting.iter(),
+                |w| matches!(w, Wait::Barrier(x) if x == name),
+            )?;
         }
         Ok(())
     }

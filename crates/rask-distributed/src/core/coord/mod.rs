@@ -234,7 +234,13 @@ impl Coord {
     /// goes to others, not to a request that is leaving too.
     fn release_all(&mut self, keys: Vec<Key>, out: &mut impl Replies) {
         let (waits, holds): (Vec<Key>, Vec<Key>) = keys.into_iter().partition(|k| {
-            matches!(self.entries.get(k), Some(Entry { held: Held::Waiting(_), .. }))
+            matches!(
+                self.entries.get(k),
+                Some(Entry {
+                    held: Held::Waiting(_),
+                    ..
+                })
+            )
         });
         for k in waits.into_iter().chain(holds) {
             self.release(k, out);
@@ -248,7 +254,13 @@ impl Coord {
                 break;
             }
             self.deadlines.pop();
-            if !matches!(self.entries.get(&key), Some(Entry { held: Held::Waiting(_), .. })) {
+            if !matches!(
+                self.entries.get(&key),
+                Some(Entry {
+                    held: Held::Waiting(_),
+                    ..
+                })
+            ) {
                 continue;
             }
             if let Some(Entry {
@@ -321,7 +333,13 @@ impl Coord {
             if self.deadlines.len() > SWEEP_AT && self.deadlines.len() > 2 * self.entries.len() {
                 let entries = &self.entries;
                 self.deadlines.retain(|Reverse((_, k))| {
-                    matches!(entries.get(k), Some(Entry { held: Held::Waiting(_), .. }))
+                    matches!(
+                        entries.get(k),
+                        Some(Entry {
+                            held: Held::Waiting(_),
+                            ..
+                        })
+                    )
                 });
             }
         }

@@ -51,9 +51,14 @@ impl Coord {
                 q.bound = bound;
             } else {
                 let why = if q.bound == 0 {
-                    format!("queue `{name}` is unbounded and in use; this asks for a bound of {bound}")
+                    format!(
+                        "queue `{name}` is unbounded and in use; this asks for a bound of {bound}"
+                    )
                 } else {
-                    format!("queue `{name}` is bounded to {}; this asks for {bound}", q.bound)
+                    format!(
+                        "queue `{name}` is bounded to {}; this asks for {bound}",
+                        q.bound
+                    )
                 };
                 self.tidy_queue(&name);
                 return answer(out, cx, Err(CoordFail::Conflict(why)));
@@ -137,7 +142,13 @@ impl Coord {
 
     /// The item taken by `key` is done with.
     pub(super) fn ack(&mut self, key: Key) {
-        if !matches!(self.entries.get(&key), Some(Entry { held: Held::Item { .. }, .. })) {
+        if !matches!(
+            self.entries.get(&key),
+            Some(Entry {
+                held: Held::Item { .. },
+                ..
+            })
+        ) {
             return;
         }
         if let Some(Entry {

@@ -94,11 +94,14 @@ impl Coord {
             let why = format!("barrier `{name}` needs at least one party");
             return answer(out, cx, Err(CoordFail::Conflict(why)));
         }
-        let b = self.barriers.entry(name.clone()).or_insert_with(|| Barrier {
-            parties,
-            waiting: Vec::new(),
-            generation: 0,
-        });
+        let b = self
+            .barriers
+            .entry(name.clone())
+            .or_insert_with(|| Barrier {
+                parties,
+                waiting: Vec::new(),
+                generation: 0,
+            });
         if b.parties != parties {
             if b.waiting.is_empty() {
                 // Nobody is at it: it is made again with the new size.

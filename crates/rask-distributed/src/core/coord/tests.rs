@@ -33,7 +33,10 @@ impl Out {
     }
     /// The one answer to `req` of `p`, if any.
     fn answer(&mut self, p: Peer, req: u64) -> Option<Result<CoordAnswer, CoordFail>> {
-        let i = self.0.iter().position(|(to, r)| *to == p && r.req.0 == req)?;
+        let i = self
+            .0
+            .iter()
+            .position(|(to, r)| *to == p && r.req.0 == req)?;
         Some(self.0.remove(i).1.result)
     }
 }
@@ -262,28 +265,78 @@ fn events_variables_barriers_and_topics() {
     assert_eq!(t.c.var("v"), None);
 
     for (p, r) in [(A, 4), (B, 3)] {
-        t.op(p, r, CoordOp::Arrive { name: "b".into(), parties: 3 });
+        t.op(
+            p,
+            r,
+            CoordOp::Arrive {
+                name: "b".into(),
+                parties: 3,
+            },
+        );
     }
     assert!(t.out.take().is_empty());
-    t.op(C, 4, CoordOp::Arrive { name: "b".into(), parties: 2 });
+    t.op(
+        C,
+        4,
+        CoordOp::Arrive {
+            name: "b".into(),
+            parties: 2,
+        },
+    );
     assert!(matches!(t.answer(C, 4), Some(Err(CoordFail::Conflict(_)))));
-    t.op(C, 5, CoordOp::Arrive { name: "b".into(), parties: 3 });
-    let passed = |leader| Some(Ok(CoordAnswer::Passed { generation: 0, leader }));
+    t.op(
+        C,
+        5,
+        CoordOp::Arrive {
+            name: "b".into(),
+            parties: 3,
+        },
+    );
+    let passed = |leader| {
+        Some(Ok(CoordAnswer::Passed {
+            generation: 0,
+            leader,
+        }))
+    };
     assert_eq!(t.answer(A, 4), passed(false));
     assert_eq!(t.answer(B, 3), passed(false));
     assert_eq!(t.answer(C, 5), passed(true));
 
-    t.op(C, 6, CoordOp::Publish { topic: "t".into(), msg: vec![0] }); // nobody listens
+    t.op(
+        C,
+        6,
+        CoordOp::Publish {
+            topic: "t".into(),
+            msg: vec![0],
+        },
+    ); // nobody listens
     t.op(A, 5, CoordOp::Subscribe { topic: "t".into() });
     t.op(B, 4, CoordOp::Subscribe { topic: "t".into() });
     t.out.take();
     t.op(A, 6, CoordOp::Next { sub: ReqId(5) });
-    t.op(C, 7, CoordOp::Publish { topic: "t".into(), msg: vec![1] });
-    t.op(C, 8, CoordOp::Publish { topic: "t".into(), msg: vec![2] });
+    t.op(
+        C,
+        7,
+        CoordOp::Publish {
+            topic: "t".into(),
+            msg: vec![1],
+        },
+    );
+    t.op(
+        C,
+        8,
+        CoordOp::Publish {
+            topic: "t".into(),
+            msg: vec![2],
+        },
+    );
     assert_eq!(t.answer(A, 6), Some(Ok(CoordAnswer::Value(Some(vec![1])))));
     for (r, want) in [(5, 1), (6, 2)] {
         t.op(B, r, CoordOp::Next { sub: ReqId(4) });
-        assert_eq!(t.answer(B, r), Some(Ok(CoordAnswer::Value(Some(vec![want])))));
+        assert_eq!(
+            t.answer(B, r),
+            Some(Ok(CoordAnswer::Value(Some(vec![want]))))
+        );
     }
     t.op(B, 7, CoordOp::Next { sub: ReqId(4) });
     t.op(B, 8, CoordOp::Release { req: ReqId(4) });
@@ -387,7 +440,10 @@ impl Sim {
                 let p = self.peers[i].0;
                 let s = self.peers[i].1.session;
                 self.peers[i].1.waiting.insert(req, (name.to_owned(), s));
-                self.order.entry(name.to_owned()).or_default().push((p, req));
+                self.order
+                    .entry(name.to_owned())
+                    .or_default()
+                    .push((p, req));
             }
             4 | 5 => {
                 let held: Vec<u64> = self.peers[i].1.held.keys().copied().collect();
@@ -482,7 +538,10 @@ impl Sim {
             };
             let sp = &mut self.peers[ix].1;
             let Some((what, session)) = sp.waiting.remove(&r.req.0) else {
-                panic!("{to:?} got an answer to {} it was not waiting for: {r:?}", r.req.0);
+                panic!(
+                    "{to:?} got an answer to {} it was not waiting for: {r:?}",
+                    r.req.0
+                );
             };
             let line = self.order.get_mut(&what);
             if let Some(line) = line {
@@ -546,7 +605,8 @@ impl Sim {
         let d = Peer::Client(999);
         let mut seen = HashSet::new();
         for r in 1.. {
-            self.t.req(d, r, 1, Some(0), CoordOp::Get { queue: "q".into() });
+            self.t
+                .req(d, r, 1, Some(0), CoordOp::Get { queue: "q".into() });
             match self.t.answer(d, r) {
                 Some(Ok(CoordAnswer::Item { bytes, .. })) => {
                     let v: u64 = bincode::deserialize(&bytes).unwrap();
@@ -563,7 +623,11 @@ impl Sim {
                 "item {v} was lost"
             );
         }
-        assert_eq!(self.t.c.entries(), seen.len(), "only the drainer's items remain");
+        assert_eq!(
+            self.t.c.entries(),
+            seen.len(),
+            "only the drainer's items remain"
+        );
     }
 }
 
@@ -671,17 +735,19 @@ mod through_core {
         core.coord().check().unwrap();
         let got = coord_to_worker(&mut net, b);
         assert_eq!(got.len(), 2, "{got:?}");
-        assert!(got
-            .iter()
-            .any(|r| r.result == Ok(CoordAnswer::Granted)));
+        assert!(got.iter().any(|r| r.result == Ok(CoordAnswer::Granted)));
         assert!(got.iter().any(|r| r.result
             == Ok(CoordAnswer::Item {
                 bytes: vec![7],
                 redelivered: 1
             })));
         // b's task ends: its session's lock and unacknowledged item go back.
-        core.worker_message(b, FromWorker::Coord(req(0, 9, CoordOp::EndSession)), &mut net)
-            .unwrap();
+        core.worker_message(
+            b,
+            FromWorker::Coord(req(0, 9, CoordOp::EndSession)),
+            &mut net,
+        )
+        .unwrap();
         core.client_message(c, FromClient::Coord(req(2, 0, lock())), &mut net);
         assert!(net
             .clients
@@ -696,8 +762,12 @@ mod through_core {
             },
             &mut net,
         );
-        core.worker_message(b, FromWorker::Coord(req(3, 9, CoordOp::GetVar { name: "v".into() })), &mut net)
-            .unwrap();
+        core.worker_message(
+            b,
+            FromWorker::Coord(req(3, 9, CoordOp::GetVar { name: "v".into() })),
+            &mut net,
+        )
+        .unwrap();
         assert_eq!(
             coord_to_worker(&mut net, b)[0].result,
             Ok(CoordAnswer::Value(Some(vec![1, 2])))
