@@ -270,8 +270,11 @@ async fn serve(
         ..NetOut::default()
     };
     loop {
+        // Woken at the next coordination deadline too (a wait timing out).
+        let wake = core.next_deadline();
         let ev = tokio::select! {
             ev = rx.recv() => ev,
+            _ = sleep_until(wake) => Some(Event::Tick),
             _ = &mut stop => None,
         };
         let Some(ev) = ev else { break };
@@ -383,6 +386,14 @@ fn handle(
             }
         }
         Event::Tick => {}
+    }
+}
+
+/// Sleeps until `at` (for ever if `None`).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -215,6 +215,7 @@ impl Sim {
                         .worker_message(ix, wire(&FromWorker::Stolen { gids: back }), &mut self.out)
                         .unwrap();
                 }
+                ToWorker::Coord(r) => panic!("an answer to a request nobody made: {r:?}"),
             }
         }
         for (c, m) in to_c {
@@ -274,7 +275,8 @@ impl Sim {
                 ToClient::Refused { why, .. } => panic!("refused: {why}"),
                 ToClient::Var { .. }
                 | ToClient::WorkerJoined { .. }
-                | ToClient::WorkerLost { .. } => {}
+                | ToClient::WorkerLost { .. }
+                | ToClient::Coord(_) => {}
             }
         }
         any
