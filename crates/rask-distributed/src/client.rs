@@ -191,7 +191,7 @@ impl Connection {
 
     /// Sets the shared variable `name` (kept by the scheduler).
     pub fn set_var<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), Error> {
-        let value = bincode::serialize(value).map_err(|e| Error::Config(e.to_string()))?;
+        let value = rask_core::format::to_vec(value).map_err(|e| Error::Config(e.to_string()))?;
         self.send(FromClient::SetVar {
             name: name.to_owned(),
             value,
@@ -209,7 +209,7 @@ impl Connection {
             name: name.to_owned(),
         })?;
         match rx.recv() {
-            Ok(Some(b)) => bincode::deserialize(&b)
+            Ok(Some(b)) => rask_core::format::from_slice(&b)
                 .map(Some)
                 .map_err(|e| Error::Config(format!("variable `{name}`: {e}"))),
             Ok(None) => Ok(None),

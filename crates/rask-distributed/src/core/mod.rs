@@ -436,7 +436,7 @@ impl Core {
             }
             FromClient::GetVar { name } => {
                 let value = if name == "rask:workers" {
-                    bincode::serialize(&(self.workers_alive() as u64)).ok()
+                    rask_core::format::to_vec(&(self.workers_alive() as u64)).ok()
                 } else if name == "rask:counts" {
                     let c = self.counts();
                     let v = [
@@ -447,7 +447,7 @@ impl Core {
                         c.erred,
                         c.released,
                     ];
-                    bincode::serialize(&v.map(|x| x as u64)).ok()
+                    rask_core::format::to_vec(&v.map(|x| x as u64)).ok()
                 } else {
                     self.vars.get(&name).cloned()
                 };

@@ -14,7 +14,7 @@
 //!    failure is a typed error on both sides and one `warn!` line (with the
 //!    peer's address) on each side, and the server keeps serving others.
 //! 3. Then both sides exchange frames ([`frame`] module docs): one frame is one
-//!    bincode message, usually a batch (`send(&batch[..])`, `recv::<Vec<M>>()`).
+//!    message (`rask_core::format`), usually a batch (`send(&batch[..])`, `recv::<Vec<M>>()`).
 //!    Peer faults after the handshake (`FrameTooLarge`, `Malformed`) are logged
 //!    by the reader too; the caller only decides what to do with the connection.
 
@@ -41,8 +41,9 @@ pub use secret::{Secret, SECRET_ENV};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 
-/// The protocol version; both sides must have the same.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version; both sides must have the same. Version 1 encoded
+/// messages with bincode 1; version 2 with `rask_core::format` (postcard).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The default limit on one frame's payload, in bytes.
 pub const DEFAULT_MAX_FRAME: usize = 256 << 20;
 /// The default time a handshake may take.

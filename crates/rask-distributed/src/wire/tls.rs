@@ -1,5 +1,6 @@
 //! TLS (rustls with the `ring` provider) around the wire's TCP streams; cargo
-//! feature `tls`.
+//! feature `tls`. PEM is read by `rustls-pki-types` (`PemObject`), rustls's
+//! own crate (`rustls-pemfile` is unmaintained).
 //!
 //! Invariants:
 //! 1. TLS sits under the framing and the handshake: [`super::accept_tcp`] and
@@ -18,9 +19,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem;
 use tokio_rustls::rustls::{
     self,
-    pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName},
     ClientConfig, RootCertStore, ServerConfig,
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -57,7 +59,7 @@ fn read(path: &Path) -> Result<Vec<u8>, WireError> {
 }
 
 fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, WireError> {
-    let certs = rustls_pemfile::certs(&mut &pem[..])
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| tls_err(&format!("bad PEM in {what}"), e))?;
     if certs.is_empty() {
@@ -71,9 +73,10 @@ impl TlsConfig {
     /// private key (PKCS#8, PKCS#1 or SEC1).
     pub fn server_from_pem(cert_chain: &[u8], key: &[u8]) -> Result<TlsConfig, WireError> {
         let chain = certs(cert_chain, "the certificate chain")?;
-        let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key[..])
-            .map_err(|e| tls_err("bad PEM in the private key", e))?
-            .ok_or_else(|| WireError::Tls("no private key in the key PEM".into()))?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| match e {
+            pem::Error::NoItemsFound => WireError::Tls("no private key in the key PEM".into()),
+            e => tls_err("bad PEM in the private key", e),
+        })?;
         let cfg = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_err("tls versions", e))?
