@@ -1,7 +1,9 @@
 //! `rask scheduler` and `rask worker ADDRESS`: a cluster from the command
 //! line. The shared secret comes from `RASK_SECRET` (never from the command
-//! line, where other users could read it); without one, only loopback
-//! addresses may be bound.
+//! line, where other users could read it). Without one, `rask scheduler`
+//! makes one and writes it to a file only its user can read (the path is
+//! printed); `rask worker` and clients of that user on the same machine read
+//! it from there, others need it in `RASK_SECRET`.
 //!
 //! A worker started by `rask worker` runs the functions registered in the
 //! `rask` binary (the built-in ones, arrays and dataframes); a program with
@@ -19,7 +21,7 @@ use rask::{Scheduler, SchedulerConfig, WorkerOptions};
 /// `rask scheduler`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SchedulerArgs {
-    /// Address to listen on (a non-loopback one needs RASK_SECRET).
+    /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8786")]
     listen: SocketAddr,
     /// Placement: earliest-start, least-loaded, round-robin or weighted.
@@ -79,6 +81,12 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     };
     let s = Scheduler::start(cfg).context("starting the scheduler")?;
     println!("rask scheduler listening on {}", s.addr());
+    if let Some(f) = s.secret_file() {
+        println!(
+            "no RASK_SECRET: made a secret, readable only by this user, in {}",
+            f.display()
+        );
+    }
     s.wait();
     Ok(())
 }

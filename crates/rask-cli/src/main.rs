@@ -27,9 +27,9 @@ struct Cli {
 enum Command {
     /// Estimate pi with a few thousand tasks on the thread pool, with a progress bar and a summary.
     Demo(demo::Args),
-    /// Run a scheduler (the secret comes from RASK_SECRET).
+    /// Run a scheduler (the secret comes from RASK_SECRET, or it makes one and writes it to a private file).
     Scheduler(cluster::SchedulerArgs),
-    /// Run a worker for the scheduler at ADDRESS (the secret comes from RASK_SECRET).
+    /// Run a worker for the scheduler at ADDRESS (the secret comes from RASK_SECRET, or the scheduler's file on this machine).
     Worker(cluster::WorkerArgs),
     /// Run a workflow of shell commands (a TOML file) on every core or a cluster.
     Run(run::RunArgs),

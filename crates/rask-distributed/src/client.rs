@@ -113,8 +113,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 impl Connection {
-    /// Connects to the scheduler at `addr` (`host:port`).
+    /// Connects to the scheduler at `addr` (`host:port`). Without a secret
+    /// in `wire`, uses the one a scheduler on this machine wrote for that
+    /// port ([`WireConfig::or_local_secret`]).
     pub fn connect(addr: &str, wire: WireConfig) -> Result<Connection, Error> {
+        let wire = wire.or_local_secret(addr)?;
         let rt = runtime()?;
         let (mut r, mut w) = rt.block_on(connect_tcp(addr, &wire, Role::Client))?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<FromClient>>();

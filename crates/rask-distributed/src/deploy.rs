@@ -620,9 +620,7 @@ impl LocalCluster {
         let mut cfg = opts.scheduler.clone();
         let (scheduler, secret) = match opts.transport {
             Transport::Tcp => {
-                let mut raw = [0u8; 16];
-                getrandom::getrandom(&mut raw).map_err(|e| Error::Config(e.to_string()))?;
-                let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                let secret = crate::wire::secret::random_hex(32)?;
                 cfg.wire = WireConfig {
                     secret: Some(Arc::new(Secret::new(secret.clone()))),
                     ..cfg.wire

@@ -8,6 +8,12 @@
 //! How a connection goes:
 //! 1. The server binds with [`listen`] (or checks with [`check_bind`]): a
 //!    non-loopback address without a secret is refused ([`WireError::InsecureBind`]).
+//!    The scheduler and the workers go further (secure by default): a scheduler
+//!    given no secret makes one and writes it where only its user can read it
+//!    ([`secret`] module docs); clients and workers given none read it from
+//!    there ([`WireConfig::or_local_secret`]) or refuse to start
+//!    ([`WireError::NoSecret`]), so every port they open asks for the secret,
+//!    loopback included.
 //! 2. Each accepted stream goes through [`accept_tcp`] (or [`accept`] for any
 //!    stream); the other side calls [`connect_tcp`] (or [`connect`]). The
 //!    handshake ([`handshake`] module docs) runs under `handshake_timeout`; a
@@ -37,7 +43,7 @@ pub use handshake::{
     accept, accept_tcp, accept_with_peer, connect, connect_tcp, connect_with_peer,
     handshake_client, handshake_server, listen, BoxRead, BoxWrite, TcpFrameReader, TcpFrameWriter,
 };
-pub use secret::{Secret, SECRET_ENV};
+pub use secret::{runtime_dir, secret_file, Secret, RUNTIME_DIR_ENV, SECRET_ENV};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 
@@ -112,6 +118,51 @@ impl WireConfig {
         self.secret = Some(Arc::new(secret));
         self
     }
+
+    /// These settings to connect to the scheduler at `scheduler`
+    /// (`host:port`): without a secret of their own, the one a scheduler
+    /// on this machine wrote to [`secret_file`] for that port. Still none:
+    /// [`WireError::NoSecret`], naming the address and the file.
+    pub fn or_local_secret(mut self, scheduler: &str) -> Result<WireConfig, WireError> {
+        if self.secret.is_some() {
+            return Ok(self);
+        }
+        let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(scheduler)
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let Some(addr) = addrs.iter().copied().find(|a| is_this_machine(a.ip())) else {
+            return Err(WireError::NoSecret {
+                addr: scheduler.to_owned(),
+                file: None,
+            });
+        };
+        let file = secret_file(addr.port());
+        match Secret::from_file(&file) {
+            Ok(Some(s)) => {
+                self.secret = Some(Arc::new(s));
+                Ok(self)
+            }
+            Ok(None) => Err(WireError::NoSecret {
+                addr: scheduler.to_owned(),
+                file: Some(file),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "rask wire: secret file not used");
+                Err(WireError::NoSecret {
+                    addr: scheduler.to_owned(),
+                    file: Some(file),
+                })
+            }
+        }
+    }
+}
+
+/// An address of this machine: loopback, unspecified, or one a socket can
+/// bind here.
+fn is_this_machine(ip: IpAddr) -> bool {
+    is_loopback(ip)
+        || ip.is_unspecified()
+        || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 /// Refuses listening on a non-loopback address without a secret

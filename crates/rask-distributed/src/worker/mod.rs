@@ -65,7 +65,9 @@ pub struct WorkerOptions {
     pub weight: Option<u32>,
     /// The address the data port binds (its port is chosen freely).
     pub listen_host: IpAddr,
-    /// Secret, frame limit, handshake timeout.
+    /// Secret, frame limit, handshake timeout. Without a secret, the one
+    /// a scheduler on this machine wrote for its port
+    /// ([`WireConfig::or_local_secret`]).
     pub wire: WireConfig,
     /// How often it tells the scheduler it is alive.
     pub heartbeat: Duration,
@@ -169,7 +171,7 @@ pub(crate) fn run(opts: WorkerOptions, link: Link, board: Option<Board>) -> Resu
 }
 
 async fn serve(
-    opts: WorkerOptions,
+    mut opts: WorkerOptions,
     link: Link,
     board: Option<Board>,
     rt: tokio::runtime::Handle,
@@ -181,6 +183,10 @@ async fn serve(
         .unwrap_or_else(|| format!("{}:{}", opts.listen_host, std::process::id()))
         .into();
     let shared_mem = matches!(link, Link::Local(_));
+    if !shared_mem {
+        // Its data port asks for the scheduler's secret too.
+        opts.wire = opts.wire.or_local_secret(&opts.scheduler)?;
+    }
     let shared = Arc::new(Shared {
         store: Mutex::new(HashMap::new()),
         queue: Mutex::new(VecDeque::new()),
