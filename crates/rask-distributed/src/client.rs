@@ -264,9 +264,7 @@ impl Connection {
             let (held, cfg) = (self.held.clone(), self.wire.clone());
             self.rt.spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
+                    let (stream, _) = crate::wire::accept_next(&listener).await;
                     let (held, cfg) = (held.clone(), cfg.clone());
                     tokio::spawn(async move {
                         if let Ok((_, r, w)) = crate::wire::accept_tcp(stream, &cfg).await {

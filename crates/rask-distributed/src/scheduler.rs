@@ -18,6 +18,12 @@
 //! ([`crate::wire::secret_file`]), where clients and workers of that user
 //! on this machine find it.
 //!
+//! Bursts: the listen backlog is [`crate::wire::handshake::LISTEN_BACKLOG`],
+//! each accepted connection's handshake runs in a task of its own (the
+//! accept loop never waits on one), and a scheduler on TCP raises its soft
+//! limit on descriptors to the hard one. 1,000 clients connecting at once,
+//! each with a graph, are all served (`crates/rask/tests/load.rs`).
+//!
 //! A worker that sends nothing (not even a heartbeat) for
 //! `heartbeat_timeout` is dropped as if it had disconnected. A peer that
 //! breaks the protocol (garbage, a frame over the limit, a message for a task
@@ -35,7 +41,8 @@ use crate::core::{ClientIx, Core, CoreConfig, Outbox, WorkerIx};
 use crate::proto::{FromClient, FromWorker, Gid, ToClient, ToWorker, WorkerInfo};
 use crate::wire::secret::SecretFile;
 use crate::wire::{
-    accept_tcp, listen, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, Secret, WireConfig,
+    accept_next, accept_tcp, listen, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, Secret,
+    WireConfig,
 };
 use crate::Error;
 
@@ -146,6 +153,7 @@ impl Scheduler {
             _ => None,
         };
         let listener = if tcp {
+            raise_descriptor_limit();
             Some(rt.block_on(listen(cfg.listen, &cfg.wire))?)
         } else {
             None
@@ -259,9 +267,7 @@ async fn serve(
         let accept_tx = tx.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
+                let (stream, peer) = accept_next(&listener).await;
                 let cfg = accept_cfg.clone();
                 let tx = accept_tx.clone();
                 tokio::spawn(async move {
@@ -385,6 +391,26 @@ fn handle(
             }
         }
         Event::Tick => {}
+    }
+}
+
+/// Raises this process's soft limit on open descriptors to its hard limit
+/// (as Go's runtime does): each client and worker holds a socket, and a
+/// soft limit of 1024 would refuse a burst of a thousand.
+fn raise_descriptor_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit with a live struct of the right type.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let old = lim.rlim_cur;
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                tracing::debug!(from = old, to = lim.rlim_max, "raised the descriptor limit");
+            }
+        }
     }
 }
 

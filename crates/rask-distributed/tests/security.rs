@@ -73,7 +73,10 @@ fn a_scheduler_without_a_secret_makes_one_that_only_its_user_can_read() {
     });
     drop(c);
     drop(s);
-    assert!(worker.join().expect("join").is_ok(), "the worker ended cleanly");
+    assert!(
+        worker.join().expect("join").is_ok(),
+        "the worker ended cleanly"
+    );
     assert!(!file.exists(), "the file goes with the scheduler");
 }
 

@@ -36,12 +36,13 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::time::{timeout_at, Instant};
 
 use super::error::{PeerLabel, WireError};
@@ -143,8 +144,42 @@ impl From<WireError> for Fail {
 /// Binds a listener after [`check_bind`].
 pub async fn listen(addr: SocketAddr, cfg: &WireConfig) -> Result<TcpListener, WireError> {
     check_bind(&addr, cfg)?;
-    Ok(TcpListener::bind(addr).await?)
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(LISTEN_BACKLOG)?)
 }
+
+/// The next connection on `listener`. Errors (out of descriptors, a
+/// connection reset before it was accepted) are logged, at most once a
+/// second, and retried after a pause, so a full descriptor table slows
+/// accepting instead of spinning a core.
+pub async fn accept_next(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut logged_at: Option<Instant> = None;
+    loop {
+        match listener.accept().await {
+            Ok(c) => return c,
+            Err(e) => {
+                if logged_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!(error = %e, "rask wire: accept failed; retrying");
+                    logged_at = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// The listen backlog asked for (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default since Linux 5.4). A burst of
+/// connections beyond it overflows the accept queue, and a connection
+/// whose SYN was answered with a cookie then waits for a hello that never
+/// comes (the server speaks first), so it is sized for bursts of clients
+/// and workers, not for the default of 1024.
+pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Server side of the handshake on an accepted stream of any kind (split with
 /// `tokio::io::split`; for TCP prefer [`accept_tcp`], which splits without a lock).

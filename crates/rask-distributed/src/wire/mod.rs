@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use error::WireError;
 pub use frame::{decode, encode, FrameReader, FrameWriter};
 pub use handshake::{
-    accept, accept_tcp, accept_with_peer, connect, connect_tcp, connect_with_peer,
+    accept, accept_next, accept_tcp, accept_with_peer, connect, connect_tcp, connect_with_peer,
     handshake_client, handshake_server, listen, BoxRead, BoxWrite, TcpFrameReader, TcpFrameWriter,
 };
 pub use secret::{runtime_dir, secret_file, Secret, RUNTIME_DIR_ENV, SECRET_ENV};

@@ -122,7 +122,11 @@ fn uid() -> u32 {
 /// else `$XDG_RUNTIME_DIR/rask`, else `~/.local/share/rask/runtime`, else
 /// `/tmp/rask-UID`.
 pub fn runtime_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = env(RUNTIME_DIR_ENV) {
         return d;
     }
@@ -217,7 +221,10 @@ mod tests {
         // Readable by others: refused, not used.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = Secret::from_file(&path).unwrap_err();
-        assert!(e.to_string().contains("not a file private to this user"), "{e}");
+        assert!(
+            e.to_string().contains("not a file private to this user"),
+            "{e}"
+        );
         // A link, even to a private file: refused.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let link = dir.join("link.secret");

@@ -211,9 +211,7 @@ async fn serve(
             let cfg = opts.wire.clone();
             let task = tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = data.accept().await else {
-                        continue;
-                    };
+                    let (stream, _) = crate::wire::accept_next(&data).await;
                     let holder = holder.clone();
                     let cfg = cfg.clone();
                     tokio::spawn(async move {
