@@ -3,7 +3,8 @@
 //! line, where other users could read it). Without one, `rask scheduler`
 //! makes one and writes it to a file only its user can read (the path is
 //! printed); `rask worker` and clients of that user on the same machine read
-//! it from there, others need it in `RASK_SECRET`.
+//! it from there, others need it in `RASK_SECRET`. TLS: `--tls-*` flags or
+//! `RASK_TLS_*` (feature `tls`, `tls.rs`).
 //!
 //! A worker started by `rask worker` runs the functions registered in the
 //! `rask` binary (the built-in ones, arrays and dataframes); a program with
@@ -15,7 +16,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rask::distributed::core::{CoreConfig, Placement};
-use rask::distributed::wire::WireConfig;
 use rask::{Scheduler, SchedulerConfig, WorkerOptions};
 
 /// `rask scheduler`.
@@ -36,6 +36,8 @@ pub(crate) struct SchedulerArgs {
     /// Workers that may die under one task before it fails.
     #[arg(long, default_value_t = 3)]
     max_deaths: u32,
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
 }
 
 /// `rask worker ADDRESS`.
@@ -58,6 +60,8 @@ pub(crate) struct WorkerArgs {
     /// The address its data port binds (peers fetch values there).
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
 }
 
 pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
@@ -70,7 +74,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     }
     let cfg = SchedulerConfig {
         listen: args.listen,
-        wire: WireConfig::from_env(),
+        wire: crate::tls::wire(&args.tls)?,
         core: CoreConfig {
             placement,
             stealing: !args.no_stealing,
@@ -80,13 +84,9 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
         heartbeat_timeout: Duration::from_secs_f64(args.heartbeat_timeout),
     };
     let s = Scheduler::start(cfg).context("starting the scheduler")?;
+    // One line on stdout (scripts read the address from it); where the
+    // secret went, if it made one, is in the log on stderr.
     println!("rask scheduler listening on {}", s.addr());
-    if let Some(f) = s.secret_file() {
-        println!(
-            "no RASK_SECRET: made a secret, readable only by this user, in {}",
-            f.display()
-        );
-    }
     s.wait();
     Ok(())
 }
@@ -104,6 +104,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     }
     opts.name = args.name.clone();
     opts.listen_host = args.host;
+    opts.wire = crate::tls::wire(&args.tls)?;
     rask::run_worker(opts).context("worker")?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod demo;
 mod jobs;
 mod run;
 mod submit;
+mod tls;
 mod wait;
 
 use clap::{Parser, Subcommand};

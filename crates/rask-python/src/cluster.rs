@@ -152,9 +152,11 @@ impl PyScheduler {
                 "rask: `{listen}` is not host:port ({e})"
             ))
         })?;
+        let wire = rask::distributed::wire::WireConfig::try_from_env()
+            .map_err(|e| RaskError::new_err(format!("rask: {e}")))?;
         let cfg = rask::SchedulerConfig {
             listen: addr,
-            wire: rask::distributed::wire::WireConfig::from_env(),
+            wire,
             ..rask::SchedulerConfig::default()
         };
         let s = py

@@ -64,6 +64,12 @@ pub enum WireError {
     /// sequence of unknown length). Never caused by the peer.
     #[error("cannot encode message: {0}")]
     Encode(String),
+    /// TLS settings were given to a build without the `tls` feature.
+    #[error(
+        "TLS settings were given ({0}), but this build has no TLS (the `tls` feature of \
+         rask-distributed, rask or rask-cli)"
+    )]
+    NoTls(String),
     /// TLS setup or TLS handshake failure.
     #[cfg(feature = "tls")]
     #[error("tls: {0}")]
@@ -76,7 +82,10 @@ impl WireError {
     pub fn is_peer_fault(&self) -> bool {
         !matches!(
             self,
-            WireError::InsecureBind { .. } | WireError::Encode(_) | WireError::NoSecret { .. }
+            WireError::InsecureBind { .. }
+                | WireError::Encode(_)
+                | WireError::NoSecret { .. }
+                | WireError::NoTls(_)
         )
     }
 }

@@ -45,7 +45,15 @@ pub use handshake::{
 };
 pub use secret::{runtime_dir, secret_file, Secret, RUNTIME_DIR_ENV, SECRET_ENV};
 #[cfg(feature = "tls")]
-pub use tls::TlsConfig;
+pub use tls::{TlsConfig, TlsFiles};
+
+/// The TLS variables of [`WireConfig::try_from_env`] (`TlsFiles::from_env`).
+pub const TLS_VARS: [&str; 4] = [
+    "RASK_TLS_CERT",
+    "RASK_TLS_KEY",
+    "RASK_TLS_CA",
+    "RASK_TLS_SERVER_NAME",
+];
 
 /// The protocol version; both sides must have the same. Version 1 encoded
 /// messages with bincode 1; version 2 with `rask_core::format` (postcard).
@@ -105,12 +113,35 @@ impl Default for WireConfig {
 }
 
 impl WireConfig {
-    /// The defaults, with the secret from `RASK_SECRET` if set.
+    /// The defaults, with the secret from `RASK_SECRET` if set (TLS
+    /// settings in the environment are [`WireConfig::try_from_env`]'s).
     pub fn from_env() -> WireConfig {
         WireConfig {
             secret: Secret::from_env().map(Arc::new),
             ..WireConfig::default()
         }
+    }
+
+    /// [`WireConfig::from_env`], with TLS from `RASK_TLS_CERT`,
+    /// `RASK_TLS_KEY`, `RASK_TLS_CA` and `RASK_TLS_SERVER_NAME`
+    /// (`TlsFiles::from_env`). Files that do not load, or TLS settings in a
+    /// build without the `tls` feature, are an error: never a silent
+    /// connection without TLS.
+    pub fn try_from_env() -> Result<WireConfig, WireError> {
+        #[allow(unused_mut)]
+        let mut w = WireConfig::from_env();
+        #[cfg(feature = "tls")]
+        if let Some(files) = TlsFiles::from_env() {
+            w.tls = Some(Arc::new(files.load()?));
+        }
+        #[cfg(not(feature = "tls"))]
+        if let Some(k) = TLS_VARS
+            .iter()
+            .find(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+        {
+            return Err(WireError::NoTls(format!("{k} is set")));
+        }
+        Ok(w)
     }
 
     /// The same settings with this secret.
