@@ -220,7 +220,7 @@ impl Connection {
         }
     }
 
-    fn send(&self, m: FromClient) -> Result<(), Error> {
+    pub(crate) fn send(&self, m: FromClient) -> Result<(), Error> {
         if !self.alive.load(Ordering::SeqCst) {
             return Err(Error::Disconnected);
         }
@@ -310,6 +310,7 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
         | ToClient::Retrying { graph, .. }
         | ToClient::Erred { graph, .. }
         | ToClient::GraphDone { graph }
+        | ToClient::Moved { graph, .. }
         | ToClient::Refused { graph, .. } => *graph,
         ToClient::Var { name, value } => {
             if let Some(ws) = lock(vars).remove(name) {
@@ -490,36 +491,7 @@ impl Connection {
 }
 
 fn task_error(run: &Run, t: TaskId, attempt: u32, failure: &Failure) -> TaskError {
-    let (kind, message) = match failure {
-        Failure::Panicked(m) => (TaskErrorKind::Panicked, m.clone()),
-        Failure::Failed(m) => (TaskErrorKind::Failed, m.clone()),
-        Failure::TimedOut(ms) => (
-            TaskErrorKind::TimedOut {
-                after: Duration::from_millis(*ms),
-            },
-            String::new(),
-        ),
-        Failure::NotRegistered(m) => (TaskErrorKind::NotRegistered, m.clone()),
-        Failure::WorkersDied { deaths, last } => (
-            TaskErrorKind::WorkerDied {
-                worker: u32::MAX,
-                how: last.clone(),
-            },
-            format!(
-                "{deaths} workers died while running it (the last: {last}); it is not tried again"
-            ),
-        ),
-        Failure::NoWorkers(m) => (TaskErrorKind::NoWorkers, m.clone()),
-        Failure::Lost(m) => (TaskErrorKind::Failed, m.clone()),
-    };
-    TaskError {
-        key: run.plan().key(t).clone(),
-        kind,
-        message,
-        backtrace: None,
-        attempt,
-        cause: None,
-    }
+    failure.to_task_error(run.plan().key(t).clone(), attempt)
 }
 
 /// Settles every task of `run` with the same error (the graph could not run).
@@ -802,6 +774,11 @@ impl RemoteOutput {
                         *lock(&self.located) = v;
                         break;
                     }
+                    // Copied off a worker being retired.
+                    Ok(ToClient::Moved { task, value, .. }) if task == self.task => {
+                        *lock(&self.located) = value;
+                        break;
+                    }
                     Ok(ToClient::Erred { task, failure, .. }) if task == self.task => {
                         return Err(format!(
                             "a persisted value was lost and could not be made again: {failure:?}"
@@ -1003,6 +980,16 @@ impl Connection {
                         erred.insert(task, (attempt, failure));
                     }
                     ToClient::GraphDone { .. } => done = true,
+                    // Copied off a worker being retired: fetch it there.
+                    ToClient::Moved { task, value, .. } => match value {
+                        loc if !fetch => {
+                            located.insert(task, loc);
+                        }
+                        Located::At { gid, addr } if !values.contains_key(&task) => {
+                            at.insert(task, (gid, addr));
+                        }
+                        _ => {}
+                    },
                     ToClient::Refused { why, .. } => {
                         return Err(format!("the scheduler refused the graph: {why}"))
                     }
@@ -1056,6 +1043,11 @@ impl Connection {
                         if let ToClient::Finished {
                             task,
                             value: Some(Located::At { gid, addr }),
+                            ..
+                        }
+                        | ToClient::Moved {
+                            task,
+                            value: Located::At { gid, addr },
                             ..
                         } = m
                         {

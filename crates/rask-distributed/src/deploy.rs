@@ -45,15 +45,22 @@ use crate::wire::{Secret, WireConfig, SECRET_ENV};
 use crate::worker::{Link, WorkerOptions};
 use crate::{Connection, Error};
 
+mod scale;
+
 /// Says a process is a worker: `local` (socket on descriptor 3) or
 /// `tcp:ADDRESS`.
-const WORKER_ENV: &str = "RASK_WORKER";
-const NAME_ENV: &str = "RASK_WORKER_NAME";
-const THREADS_ENV: &str = "RASK_WORKER_THREADS";
+pub(crate) const WORKER_ENV: &str = "RASK_WORKER";
+pub(crate) const NAME_ENV: &str = "RASK_WORKER_NAME";
+pub(crate) const THREADS_ENV: &str = "RASK_WORKER_THREADS";
 /// A worker's resources: `gpu=1,ssd=2`.
-const RESOURCES_ENV: &str = "RASK_WORKER_RESOURCES";
+pub(crate) const RESOURCES_ENV: &str = "RASK_WORKER_RESOURCES";
 /// The address a TCP worker's data port binds (default loopback).
-const HOST_ENV: &str = "RASK_WORKER_HOST";
+pub(crate) const HOST_ENV: &str = "RASK_WORKER_HOST";
+/// A worker's memory limit in bytes, declared to the scheduler.
+pub(crate) const MEMORY_ENV: &str = "RASK_WORKER_MEMORY";
+/// Set: the worker runs supervised, restarted when it crashes
+/// (`supervise.rs`).
+pub(crate) const RESTART_ENV: &str = "RASK_WORKER_RESTART";
 /// The descriptor on which a local worker finds its scheduler link.
 const LINK_FD: i32 = 3;
 /// The descriptor on which a deployment's worker finds its started board.
@@ -76,6 +83,26 @@ pub fn init() {
         return;
     };
     let kind = kind.to_string_lossy().into_owned();
+    if std::env::var_os(RESTART_ENV).is_some() {
+        // The supervisor: this program again, without the variable, as
+        // its child (which serves).
+        std::env::remove_var(RESTART_ENV);
+        let name = std::env::var(NAME_ENV).unwrap_or_else(|_| "worker".to_owned());
+        let code = crate::supervise::supervise(
+            || {
+                let mut c = Command::new(
+                    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+                );
+                c.args(std::env::args_os().skip(1));
+                c
+            },
+            &name,
+        );
+        std::process::exit(code.unwrap_or_else(|e| {
+            eprintln!("rask worker supervisor: {e}");
+            71
+        }));
+    }
     let take = |k: &str| {
         let v = std::env::var(k).ok();
         std::env::remove_var(k);
@@ -92,6 +119,9 @@ pub fn init() {
     }
     if let Some(h) = take(HOST_ENV).and_then(|h| h.parse().ok()) {
         opts.listen_host = h;
+    }
+    if let Some(m) = take(MEMORY_ENV).and_then(|m| m.parse().ok()) {
+        opts.memory = m;
     }
     let board = take(BOARD_ENV).and_then(|_| {
         // SAFETY: the deployment started us with the board on BOARD_FD
@@ -296,6 +326,9 @@ pub(crate) fn describe(status: &ExitStatus) -> String {
 enum Ask {
     Add(Vec<(String, f64)>, std_mpsc::Sender<io::Result<()>>),
     Kill(usize, std_mpsc::Sender<io::Result<()>>),
+    /// These workers are being retired (or, `false`, no longer): when
+    /// they end, they stay ended.
+    Retire(Vec<String>, bool, std_mpsc::Sender<io::Result<()>>),
 }
 
 /// One worker position.
@@ -304,8 +337,8 @@ struct Proc {
     resources: Vec<(String, f64)>,
     child: Option<Child>,
     started: Instant,
-    quick_deaths: u32,
-    /// Killed on request: not restarted.
+    crashes: crate::supervise::CrashLoop,
+    /// Killed or retired on request: not restarted.
     killed: bool,
 }
 
@@ -313,6 +346,8 @@ struct Proc {
 #[derive(Default)]
 struct Watch {
     pids: Mutex<Vec<u32>>,
+    /// Workers running and not being retired.
+    active: std::sync::atomic::AtomicUsize,
     restarts: std::sync::atomic::AtomicU64,
 }
 
@@ -442,7 +477,7 @@ impl Nanny {
                             resources: Vec::new(),
                             child: Some(child),
                             started: Instant::now(),
-                            quick_deaths: 0,
+                            crashes: Default::default(),
                             killed: false,
                         }),
                         Err(e) => {
@@ -507,6 +542,11 @@ fn nanny_loop(
             .iter()
             .filter_map(|p| p.child.as_ref().map(Child::id))
             .collect();
+        let active = procs
+            .iter()
+            .filter(|p| p.child.is_some() && !p.killed)
+            .count();
+        watch.active.store(active, Ordering::SeqCst);
         match asks.recv_timeout(Duration::from_millis(10)) {
             Ok(Ask::Add(resources, reply)) => {
                 let name = format!("local-{names_used}");
@@ -517,7 +557,7 @@ fn nanny_loop(
                         resources,
                         child: Some(child),
                         started: Instant::now(),
-                        quick_deaths: 0,
+                        crashes: Default::default(),
                         killed: false,
                     });
                 });
@@ -539,6 +579,13 @@ fn nanny_loop(
                     None => Err(io::Error::other(format!("no live worker {i}"))),
                 };
                 let _ = reply.send(r);
+            }
+            Ok(Ask::Retire(names, retiring, reply)) => {
+                for p in procs.iter_mut().filter(|p| names.contains(&p.name)) {
+                    p.killed = retiring;
+                }
+                let _ = reply.send(Ok(()));
+                continue;
             }
             Err(std_mpsc::RecvTimeoutError::Timeout) => {}
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
@@ -576,16 +623,11 @@ fn nanny_loop(
                 tracing::info!(worker = %p.name, pid, %how, "worker ended");
                 continue;
             }
-            if p.started.elapsed() < Duration::from_secs(1) {
-                p.quick_deaths += 1;
-            } else {
-                p.quick_deaths = 0;
-            }
-            if p.quick_deaths >= MAX_QUICK_DEATHS {
+            if !p.crashes.may_restart(p.started.elapsed()) {
                 tracing::error!(
                     worker = %p.name, pid, %how,
                     "worker died {} times within a second of starting; not restarting it",
-                    p.quick_deaths
+                    p.crashes.quick_deaths()
                 );
                 continue;
             }
@@ -613,8 +655,9 @@ impl Drop for Nanny {
 
 /// A scheduler in this process and local worker processes, supervised.
 pub struct LocalCluster {
-    // Field order is drop order: the client side first, then the workers,
-    // then the scheduler.
+    // Field order is drop order: adaptive scaling and the client side
+    // first, then the workers, then the scheduler.
+    adaptive: Mutex<Option<crate::adaptive::Adaptive>>,
     nanny: Nanny,
     scheduler: Arc<Scheduler>,
     secret: Option<String>,
@@ -687,6 +730,7 @@ impl LocalCluster {
         let names = (0..opts.workers).map(|i| format!("local-{i}")).collect();
         let nanny = Nanny::start(spawner, names, opts.restart)?;
         let c = LocalCluster {
+            adaptive: Mutex::new(None),
             nanny,
             scheduler,
             secret,

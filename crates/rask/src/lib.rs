@@ -54,6 +54,7 @@ pub use rask_distributed::{
     run_worker, Connection, LocalCluster, LocalOptions, Scheduler, SchedulerConfig, Transport,
     WorkerCommand, WorkerOptions,
 };
+pub use rask_distributed::{AdaptOptions, Adaptive, SlurmCluster, SlurmOptions};
 pub use rask_local::{ShuffledExecutor, SyncExecutor, ThreadPool, ThreadsExecutor};
 /// Registers a function so that worker processes can run it: see the
 /// README's "Worker processes" and `rask_macros`.
@@ -79,6 +80,8 @@ pub use rask_array as array;
 pub use rask_dataframe as dataframe;
 
 /// What `#[rask::task]` expands to refers to these; not an API.
+pub mod smoke;
+
 #[doc(hidden)]
 pub use rask_client::__private;
 

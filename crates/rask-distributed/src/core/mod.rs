@@ -9,7 +9,9 @@
 //! and releasing graphs), `state.rs` (the transitions), `schedule.rs`
 //! (placement, the window, tasks no worker can run), `steal.rs`,
 //! `workers.rs` (workers' messages, joins and deaths), `check.rs` (the
-//! invariants), `placement.rs` (the policies).
+//! invariants), `placement.rs` (the policies), `adapt.rs` (how many
+//! workers the work in hand wants: adaptive scaling), `retire.rs`
+//! (retiring a worker without losing the values it holds).
 //!
 //! # Task states and transitions
 //! ```text
@@ -25,6 +27,7 @@
 //!   Processing(w) ──Stolen──> Ready          ──Missing──> Waiting
 //!   Ready ──an input lost──> Waiting
 //!   Memory ──no longer needed──> Released    ──holders died, still needed──> Waiting
+//!   Memory ──a retiring worker's value copied──> Memory (one holder more)
 //!   Released ──a dependent must be recomputed──> Waiting
 //!   any ──its graph released (and no later graph uses it)──> forgotten
 //!        (slot reused, id generation bumped)
@@ -61,14 +64,17 @@
 //! - `attempts` counts the `Started` messages of a task: the number of times
 //!   its function really began to run.
 
+mod adapt;
 mod check;
 mod graphs;
 mod placement;
+mod retire;
 mod schedule;
 mod state;
 mod steal;
 mod workers;
 
+pub use adapt::{desired_workers, ClusterReport, Load, WorkerReport};
 pub use placement::Placement;
 
 use std::cmp::Reverse;
@@ -104,6 +110,9 @@ pub trait Outbox {
     fn to_worker(&mut self, w: WorkerIx, msg: ToWorker);
     /// Queues `msg` for client `c`.
     fn to_client(&mut self, c: ClientIx, msg: ToClient);
+    /// Closes worker `w`'s connection once its queued messages are sent
+    /// (a retired worker: its process then ends by itself).
+    fn close_worker(&mut self, _w: WorkerIx) {}
 }
 
 /// Settings of the scheduler core.
@@ -131,6 +140,9 @@ pub struct CoreConfig {
     /// its resources or name) fails with `NoWorkers` after this long;
     /// `None` waits for ever (as Dask does by default).
     pub no_workers_timeout: Option<Duration>,
+    /// Adaptive scaling wants enough workers to finish the work in hand
+    /// in about this long (Dask's `target_duration`, 5 s).
+    pub target_duration: Duration,
 }
 
 impl Default for CoreConfig {
@@ -144,6 +156,7 @@ impl Default for CoreConfig {
             max_per_thread: 2048,
             inline_max: 1024,
             no_workers_timeout: Some(Duration::from_secs(60)),
+            target_duration: Duration::from_secs(5),
         }
     }
 }
@@ -263,6 +276,8 @@ struct Worker {
     defined: Vec<bool>,
     res_used: Vec<f64>,
     stealing: bool,
+    /// Being retired: it gets no new task (see `retire.rs`).
+    retiring: bool,
 }
 
 impl Worker {
@@ -272,7 +287,11 @@ impl Worker {
     /// tasks a thread. So short tasks go in big batches (few round trips
     /// per task), long ones a few at a time (the rest stay free to go
     /// wherever a thread frees first).
+    /// A retiring worker takes nothing.
     fn has_room(&self, cfg: &CoreConfig) -> bool {
+        if self.retiring {
+            return false;
+        }
         let threads = self.info.threads.max(1);
         if self.in_flight < threads * (1 + cfg.prefetch_per_thread) {
             return true;
@@ -328,6 +347,10 @@ pub struct Core {
     /// Vectors to make again because a part of theirs is wanted (see the
     /// module docs).
     remake: Vec<(Slot, u32)>,
+    /// Workers being retired and the values being copied off them.
+    retiring: retire::Retiring,
+    /// Observed durations, for adaptive scaling.
+    durations: adapt::Durations,
 }
 
 impl Core {
@@ -353,6 +376,8 @@ impl Core {
             vars: HashMap::new(),
             now: Instant::now(),
             remake: Vec::new(),
+            retiring: retire::Retiring::default(),
+            durations: adapt::Durations::default(),
         }
     }
 
@@ -366,6 +391,7 @@ impl Core {
     pub fn tick(&mut self, now: Instant, out: &mut impl Outbox) {
         self.now = now;
         self.expire_unrunnable(out);
+        self.progress_retiring(out);
     }
 
     /// A new client connection.
@@ -448,10 +474,15 @@ impl Core {
                         c.released,
                     ];
                     rask_core::format::to_vec(&v.map(|x| x as u64)).ok()
+                } else if name == "rask:adapt" {
+                    rask_core::format::to_vec(&self.report()).ok()
                 } else {
                     self.vars.get(&name).cloned()
                 };
                 out.to_client(c, ToClient::Var { name, value });
+            }
+            FromClient::Retire { workers } => {
+                self.retire(&workers, out);
             }
             FromClient::WatchWorkers => {
                 if let Some(cs) = self.clients.get_mut(c.0 as usize) {

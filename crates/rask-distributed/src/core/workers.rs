@@ -53,6 +53,7 @@ impl Core {
             defined: Vec::new(),
             res_used: vec![0.0; res],
             stealing: false,
+            retiring: false,
         });
         self.unpark_unrunnable();
         self.schedule(out);
@@ -83,7 +84,9 @@ impl Core {
             FromWorker::Started { gid, .. }
             | FromWorker::Finished { gid, .. }
             | FromWorker::Erred { gid, .. }
-            | FromWorker::Missing { gid, .. } => self.known(*gid)?,
+            | FromWorker::Missing { gid, .. }
+            | FromWorker::Fetched { gid, .. }
+            | FromWorker::NotFetched { gid } => self.known(*gid)?,
             FromWorker::Stolen { gids } => {
                 for g in gids {
                     self.known(*g)?;
@@ -117,6 +120,7 @@ impl Core {
                         if let Some(outs) = parts {
                             self.finished_parts(slot, w, thread, outs, out);
                         }
+                        self.observe(slot, micros);
                         self.finished(slot, w, thread, nbytes, micros, inline, out)
                     }
                     // A task released or moved meanwhile: drop its value.
@@ -152,6 +156,8 @@ impl Core {
                     }
                 }
             }
+            FromWorker::Fetched { gid, nbytes } => self.fetched(w, gid, Some(nbytes), out),
+            FromWorker::NotFetched { gid } => self.fetched(w, gid, None, out),
             FromWorker::Stolen { gids } => {
                 self.workers[w as usize].stealing = false;
                 for gid in gids {

@@ -151,6 +151,7 @@ pub(super) fn batch(
                     store.remove(&g);
                 }
             }
+            ToWorker::Fetch { gid, addr } => super::fetch::fetch_and_keep(shared, peers, gid, addr),
         }
     }
     if !jobs.is_empty() {

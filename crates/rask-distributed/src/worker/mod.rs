@@ -27,6 +27,7 @@
 //!    started or waits for a fetch.
 
 mod compute;
+mod fetch;
 mod handle;
 
 use std::collections::{HashMap, VecDeque};
