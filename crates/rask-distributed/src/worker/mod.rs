@@ -161,7 +161,12 @@ pub fn run_worker(opts: WorkerOptions) -> Result<(), Error> {
 }
 
 /// Runs a worker with either link until the scheduler goes.
-pub(crate) fn run(opts: WorkerOptions, link: Link, board: Option<Board>) -> Result<(), Error> {
+pub(crate) fn run(mut opts: WorkerOptions, link: Link, board: Option<Board>) -> Result<(), Error> {
+    if matches!(link, Link::Tcp) {
+        // The scheduler's secret (its data port asks for it too); name
+        // resolution blocks, so it is done before the runtime starts.
+        opts.wire = opts.wire.or_local_secret(&opts.scheduler)?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("rask-worker-net")
@@ -172,7 +177,7 @@ pub(crate) fn run(opts: WorkerOptions, link: Link, board: Option<Board>) -> Resu
 }
 
 async fn serve(
-    mut opts: WorkerOptions,
+    opts: WorkerOptions,
     link: Link,
     board: Option<Board>,
     rt: tokio::runtime::Handle,
@@ -184,10 +189,6 @@ async fn serve(
         .unwrap_or_else(|| format!("{}:{}", opts.listen_host, std::process::id()))
         .into();
     let shared_mem = matches!(link, Link::Local(_));
-    if !shared_mem {
-        // Its data port asks for the scheduler's secret too.
-        opts.wire = opts.wire.or_local_secret(&opts.scheduler)?;
-    }
     let shared = Arc::new(Shared {
         store: Mutex::new(HashMap::new()),
         queue: Mutex::new(VecDeque::new()),
