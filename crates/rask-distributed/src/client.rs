@@ -40,6 +40,8 @@ use crate::scheduler::LocalClient;
 use crate::wire::{connect_tcp, Role, WireConfig};
 use crate::Error;
 
+mod coord;
+
 const HERE: WorkerId = WorkerId::CLIENT;
 /// Constants up to this size travel inside the graph.
 const LITERAL_MAX: usize = 64 * 1024;
@@ -94,6 +96,9 @@ pub struct Connection {
     local: bool,
     next_held: AtomicU64,
     id: u64,
+    /// Coordination requests in flight (`client/coord.rs`).
+    coord: Arc<crate::coord::Pending>,
+    next_coord: AtomicU64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -130,13 +135,15 @@ impl Connection {
         });
         let c = Self::new(rt, Link::Tcp(tx), addr.to_owned(), wire, false);
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Ok(Some(batch)) = r.recv::<Vec<ToClient>>().await {
                 for m in batch {
-                    route(m, &routes, &vars);
+                    route(m, &routes, &vars, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
+            coord.close();
         });
         Ok(c)
     }
@@ -156,13 +163,15 @@ impl Connection {
             true,
         );
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Some(batch) = from.recv().await {
                 for m in batch {
-                    route(m, &routes, &vars);
+                    route(m, &routes, &vars, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
+            coord.close();
         });
         Ok(c)
     }
@@ -189,6 +198,8 @@ impl Connection {
             local,
             next_held: AtomicU64::new(1),
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            coord: Arc::default(),
+            next_coord: AtomicU64::new(1),
         }
     }
 
@@ -303,7 +314,11 @@ fn closed(routes: &Routes, vars: &VarWaiters, alive: &AtomicBool) {
     lock(vars).clear();
 }
 
-fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
+fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, coord: &crate::coord::Pending) {
+    let m = match m {
+        ToClient::Coord(reply) => return coord.answer(reply),
+        m => m,
+    };
     let graph = match &m {
         ToClient::Started { graph, .. }
         | ToClient::Finished { graph, .. }
@@ -321,6 +336,7 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
             return;
         }
         ToClient::WorkerJoined { .. } | ToClient::WorkerLost { .. } => return,
+        ToClient::Coord(_) => return,
     };
     if let Some(tx) = lock(routes).get(&graph) {
         let _ = tx.send(m);
@@ -995,7 +1011,8 @@ impl Connection {
                     }
                     ToClient::Var { .. }
                     | ToClient::WorkerJoined { .. }
-                    | ToClient::WorkerLost { .. } => {}
+                    | ToClient::WorkerLost { .. }
+                    | ToClient::Coord(_) => {}
                 }
             }
             if !done || at.is_empty() || !fetch {

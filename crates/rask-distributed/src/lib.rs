@@ -27,10 +27,14 @@
 //!   crosses the wire);
 //! - [`proto`]: the messages. Nothing on the wire is code: tasks name
 //!   registered functions.
+//! - [`coord`]: the requesting side of coordination (locks, queues,
+//!   events, ...): links, answer tickets, task sessions; the scheduler's
+//!   side is `core::coord`.
 
 pub mod adaptive;
 mod bytes;
 pub mod client;
+pub mod coord;
 pub mod core;
 mod data;
 mod deploy;

@@ -21,6 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod coord;
+pub use coord::{CoordAnswer, CoordFail, CoordOp, CoordReply, CoordRequest, ReqId, SessionId};
+
 /// A task's global id, given by the scheduler; workers name values by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Gid(pub u64);
@@ -143,6 +146,9 @@ pub enum FromClient {
     /// their connections are closed (`core/retire.rs`). Progress shows in
     /// the `rask:adapt` variable.
     Retire { workers: Vec<String> },
+    /// A coordination request (locks, queues, events: `proto/coord.rs`);
+    /// `SetVar`/`GetVar` above reach the same variables.
+    Coord(CoordRequest),
 }
 
 /// Why a task failed, as the scheduler reports it to the client.
@@ -293,6 +299,8 @@ pub enum ToClient {
         task: u32,
         value: Located,
     },
+    /// The answer to a coordination request.
+    Coord(CoordReply),
 }
 
 /// An argument as a worker gets it.
@@ -357,6 +365,8 @@ pub enum ToWorker {
     /// keep it (a worker being retired hands its values over); answered
     /// with `FromWorker::Fetched` or `FromWorker::NotFetched`.
     Fetch { gid: Gid, addr: String },
+    /// The answer to a coordination request of one of its tasks.
+    Coord(CoordReply),
 }
 
 /// A worker to the scheduler.
@@ -392,6 +402,9 @@ pub enum FromWorker {
     NotFetched { gid: Gid },
     /// Still alive.
     Heartbeat,
+    /// A coordination request of one of its tasks (sent at once, not
+    /// batched with results).
+    Coord(CoordRequest),
 }
 
 /// A request on a worker's data port (from a peer or a client).

@@ -313,8 +313,11 @@ async fn serve(
         ..NetOut::default()
     };
     loop {
+        // Woken at the next coordination deadline too (a wait timing out).
+        let wake = core.next_deadline();
         let ev = tokio::select! {
             ev = rx.recv() => ev,
+            _ = sleep_until(wake) => Some(Event::Tick),
             _ = &mut stop => None,
         };
         let Some(ev) = ev else { break };
@@ -446,6 +449,14 @@ fn raise_descriptor_limit() {
                 tracing::debug!(from = old, to = lim.rlim_max, "raised the descriptor limit");
             }
         }
+    }
+}
+
+/// Sleeps until `at` (for ever if `None`).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -60,6 +60,13 @@ pub use rask_local::{ShuffledExecutor, SyncExecutor, ThreadPool, ThreadsExecutor
 /// README's "Worker processes" and `rask_macros`.
 pub use rask_macros::task;
 
+/// Locks, semaphores, queues, events, variables, barriers and
+/// publish/subscribe topics shared by name across tasks, processes and
+/// machines (see the README's "Coordination" and `docs/coordination.md`).
+pub mod coord {
+    pub use rask_client::coord::*;
+}
+
 /// The distributed runtime's lower-level pieces: the scheduler core,
 /// placement policies, the wire (secrets, TLS), the messages.
 pub mod distributed {

@@ -11,7 +11,9 @@
 //! `workers.rs` (workers' messages, joins and deaths), `check.rs` (the
 //! invariants), `placement.rs` (the policies), `adapt.rs` (how many
 //! workers the work in hand wants: adaptive scaling), `retire.rs`
-//! (retiring a worker without losing the values it holds).
+//! (retiring a worker without losing the values it holds), `coord/` (locks,
+//! queues, events, variables... for tasks and clients: a state machine of
+//! its own, fed the `Coord` messages and told when workers and clients go).
 //!
 //! # Task states and transitions
 //! ```text
@@ -66,6 +68,7 @@
 
 mod adapt;
 mod check;
+pub mod coord;
 mod graphs;
 mod placement;
 mod retire;
@@ -84,7 +87,9 @@ use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
-use crate::proto::{FromClient, Gid, GraphNo, TaskOpts, ToClient, ToWorker, WorkerInfo};
+use crate::proto::{
+    CoordReply, FromClient, Gid, GraphNo, TaskOpts, ToClient, ToWorker, WorkerInfo,
+};
 
 /// A connected client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -342,7 +347,8 @@ pub struct Core {
     func_us: Vec<f64>,
     clients: Vec<ClientState>,
     turn: u32,
-    vars: HashMap<String, Vec<u8>>,
+    /// Locks, queues, variables... (`coord/`).
+    coord: coord::Coord,
     now: Instant,
     /// Vectors to make again because a part of theirs is wanted (see the
     /// module docs).
@@ -373,7 +379,7 @@ impl Core {
             func_us: Vec::new(),
             clients: Vec::new(),
             turn: 0,
-            vars: HashMap::new(),
+            coord: coord::Coord::new(),
             now: Instant::now(),
             remake: Vec::new(),
             retiring: retire::Retiring::default(),
@@ -392,6 +398,17 @@ impl Core {
         self.now = now;
         self.expire_unrunnable(out);
         self.progress_retiring(out);
+        self.coord.tick(now, &mut CoordOut(out));
+    }
+
+    /// When the next coordination wait times out (the server ticks then).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.coord.next_deadline()
+    }
+
+    /// The coordination state (locks, queues, ...), for tests and metrics.
+    pub fn coord(&self) -> &coord::Coord {
+        &self.coord
     }
 
     /// A new client connection.
@@ -458,7 +475,7 @@ impl Core {
                 }
             }
             FromClient::SetVar { name, value } => {
-                self.vars.insert(name, value);
+                self.coord.set_var(name, value, &mut CoordOut(out));
             }
             FromClient::GetVar { name } => {
                 let value = if name == "rask:workers" {
@@ -477,12 +494,17 @@ impl Core {
                 } else if name == "rask:adapt" {
                     rask_core::format::to_vec(&self.report()).ok()
                 } else {
-                    self.vars.get(&name).cloned()
+                    self.coord.var(&name).cloned()
                 };
                 out.to_client(c, ToClient::Var { name, value });
             }
             FromClient::Retire { workers } => {
                 self.retire(&workers, out);
+            }
+            FromClient::Coord(req) => {
+                let now = self.now;
+                self.coord
+                    .request(coord::Peer::Client(c.0), req, now, &mut CoordOut(out));
             }
             FromClient::WatchWorkers => {
                 if let Some(cs) = self.clients.get_mut(c.0 as usize) {
@@ -510,6 +532,8 @@ impl Core {
             cs.alive = false;
             cs.watch_workers = false;
         }
+        self.coord
+            .peer_gone(coord::Peer::Client(c.0), &mut CoordOut(out));
         let mine: Vec<(ClientIx, GraphNo)> =
             self.graph_ix.keys().filter(|k| k.0 == c).copied().collect();
         for k in mine {
@@ -547,6 +571,18 @@ impl Core {
         self.graphs
             .get(self.tasks[s.ix()].graph as usize)
             .and_then(Option::as_ref)
+    }
+}
+
+/// Coordination answers, as messages to workers and clients.
+struct CoordOut<'a, O>(&'a mut O);
+
+impl<O: Outbox> coord::Replies for CoordOut<'_, O> {
+    fn reply(&mut self, to: coord::Peer, reply: CoordReply) {
+        match to {
+            coord::Peer::Worker(w) => self.0.to_worker(WorkerIx(w), ToWorker::Coord(reply)),
+            coord::Peer::Client(c) => self.0.to_client(ClientIx(c), ToClient::Coord(reply)),
+        }
     }
 }
 

@@ -216,6 +216,7 @@ impl Sim {
                         .worker_message(ix, wire(&FromWorker::Stolen { gids: back }), &mut self.out)
                         .unwrap();
                 }
+                ToWorker::Coord(r) => panic!("an answer to a request nobody made: {r:?}"),
             }
         }
         for (c, m) in to_c {
@@ -275,7 +276,8 @@ impl Sim {
                 ToClient::Refused { why, .. } => panic!("refused: {why}"),
                 ToClient::Var { .. }
                 | ToClient::WorkerJoined { .. }
-                | ToClient::WorkerLost { .. } => {}
+                | ToClient::WorkerLost { .. }
+                | ToClient::Coord(_) => {}
             }
         }
         any

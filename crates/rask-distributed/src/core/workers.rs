@@ -93,10 +93,17 @@ impl Core {
                 }
             }
             FromWorker::Join(_) => return Err("a second join message".to_owned()),
-            FromWorker::Heartbeat => {}
+            FromWorker::Heartbeat | FromWorker::Coord(_) => {}
         }
         match msg {
             FromWorker::Join(_) | FromWorker::Heartbeat => return Ok(()),
+            FromWorker::Coord(req) => {
+                let now = self.now;
+                let peer = super::coord::Peer::Worker(w);
+                self.coord
+                    .request(peer, req, now, &mut super::CoordOut(out));
+                return Ok(());
+            }
             FromWorker::Started { gid, thread } => {
                 if let Some(slot) = self.processing_on(gid, w) {
                     self.started(slot, w, thread, out);
@@ -259,6 +266,9 @@ impl Core {
         wk.stealing = false;
         let sent = std::mem::take(&mut wk.sent);
         let name = wk.info.name.clone();
+        // What its tasks held (locks, queue items...) is released first.
+        self.coord
+            .peer_gone(super::coord::Peer::Worker(w), &mut super::CoordOut(out));
         for c in self.watchers() {
             out.to_client(
                 c,

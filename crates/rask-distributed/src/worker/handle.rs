@@ -145,6 +145,7 @@ pub(super) fn batch(
                 drop(q);
                 shared.say(FromWorker::Stolen { gids: back });
             }
+            ToWorker::Coord(reply) => shared.coord.answer(reply),
             ToWorker::Release { gids } => {
                 let mut store = lock(&shared.store);
                 for g in gids {

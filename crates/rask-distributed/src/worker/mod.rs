@@ -25,9 +25,13 @@
 //!    swap).
 //! 5. Stealing takes back tasks still in the compute queue, never one that
 //!    started or waits for a fetch.
+//! 6. Tasks reach the scheduler's locks, queues and events through the
+//!    worker's link (`coord.rs`); a compute thread blocked on one lends its
+//!    slot to an extra compute thread.
 
 mod compute;
 mod fetch;
+mod coord;
 mod handle;
 
 use std::collections::{HashMap, VecDeque};
@@ -131,6 +135,8 @@ pub(super) struct Shared {
     /// Where each compute thread writes the task it starts (a local
     /// deployment's worker; see `local/board.rs`).
     board: Option<Board>,
+    /// Its tasks' coordination requests (`coord.rs`).
+    coord: Arc<coord::WorkerLink>,
 }
 
 impl Holder for Shared {
@@ -202,7 +208,9 @@ async fn serve(
         threads: threads as u32,
         rt,
         board,
+        coord: Arc::default(),
     });
+    shared.coord.attach(&shared);
     // The data port, then the scheduler link.
     let (data_addr, data_server) = match &link {
         Link::Tcp => {
@@ -292,6 +300,7 @@ async fn serve(
         }
     };
     shared.stopping.store(true, Ordering::SeqCst);
+    shared.coord.close();
     shared.more.notify_all();
     beats.abort();
     if let Some(d) = data_server {
