@@ -30,8 +30,8 @@
 //!    slot to an extra compute thread.
 
 mod compute;
-mod fetch;
 mod coord;
+mod fetch;
 mod handle;
 
 use std::collections::{HashMap, VecDeque};
