@@ -1021,6 +1021,23 @@ impl Connection {
                 }
                 continue;
             }
+            // An output announced before its holder died and whose
+            // recomputation then failed through an input is settled as
+            // failed (the scheduler reports only the failed input), never
+            // fetched: its old holder is gone and nothing will announce it
+            // again (found by the simulator, `core/tests/sim.rs`).
+            if !erred.is_empty() {
+                let failed = failed_downstream(run, shipped, &erred);
+                at.retain(|&task, _| {
+                    shipped
+                        .plan
+                        .get(task as usize)
+                        .is_none_or(|t| !failed[t.index()])
+                });
+                if at.is_empty() {
+                    continue;
+                }
+            }
             // Fetch what is known, by holder.
             let mut by_addr: HashMap<String, Vec<(u32, Gid)>> = HashMap::new();
             for (&task, (gid, addr)) in &at {
@@ -1084,6 +1101,24 @@ impl Connection {
         }
         Ok((values, erred, located))
     }
+}
+
+/// Per plan task: whether it or a task it depends on (transitively) was
+/// reported failed.
+fn failed_downstream(
+    run: &Run,
+    shipped: &Shipped,
+    erred: &HashMap<u32, (u32, Failure)>,
+) -> Vec<bool> {
+    let plan = run.plan();
+    let mut failed = vec![false; plan.len()];
+    // Ascending ids are a topological order: inputs come first.
+    for i in 0..plan.len() {
+        let t = TaskId(i as u32);
+        failed[i] =
+            erred.contains_key(&shipped.local[i]) || plan.deps(t).iter().any(|d| failed[d.index()]);
+    }
+    failed
 }
 
 /// Decodes output `task` with the codec of its function's result.

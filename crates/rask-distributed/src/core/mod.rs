@@ -534,8 +534,11 @@ impl Core {
         }
         self.coord
             .peer_gone(coord::Peer::Client(c.0), &mut CoordOut(out));
-        let mine: Vec<(ClientIx, GraphNo)> =
+        let mut mine: Vec<(ClientIx, GraphNo)> =
             self.graph_ix.keys().filter(|k| k.0 == c).copied().collect();
+        // In submission order, whatever the map's: what goes out is then
+        // the same on every run (the simulator replays seeds).
+        mine.sort_unstable_by_key(|k| k.1);
         for k in mine {
             if let Some(g) = self.graph_ix.remove(&k) {
                 self.release_graph(g, out);
