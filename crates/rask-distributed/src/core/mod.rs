@@ -2,8 +2,9 @@
 //! plain data. No sockets, no clocks, no threads: inputs are method calls
 //! (a client's message, a worker's message, a connection lost, the time
 //! now), outputs are messages handed to an [`Outbox`]. The server
-//! (`server.rs`) and the simulator (`tests.rs`, through a fake transport
-//! that encodes every message) drive it the same way.
+//! (`scheduler.rs`) and the simulators (`tests.rs`, through a fake transport
+//! that encodes every message; `tests/sim.rs`, the seeded fault simulator)
+//! drive it the same way.
 //!
 //! Files: `mod.rs` (the types and the entry points), `graphs.rs` (submitting
 //! and releasing graphs), `state.rs` (the transitions), `schedule.rs`
