@@ -5,6 +5,16 @@
 use super::*;
 
 impl FaultSim {
+    /// A fetch between workers: cut at random in some seeds.
+    fn peer_fetch(&mut self, addr: &str, g: Gid) -> Option<u64> {
+        if self.cut_fetch > 0 && self.rng.below(self.cut_fetch) == 0 {
+            self.say(format_args!("the fetch of {g:?} from {addr} is cut"));
+            self.stats.cut_fetches += 1;
+            return None;
+        }
+        self.fetch(addr, g)
+    }
+
     pub(super) fn at_worker(&mut self, i: usize, m: ToWorker) {
         self.stats.messages += 1;
         self.say(format_args!("scheduler -> {}: {m:?}", self.workers[i].name));
@@ -28,15 +38,7 @@ impl FaultSim {
                     let v = match a {
                         ArgSource::Lit(b) => Some(format::from_slice::<u64>(b).unwrap()),
                         ArgSource::Here(g) => self.workers[i].store.get(g).copied(),
-                        ArgSource::There { gid: g, addr } => {
-                            if self.cut_fetch > 0 && self.rng.below(self.cut_fetch) == 0 {
-                                self.say(format_args!("the fetch of {g:?} from {addr} is cut"));
-                                self.stats.cut_fetches += 1;
-                                None
-                            } else {
-                                self.fetch(addr, *g)
-                            }
-                        }
+                        ArgSource::There { gid: g, addr } => self.peer_fetch(addr, *g),
                     };
                     match (v, a) {
                         (Some(v), _) => vals.push(v),
@@ -78,7 +80,7 @@ impl FaultSim {
                 }
             }
             ToWorker::Fetch { gid, addr } => {
-                let msg = match self.fetch(&addr, gid) {
+                let msg = match self.peer_fetch(&addr, gid) {
                     Some(v) => {
                         self.workers[i].store.insert(gid, v);
                         FromWorker::Fetched { gid, nbytes: 8 }
@@ -215,12 +217,15 @@ impl FaultSim {
         if !self.clients[ci].graphs[gi].done {
             return;
         }
-        // Done: fetch what is held on workers; a value gone with its
-        // worker is announced again once recomputed. As the real client
-        // (`client.rs`), an output with a failed input is settled failed,
-        // not fetched (seed 3544: announced, then its holder died and its
-        // recomputation failed through an input; nothing announces it
-        // again).
+        // Done: fetch what is held on workers. As the real client
+        // (`client.rs`, `collect`): a value gone from where it was
+        // announced is waited for until announced again (`Finished` once
+        // recomputed, `Moved` once copied off a retiring worker: seed 167,
+        // where `Moved` came after `GraphDone` and the client used to wait
+        // for a second `GraphDone` that never came); an output with a
+        // failed input is settled failed, not fetched (seed 3544:
+        // announced, then its holder died and its recomputation failed
+        // through an input; nothing announces it again).
         let located = std::mem::take(&mut self.clients[ci].graphs[gi].located);
         for (task, (gid, addr)) in located {
             if self.clients[ci].graphs[gi].failed(task).is_some() {
@@ -237,7 +242,6 @@ impl FaultSim {
                     self.say(format_args!(
                         "client {ci} could not fetch output {task} of graph {graph} from {addr}"
                     ));
-                    self.clients[ci].graphs[gi].done = false;
                 }
             }
         }
