@@ -11,7 +11,9 @@
 //!    holding the fewest bytes) is asked to fetch it from the retiring one
 //!    and keep it (`ToWorker::Fetch`); its `Fetched` adds it to the value's
 //!    holders. If the value is an output, its client hears `Moved`, with
-//!    the new address, since `Finished` named the retiring worker.
+//!    the new address, since `Finished` named the retiring worker (and
+//!    hears it again, naming the next holder, if that one dies while
+//!    another still holds the value: `worker_gone`).
 //! 3. A fetch that fails (`NotFetched`, or its fetcher died) is asked of
 //!    another worker, up to [`MAX_TRIES`] times; after that the value is
 //!    given up, and when its worker leaves it is lost as on a death
@@ -306,25 +308,31 @@ impl Core {
             out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
             return;
         }
-        let output = t.output;
-        let (g, local) = (t.graph, t.local);
         // First: the holder that tasks sent from now on fetch from.
         self.task_mut(slot).holders.insert(0, w);
-        if output {
-            if let Some(graph) = self.graphs.get(g as usize).and_then(Option::as_ref) {
-                let value = Located::At {
-                    gid,
-                    addr: self.workers[w as usize].info.data_addr.clone(),
-                };
-                out.to_client(
-                    graph.client,
-                    ToClient::Moved {
-                        graph: graph.no,
-                        task: local,
-                        value,
-                    },
-                );
-            }
+        self.announce_moved(slot, out);
+    }
+
+    /// If `slot` is an output held on workers, tells its client where to
+    /// fetch it now: its first holder.
+    pub(super) fn announce_moved(&self, slot: Slot, out: &mut impl Outbox) {
+        let t = self.task(slot);
+        let (Some(&h), true) = (t.holders.first(), t.output) else {
+            return;
+        };
+        if let Some(graph) = self.graphs.get(t.graph as usize).and_then(Option::as_ref) {
+            let value = Located::At {
+                gid: t.gid(slot),
+                addr: self.workers[h as usize].info.data_addr.clone(),
+            };
+            out.to_client(
+                graph.client,
+                ToClient::Moved {
+                    graph: graph.no,
+                    task: t.local,
+                    value,
+                },
+            );
         }
     }
 

@@ -320,13 +320,17 @@ impl Core {
                 self.enter_waiting(slot, out);
             }
         }
-        // Values it held.
+        // Values it held. An output that another worker still holds
+        // (copied off a retiring one) is announced there: its client may
+        // have been told this one (found by the simulator, seed 5278).
         for i in 0..self.tasks.len() {
             let t = &mut self.tasks[i];
             if t.state == St::Memory && t.holders.contains(&w) {
                 t.holders.retain(|h| *h != w);
                 if !t.has_value() {
                     self.lost(Slot(i as u32), out);
+                } else if t.output && t.inline.is_none() {
+                    self.announce_moved(Slot(i as u32), out);
                 }
             }
         }

@@ -37,8 +37,10 @@ const SEEDS: std::ops::Range<u64> = 0..2000;
 /// Seeds that found a bug, run every time too (see `peers.rs`,
 /// `at_client`): 3544, an output announced, then lost with its worker,
 /// then failed through an input; 167, an output copied off a retiring
-/// worker, its `Moved` arriving after `GraphDone`.
-const REGRESSIONS: [u64; 2] = [3544, 167];
+/// worker, its `Moved` arriving after `GraphDone`; 5278, an output
+/// copied off a retiring worker to one that then died, still held by the
+/// first (the client is now told where it is).
+const REGRESSIONS: [u64; 3] = [3544, 167, 5278];
 /// A seed must finish in this many steps.
 const MAX_STEPS: u64 = 50_000;
 /// Faults happen in the first steps only, so that every seed ends.
