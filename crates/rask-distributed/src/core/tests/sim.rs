@@ -39,8 +39,10 @@ const SEEDS: std::ops::Range<u64> = 0..2000;
 /// then failed through an input; 167, an output copied off a retiring
 /// worker, its `Moved` arriving after `GraphDone`; 5278, an output
 /// copied off a retiring worker to one that then died, still held by the
-/// first (the client is now told where it is).
-const REGRESSIONS: [u64; 3] = [3544, 167, 5278];
+/// first (the client is now told where it is); 5419, an output in memory
+/// failed through an input lost and failed when made again, its value
+/// left on its worker.
+const REGRESSIONS: [u64; 4] = [3544, 167, 5278, 5419];
 /// A seed must finish in this many steps.
 const MAX_STEPS: u64 = 50_000;
 /// Faults happen in the first steps only, so that every seed ends.
