@@ -66,6 +66,11 @@ pub(super) struct Retiring {
     copies: HashMap<Slot, Copy>,
     /// Values given up after [`MAX_TRIES`] (task, generation).
     given_up: Vec<(Slot, u32)>,
+    /// Copies that reached a worker while the same task was being made
+    /// again there (task, generation, worker): released once the worker
+    /// answers about the task, unless that answer left the value there
+    /// (`settle_stray`).
+    pub(super) strays: Vec<(Slot, u32, u32)>,
     /// When the next step may scan.
     next_step: Option<Instant>,
 }
@@ -287,7 +292,7 @@ impl Core {
         });
         let Some(slot) = asked else {
             if nbytes.is_some() {
-                out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+                self.release_copy(w, gid, out);
             }
             return;
         };
@@ -305,12 +310,56 @@ impl Core {
         }
         if t.state != St::Memory || t.inline.is_some() {
             // No longer wanted meanwhile.
-            out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+            self.release_copy(w, gid, out);
             return;
         }
         // First: the holder that tasks sent from now on fetch from.
         self.task_mut(slot).holders.insert(0, w);
         self.announce_moved(slot, out);
+    }
+
+    /// Worker `w` fetched a copy of `gid` that is no longer wanted: it is
+    /// released, unless the task is being made again on `w` itself (its
+    /// holder died meanwhile): a `Release` would reach `w` after the
+    /// `Compute` and drop the value it makes (same id), which the
+    /// scheduler would then think it holds (found by the simulator, seeds
+    /// 63205 and 30439). Then it is released once `w` answers about the
+    /// task, if that answer did not leave the value there.
+    fn release_copy(&mut self, w: u32, gid: Gid, out: &mut impl Outbox) {
+        match self.lookup(gid) {
+            Some(s) if self.task(s).state == St::Processing(w) => {
+                let gen = self.task(s).gen;
+                self.retiring.strays.push((s, gen, w));
+            }
+            _ => out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] }),
+        }
+    }
+
+    /// Worker `w` answered about `gid`: a copy of it that reached `w`
+    /// while `w` was making it again is released, unless the answer left
+    /// the value there (see `Retiring::strays`).
+    pub(super) fn settle_stray(&mut self, w: u32, gid: Gid, out: &mut impl Outbox) {
+        if self.retiring.strays.is_empty() {
+            return;
+        }
+        let slot = Slot((gid.0 & 0xffff_ffff) as u32);
+        let gen = (gid.0 >> 32) as u32;
+        let Some(i) = self
+            .retiring
+            .strays
+            .iter()
+            .position(|&(s, g, sw)| s == slot && g == gen && sw == w)
+        else {
+            return;
+        };
+        self.retiring.strays.swap_remove(i);
+        let kept = self.lookup(gid).is_some_and(|s| {
+            let t = self.task(s);
+            t.state == St::Memory && t.holders.contains(&w)
+        });
+        if !kept {
+            out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+        }
     }
 
     /// If `slot` is an output held on workers, tells its client where to

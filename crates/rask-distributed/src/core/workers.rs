@@ -95,20 +95,41 @@ impl Core {
             FromWorker::Join(_) => return Err("a second join message".to_owned()),
             FromWorker::Heartbeat | FromWorker::Coord(_) => {}
         }
+        // The tasks this message answers about (see `settle_stray`).
+        let answers: smallvec::SmallVec<[Gid; 1]> = match &msg {
+            FromWorker::Finished { gid, .. }
+            | FromWorker::Erred { gid, .. }
+            | FromWorker::Missing { gid, .. } => smallvec::smallvec![*gid],
+            FromWorker::Stolen { gids } => gids.iter().copied().collect(),
+            _ => SmallVec::new(),
+        };
+        let schedule = self.handle_worker_message(w, msg, out);
+        for gid in answers {
+            self.settle_stray(w, gid, out);
+        }
+        if schedule {
+            self.schedule(out);
+        }
+        Ok(())
+    }
+
+    /// `worker_message`, once the message is known to be about tasks
+    /// this scheduler gave out.
+    fn handle_worker_message(&mut self, w: u32, msg: FromWorker, out: &mut impl Outbox) -> bool {
         match msg {
-            FromWorker::Join(_) | FromWorker::Heartbeat => return Ok(()),
+            FromWorker::Join(_) | FromWorker::Heartbeat => return false,
             FromWorker::Coord(req) => {
                 let now = self.now;
                 let peer = super::coord::Peer::Worker(w);
                 self.coord
                     .request(peer, req, now, &mut super::CoordOut(out));
-                return Ok(());
+                return false;
             }
             FromWorker::Started { gid, thread } => {
                 if let Some(slot) = self.processing_on(gid, w) {
                     self.started(slot, w, thread, out);
                 }
-                return Ok(());
+                return false;
             }
             FromWorker::Finished {
                 gid,
@@ -177,8 +198,7 @@ impl Core {
                 }
             }
         }
-        self.schedule(out);
-        Ok(())
+        true
     }
 
     /// The function of `slot` began to run on `w`'s compute `thread`.
@@ -262,6 +282,7 @@ impl Core {
         }
         wk.alive = false;
         wk.in_flight = 0;
+        self.retiring.strays.retain(|&(_, _, sw)| sw != w);
         wk.queued_us = 0.0;
         wk.stealing = false;
         let sent = std::mem::take(&mut wk.sent);
