@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::retire::Out;
 use super::*;
 
 mod checks;
@@ -73,27 +74,6 @@ impl<T> Link<T> {
     }
     fn ready(&self, now: u64) -> bool {
         self.q.front().is_some_and(|(at, _)| *at <= now)
-    }
-}
-
-/// Where the core's messages go: as `Fake`, and the connections it
-/// closes (a retired worker's).
-#[derive(Default)]
-struct Out {
-    to_workers: Vec<(WorkerIx, ToWorker)>,
-    to_clients: Vec<(ClientIx, ToClient)>,
-    closed: Vec<WorkerIx>,
-}
-
-impl Outbox for Out {
-    fn to_worker(&mut self, w: WorkerIx, msg: ToWorker) {
-        self.to_workers.push((w, wire(&msg)));
-    }
-    fn to_client(&mut self, c: ClientIx, msg: ToClient) {
-        self.to_clients.push((c, wire(&msg)));
-    }
-    fn close_worker(&mut self, w: WorkerIx) {
-        self.closed.push(w);
     }
 }
 
