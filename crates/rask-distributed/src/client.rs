@@ -94,6 +94,8 @@ pub struct Connection {
     local: bool,
     next_held: AtomicU64,
     id: u64,
+    /// Sinks of worker news (`watch.rs`).
+    pub(crate) watchers: crate::watch::Watchers,
 }
 
 impl std::fmt::Debug for Connection {
@@ -127,10 +129,11 @@ impl Connection {
         });
         let c = Self::new(rt, Link::Tcp(tx), addr.to_owned(), wire, false);
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let watchers = c.watchers.clone();
         c.rt.spawn(async move {
             while let Ok(Some(batch)) = r.recv::<Vec<ToClient>>().await {
                 for m in batch {
-                    route(m, &routes, &vars);
+                    route(m, &routes, &vars, &watchers);
                 }
             }
             closed(&routes, &vars, &alive);
@@ -153,10 +156,11 @@ impl Connection {
             true,
         );
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let watchers = c.watchers.clone();
         c.rt.spawn(async move {
             while let Some(batch) = from.recv().await {
                 for m in batch {
-                    route(m, &routes, &vars);
+                    route(m, &routes, &vars, &watchers);
                 }
             }
             closed(&routes, &vars, &alive);
@@ -186,6 +190,7 @@ impl Connection {
             local,
             next_held: AtomicU64::new(1),
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            watchers: Arc::default(),
         }
     }
 
@@ -217,7 +222,7 @@ impl Connection {
         }
     }
 
-    fn send(&self, m: FromClient) -> Result<(), Error> {
+    pub(crate) fn send(&self, m: FromClient) -> Result<(), Error> {
         if !self.alive.load(Ordering::SeqCst) {
             return Err(Error::Disconnected);
         }
@@ -302,7 +307,7 @@ fn closed(routes: &Routes, vars: &VarWaiters, alive: &AtomicBool) {
     lock(vars).clear();
 }
 
-fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
+fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, watchers: &crate::watch::Watchers) {
     let graph = match &m {
         ToClient::Started { graph, .. }
         | ToClient::Finished { graph, .. }
@@ -318,7 +323,12 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters) {
             }
             return;
         }
-        ToClient::WorkerJoined { .. } | ToClient::WorkerLost { .. } => return,
+        ToClient::WorkerJoined { .. }
+        | ToClient::WorkerLost { .. }
+        | ToClient::WorkerSample { .. } => {
+            crate::watch::deliver(&m, watchers);
+            return;
+        }
     };
     if let Some(tx) = lock(routes).get(&graph) {
         let _ = tx.send(m);
@@ -1007,7 +1017,8 @@ impl Connection {
                     }
                     ToClient::Var { .. }
                     | ToClient::WorkerJoined { .. }
-                    | ToClient::WorkerLost { .. } => {}
+                    | ToClient::WorkerLost { .. }
+                    | ToClient::WorkerSample { .. } => {}
                 }
             }
             if !done || at.is_empty() || !fetch {

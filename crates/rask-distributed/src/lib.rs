@@ -31,6 +31,7 @@ mod error;
 mod local;
 pub mod proto;
 pub mod scheduler;
+mod watch;
 pub mod wire;
 mod worker;
 
@@ -38,4 +39,5 @@ pub use client::Connection;
 pub use deploy::{init, LocalCluster, LocalOptions, Transport, WorkerCommand, MAX_QUICK_DEATHS};
 pub use error::Error;
 pub use scheduler::{Scheduler, SchedulerConfig};
-pub use worker::{run_worker, WorkerOptions};
+pub use worker::memory::EXIT_MEMORY;
+pub use worker::{run_worker, MemoryOptions, SpillError, WorkerOptions};

@@ -51,8 +51,8 @@ pub mod diagnostics {
 #[cfg(feature = "dashboard")]
 pub use rask_dashboard as dashboard;
 pub use rask_distributed::{
-    run_worker, Connection, LocalCluster, LocalOptions, Scheduler, SchedulerConfig, Transport,
-    WorkerCommand, WorkerOptions,
+    run_worker, Connection, LocalCluster, LocalOptions, MemoryOptions, Scheduler, SchedulerConfig,
+    SpillError, Transport, WorkerCommand, WorkerOptions,
 };
 pub use rask_local::{ShuffledExecutor, SyncExecutor, ThreadPool, ThreadsExecutor};
 /// Registers a function so that worker processes can run it: see the

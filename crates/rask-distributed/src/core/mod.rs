@@ -9,7 +9,8 @@
 //! and releasing graphs), `state.rs` (the transitions), `schedule.rs`
 //! (placement, the window, tasks no worker can run), `steal.rs`,
 //! `workers.rs` (workers' messages, joins and deaths), `check.rs` (the
-//! invariants), `placement.rs` (the policies).
+//! invariants), `placement.rs` (the policies), `memory.rs` (paused workers,
+//! memory samples, root tasks withheld until workers have room).
 //!
 //! # Task states and transitions
 //! ```text
@@ -63,6 +64,7 @@
 
 mod check;
 mod graphs;
+mod memory;
 mod placement;
 mod schedule;
 mod state;
@@ -131,6 +133,14 @@ pub struct CoreConfig {
     /// its resources or name) fails with `NoWorkers` after this long;
     /// `None` waits for ever (as Dask does by default).
     pub no_workers_timeout: Option<Duration>,
+    /// Root tasks with big results go only to workers with fewer than
+    /// `ceil(threads * worker_saturation)` tasks in flight (Dask's
+    /// `worker-saturation`, default 1.1); infinity turns this off. See
+    /// `core/memory.rs`.
+    pub worker_saturation: f64,
+    /// ... where big means results averaging at least this many bytes
+    /// (default 1 MiB).
+    pub queue_root_bytes: u64,
 }
 
 impl Default for CoreConfig {
@@ -144,6 +154,8 @@ impl Default for CoreConfig {
             max_per_thread: 2048,
             inline_max: 1024,
             no_workers_timeout: Some(Duration::from_secs(60)),
+            worker_saturation: 1.1,
+            queue_root_bytes: 1 << 20,
         }
     }
 }
@@ -263,6 +275,8 @@ struct Worker {
     defined: Vec<bool>,
     res_used: Vec<f64>,
     stealing: bool,
+    /// It said it is over its pause threshold (see `memory.rs`).
+    paused: bool,
 }
 
 impl Worker {
@@ -273,6 +287,9 @@ impl Worker {
     /// per task), long ones a few at a time (the rest stay free to go
     /// wherever a thread frees first).
     fn has_room(&self, cfg: &CoreConfig) -> bool {
+        if self.paused {
+            return false;
+        }
         let threads = self.info.threads.max(1);
         if self.in_flight < threads * (1 + cfg.prefetch_per_thread) {
             return true;
@@ -328,6 +345,8 @@ pub struct Core {
     /// Vectors to make again because a part of theirs is wanted (see the
     /// module docs).
     remake: Vec<(Slot, u32)>,
+    /// Withheld roots and result sizes (`memory.rs`).
+    mem: memory::MemState,
 }
 
 impl Core {
@@ -353,6 +372,7 @@ impl Core {
             vars: HashMap::new(),
             now: Instant::now(),
             remake: Vec::new(),
+            mem: memory::MemState::default(),
         }
     }
 

@@ -244,7 +244,8 @@ impl Sim {
                 ToClient::Refused { why, .. } => panic!("refused: {why}"),
                 ToClient::Var { .. }
                 | ToClient::WorkerJoined { .. }
-                | ToClient::WorkerLost { .. } => {}
+                | ToClient::WorkerLost { .. }
+                | ToClient::WorkerSample { .. } => {}
             }
         }
         any

@@ -53,13 +53,14 @@ impl Core {
             defined: Vec::new(),
             res_used: vec![0.0; res],
             stealing: false,
+            paused: false,
         });
         self.unpark_unrunnable();
         self.schedule(out);
         Ok(WorkerIx(w))
     }
 
-    fn watchers(&self) -> Vec<ClientIx> {
+    pub(super) fn watchers(&self) -> Vec<ClientIx> {
         self.clients
             .iter()
             .enumerate()
@@ -90,10 +91,11 @@ impl Core {
                 }
             }
             FromWorker::Join(_) => return Err("a second join message".to_owned()),
-            FromWorker::Heartbeat => {}
+            FromWorker::Heartbeat | FromWorker::Memory(_) => {}
         }
         match msg {
             FromWorker::Join(_) | FromWorker::Heartbeat => return Ok(()),
+            FromWorker::Memory(sample) => self.memory_sample(w, sample, out),
             FromWorker::Started { gid, thread } => {
                 if let Some(slot) = self.processing_on(gid, w) {
                     self.started(slot, w, thread, out);
