@@ -58,6 +58,8 @@ const HOST_ENV: &str = "RASK_WORKER_HOST";
 /// (`MemoryOptions::to_line`).
 const MEMORY_ENV: &str = "RASK_WORKER_MEMORY";
 const MEMORY_OPTIONS_ENV: &str = "RASK_WORKER_MEMORY_OPTIONS";
+/// mimalloc's delay before giving freed memory back (see `spawn`).
+const MIMALLOC_PURGE_ENV: &str = "MIMALLOC_PURGE_DELAY";
 /// The descriptor on which a local worker finds its scheduler link.
 const LINK_FD: i32 = 3;
 /// The descriptor on which a deployment's worker finds its started board.
@@ -333,6 +335,10 @@ impl Spawner {
             .env(MEMORY_ENV, self.memory.0.to_string())
             .env(MEMORY_OPTIONS_ENV, self.memory.1.to_line())
             .stdin(Stdio::null());
+        if self.memory.0 > 0 && std::env::var_os(MIMALLOC_PURGE_ENV).is_none() {
+            // Freed memory goes back at once (`worker/memory.rs`, rule 4).
+            cmd.env(MIMALLOC_PURGE_ENV, "0");
+        }
         // SAFETY: getpid is always safe.
         let parent = unsafe { libc::getpid() };
         let theirs = match self.transport {

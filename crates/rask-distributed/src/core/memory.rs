@@ -423,6 +423,130 @@ mod tests {
         assert_eq!(core.queued_roots(), 0);
     }
 
+    /// Runs a graph on one simulated worker of one thread with a window of
+    /// one task (so the core's order is the order tasks run in): FIFO, one
+    /// task at a time, results of func 0 ("load") `big` bytes, others 8,
+    /// each held until the core releases it. Returns the peak bytes held.
+    fn peak_held(tasks: Vec<TaskSpec>, outputs: Vec<u32>, big: u64) -> u64 {
+        let mut out = Out::default();
+        let cfg = CoreConfig {
+            prefetch_per_thread: 0,
+            queue_us: 0.0,
+            worker_saturation: f64::INFINITY,
+            ..CoreConfig::default()
+        };
+        let (mut core, c) = core(cfg, 1, &mut out);
+        let n = tasks.len();
+        submit(&mut core, c, tasks, outputs, &mut out);
+        let mut queue = std::collections::VecDeque::new();
+        let mut held = std::collections::HashMap::new();
+        let (mut now, mut peak, mut ran) = (0u64, 0u64, 0);
+        loop {
+            for (_, m) in std::mem::take(&mut out.to_w) {
+                match m {
+                    ToWorker::Compute { gid, args, .. } => {
+                        let load = args
+                            .iter()
+                            .all(|a| matches!(a, crate::proto::ArgSource::Lit(_)));
+                        queue.push_back((gid, load));
+                    }
+                    ToWorker::Release { gids } => {
+                        for g in gids {
+                            now -= held.remove(&g).unwrap_or(0);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let Some((gid, load)) = queue.pop_front() else {
+                break;
+            };
+            let nbytes = if load { big } else { 8 };
+            held.insert(gid, nbytes);
+            now += nbytes;
+            peak = peak.max(now);
+            ran += 1;
+            finished(&mut core, 0, gid, nbytes, &mut out);
+        }
+        assert_eq!(ran, n, "every task ran");
+        core.check().unwrap();
+        peak
+    }
+
+    /// `branches` chains load -> step -> step, and one task over every
+    /// chain's end, task `k` (0: the load) of chain `b` at position
+    /// `at(b, k)`: specs and the output.
+    fn chains(branches: u32, at: impl Fn(u32, u32) -> u32) -> (Vec<TaskSpec>, Vec<u32>) {
+        let mut tasks: Vec<Option<TaskSpec>> = (0..3 * branches).map(|_| None).collect();
+        for b in 0..branches {
+            tasks[at(b, 0) as usize] = Some(task(0, vec![lit()]));
+            for k in 1..3 {
+                tasks[at(b, k) as usize] = Some(task(1, vec![ArgSpec::Dep(at(b, k - 1))]));
+            }
+        }
+        let mut tasks: Vec<TaskSpec> = tasks.into_iter().map(Option::unwrap).collect();
+        tasks.push(task(
+            1,
+            (0..branches).map(|b| ArgSpec::Dep(at(b, 2))).collect(),
+        ));
+        let out = tasks.len() as u32 - 1;
+        (tasks, vec![out])
+    }
+
+    /// The positions the client's lowering gives the same chains built
+    /// breadth-first (every load, then every first step, ...), unfused:
+    /// `at[b][k]`.
+    fn lowered(branches: u32) -> Vec<[u32; 3]> {
+        use rask_core::{task as named, Key, PlanOptions};
+        let name = |b: u32, k: u32| Key::new(format!("c{b}-{k}"));
+        let loads: Vec<_> = (0..branches)
+            .map(|b| named(name(b, 0)).delayed(move || u64::from(b), ()))
+            .collect();
+        let firsts: Vec<_> = (0..branches)
+            .map(|b| named(name(b, 1)).delayed(|x: u64| x + 1, (&loads[b as usize],)))
+            .collect();
+        let seconds: Vec<_> = (0..branches)
+            .map(|b| named(name(b, 2)).delayed(|x: u64| x + 1, (&firsts[b as usize],)))
+            .collect();
+        let all = rask_core::delayed(|v: Vec<u64>| v.iter().sum::<u64>(), (&seconds,));
+        let plan = all.plan(PlanOptions { fuse: false }).unwrap();
+        let mut at = vec![[u32::MAX; 3]; branches as usize];
+        let mut pos = 0;
+        for t in 0..plan.len() as u32 {
+            let key = plan.key(rask_core::TaskId(t)).to_string();
+            let Some((b, k)) = key
+                .strip_prefix('c')
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(b, k)| Some((b.parse::<usize>().ok()?, k.parse::<usize>().ok()?)))
+            else {
+                continue; // the gathering of the ends, and the sum
+            };
+            at[b][k] = pos;
+            pos += 1;
+        }
+        assert_eq!(pos, 3 * branches, "every chain task is in the plan");
+        at
+    }
+
+    #[test]
+    fn the_order_bounds_memory() {
+        const BIG: u64 = 10 << 20;
+        const B: u32 = 40;
+        // The order the client's lowering gives a graph built breadth-first.
+        let at = lowered(B);
+        let (t, o) = chains(B, |b, k| at[b as usize][k as usize]);
+        let good = peak_held(t, o, BIG);
+        // The naive order: the order the graph was built in.
+        let (t, o) = chains(B, |b, k| k * B + b);
+        let naive = peak_held(t, o, BIG);
+        // The lowering finishes a chain (and frees its load) before the
+        // next load starts: one load held at a time; the naive order holds
+        // all 40.
+        assert!(good < 2 * BIG, "the plan's order held {good} bytes");
+        assert!(naive >= 40 * BIG, "the naive order held {naive} bytes");
+        assert!(naive >= 10 * good, "{naive} vs {good}");
+    }
+
     #[test]
     fn a_task_goes_where_its_big_input_is() {
         for (big_on, small_on) in [(0u32, 1u32), (1, 0)] {

@@ -26,6 +26,13 @@
 //!    moves) or the worker is paused.
 //! 3. Compute threads check the pause before taking a task; the monitor
 //!    wakes them on resuming.
+//! 4. Freed memory goes back to the system, or RSS would stay high after
+//!    values are spilled: with a limit, glibc's malloc maps every block of
+//!    1 MiB or more on its own (given back when freed), and the monitor
+//!    trims the heap (`malloc_trim`, at most every half second) while RSS
+//!    is above the spill threshold. Local deployments start their workers
+//!    with `MIMALLOC_PURGE_DELAY=0` (unless set) for programs whose global
+//!    allocator is mimalloc (as Dask's nanny sets `MALLOC_TRIM_THRESHOLD_`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -255,10 +262,31 @@ pub(crate) fn start_monitor(shared: Arc<Shared>) -> std::io::Result<std::thread:
         .spawn(move || monitor(&shared))
 }
 
+/// Rule 4, at the worker's start when it has a limit.
+pub(crate) fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of glibc's malloc; it is
+    // thread-safe and takes effect for later allocations.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// Gives the free memory at the top of malloc's heaps back (rule 4).
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages of glibc's heaps; it is
+    // thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn monitor(shared: &Shared) {
     let mem = &shared.memory;
     let mut cpu = CpuClock::new();
     let mut last_sample = Instant::now() - mem.sample_interval;
+    let mut last_trim = Instant::now();
     while !shared.stopping.load(Ordering::SeqCst) {
         let mut rss = rss_bytes();
         if rss > mem.terminate {
@@ -269,7 +297,11 @@ fn monitor(shared: &Shared) {
             let excess = rss.saturating_sub(mem.target);
             let managed = shared.store.figures().managed;
             let freed = shared.store.spill_to(managed.saturating_sub(excess));
-            if freed > 0 {
+            if last_trim.elapsed() >= Duration::from_millis(500) {
+                trim();
+                last_trim = Instant::now();
+                rss = rss_bytes();
+            } else if freed > 0 {
                 rss = rss_bytes();
             }
         }

@@ -231,6 +231,7 @@ async fn serve(
     if opts.memory > 0 {
         // Idle shared memory kept for reuse counts against the limit.
         crate::local::shm::set_pool_limit((opts.memory / 20) as usize);
+        memory::give_back_freed_memory();
     }
     let shared = Arc::new(Shared {
         store,

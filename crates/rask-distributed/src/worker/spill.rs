@@ -297,7 +297,7 @@ fn remove_orphans(parent: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn dir(quota: Option<u64>) -> (tempdir::Tmp, SpillDir) {
@@ -326,7 +326,8 @@ mod tests {
         }
     }
 
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
+    /// `n` bytes of xorshift noise from `seed`.
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<u8> {
         let mut x = seed | 1;
         (0..n)
             .map(|_| {

@@ -349,17 +349,10 @@ mod tests {
     /// `n` bytes of noise (LZ4 does not shrink it: files are as long as
     /// the values, which the quota test counts on).
     fn value(i: u64, n: usize) -> Bytes {
-        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        Bytes::from_vec(
-            (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect(),
-        )
+        Bytes::from_vec(super::super::spill::tests::noise(
+            n,
+            i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ))
     }
 
     #[test]
