@@ -6,6 +6,7 @@ mod alloc;
 mod baseline;
 mod p1;
 mod w1;
+mod w10;
 mod w11;
 mod w12;
 mod w2;
@@ -202,6 +203,19 @@ enum Workload {
         #[arg(long, default_value_t = 1024)]
         limit_mib: u64,
     },
+    /// Coordination across workers: T tasks x K critical sections on one cluster-wide lock.
+    #[command(name = "W10", alias = "w10")]
+    W10 {
+        /// Tasks.
+        #[arg(long, default_value_t = 40)]
+        tasks: u64,
+        /// Critical sections per task.
+        #[arg(long, default_value_t = 50)]
+        sections: u64,
+        /// Timed repetitions after the first; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// A DAG of shell commands (G groups of M leaves), run by `rask run`'s code, cold then up to date.
     #[command(name = "W11", alias = "w11")]
     W11 {
@@ -311,6 +325,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Workload::W7 { n, workers, repeat } => w7::run(n, workers, repeat.max(1))?,
+        Workload::W10 {
+            tasks,
+            sections,
+            repeat,
+        } => w10::run(tasks.max(1), sections.max(1), repeat.max(1))?,
         Workload::W8 {
             executor,
             mib,

@@ -34,6 +34,18 @@ pub(crate) struct SchedulerArgs {
     /// Workers that may die under one task before it fails.
     #[arg(long, default_value_t = 3)]
     max_deaths: u32,
+    /// Serve /metrics (Prometheus) and /health (for probes) here.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Serve the live dashboard of every client's tasks here (a web page;
+    /// `rask status` and `rask explain` read it). No authentication: bind
+    /// to loopback, or put a proxy in front.
+    #[arg(long, value_name = "ADDR")]
+    dashboard: Option<SocketAddr>,
+    /// Adaptive scaling wants workers to finish the work in hand in about
+    /// this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    target_duration: f64,
 }
 
 /// `rask worker ADDRESS`.
@@ -75,6 +87,15 @@ pub(crate) struct WorkerArgs {
     /// The address its data port binds (peers fetch values there).
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
+    /// Run the worker as a child process and start it again when it
+    /// crashes (at most 5 quick deaths in a row); it is not restarted when
+    /// it exits cleanly (retired, or its scheduler shut down).
+    #[arg(long)]
+    restart: bool,
+    /// Keep trying to reach the scheduler this many seconds at start (it
+    /// may start after the workers, or be restarting).
+    #[arg(long, default_value_t = 60.0)]
+    connect_timeout: f64,
 }
 
 pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
@@ -85,6 +106,9 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     if args.heartbeat_timeout.is_nan() || args.heartbeat_timeout <= 0.0 {
         bail!("--heartbeat-timeout must be positive");
     }
+    if !(args.target_duration > 0.0 && args.target_duration.is_finite()) {
+        bail!("--target-duration must be positive");
+    }
     let cfg = SchedulerConfig {
         listen: args.listen,
         wire: WireConfig::from_env(),
@@ -92,17 +116,75 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
             placement,
             stealing: !args.no_stealing,
             max_deaths: args.max_deaths.max(1),
+            target_duration: Duration::from_secs_f64(args.target_duration),
             ..CoreConfig::default()
         },
         heartbeat_timeout: Duration::from_secs_f64(args.heartbeat_timeout),
+        observer: None,
+    };
+    let wire = cfg.wire.clone();
+    // The dashboard reads a recorder that the scheduler's task stream feeds.
+    let recorder = args.dashboard.map(|_| rask::diagnostics::Recorder::new());
+    let cfg = SchedulerConfig {
+        observer: recorder
+            .as_ref()
+            .map(|r| rask::distributed::TaskStream(r.subscriber())),
+        ..cfg
     };
     let s = Scheduler::start(cfg).context("starting the scheduler")?;
     println!("rask scheduler listening on {}", s.addr());
+    let _dashboard = match (args.dashboard, recorder) {
+        (Some(addr), Some(recorder)) => {
+            let d = rask::dashboard::Dashboard::serve(std::sync::Arc::new(recorder), addr)
+                .context("starting the dashboard")?;
+            println!("rask dashboard at {}", d.url());
+            Some(d)
+        }
+        _ => None,
+    };
+    if let Some(m) = args.metrics {
+        crate::metrics::serve(m, s.addr().port(), wire)?;
+    }
+    exit_on_stop()?;
     s.wait();
     Ok(())
 }
 
+/// Ends the process on SIGTERM, SIGINT or SIGHUP. As a container's first
+/// process (PID 1) a program gets no default action for them: without
+/// this, `podman stop` and Kubernetes wait out their grace period, then
+/// SIGKILL.
+fn exit_on_stop() -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("rask-stop".into())
+        .spawn(|| {
+            if let Ok(sig) = rask::distributed::supervise::wait_for_stop() {
+                tracing::info!(signal = sig, "stopping");
+                std::process::exit(128 + sig);
+            }
+        })?;
+    Ok(())
+}
+
 pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    if args.restart {
+        // This command again, without --restart, as a supervised child.
+        let me = std::env::current_exe().context("finding this program")?;
+        let argv: Vec<std::ffi::OsString> = std::env::args_os()
+            .skip(1)
+            .filter(|a| a != "--restart")
+            .collect();
+        let name = args.name.clone().unwrap_or_else(|| "worker".to_owned());
+        let code = rask::distributed::supervise::supervise(
+            || {
+                let mut c = std::process::Command::new(&me);
+                c.args(&argv);
+                c
+            },
+            &name,
+        )?;
+        std::process::exit(code);
+    }
     let mut opts = WorkerOptions::new(args.address.clone());
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
@@ -125,8 +207,51 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     }
     opts.name = args.name.clone();
     opts.listen_host = args.host;
-    rask::run_worker(opts).context("worker")?;
-    Ok(())
+    exit_on_stop()?;
+    let limit = Duration::from_secs_f64(args.connect_timeout.max(0.0));
+    let t0 = std::time::Instant::now();
+    loop {
+        let started = std::time::Instant::now();
+        match rask::run_worker(opts.clone()) {
+            // The scheduler is not there (yet): try again, for a while.
+            Err(e) if unreachable(&e) && started.elapsed() < Duration::from_secs(5) => {
+                if t0.elapsed() >= limit {
+                    return Err(e).context(format!(
+                        "worker: the scheduler at {} was not reachable for {limit:?}",
+                        args.address
+                    ));
+                }
+                tracing::info!(scheduler = %args.address, error = %e, "waiting for the scheduler");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            r => {
+                r.context("worker")?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A failure to reach the scheduler at all (nothing listening, no route,
+/// no such host yet), as opposed to one after joining.
+fn unreachable(e: &rask::distributed::Error) -> bool {
+    use rask::distributed::wire::WireError;
+    use std::io::ErrorKind as K;
+    match e {
+        rask::distributed::Error::Wire(WireError::Io(io)) => {
+            matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::NotFound
+                    | K::TimedOut
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::AddrNotAvailable
+            ) || io.raw_os_error().is_none()
+        }
+        rask::distributed::Error::Wire(WireError::Timeout(_)) => true,
+        _ => false,
+    }
 }
 
 /// `NAME=AMOUNT` (`--resource gpu=2`).

@@ -1,12 +1,18 @@
 //! The `rask` command: `rask demo`, `rask scheduler`, `rask worker ADDRESS`,
 //! `rask run FILE` (workflows of shell commands), `rask submit`, `rask jobs`,
-//! `rask wait` (ad hoc jobs on a cluster).
+//! `rask wait` (ad hoc jobs on a cluster), `rask slurm` (workers as Slurm
+//! jobs), `rask check` (a deployment's smoke test), `rask retire`.
 
 mod cancel;
+mod check;
 mod cluster;
 mod demo;
+mod inspect;
 mod jobs;
+mod metrics;
+mod retire;
 mod run;
+mod slurm;
 mod submit;
 mod wait;
 
@@ -41,6 +47,16 @@ enum Command {
     Wait(wait::WaitArgs),
     /// Cancel submitted jobs.
     Cancel(cancel::CancelArgs),
+    /// Run a scheduler here and workers as Slurm jobs, until stopped.
+    Slurm(Box<slurm::SlurmArgs>),
+    /// Check a cluster: compute a graph and an array on it and verify the answers.
+    Check(check::CheckArgs),
+    /// Retire workers gracefully (their values move to the others first).
+    Retire(retire::RetireArgs),
+    /// Print what a dashboard (`rask scheduler --dashboard ADDR`) shows: tasks by state, prefixes, workers.
+    Status(inspect::StatusArgs),
+    /// Say where a task is and why (`rask explain ADDR KEY`), from a dashboard.
+    Explain(inspect::ExplainArgs),
     /// Drive a submitted job (started by `rask submit`).
     #[command(hide = true)]
     Drive(submit::DriveArgs),
@@ -69,6 +85,20 @@ fn main() -> anyhow::Result<()> {
         Command::Jobs(args) => exit_with(jobs::main(&args)?),
         Command::Wait(args) => exit_with(wait::main(&args)?),
         Command::Cancel(args) => exit_with(cancel::main(&args)?),
+        Command::Slurm(args) => {
+            logs("info");
+            exit_with(slurm::main(&args)?)
+        }
+        Command::Status(args) => exit_with(inspect::status(&args)?),
+        Command::Explain(args) => exit_with(inspect::explain(&args)?),
+        Command::Check(args) => {
+            warnings();
+            exit_with(check::main(&args)?)
+        }
+        Command::Retire(args) => {
+            warnings();
+            exit_with(retire::main(&args)?)
+        }
         Command::Drive(args) => {
             warnings();
             exit_with(submit::drive(&args))

@@ -66,6 +66,9 @@ pub(crate) struct Core {
     /// that waits may run others on the same thread), so that shutdown can
     /// fail their futures. Only the owning worker pushes and pops.
     running: OnceLock<Box<[RunningSlot]>>,
+    /// Locks, queues, ... of this client's tasks (in-process flavours;
+    /// made on first use: `coord/hub.rs`).
+    coord_hub: OnceLock<Arc<crate::coord::Hub>>,
     me: Weak<Core>,
 }
 
@@ -89,6 +92,7 @@ impl Core {
             shutdown: AtomicBool::new(false),
             seq: AtomicU64::new(1),
             running: OnceLock::new(),
+            coord_hub: OnceLock::new(),
             me: me.clone(),
         });
         if let Flavor::Threads(pool) = &core.flavor {
@@ -315,6 +319,19 @@ impl Client {
     /// client.
     pub fn local_cluster(workers: usize, threads: usize) -> Result<Self, rask_distributed::Error> {
         Self::try_processes(LocalOptions::new(workers, threads, Transport::Tcp))
+    }
+
+    /// Where this client's coordination requests go (`coord/`): its
+    /// scheduler, or its in-process hub.
+    pub(crate) fn coord_link(&self) -> Arc<dyn rask_distributed::coord::Link> {
+        match &self.core.flavor {
+            Flavor::Cluster(conn, _) => conn.clone(),
+            _ => self
+                .core
+                .coord_hub
+                .get_or_init(|| crate::coord::Hub::new(self.core.me.clone()))
+                .clone(),
+        }
     }
 
     /// The local deployment this client started (`Client::processes`,
@@ -735,6 +752,9 @@ pub fn get_client() -> Result<Client> {
     }
     if let Some(core) = runtime_core() {
         return Ok(Client::from_core(core));
+    }
+    if let Some(c) = crate::runtime::async_fn_client() {
+        return Ok(c);
     }
     if let Some(core) = SYNC_CORE.with(|c| c.borrow().as_ref().and_then(Weak::upgrade)) {
         return Ok(Client::from_core(core));

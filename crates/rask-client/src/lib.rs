@@ -12,12 +12,15 @@
 //!   forms of its blocking calls for use inside a tokio application.
 //! - Tasks can reach their client with [`get_client`] and submit or wait on
 //!   more work; a waiting task lends its thread to other tasks meanwhile.
+//! - [`coord`]: locks, semaphores, queues, events, variables, barriers and
+//!   topics shared by name, in-process or through a cluster's scheduler.
 //!
 //! The state machine of an eager task is described in `cell.rs`.
 
 mod args;
 mod cell;
 mod client;
+pub mod coord;
 mod diagnostics;
 mod future;
 mod loom;

@@ -217,10 +217,24 @@ where
     Poll::Pending
 }
 
+tokio::task_local! {
+    /// The client of the task whose async body [`block_on`] runs (so
+    /// `get_client()` and `rask::coord` work inside it).
+    static ASYNC_CLIENT: crate::Client;
+}
+
+/// The client of the in-process task whose async body runs this future.
+pub(crate) fn async_fn_client() -> Option<crate::Client> {
+    ASYNC_CLIENT.try_with(crate::Client::clone).ok()
+}
+
 /// Runs `f` to completion on Rask's own async runtime (one thread, made on
 /// first use) and waits for it on this thread: the in-process form of an
 /// `async` registered function (`#[rask::task] async fn`). A panic in `f`
-/// resumes here, so the task reports it as any body's panic.
+/// resumes here, so the task reports it as any body's panic. `f` runs with
+/// the calling task's client (`get_client()`, `rask::coord`); a wait longer
+/// than `LEND_AFTER` lends the calling pool thread's slot, as a blocked
+/// coordination call does.
 pub fn block_on<F>(f: F) -> F::Output
 where
     F: std::future::Future + Send + 'static,
@@ -239,6 +253,16 @@ where
         panic!("rask: could not start the runtime for async functions");
     };
     let (tx, rx) = std::sync::mpsc::channel();
+    let client = crate::get_client().ok();
+    let f = {
+        let client = client.clone();
+        async move {
+            match client {
+                Some(c) => ASYNC_CLIENT.scope(c, f).await,
+                None => f.await,
+            }
+        }
+    };
     // Polled as a task body (a panic is caught, not printed), then resumed
     // here, where the task's own catching reports it.
     let key = rask_core::Key::new("async");
@@ -246,7 +270,15 @@ where
     rt.spawn(async move {
         let _ = tx.send(fut.await);
     });
-    match rx.recv() {
+    let got = match rx.recv_timeout(rask_distributed::coord::LEND_AFTER) {
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let _lent = client.and_then(|c| c.coord_link().lend());
+            rx.recv()
+        }
+        Ok(r) => Ok(r),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(std::sync::mpsc::RecvError),
+    };
+    match got {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => std::panic::resume_unwind(Box::new(e.message)),
         Err(_) => panic!("rask: the runtime for async functions stopped"),

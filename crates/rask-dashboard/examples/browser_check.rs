@@ -9,8 +9,12 @@
 //!    and a task's page must say where the task is;
 //! 2. when the demo is done, opens the report it wrote from disk with the
 //!    network watched: it must draw every task and make no request;
-//! 3. screenshots of both (`OUT_DIR/dashboard.png`, `OUT_DIR/report.png`,
-//!    `OUT_DIR/task.png`) must not be blank.
+//! 3. starts a cluster (`rask scheduler --dashboard`, one `rask worker`)
+//!    and a workflow of a few hundred short jobs on it (`rask run
+//!    --cluster`), and loads the scheduler's dashboard while they run: it
+//!    must update and its count of finished tasks must grow;
+//! 4. screenshots of each (`OUT_DIR/dashboard.png`, `OUT_DIR/report.png`,
+//!    `OUT_DIR/task.png`, `OUT_DIR/cluster.png`) must not be blank.
 //!
 //! Exits non-zero, saying what failed, on any failure.
 
@@ -230,7 +234,114 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
     let png = cdp.screenshot()?;
     check_not_blank(&png, "report")?;
     save(&out.join("report.png"), &png)?;
+
+    // 3. A cluster's dashboard, served by its scheduler.
+    cluster(rask, out, &mut cdp)?;
     let _ = std::fs::remove_dir_all(&profile);
+    Ok(())
+}
+
+/// Starts `rask ARGS` with its output lines sent to a channel.
+fn started(
+    rask: &Path,
+    args: &[&str],
+    dir: &Path,
+) -> Res<(Killed, std::sync::mpsc::Receiver<String>)> {
+    let mut child = Killed(
+        Command::new(rask)
+            .args(args)
+            .current_dir(dir)
+            .env_remove("RASK_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start rask {args:?}: {e}"))?,
+    );
+    let stdout = child.0.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let name = args.first().copied().unwrap_or("rask").to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("  {name}: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    Ok((child, rx))
+}
+
+/// Part 3 (module docs): the scheduler's dashboard during a cluster run.
+fn cluster(rask: &Path, out: &Path, cdp: &mut Cdp) -> Res<()> {
+    // The jobs run in a directory of their own: the binary's path must not
+    // be relative to this one.
+    let rask = &std::fs::canonicalize(rask).map_err(|e| format!("{}: {e}", rask.display()))?;
+    let dir = out.join("cluster-run");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("w.toml"),
+        "[[job]]\nname = \"nap\"\nfor = { i = \"0..400\" }\ncmd = \"sleep 0.02; echo {i} > {output}\"\noutputs = [\"out/{i}.txt\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let dash = format!("127.0.0.1:{port}");
+    let (_sched, lines) = started(
+        rask,
+        &["scheduler", "--listen", "127.0.0.1:0", "--dashboard", &dash],
+        &dir,
+    )?;
+    let addr = wait_line(&lines, "listening on ", Duration::from_secs(30))?
+        .rsplit(' ')
+        .next()
+        .ok_or("no address")?
+        .to_owned();
+    let url = wait_line(&lines, "dashboard at ", Duration::from_secs(30))?
+        .rsplit(' ')
+        .next()
+        .ok_or("no url")?
+        .to_owned();
+    let (_worker, _) = started(
+        rask,
+        &["worker", &addr, "--threads", "2", "--name", "w0"],
+        &dir,
+    )?;
+    let (mut run, _) = started(
+        rask,
+        &["run", "w.toml", "--cluster", &addr, "--quiet"],
+        &dir,
+    )?;
+    cdp.navigate(&url)?;
+    cdp.wait_for(
+        "Number(document.querySelector('.count.done b').textContent.replace(/,/g, '')) > 0",
+        Duration::from_secs(60),
+    )?;
+    let done = |cdp: &mut Cdp| -> Res<u64> {
+        let v =
+            cdp.eval("document.querySelector('.count.done b').textContent.replace(/,/g, '')")?;
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or(format!("no done count: {v}"))
+    };
+    let updates0 = cdp.eval("Number(document.body.dataset.updates)")?;
+    let done0 = done(cdp)?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let updates1 = cdp.eval("Number(document.body.dataset.updates)")?;
+    let done1 = done(cdp)?;
+    println!(
+        "  cluster dashboard: updates {updates0} -> {updates1}, tasks done {done0} -> {done1}"
+    );
+    if updates1.as_f64() <= updates0.as_f64() || done1 <= done0 {
+        return Err(format!(
+            "the cluster's dashboard did not move: updates {updates0} -> {updates1}, done {done0} -> {done1}"
+        ));
+    }
+    let png = cdp.screenshot()?;
+    check_not_blank(&png, "cluster dashboard")?;
+    save(&out.join("cluster.png"), &png)?;
+    let status = run.0.wait().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("the workflow on the cluster failed: {status}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -40,6 +40,8 @@ use crate::scheduler::LocalClient;
 use crate::wire::{connect_tcp, Role, WireConfig};
 use crate::Error;
 
+mod coord;
+
 const HERE: WorkerId = WorkerId::CLIENT;
 /// Constants up to this size travel inside the graph.
 const LITERAL_MAX: usize = 64 * 1024;
@@ -96,6 +98,9 @@ pub struct Connection {
     id: u64,
     /// Sinks of worker news (`watch.rs`).
     pub(crate) watchers: crate::watch::Watchers,
+    /// Coordination requests in flight (`client/coord.rs`).
+    coord: Arc<crate::coord::Pending>,
+    next_coord: AtomicU64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -130,13 +135,15 @@ impl Connection {
         let c = Self::new(rt, Link::Tcp(tx), addr.to_owned(), wire, false);
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
         let watchers = c.watchers.clone();
+        let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Ok(Some(batch)) = r.recv::<Vec<ToClient>>().await {
                 for m in batch {
-                    route(m, &routes, &vars, &watchers);
+                    route(m, &routes, &vars, &watchers, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
+            coord.close();
         });
         Ok(c)
     }
@@ -157,13 +164,15 @@ impl Connection {
         );
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
         let watchers = c.watchers.clone();
+        let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Some(batch) = from.recv().await {
                 for m in batch {
-                    route(m, &routes, &vars, &watchers);
+                    route(m, &routes, &vars, &watchers, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
+            coord.close();
         });
         Ok(c)
     }
@@ -191,6 +200,8 @@ impl Connection {
             next_held: AtomicU64::new(1),
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             watchers: Arc::default(),
+            coord: Arc::default(),
+            next_coord: AtomicU64::new(1),
         }
     }
 
@@ -307,13 +318,24 @@ fn closed(routes: &Routes, vars: &VarWaiters, alive: &AtomicBool) {
     lock(vars).clear();
 }
 
-fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, watchers: &crate::watch::Watchers) {
+fn route(
+    m: ToClient,
+    routes: &Routes,
+    vars: &VarWaiters,
+    watchers: &crate::watch::Watchers,
+    coord: &crate::coord::Pending,
+) {
+    let m = match m {
+        ToClient::Coord(reply) => return coord.answer(reply),
+        m => m,
+    };
     let graph = match &m {
         ToClient::Started { graph, .. }
         | ToClient::Finished { graph, .. }
         | ToClient::Retrying { graph, .. }
         | ToClient::Erred { graph, .. }
         | ToClient::GraphDone { graph }
+        | ToClient::Moved { graph, .. }
         | ToClient::Refused { graph, .. } => *graph,
         ToClient::Var { name, value } => {
             if let Some(ws) = lock(vars).remove(name) {
@@ -329,6 +351,7 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, watchers: &crate::watc
             crate::watch::deliver(&m, watchers);
             return;
         }
+        ToClient::Coord(_) => return,
     };
     if let Some(tx) = lock(routes).get(&graph) {
         let _ = tx.send(m);
@@ -499,36 +522,7 @@ impl Connection {
 }
 
 fn task_error(run: &Run, t: TaskId, attempt: u32, failure: &Failure) -> TaskError {
-    let (kind, message) = match failure {
-        Failure::Panicked(m) => (TaskErrorKind::Panicked, m.clone()),
-        Failure::Failed(m) => (TaskErrorKind::Failed, m.clone()),
-        Failure::TimedOut(ms) => (
-            TaskErrorKind::TimedOut {
-                after: Duration::from_millis(*ms),
-            },
-            String::new(),
-        ),
-        Failure::NotRegistered(m) => (TaskErrorKind::NotRegistered, m.clone()),
-        Failure::WorkersDied { deaths, last } => (
-            TaskErrorKind::WorkerDied {
-                worker: u32::MAX,
-                how: last.clone(),
-            },
-            format!(
-                "{deaths} workers died while running it (the last: {last}); it is not tried again"
-            ),
-        ),
-        Failure::NoWorkers(m) => (TaskErrorKind::NoWorkers, m.clone()),
-        Failure::Lost(m) => (TaskErrorKind::Failed, m.clone()),
-    };
-    TaskError {
-        key: run.plan().key(t).clone(),
-        kind,
-        message,
-        backtrace: None,
-        attempt,
-        cause: None,
-    }
+    failure.to_task_error(run.plan().key(t).clone(), attempt)
 }
 
 /// Settles every task of `run` with the same error (the graph could not run).
@@ -811,6 +805,11 @@ impl RemoteOutput {
                         *lock(&self.located) = v;
                         break;
                     }
+                    // Copied off a worker being retired.
+                    Ok(ToClient::Moved { task, value, .. }) if task == self.task => {
+                        *lock(&self.located) = value;
+                        break;
+                    }
                     Ok(ToClient::Erred { task, failure, .. }) if task == self.task => {
                         return Err(format!(
                             "a persisted value was lost and could not be made again: {failure:?}"
@@ -1012,13 +1011,24 @@ impl Connection {
                         erred.insert(task, (attempt, failure));
                     }
                     ToClient::GraphDone { .. } => done = true,
+                    // Copied off a worker being retired: fetch it there.
+                    ToClient::Moved { task, value, .. } => match value {
+                        loc if !fetch => {
+                            located.insert(task, loc);
+                        }
+                        Located::At { gid, addr } if !values.contains_key(&task) => {
+                            at.insert(task, (gid, addr));
+                        }
+                        _ => {}
+                    },
                     ToClient::Refused { why, .. } => {
                         return Err(format!("the scheduler refused the graph: {why}"))
                     }
                     ToClient::Var { .. }
                     | ToClient::WorkerJoined { .. }
                     | ToClient::WorkerLost { .. }
-                    | ToClient::WorkerSample { .. } => {}
+                    | ToClient::WorkerSample { .. }
+                    | ToClient::Coord(_) => {}
                 }
             }
             if !done || at.is_empty() || !fetch {
@@ -1066,6 +1076,11 @@ impl Connection {
                         if let ToClient::Finished {
                             task,
                             value: Some(Located::At { gid, addr }),
+                            ..
+                        }
+                        | ToClient::Moved {
+                            task,
+                            value: Located::At { gid, addr },
                             ..
                         } = m
                         {

@@ -45,19 +45,24 @@ use crate::wire::{Secret, WireConfig, SECRET_ENV};
 use crate::worker::{Link, WorkerOptions};
 use crate::{Connection, Error};
 
+mod scale;
+
 /// Says a process is a worker: `local` (socket on descriptor 3) or
 /// `tcp:ADDRESS`.
-const WORKER_ENV: &str = "RASK_WORKER";
-const NAME_ENV: &str = "RASK_WORKER_NAME";
-const THREADS_ENV: &str = "RASK_WORKER_THREADS";
+pub(crate) const WORKER_ENV: &str = "RASK_WORKER";
+pub(crate) const NAME_ENV: &str = "RASK_WORKER_NAME";
+pub(crate) const THREADS_ENV: &str = "RASK_WORKER_THREADS";
 /// A worker's resources: `gpu=1,ssd=2`.
-const RESOURCES_ENV: &str = "RASK_WORKER_RESOURCES";
+pub(crate) const RESOURCES_ENV: &str = "RASK_WORKER_RESOURCES";
 /// The address a TCP worker's data port binds (default loopback).
-const HOST_ENV: &str = "RASK_WORKER_HOST";
-/// A worker's memory limit in bytes, and its memory settings
-/// (`MemoryOptions::to_line`).
-const MEMORY_ENV: &str = "RASK_WORKER_MEMORY";
-const MEMORY_OPTIONS_ENV: &str = "RASK_WORKER_MEMORY_OPTIONS";
+pub(crate) const HOST_ENV: &str = "RASK_WORKER_HOST";
+/// A worker's memory limit in bytes, declared to the scheduler.
+pub(crate) const MEMORY_ENV: &str = "RASK_WORKER_MEMORY";
+/// Set: the worker runs supervised, restarted when it crashes
+/// (`supervise.rs`).
+pub(crate) const RESTART_ENV: &str = "RASK_WORKER_RESTART";
+/// The memory settings (`MemoryOptions::to_line`).
+pub(crate) const MEMORY_OPTIONS_ENV: &str = "RASK_WORKER_MEMORY_OPTIONS";
 /// mimalloc's delay before giving freed memory back (see `spawn`).
 const MIMALLOC_PURGE_ENV: &str = "MIMALLOC_PURGE_DELAY";
 /// The descriptor on which a local worker finds its scheduler link.
@@ -82,6 +87,26 @@ pub fn init() {
         return;
     };
     let kind = kind.to_string_lossy().into_owned();
+    if std::env::var_os(RESTART_ENV).is_some() {
+        // The supervisor: this program again, without the variable, as
+        // its child (which serves).
+        std::env::remove_var(RESTART_ENV);
+        let name = std::env::var(NAME_ENV).unwrap_or_else(|_| "worker".to_owned());
+        let code = crate::supervise::supervise(
+            || {
+                let mut c = Command::new(
+                    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+                );
+                c.args(std::env::args_os().skip(1));
+                c
+            },
+            &name,
+        );
+        std::process::exit(code.unwrap_or_else(|e| {
+            eprintln!("rask worker supervisor: {e}");
+            71
+        }));
+    }
     let take = |k: &str| {
         let v = std::env::var(k).ok();
         std::env::remove_var(k);
@@ -283,6 +308,9 @@ pub(crate) fn describe(status: &ExitStatus) -> String {
 enum Ask {
     Add(Vec<(String, f64)>, std_mpsc::Sender<io::Result<()>>),
     Kill(usize, std_mpsc::Sender<io::Result<()>>),
+    /// These workers are being retired (or, `false`, no longer): when
+    /// they end, they stay ended.
+    Retire(Vec<String>, bool, std_mpsc::Sender<io::Result<()>>),
 }
 
 /// One worker position.
@@ -291,8 +319,8 @@ struct Proc {
     resources: Vec<(String, f64)>,
     child: Option<Child>,
     started: Instant,
-    quick_deaths: u32,
-    /// Killed on request: not restarted.
+    crashes: crate::supervise::CrashLoop,
+    /// Killed or retired on request: not restarted.
     killed: bool,
 }
 
@@ -300,6 +328,8 @@ struct Proc {
 #[derive(Default)]
 struct Watch {
     pids: Mutex<Vec<u32>>,
+    /// Workers running and not being retired.
+    active: std::sync::atomic::AtomicUsize,
     restarts: std::sync::atomic::AtomicU64,
 }
 
@@ -434,7 +464,7 @@ impl Nanny {
                             resources: Vec::new(),
                             child: Some(child),
                             started: Instant::now(),
-                            quick_deaths: 0,
+                            crashes: Default::default(),
                             killed: false,
                         }),
                         Err(e) => {
@@ -499,6 +529,11 @@ fn nanny_loop(
             .iter()
             .filter_map(|p| p.child.as_ref().map(Child::id))
             .collect();
+        let active = procs
+            .iter()
+            .filter(|p| p.child.is_some() && !p.killed)
+            .count();
+        watch.active.store(active, Ordering::SeqCst);
         match asks.recv_timeout(Duration::from_millis(10)) {
             Ok(Ask::Add(resources, reply)) => {
                 let name = format!("local-{names_used}");
@@ -509,7 +544,7 @@ fn nanny_loop(
                         resources,
                         child: Some(child),
                         started: Instant::now(),
-                        quick_deaths: 0,
+                        crashes: Default::default(),
                         killed: false,
                     });
                 });
@@ -531,6 +566,13 @@ fn nanny_loop(
                     None => Err(io::Error::other(format!("no live worker {i}"))),
                 };
                 let _ = reply.send(r);
+            }
+            Ok(Ask::Retire(names, retiring, reply)) => {
+                for p in procs.iter_mut().filter(|p| names.contains(&p.name)) {
+                    p.killed = retiring;
+                }
+                let _ = reply.send(Ok(()));
+                continue;
             }
             Err(std_mpsc::RecvTimeoutError::Timeout) => {}
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
@@ -568,16 +610,11 @@ fn nanny_loop(
                 tracing::info!(worker = %p.name, pid, %how, "worker ended");
                 continue;
             }
-            if p.started.elapsed() < Duration::from_secs(1) {
-                p.quick_deaths += 1;
-            } else {
-                p.quick_deaths = 0;
-            }
-            if p.quick_deaths >= MAX_QUICK_DEATHS {
+            if !p.crashes.may_restart(p.started.elapsed()) {
                 tracing::error!(
                     worker = %p.name, pid, %how,
                     "worker died {} times within a second of starting; not restarting it",
-                    p.quick_deaths
+                    p.crashes.quick_deaths()
                 );
                 continue;
             }
@@ -605,8 +642,9 @@ impl Drop for Nanny {
 
 /// A scheduler in this process and local worker processes, supervised.
 pub struct LocalCluster {
-    // Field order is drop order: the client side first, then the workers,
-    // then the scheduler.
+    // Field order is drop order: adaptive scaling and the client side
+    // first, then the workers, then the scheduler.
+    adaptive: Mutex<Option<crate::adaptive::Adaptive>>,
     nanny: Nanny,
     scheduler: Arc<Scheduler>,
     secret: Option<String>,
@@ -680,6 +718,7 @@ impl LocalCluster {
         let names = (0..opts.workers).map(|i| format!("local-{i}")).collect();
         let nanny = Nanny::start(spawner, names, opts.restart)?;
         let c = LocalCluster {
+            adaptive: Mutex::new(None),
             nanny,
             scheduler,
             secret,

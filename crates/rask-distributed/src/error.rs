@@ -20,4 +20,10 @@ pub enum Error {
     /// A setting is not valid.
     #[error("{0}")]
     Config(String),
+    /// Workers could not be added or retired.
+    #[error("scaling: {0}")]
+    Scale(String),
+    /// A Slurm command failed.
+    #[error(transparent)]
+    Slurm(#[from] crate::slurm::SlurmError),
 }

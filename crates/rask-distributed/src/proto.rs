@@ -21,6 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod coord;
+pub use coord::{CoordAnswer, CoordFail, CoordOp, CoordReply, CoordRequest, ReqId, SessionId};
+
 /// A task's global id, given by the scheduler; workers name values by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Gid(pub u64);
@@ -130,12 +133,22 @@ pub enum FromClient {
     /// Set a shared variable (a small value kept by the scheduler).
     SetVar { name: String, value: Vec<u8> },
     /// Read a shared variable; answered with `ToClient::Var`. Built in:
-    /// `rask:workers` (live workers, `u64`) and `rask:counts` (tasks waiting,
-    /// ready, processing, in memory, erred, released: `[u64; 6]`).
+    /// `rask:workers` (live workers, `u64`), `rask:counts` (tasks waiting,
+    /// ready, processing, in memory, erred, released: `[u64; 6]`) and
+    /// `rask:adapt` (a `core::ClusterReport`: the workers, the work in hand
+    /// and how many workers it wants).
     GetVar { name: String },
     /// Tell this client when workers join and leave (`WorkerJoined`,
     /// `WorkerLost`), starting with the workers there now.
     WatchWorkers,
+    /// Retire these workers (by name) gracefully: they get no new tasks,
+    /// the values only they hold are copied to other workers first, then
+    /// their connections are closed (`core/retire.rs`). Progress shows in
+    /// the `rask:adapt` variable.
+    Retire { workers: Vec<String> },
+    /// A coordination request (locks, queues, events: `proto/coord.rs`);
+    /// `SetVar`/`GetVar` above reach the same variables.
+    Coord(CoordRequest),
 }
 
 /// Why a task failed, as the scheduler reports it to the client.
@@ -161,6 +174,41 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The error a client reports for it, under `key`.
+    pub fn to_task_error(&self, key: rask_core::Key, attempt: u32) -> rask_core::TaskError {
+        use rask_core::TaskErrorKind;
+        let (kind, message) = match self {
+            Failure::Panicked(m) => (TaskErrorKind::Panicked, m.clone()),
+            Failure::Failed(m) => (TaskErrorKind::Failed, m.clone()),
+            Failure::TimedOut(ms) => (
+                TaskErrorKind::TimedOut {
+                    after: std::time::Duration::from_millis(*ms),
+                },
+                String::new(),
+            ),
+            Failure::NotRegistered(m) => (TaskErrorKind::NotRegistered, m.clone()),
+            Failure::WorkersDied { deaths, last } => (
+                TaskErrorKind::WorkerDied {
+                    worker: u32::MAX,
+                    how: last.clone(),
+                },
+                format!(
+                    "{deaths} workers died while running it (the last: {last}); it is not tried again"
+                ),
+            ),
+            Failure::NoWorkers(m) => (TaskErrorKind::NoWorkers, m.clone()),
+            Failure::Lost(m) => (TaskErrorKind::Failed, m.clone()),
+        };
+        rask_core::TaskError {
+            key,
+            kind,
+            message,
+            backtrace: None,
+            attempt,
+            cause: None,
+        }
+    }
+
     /// Its bit in [`fail_bits`] (0 for failures never retried).
     pub fn bit(&self) -> u8 {
         match self {
@@ -244,6 +292,15 @@ pub enum ToClient {
         name: String,
         why: String,
     },
+    /// Output `task` of `graph`, announced `Finished` at a worker that is
+    /// retiring, is now (also) held at `value` (fetch it there).
+    Moved {
+        graph: GraphNo,
+        task: u32,
+        value: Located,
+    },
+    /// The answer to a coordination request.
+    Coord(CoordReply),
     /// A worker's memory and CPU (after `WatchWorkers`; about every half
     /// second, and when it pauses or resumes).
     WorkerSample { worker: u32, sample: MemorySample },
@@ -307,6 +364,12 @@ pub enum ToWorker {
     Steal { gids: Vec<Gid> },
     /// Forget these values.
     Release { gids: Vec<Gid> },
+    /// Fetch value `gid` from the worker whose data address is `addr` and
+    /// keep it (a worker being retired hands its values over); answered
+    /// with `FromWorker::Fetched` or `FromWorker::NotFetched`.
+    Fetch { gid: Gid, addr: String },
+    /// The answer to a coordination request of one of its tasks.
+    Coord(CoordReply),
 }
 
 /// A worker to the scheduler.
@@ -336,8 +399,15 @@ pub enum FromWorker {
     Missing { gid: Gid, missing: Gid },
     /// The tasks of a `Steal` it gave back (not started).
     Stolen { gids: Vec<Gid> },
+    /// The value of a `Fetch` is here now, `nbytes` long.
+    Fetched { gid: Gid, nbytes: u64 },
+    /// The value of a `Fetch` could not be fetched.
+    NotFetched { gid: Gid },
     /// Still alive.
     Heartbeat,
+    /// A coordination request of one of its tasks (sent at once, not
+    /// batched with results).
+    Coord(CoordRequest),
     /// Its memory (about every half second, and at once when it pauses or
     /// resumes): while `paused`, it starts no task and the scheduler sends
     /// it none.

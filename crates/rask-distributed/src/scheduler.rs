@@ -23,10 +23,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rask_core::Subscriber;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::{ClientIx, Core, CoreConfig, Outbox, WorkerIx};
+use crate::observe::Observer;
 use crate::proto::{FromClient, FromWorker, Gid, ToClient, ToWorker, WorkerInfo};
 use crate::wire::{
     accept_tcp, listen, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, WireConfig,
@@ -45,6 +47,19 @@ pub struct SchedulerConfig {
     /// A worker silent this long is removed (workers heartbeat every
     /// second by default).
     pub heartbeat_timeout: Duration,
+    /// Where the scheduler's task stream goes (every task of every client,
+    /// `observe.rs`): `rask scheduler --dashboard` puts a recorder here.
+    pub observer: Option<TaskStream>,
+}
+
+/// A subscriber for the scheduler's task stream ([`SchedulerConfig::observer`]).
+#[derive(Clone)]
+pub struct TaskStream(pub Arc<dyn Subscriber>);
+
+impl std::fmt::Debug for TaskStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaskStream(..)")
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -54,6 +69,7 @@ impl Default for SchedulerConfig {
             wire: WireConfig::default(),
             core: CoreConfig::default(),
             heartbeat_timeout: Duration::from_secs(10),
+            observer: None,
         }
     }
 }
@@ -249,10 +265,16 @@ async fn serve(
         })
     };
     let mut core = Core::new(cfg.core.clone());
-    let mut out = NetOut::default();
+    let mut out = NetOut {
+        observer: cfg.observer.as_ref().map(|o| Observer::new(o.0.clone())),
+        ..NetOut::default()
+    };
     loop {
+        // Woken at the next coordination deadline too (a wait timing out).
+        let wake = core.next_deadline();
         let ev = tokio::select! {
             ev = rx.recv() => ev,
+            _ = sleep_until(wake) => Some(Event::Tick),
             _ = &mut stop => None,
         };
         let Some(ev) = ev else { break };
@@ -278,7 +300,10 @@ fn handle(
 ) {
     match ev {
         Event::Client(c, msgs) => {
-            for m in msgs {
+            for mut m in msgs {
+                if let Some(o) = out.observer.as_mut() {
+                    o.submitted(c, &mut m, core.workers_alive());
+                }
                 core.client_message(c, m, out);
             }
         }
@@ -295,13 +320,21 @@ fn handle(
             reply.send(c);
         }
         Event::WorkerJoined(info, tx, reply) => {
-            let name = info.name.clone();
+            let (name, threads) = (info.name.clone(), info.threads);
             // Registered first, so the core's first messages find it.
             let w = WorkerIx(core.workers_total() as u32);
             out.set_worker(w, tx);
             match core.worker_joined(info, out) {
                 Ok(w) => {
                     tracing::info!(worker = w.0, %name, "worker joined");
+                    if let Some(o) = &out.observer {
+                        o.worker(w.0, &name, threads, None);
+                        let i = w.0 as usize;
+                        if out.names.len() <= i {
+                            out.names.resize(i + 1, String::new());
+                        }
+                        out.names[i] = name.clone();
+                    }
                     let _ = reply.send(Ok(w));
                 }
                 Err(why) => {
@@ -313,9 +346,13 @@ fn handle(
         Event::ClientGone(c) => {
             out.drop_client(c);
             core.client_gone(c, out);
+            if let Some(o) = out.observer.as_mut() {
+                o.client_gone(c);
+            }
         }
         Event::WorkerGone(w, why, started) => {
             tracing::warn!(worker = w.0, %why, "worker removed");
+            out.worker_lost(w, &why);
             out.drop_worker(w);
             core.worker_gone(w, &why, started.as_deref(), out);
         }
@@ -343,11 +380,20 @@ fn handle(
         Event::Exited(name, pid, how, started) => {
             if let Some(w) = core.find_worker(&name, pid) {
                 tracing::warn!(worker = w.0, %name, %how, "worker removed");
+                out.worker_lost(w, &how);
                 out.drop_worker(w);
                 core.worker_gone(w, &how, Some(&started), out);
             }
         }
         Event::Tick => {}
+    }
+}
+
+/// Sleeps until `at` (for ever if `None`).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -378,6 +424,12 @@ type Pending<M> = Option<(mpsc::UnboundedSender<Vec<M>>, Vec<M>)>;
 struct NetOut {
     workers: Vec<Pending<ToWorker>>,
     clients: Vec<Pending<ToClient>>,
+    /// Workers whose connections close at the next flush (retired).
+    closing: Vec<WorkerIx>,
+    /// The task stream's feed, when the scheduler has one.
+    observer: Option<Observer>,
+    /// Worker names, for the task stream's `WorkerLost`.
+    names: Vec<String>,
 }
 
 impl NetOut {
@@ -387,6 +439,13 @@ impl NetOut {
             self.workers.resize_with(i + 1, || None);
         }
         self.workers[i] = Some((tx, Vec::new()));
+    }
+    /// Tells the task stream that worker `w` (still connected) is gone.
+    fn worker_lost(&mut self, w: WorkerIx, why: &str) {
+        if let (Some(o), Some(Some(_))) = (&self.observer, self.workers.get(w.0 as usize)) {
+            let name = self.names.get(w.0 as usize).map_or("", String::as_str);
+            o.worker(w.0, name, 0, Some(why));
+        }
     }
     fn set_client(&mut self, c: ClientIx, tx: mpsc::UnboundedSender<Vec<ToClient>>) {
         let i = c.0 as usize;
@@ -411,6 +470,11 @@ impl NetOut {
                 let _ = tx.send(std::mem::take(q));
             }
         }
+        // Dropping the sender ends the writer once it has written what was
+        // sent: the worker reads the end of its link and exits.
+        for w in std::mem::take(&mut self.closing) {
+            self.drop_worker(w);
+        }
         for (tx, q) in self.clients.iter_mut().flatten() {
             if !q.is_empty() {
                 let _ = tx.send(std::mem::take(q));
@@ -426,9 +490,17 @@ impl Outbox for NetOut {
         }
     }
     fn to_client(&mut self, c: ClientIx, msg: ToClient) {
+        if let Some(o) = self.observer.as_mut() {
+            if !o.forward(c, &msg) {
+                return;
+            }
+        }
         if let Some(Some((_, q))) = self.clients.get_mut(c.0 as usize) {
             q.push(msg);
         }
+    }
+    fn close_worker(&mut self, w: WorkerIx) {
+        self.closing.push(w);
     }
 }
 

@@ -16,7 +16,7 @@ mod shuffled;
 mod sleep;
 mod threads;
 
-pub use pool::{current_context, DynJob, ThreadPool};
+pub use pool::{current_context, DynJob, StandIn, ThreadPool, MAX_SPARES};
 pub use rask_core::SyncExecutor;
 pub use shuffled::ShuffledExecutor;
 pub use threads::{default_threads, ThreadsExecutor};

@@ -31,6 +31,9 @@
 //! - A task that waits for something else (a future, a nested run) calls
 //!   [`ThreadPool::help_until`]: its worker keeps running other work until the
 //!   condition holds, and sleeps on the pool's condvar when there is none.
+//! - A task that blocks on something another task may have to do (a lock, a
+//!   queue) calls [`ThreadPool::stand_in`]: a spare worker runs the pool's
+//!   work meanwhile (`pool/spare.rs`).
 //!
 //! Sleeping is described in `sleep.rs`.
 
@@ -47,6 +50,9 @@ use rask_core::{Run, TaskId, WorkerId};
 
 use crate::queue::JobQueue;
 use crate::sleep::Sleep;
+
+mod spare;
+pub use spare::{StandIn, MAX_SPARES};
 
 /// Roots claimed at once by a worker whose deque is empty.
 const ROOT_BATCH: usize = 8;
@@ -92,7 +98,11 @@ struct ActiveRun {
 }
 
 struct Shared {
+    /// The workers' deques, then the spares' (`pool/spare.rs`).
     stealers: Box<[Stealer<Job>]>,
+    /// Workers that are not spares.
+    base: usize,
+    spares: spare::Spares,
     runs: Mutex<Vec<Arc<ActiveRun>>>,
     /// Active runs whose roots may not all be claimed yet.
     runs_with_roots: AtomicUsize,
@@ -134,9 +144,13 @@ impl ThreadPool {
     /// A pool of `threads` workers (at least one).
     pub fn new(threads: usize) -> std::io::Result<Self> {
         let n = threads.max(1);
-        let deques: Vec<Deque<Job>> = (0..n).map(|_| Deque::new_lifo()).collect();
+        let mut deques: Vec<Deque<Job>> = (0..n + MAX_SPARES).map(|_| Deque::new_lifo()).collect();
+        let stealers = deques.iter().map(Deque::stealer).collect();
+        let spare_deques = deques.split_off(n);
         let shared = Arc::new(Shared {
-            stealers: deques.iter().map(Deque::stealer).collect(),
+            stealers,
+            base: n,
+            spares: spare::Spares::new(n, spare_deques),
             runs: Mutex::new(Vec::new()),
             runs_with_roots: AtomicUsize::new(0),
             next_serial: AtomicU32::new(1),
@@ -307,7 +321,7 @@ fn shutdown(shared: &Shared, threads: &mut Vec<JoinHandle<()>>) {
     shared.shutdown.store(true, Ordering::SeqCst);
     shared.sleep.notify_all();
     let me = std::thread::current().id();
-    for t in threads.drain(..) {
+    for t in threads.drain(..).chain(shared.spares.take_handles()) {
         // The last handle to a pool can be dropped by one of its own workers
         // (a task that captured a client); that worker cannot join itself and
         // exits on its own once it sees `shutdown`.
@@ -326,7 +340,15 @@ impl Shared {
         self.shutdown.load(Ordering::SeqCst)
             || self.dyn_jobs.has_jobs()
             || self.runs_with_roots.load(Ordering::SeqCst) > 0
-            || self.stealers.iter().any(|s| !s.is_empty())
+            || self.stealers[..self.live_deques()]
+                .iter()
+                .any(|s| !s.is_empty())
+    }
+
+    /// The deques that may hold jobs: the workers', and the spares' ever
+    /// used (`pool/spare.rs`, rule 2).
+    fn live_deques(&self) -> usize {
+        (self.base + self.spares.hw.load(Ordering::Acquire)).min(self.stealers.len())
     }
 
     fn complete(&self, ar: &ActiveRun) {
@@ -488,7 +510,7 @@ impl Worker {
     }
 
     fn steal(&self) -> Option<Job> {
-        let n = self.shared.stealers.len();
+        let n = self.shared.live_deques();
         if n <= 1 {
             return None;
         }

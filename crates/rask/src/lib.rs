@@ -54,10 +54,18 @@ pub use rask_distributed::{
     run_worker, Connection, LocalCluster, LocalOptions, MemoryOptions, Scheduler, SchedulerConfig,
     SpillError, Transport, WorkerCommand, WorkerOptions,
 };
+pub use rask_distributed::{AdaptOptions, Adaptive, SlurmCluster, SlurmOptions};
 pub use rask_local::{ShuffledExecutor, SyncExecutor, ThreadPool, ThreadsExecutor};
 /// Registers a function so that worker processes can run it: see the
 /// README's "Worker processes" and `rask_macros`.
 pub use rask_macros::task;
+
+/// Locks, semaphores, queues, events, variables, barriers and
+/// publish/subscribe topics shared by name across tasks, processes and
+/// machines (see the README's "Coordination" and `docs/coordination.md`).
+pub mod coord {
+    pub use rask_client::coord::*;
+}
 
 /// The distributed runtime's lower-level pieces: the scheduler core,
 /// placement policies, the wire (secrets, TLS), the messages.
@@ -79,6 +87,8 @@ pub use rask_array as array;
 pub use rask_dataframe as dataframe;
 
 /// What `#[rask::task]` expands to refers to these; not an API.
+pub mod smoke;
+
 #[doc(hidden)]
 pub use rask_client::__private;
 

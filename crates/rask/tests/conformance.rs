@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use rask::prelude::*;
 use rask::{Event, RetryOn, Subscriber, TaskErrorKind};
 
+mod conformance_coord;
 mod workers;
 use workers::{add, inc, ramp, sum_all, total, tree};
 
@@ -708,6 +709,41 @@ const SCENARIOS: &[Scenario] = &[
     ("arrays", "chunked arrays", arrays),
     ("dataframes", "dataframe join, shuffle, sort", dataframes),
     ("lost", "a worker killed mid-graph", lost_workers),
+    (
+        "coord_lock",
+        "a lock around read-modify-writes; timed waits",
+        conformance_coord::locks,
+    ),
+    (
+        "coord_semaphore",
+        "semaphores cap holders",
+        conformance_coord::semaphores,
+    ),
+    (
+        "coord_queue",
+        "a queue: each item once, unacknowledged ones back",
+        conformance_coord::queues,
+    ),
+    (
+        "coord_event",
+        "an event set by the driver wakes a task",
+        conformance_coord::events,
+    ),
+    (
+        "coord_variable",
+        "variables shared by tasks and the driver",
+        conformance_coord::variables,
+    ),
+    (
+        "coord_pubsub",
+        "publish/subscribe",
+        conformance_coord::topics,
+    ),
+    (
+        "coord_barrier",
+        "a barrier of tasks and the driver",
+        conformance_coord::barriers,
+    ),
 ];
 
 fn main() {

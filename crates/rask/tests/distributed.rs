@@ -231,10 +231,82 @@ fn a_value_of_any_size_moves_between_workers() {
     let t0 = Instant::now();
     assert_eq!(s.compute(&client).unwrap(), (n * (n - 1) / 2) as f64);
     assert!(t0.elapsed() < Duration::from_secs(60));
-    // Nothing stays in the scheduler's memory after the graph.
+    // Nothing stays in the scheduler's memory after the graph. The release
+    // travels after the result, so it is waited for (a bounded while).
     let conn = client.deployment().unwrap().connect().unwrap();
-    let counts: [u64; 6] = conn.get_var("rask:counts").unwrap().unwrap();
-    assert_eq!(counts[3], 0, "in memory after release: {counts:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts: [u64; 6] = conn.get_var("rask:counts").unwrap().unwrap();
+        if counts[3] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "in memory 10 s after release: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A scheduler with an observer (`rask scheduler --dashboard`) sees every
+/// client's tasks while they run, named `function[number]`, with their
+/// graph (so `explain` answers); a client that asked for no events gets
+/// no more messages than before, and one with a recorder of its own still
+/// counts each task once.
+fn the_scheduler_records_every_clients_tasks() {
+    use rask::diagnostics::{ClusterState, Recorder, TaskState};
+    let recorder = Recorder::new();
+    let mut opts = rask::LocalOptions::new(2, 1, rask::Transport::Tcp);
+    opts.scheduler.observer = Some(rask::distributed::TaskStream(recorder.subscriber()));
+    let client = Client::try_processes(opts).unwrap();
+    let n = 60u64;
+    let leaves: Vec<Delayed<u64>> = (0..n).map(|i| slow_inc::delayed(i, 25)).collect();
+    let f = client.compute(sum_all::delayed(leaves));
+    // Mid-run the scheduler's recording has moved (60 x 25 ms on 2 threads).
+    let t0 = Instant::now();
+    let mid = loop {
+        let s = recorder.status();
+        if s.tasks.done > 0 || t0.elapsed() > Duration::from_secs(20) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!f.is_done(), "the graph ended before anything was seen");
+    assert!(
+        mid.tasks.done > 0 && mid.tasks.done < n + 1,
+        "{:?}",
+        mid.tasks
+    );
+    assert_eq!(f.result().unwrap(), (1..=n).sum::<u64>());
+    // The last events arrive with the result; give the stream a moment.
+    let t1 = Instant::now();
+    let end = loop {
+        let s = recorder.status();
+        if s.tasks.done >= n + 2 || t1.elapsed() > Duration::from_secs(10) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // The leaves, the built-in `gather` of the list, the sum.
+    assert_eq!(end.tasks.done, n + 2, "{:?}", end.tasks);
+    assert_eq!(end.executor, "cluster");
+    let prefix = end.prefixes.iter().find(|p| p.name == "slow_inc").unwrap();
+    assert_eq!((prefix.planned, prefix.done), (n, n));
+    // The sum (named by its number in the graph the client sent) waited
+    // for all the leaves.
+    let d = (0..=3 * n)
+        .find_map(|i| recorder.explain(&format!("sum_all[{i}]")).ok())
+        .unwrap();
+    assert_eq!(d.state, TaskState::Done);
+    assert_eq!(d.dependencies.len(), 1, "{d:?}");
+    assert!(d.dependencies[0].key.starts_with("gather["), "{d:?}");
+    assert!(d.worker.is_some());
+    // A client with a recorder of its own counts each task once.
+    let mine = Recorder::new();
+    let client2 = client.clone().with_recorder_of(&mine);
+    let leaves: Vec<Delayed<u64>> = (0..10).map(inc::delayed).collect();
+    assert_eq!(sum_all::delayed(leaves).compute(&client2).unwrap(), 55);
+    assert_eq!(mine.status().tasks.done, 12);
 }
 
 fn resources_and_worker_names_choose_where_tasks_run() {
@@ -668,6 +740,10 @@ fn main() {
             bad_peers_get_typed_errors_and_the_rest_is_served,
         ),
         ("across_network_namespaces", across_network_namespaces),
+        (
+            "the_scheduler_records_every_clients_tasks",
+            the_scheduler_records_every_clients_tasks,
+        ),
     ];
     let (ran, failed) = workers::run_checks(checks, || None);
     workers::finish(ran, failed)

@@ -10,7 +10,11 @@
 //! (placement, the window, tasks no worker can run), `steal.rs`,
 //! `workers.rs` (workers' messages, joins and deaths), `check.rs` (the
 //! invariants), `placement.rs` (the policies), `memory.rs` (paused workers,
-//! memory samples, root tasks withheld until workers have room).
+//! memory samples, root tasks withheld until workers have room), `adapt.rs` (how many
+//! workers the work in hand wants: adaptive scaling), `retire.rs`
+//! (retiring a worker without losing the values it holds), `coord/` (locks,
+//! queues, events, variables... for tasks and clients: a state machine of
+//! its own, fed the `Coord` messages and told when workers and clients go).
 //!
 //! # Task states and transitions
 //! ```text
@@ -26,6 +30,7 @@
 //!   Processing(w) ──Stolen──> Ready          ──Missing──> Waiting
 //!   Ready ──an input lost──> Waiting
 //!   Memory ──no longer needed──> Released    ──holders died, still needed──> Waiting
+//!   Memory ──a retiring worker's value copied──> Memory (one holder more)
 //!   Released ──a dependent must be recomputed──> Waiting
 //!   any ──its graph released (and no later graph uses it)──> forgotten
 //!        (slot reused, id generation bumped)
@@ -62,15 +67,19 @@
 //! - `attempts` counts the `Started` messages of a task: the number of times
 //!   its function really began to run.
 
+mod adapt;
 mod check;
+pub mod coord;
 mod graphs;
 mod memory;
 mod placement;
+mod retire;
 mod schedule;
 mod state;
 mod steal;
 mod workers;
 
+pub use adapt::{desired_workers, ClusterReport, Load, WorkerReport};
 pub use placement::Placement;
 
 use std::cmp::Reverse;
@@ -80,7 +89,9 @@ use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
-use crate::proto::{FromClient, Gid, GraphNo, TaskOpts, ToClient, ToWorker, WorkerInfo};
+use crate::proto::{
+    CoordReply, FromClient, Gid, GraphNo, TaskOpts, ToClient, ToWorker, WorkerInfo,
+};
 
 /// A connected client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -106,6 +117,9 @@ pub trait Outbox {
     fn to_worker(&mut self, w: WorkerIx, msg: ToWorker);
     /// Queues `msg` for client `c`.
     fn to_client(&mut self, c: ClientIx, msg: ToClient);
+    /// Closes worker `w`'s connection once its queued messages are sent
+    /// (a retired worker: its process then ends by itself).
+    fn close_worker(&mut self, _w: WorkerIx) {}
 }
 
 /// Settings of the scheduler core.
@@ -141,6 +155,9 @@ pub struct CoreConfig {
     /// ... where big means results averaging at least this many bytes
     /// (default 1 MiB).
     pub queue_root_bytes: u64,
+    /// Adaptive scaling wants enough workers to finish the work in hand
+    /// in about this long (Dask's `target_duration`, 5 s).
+    pub target_duration: Duration,
 }
 
 impl Default for CoreConfig {
@@ -156,6 +173,7 @@ impl Default for CoreConfig {
             no_workers_timeout: Some(Duration::from_secs(60)),
             worker_saturation: 1.1,
             queue_root_bytes: 1 << 20,
+            target_duration: Duration::from_secs(5),
         }
     }
 }
@@ -277,6 +295,8 @@ struct Worker {
     stealing: bool,
     /// It said it is over its pause threshold (see `memory.rs`).
     paused: bool,
+    /// Being retired: it gets no new task (see `retire.rs`).
+    retiring: bool,
 }
 
 impl Worker {
@@ -286,8 +306,9 @@ impl Worker {
     /// tasks a thread. So short tasks go in big batches (few round trips
     /// per task), long ones a few at a time (the rest stay free to go
     /// wherever a thread frees first).
+    /// A retiring worker takes nothing.
     fn has_room(&self, cfg: &CoreConfig) -> bool {
-        if self.paused {
+        if self.paused || self.retiring {
             return false;
         }
         let threads = self.info.threads.max(1);
@@ -340,13 +361,18 @@ pub struct Core {
     func_us: Vec<f64>,
     clients: Vec<ClientState>,
     turn: u32,
-    vars: HashMap<String, Vec<u8>>,
+    /// Locks, queues, variables... (`coord/`).
+    coord: coord::Coord,
     now: Instant,
     /// Vectors to make again because a part of theirs is wanted (see the
     /// module docs).
     remake: Vec<(Slot, u32)>,
     /// Withheld roots and result sizes (`memory.rs`).
     mem: memory::MemState,
+    /// Workers being retired and the values being copied off them.
+    retiring: retire::Retiring,
+    /// Observed durations, for adaptive scaling.
+    durations: adapt::Durations,
 }
 
 impl Core {
@@ -369,10 +395,12 @@ impl Core {
             func_us: Vec::new(),
             clients: Vec::new(),
             turn: 0,
-            vars: HashMap::new(),
+            coord: coord::Coord::new(),
             now: Instant::now(),
             remake: Vec::new(),
             mem: memory::MemState::default(),
+            retiring: retire::Retiring::default(),
+            durations: adapt::Durations::default(),
         }
     }
 
@@ -386,6 +414,18 @@ impl Core {
     pub fn tick(&mut self, now: Instant, out: &mut impl Outbox) {
         self.now = now;
         self.expire_unrunnable(out);
+        self.progress_retiring(out);
+        self.coord.tick(now, &mut CoordOut(out));
+    }
+
+    /// When the next coordination wait times out (the server ticks then).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.coord.next_deadline()
+    }
+
+    /// The coordination state (locks, queues, ...), for tests and metrics.
+    pub fn coord(&self) -> &coord::Coord {
+        &self.coord
     }
 
     /// A new client connection.
@@ -452,7 +492,7 @@ impl Core {
                 }
             }
             FromClient::SetVar { name, value } => {
-                self.vars.insert(name, value);
+                self.coord.set_var(name, value, &mut CoordOut(out));
             }
             FromClient::GetVar { name } => {
                 let value = if name == "rask:workers" {
@@ -468,10 +508,20 @@ impl Core {
                         c.released,
                     ];
                     bincode::serialize(&v.map(|x| x as u64)).ok()
+                } else if name == "rask:adapt" {
+                    bincode::serialize(&self.report()).ok()
                 } else {
-                    self.vars.get(&name).cloned()
+                    self.coord.var(&name).cloned()
                 };
                 out.to_client(c, ToClient::Var { name, value });
+            }
+            FromClient::Retire { workers } => {
+                self.retire(&workers, out);
+            }
+            FromClient::Coord(req) => {
+                let now = self.now;
+                self.coord
+                    .request(coord::Peer::Client(c.0), req, now, &mut CoordOut(out));
             }
             FromClient::WatchWorkers => {
                 if let Some(cs) = self.clients.get_mut(c.0 as usize) {
@@ -499,6 +549,8 @@ impl Core {
             cs.alive = false;
             cs.watch_workers = false;
         }
+        self.coord
+            .peer_gone(coord::Peer::Client(c.0), &mut CoordOut(out));
         let mine: Vec<(ClientIx, GraphNo)> =
             self.graph_ix.keys().filter(|k| k.0 == c).copied().collect();
         for k in mine {
@@ -536,6 +588,18 @@ impl Core {
         self.graphs
             .get(self.tasks[s.ix()].graph as usize)
             .and_then(Option::as_ref)
+    }
+}
+
+/// Coordination answers, as messages to workers and clients.
+struct CoordOut<'a, O>(&'a mut O);
+
+impl<O: Outbox> coord::Replies for CoordOut<'_, O> {
+    fn reply(&mut self, to: coord::Peer, reply: CoordReply) {
+        match to {
+            coord::Peer::Worker(w) => self.0.to_worker(WorkerIx(w), ToWorker::Coord(reply)),
+            coord::Peer::Client(c) => self.0.to_client(ClientIx(c), ToClient::Coord(reply)),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ impl Core {
         let idle = self
             .workers
             .iter()
-            .any(|wk| wk.alive && wk.in_flight < wk.info.threads.max(1));
+            .any(|wk| wk.alive && !wk.retiring && wk.in_flight < wk.info.threads.max(1));
         if !idle {
             return;
         }

@@ -183,6 +183,24 @@ impl Sim {
                         sw.held.remove(&g);
                     }
                 }
+                ToWorker::Fetch { gid, addr } => {
+                    let v = self
+                        .workers
+                        .iter()
+                        .find(|x| x.addr == addr && x.alive)
+                        .and_then(|x| x.held.get(&gid).copied());
+                    let ix = self.workers[i].ix;
+                    let msg = match v {
+                        Some(v) => {
+                            self.workers[i].held.insert(gid, v);
+                            FromWorker::Fetched { gid, nbytes: 8 }
+                        }
+                        None => FromWorker::NotFetched { gid },
+                    };
+                    self.core
+                        .worker_message(ix, wire(&msg), &mut self.out)
+                        .unwrap();
+                }
                 ToWorker::Steal { gids } => {
                     let mut back = Vec::new();
                     sw.queue.retain(|(g, _, _, _)| {
@@ -197,6 +215,7 @@ impl Sim {
                         .worker_message(ix, wire(&FromWorker::Stolen { gids: back }), &mut self.out)
                         .unwrap();
                 }
+                ToWorker::Coord(r) => panic!("an answer to a request nobody made: {r:?}"),
             }
         }
         for (c, m) in to_c {
@@ -241,11 +260,24 @@ impl Sim {
                     self.erred.insert((graph, task), failure);
                 }
                 ToClient::GraphDone { graph } => self.finished.push(graph),
+                ToClient::Moved {
+                    graph,
+                    task,
+                    value: Located::At { gid, addr },
+                } => {
+                    let w = self.workers.iter().find(|w| w.addr == addr).unwrap();
+                    let v = *w.held.get(&gid).expect("a moved output is held there");
+                    if let Some(old) = self.done.insert((graph, task), v) {
+                        assert_eq!(old, v, "a moved output keeps its value");
+                    }
+                }
+                ToClient::Moved { .. } => panic!("only held values move"),
                 ToClient::Refused { why, .. } => panic!("refused: {why}"),
                 ToClient::Var { .. }
                 | ToClient::WorkerJoined { .. }
                 | ToClient::WorkerLost { .. }
-                | ToClient::WorkerSample { .. } => {}
+                | ToClient::WorkerSample { .. }
+                | ToClient::Coord(_) => {}
             }
         }
         any
@@ -974,3 +1006,6 @@ fn a_vectors_parts_are_kept_apart_and_made_again_when_lost() {
         assert!(sim.workers.iter().all(|w| w.held.is_empty()), "seed {seed}");
     }
 }
+
+/// Retiring workers and adaptive scaling, on this simulator.
+mod retire;

@@ -54,6 +54,7 @@ impl Core {
             res_used: vec![0.0; res],
             stealing: false,
             paused: false,
+            retiring: false,
         });
         self.unpark_unrunnable();
         self.schedule(out);
@@ -84,17 +85,26 @@ impl Core {
             FromWorker::Started { gid, .. }
             | FromWorker::Finished { gid, .. }
             | FromWorker::Erred { gid, .. }
-            | FromWorker::Missing { gid, .. } => self.known(*gid)?,
+            | FromWorker::Missing { gid, .. }
+            | FromWorker::Fetched { gid, .. }
+            | FromWorker::NotFetched { gid } => self.known(*gid)?,
             FromWorker::Stolen { gids } => {
                 for g in gids {
                     self.known(*g)?;
                 }
             }
             FromWorker::Join(_) => return Err("a second join message".to_owned()),
-            FromWorker::Heartbeat | FromWorker::Memory(_) => {}
+            FromWorker::Heartbeat | FromWorker::Coord(_) | FromWorker::Memory(_) => {}
         }
         match msg {
             FromWorker::Join(_) | FromWorker::Heartbeat => return Ok(()),
+            FromWorker::Coord(req) => {
+                let now = self.now;
+                let peer = super::coord::Peer::Worker(w);
+                self.coord
+                    .request(peer, req, now, &mut super::CoordOut(out));
+                return Ok(());
+            }
             FromWorker::Memory(sample) => self.memory_sample(w, sample, out),
             FromWorker::Started { gid, thread } => {
                 if let Some(slot) = self.processing_on(gid, w) {
@@ -119,6 +129,7 @@ impl Core {
                         if let Some(outs) = parts {
                             self.finished_parts(slot, w, thread, outs, out);
                         }
+                        self.observe(slot, micros);
                         self.finished(slot, w, thread, nbytes, micros, inline, out)
                     }
                     // A task released or moved meanwhile: drop its value.
@@ -154,6 +165,8 @@ impl Core {
                     }
                 }
             }
+            FromWorker::Fetched { gid, nbytes } => self.fetched(w, gid, Some(nbytes), out),
+            FromWorker::NotFetched { gid } => self.fetched(w, gid, None, out),
             FromWorker::Stolen { gids } => {
                 self.workers[w as usize].stealing = false;
                 for gid in gids {
@@ -255,6 +268,9 @@ impl Core {
         wk.stealing = false;
         let sent = std::mem::take(&mut wk.sent);
         let name = wk.info.name.clone();
+        // What its tasks held (locks, queue items...) is released first.
+        self.coord
+            .peer_gone(super::coord::Peer::Worker(w), &mut super::CoordOut(out));
         for c in self.watchers() {
             out.to_client(
                 c,

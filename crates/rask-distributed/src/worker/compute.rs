@@ -90,7 +90,7 @@ pub(super) fn take_here(shared: &Shared, job: &mut Job) -> Result<(), Gid> {
 
 /// Runs one job; `None` if its timer already reported it (rule 4).
 #[allow(clippy::result_large_err)] // as `call_body`: the error is the rare path
-fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
+pub(super) fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
     let reported = (job.timeout_ms > 0).then(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let (f, gid, ms) = (flag.clone(), job.gid, job.timeout_ms);
@@ -114,10 +114,15 @@ fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWorker> {
         thread,
         attempt: job.attempt,
     };
-    let result = with_task_context(ctx, || {
-        catch_panic(&key, job.attempt, || {
-            let v = (job.func.call)(&slices)?;
-            encode_all(shared, job.func.output, &v, job.split.as_deref())
+    // A session of its own: what it obtains from the scheduler's locks and
+    // queues is released when the body returns (`coord.rs`).
+    let link: Arc<dyn crate::coord::Link> = shared.coord.clone();
+    let result = crate::coord::in_session(link, shared.coord.session(), || {
+        with_task_context(ctx, || {
+            catch_panic(&key, job.attempt, || {
+                let v = (job.func.call)(&slices)?;
+                encode_all(shared, job.func.output, &v, job.split.as_deref())
+            })
         })
     });
     let micros = t0.elapsed().as_micros() as u64;
@@ -322,8 +327,11 @@ pub(super) fn spawn_async(shared: &Arc<Shared>, mut job: Job, thread: u32) {
             Err(e) => Err(e),
             Ok(Err(failure)) => Ok(Err(failure)),
             Ok(Ok(fut)) => {
-                // Polled as a task body: a panic is the task's error.
+                // Polled as a task body: a panic is the task's error; in a
+                // coordination session of its own (`coord.rs`).
                 let fut = rask_core::CatchUnwind::new(fut, key.clone(), job.attempt);
+                let link: Arc<dyn crate::coord::Link> = shared.coord.clone();
+                let fut = crate::coord::in_session_async(link, shared.coord.session(), fut);
                 let joined = if job.timeout_ms > 0 {
                     match tokio::time::timeout(Duration::from_millis(job.timeout_ms), fut).await {
                         Ok(j) => j,

@@ -160,11 +160,13 @@ pub(super) fn batch(
                 shared.memory.fetch_done(freed);
                 shared.say(FromWorker::Stolen { gids: back });
             }
+            ToWorker::Coord(reply) => shared.coord.answer(reply),
             ToWorker::Release { gids } => {
                 for g in gids {
                     shared.store.remove(g);
                 }
             }
+            ToWorker::Fetch { gid, addr } => super::fetch::fetch_and_keep(shared, peers, gid, addr),
         }
     }
     if !jobs.is_empty() {

@@ -31,8 +31,13 @@
 //!    terminate threshold, ends the worker. A task's inputs held here are
 //!    taken from the store when it starts, not when it arrives, so queued
 //!    tasks do not hold spilled values in memory.
+//! 7. Tasks reach the scheduler's locks, queues and events through the
+//!    worker's link (`coord.rs`); a compute thread blocked on one lends its
+//!    slot to an extra compute thread.
 
 mod compute;
+mod coord;
+mod fetch;
 mod handle;
 pub(crate) mod memory;
 pub(crate) mod spill;
@@ -151,6 +156,8 @@ pub(super) struct Shared {
     /// Where each compute thread writes the task it starts (a local
     /// deployment's worker; see `local/board.rs`).
     board: Option<Board>,
+    /// Its tasks' coordination requests (`coord.rs`).
+    coord: Arc<coord::WorkerLink>,
 }
 
 impl Holder for Shared {
@@ -247,7 +254,9 @@ async fn serve(
         threads: threads as u32,
         rt,
         board,
+        coord: Arc::default(),
     });
+    shared.coord.attach(&shared);
     // The data port, then the scheduler link.
     let (data_addr, data_server) = match &link {
         Link::Tcp => {
@@ -340,6 +349,7 @@ async fn serve(
         }
     };
     shared.stopping.store(true, Ordering::SeqCst);
+    shared.coord.close();
     shared.more.notify_all();
     beats.abort();
     if let Some(d) = data_server {

@@ -1,0 +1,90 @@
+//! W10: coordination across workers. A scheduler (in this process) and 2
+//! worker processes with one compute thread each, on loopback TCP with a
+//! secret (the reference: dask.distributed's `LocalCluster(n_workers=2,
+//! threads_per_worker=1)`); T tasks each run K critical sections on one
+//! cluster-wide lock, each reading a cluster variable, adding 1 and writing
+//! it back. The final value must be T*K. Starting the cluster is not timed;
+//! the first run is reported (`first_us_per_op`, cold: as the reference's
+//! single run) and the median of `repeat` more (`us_per_op`).
+
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use rask::coord::{Lock, Variable};
+use rask::{Client, Delayed, LocalCluster};
+use serde_json::json;
+
+use crate::{median, peak_rss_mib, round};
+
+/// K critical sections: lock, read, add one, write, unlock.
+#[rask::task]
+fn critical(i: u64, k: u64) -> Result<u64, rask::coord::Error> {
+    let lock = Lock::new("w10");
+    let count = Variable::<u64>::new("w10-count");
+    for _ in 0..k {
+        let _held = lock.acquire()?;
+        let v = count.get()?.unwrap_or(0);
+        count.set(&(v + 1))?;
+    }
+    Ok(i)
+}
+
+/// `n` reads of the variable from one task, uncontended: microseconds
+/// per read (a round trip from a task to the scheduler).
+#[rask::task]
+fn reads(n: u64) -> Result<f64, rask::coord::Error> {
+    let count = Variable::<u64>::new("w10-count");
+    let t0 = Instant::now();
+    for _ in 0..n {
+        count.get()?;
+    }
+    Ok(1e6 * t0.elapsed().as_secs_f64() / n as f64)
+}
+
+/// One timed run: seconds.
+fn once(client: &Client, t: u64, k: u64) -> anyhow::Result<f64> {
+    let count = Variable::<u64>::new("w10-count").on(client);
+    count.set(&0)?;
+    let tasks: Vec<Delayed<u64>> = (0..t).map(|i| critical::delayed(i, k)).collect();
+    let t0 = Instant::now();
+    client.get(&tasks).context("running the tasks")?;
+    let dt = t0.elapsed().as_secs_f64();
+    let got = count.get()?.unwrap_or(0);
+    if got != t * k {
+        bail!("lost updates: {got} != {}", t * k);
+    }
+    Ok(dt)
+}
+
+pub(crate) fn run(t: u64, k: u64, repeat: usize) -> anyhow::Result<serde_json::Value> {
+    let t0 = Instant::now();
+    let cluster = LocalCluster::new(2, 1).context("starting the cluster")?;
+    let client =
+        Client::connect_with(&cluster.addr().to_string(), cluster.wire()).context("connecting")?;
+    let start_s = t0.elapsed().as_secs_f64();
+    let sections = (t * k) as f64;
+    let first = once(&client, t, k)?;
+    let times = (0..repeat)
+        .map(|_| once(&client, t, k))
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    let seconds = median(times);
+    let read_us = reads::delayed(2000).compute(&client)?;
+    Ok(json!({
+        "workload": "W10",
+        "system": "rask-distributed",
+        "allocator": crate::alloc::name(),
+        "tasks": t,
+        "sections": t * k,
+        "workers": 2,
+        "threads_per_worker": 1,
+        "repeats": repeat,
+        "start_s": round(start_s, 4),
+        "first_seconds": round(first, 5),
+        "first_us_per_op": round(1e6 * first / sections, 2),
+        "seconds": round(seconds, 5),
+        "us_per_op": round(1e6 * seconds / sections, 2),
+        "final": t * k,
+        "task_read_us": round(read_us, 2),
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}

@@ -1,0 +1,163 @@
+//! Coordination messages: a running task (through its worker's link) or a
+//! client asks the scheduler for a lock, a queue item, an event...; the
+//! scheduler's state machine (`core/coord/`) answers. The same request and
+//! answer types serve the in-process hub of `Client::threads()`.
+//!
+//! Rules of the exchange:
+//! 1. Every request carries a [`ReqId`], unique on its connection for the
+//!    connection's life. Requests that wait get exactly one [`CoordReply`]
+//!    with that id (an answer, or a [`CoordFail`]); the others (marked "no
+//!    answer" below) get none, and are applied in order with the rest.
+//! 2. What a request obtained (a permit, an unacknowledged queue item, a
+//!    subscription) is named by that request's id afterwards:
+//!    `Release { req }` gives it back, `Ack { req }` consumes an item.
+//!    `Release` on a request still waiting cancels it.
+//! 3. A request belongs to a [`SessionId`]: on a worker, one attempt of one
+//!    task. `EndSession` (sent when the task's body returns, whatever the
+//!    way) releases everything the session still holds; a worker's or a
+//!    client's death releases everything of that connection.
+//! 4. `timeout_ms` bounds the wait, counted from when the scheduler reads
+//!    the request: `Some(0)` answers at once (`TimedOut` if it would wait),
+//!    `None` waits for ever. The answer says either what was obtained or
+//!    that the time passed, never both.
+
+use serde::{Deserialize, Serialize};
+
+/// A coordination request's number, unique per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReqId(pub u64);
+
+/// Who owns what a request obtains: on a worker, one attempt of one task;
+/// `SessionId(0)` for a client (its connection is its session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionId(pub u64);
+
+/// One coordination request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CoordRequest {
+    pub req: ReqId,
+    pub session: SessionId,
+    /// How long it may wait (rule 4 of the module docs).
+    pub timeout_ms: Option<u64>,
+    pub op: CoordOp,
+}
+
+/// What a request asks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum CoordOp {
+    /// A permit of semaphore `name`, which has `permits` (a lock: the lock
+    /// namespace, one permit). Answer: `Granted`, in request order.
+    Acquire {
+        name: String,
+        lock: bool,
+        permits: u32,
+    },
+    /// Give back what request `req` obtained, or cancel it if it waits
+    /// (rule 2). No answer.
+    Release { req: ReqId },
+    /// Append `item` to queue `name`; waits while the queue holds `bound`
+    /// items (0: the queue's bound, if any). Answer: `Done`.
+    Put {
+        queue: String,
+        item: Vec<u8>,
+        bound: u32,
+    },
+    /// Take the first item of queue `name`. Answer: `Item`. The item is
+    /// out until `Ack { req }` (gone) or `Release { req }` (back in front).
+    Get { queue: String },
+    /// The item request `req` got is done with. No answer.
+    Ack { req: ReqId },
+    /// Items in queue `name` (not counting those out). Answer: `Count`.
+    Len { queue: String },
+    /// Sets event `name`, waking every waiter. No answer.
+    SetEvent { name: String },
+    /// Clears event `name`. No answer.
+    ClearEvent { name: String },
+    /// Waits until event `name` is set. Answer: `Done`.
+    WaitEvent { name: String },
+    /// Whether event `name` is set. Answer: `Flag`.
+    IsSet { name: String },
+    /// Sets variable `name`. No answer.
+    SetVar { name: String, value: Vec<u8> },
+    /// Variable `name`'s value. Answer: `Value` (`None`: not set).
+    GetVar { name: String },
+    /// Waits until variable `name` is set. Answer: `Value(Some(..))`.
+    WaitVar { name: String },
+    /// Unsets variable `name`. No answer.
+    DelVar { name: String },
+    /// Subscribes to topic `name`: messages published from now on are kept
+    /// for this subscription (named by this request's id) until taken with
+    /// `Next`. Answer: `Done`.
+    Subscribe { topic: String },
+    /// Publishes `msg` to every subscription of topic `name`. No answer.
+    Publish { topic: String, msg: Vec<u8> },
+    /// The next message of subscription `sub` (one of this connection's).
+    /// Answer: `Value(Some(..))`, or `Closed` if the subscription is gone.
+    Next { sub: ReqId },
+    /// Arrives at barrier `name` of `parties`; waits until that many have.
+    /// Answer: `Passed`.
+    Arrive { name: String, parties: u32 },
+    /// Releases everything this request's session holds (rule 3). No
+    /// answer.
+    EndSession,
+}
+
+impl CoordOp {
+    /// Whether the scheduler answers this request (rule 1).
+    pub fn answered(&self) -> bool {
+        !matches!(
+            self,
+            CoordOp::Release { .. }
+                | CoordOp::Ack { .. }
+                | CoordOp::SetEvent { .. }
+                | CoordOp::ClearEvent { .. }
+                | CoordOp::SetVar { .. }
+                | CoordOp::DelVar { .. }
+                | CoordOp::Publish { .. }
+                | CoordOp::EndSession
+        )
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordAnswer {
+    /// Done (a put, an event that is set, a subscription made).
+    Done,
+    /// A permit (lock or semaphore), held until released.
+    Granted,
+    /// A queue item; `redelivered` counts the times it was given out
+    /// before and came back unacknowledged.
+    Item { bytes: Vec<u8>, redelivered: u32 },
+    /// A variable's value, or a message of a subscription.
+    Value(Option<Vec<u8>>),
+    /// A length.
+    Count(u64),
+    /// A yes or no (`IsSet`).
+    Flag(bool),
+    /// The barrier let this party through: its `generation` (how many
+    /// times it had filled before), and whether it was the last to arrive.
+    Passed { generation: u64, leader: bool },
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordFail {
+    /// Its timeout passed first.
+    TimedOut,
+    /// It disagrees with how the object was made (a semaphore's permits,
+    /// a queue's bound, a barrier's parties), or asks what cannot be.
+    Conflict(String),
+    /// The subscription it names is gone (or never was).
+    Closed,
+    /// The connection to the scheduler was lost (never sent by a
+    /// scheduler: the requesting side's own verdict).
+    Disconnected,
+}
+
+/// The answer to one request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CoordReply {
+    pub req: ReqId,
+    pub result: Result<CoordAnswer, CoordFail>,
+}
