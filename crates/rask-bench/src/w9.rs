@@ -31,24 +31,6 @@ struct Deaths(AtomicU64, Mutex<Option<String>>);
 
 impl Subscriber for Deaths {
     fn on_event(&self, e: &Event<'_>) {
-        if let Event::WorkerSample {
-            worker,
-            rss_bytes,
-            managed_bytes,
-            spilled_bytes,
-            ..
-        } = e
-        {
-            if std::env::var("W9_DEBUG").is_ok() {
-                eprintln!(
-                    "w{} rss {} managed {} spilled {}",
-                    worker.0,
-                    rss_bytes >> 20,
-                    managed_bytes >> 20,
-                    spilled_bytes >> 20
-                );
-            }
-        }
         if let Event::WorkerLost { name, why, .. } = e {
             self.0.fetch_add(1, Ordering::SeqCst);
             if let Ok(mut first) = self.1.lock() {
@@ -134,7 +116,7 @@ fn sample_children(peaks: &Mutex<HashMap<i32, u64>>, stop: &AtomicBool) {
     let mut pids = Vec::new();
     let mut round = 0u64;
     while !stop.load(Ordering::SeqCst) {
-        if round % 20 == 0 {
+        if round.is_multiple_of(20) {
             pids = children();
         }
         round += 1;

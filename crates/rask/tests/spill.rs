@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -102,11 +102,11 @@ fn spill_dir(test: &str, t: Transport) -> PathBuf {
 
 /// Two workers of `threads` threads, each limited to `limit` bytes,
 /// spilling under `dir`, sampling every 50 ms.
-fn client(t: Transport, threads: usize, limit: u64, dir: &PathBuf) -> (Client, Arc<Peaks>) {
+fn client(t: Transport, threads: usize, limit: u64, dir: &Path) -> (Client, Arc<Peaks>) {
     let mut o = LocalOptions::new(2, threads, t);
     o.worker_memory = limit;
     o.memory_options = MemoryOptions {
-        spill_dir: Some(dir.clone()),
+        spill_dir: Some(dir.to_path_buf()),
         sample_interval: Duration::from_millis(50),
         ..MemoryOptions::default()
     };
@@ -118,7 +118,7 @@ fn client(t: Transport, threads: usize, limit: u64, dir: &PathBuf) -> (Client, A
 }
 
 /// Files under `dir` (spill files of every worker).
-fn files_under(dir: &PathBuf) -> usize {
+fn files_under(dir: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
     };
