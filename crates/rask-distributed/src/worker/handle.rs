@@ -119,6 +119,7 @@ pub(super) fn batch(
                                 ready[i] = Some(b);
                             }
                             None => {
+                                shared.memory.fetch_failed();
                                 shared.memory.fetch_done(fetched);
                                 shared.say_now(FromWorker::Missing { gid, missing: g });
                                 return;

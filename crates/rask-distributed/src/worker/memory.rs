@@ -21,9 +21,12 @@
 //!    the scheduler every `sample_interval` (500 ms), at once on a pause or
 //!    a resume.
 //! 2. Inputs fetched from peers for tasks not yet started count against a
-//!    budget (`transfer`, a tenth of the limit): a fetch waits while the
-//!    budget is used up (unless nothing is fetched at all: one value always
-//!    moves) or the worker is paused.
+//!    budget (`transfer`, a tenth of the limit), and so do fetches under
+//!    way (at the average size fetched so far: one at a time until a size
+//!    is known): a fetch waits while the budget is used up (unless nothing
+//!    is fetched at all: one value always moves) or the worker is paused.
+//!    The check and the count are one step under a lock, so many waiting
+//!    fetches cannot all start at once.
 //! 3. Compute threads check the pause before taking a task; the monitor
 //!    wakes them on resuming.
 //! 4. Freed memory goes back to the system, or RSS would stay high after
@@ -191,8 +194,9 @@ pub(crate) struct Memory {
     monitor_interval: Duration,
     sample_interval: Duration,
     paused: AtomicBool,
-    /// Bytes of inputs fetched for tasks not yet started (rule 2).
-    fetched: AtomicU64,
+    /// Inputs fetched for tasks not yet started, and fetches under way
+    /// (rule 2).
+    fetch: std::sync::Mutex<Fetching>,
     /// Bytes sent to peers and clients, and received from peers.
     pub(crate) moved: AtomicU64,
     /// Woken when fetch room frees (rule 2).
@@ -211,7 +215,7 @@ impl Memory {
             monitor_interval: o.monitor_interval,
             sample_interval: o.sample_interval,
             paused: AtomicBool::new(false),
-            fetched: AtomicU64::new(0),
+            fetch: std::sync::Mutex::new(Fetching::default()),
             moved: AtomicU64::new(0),
             room: tokio::sync::Notify::new(),
         }
@@ -222,12 +226,17 @@ impl Memory {
         self.paused.load(Ordering::Acquire)
     }
 
-    /// Waits until an input may be fetched (rule 2).
+    fn fetching(&self) -> std::sync::MutexGuard<'_, Fetching> {
+        self.fetch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until an input may be fetched, and counts the fetch as under
+    /// way (rule 2); end it with [`Memory::fetched`] or
+    /// [`Memory::fetch_failed`].
     pub(crate) async fn fetch_room(&self) {
         loop {
             let notified = self.room.notified();
-            let used = self.fetched.load(Ordering::Acquire);
-            if !self.paused() && (used == 0 || used < self.transfer) {
+            if !self.paused() && self.fetching().start(self.transfer) {
                 return;
             }
             // Woken by `fetch_done`/a resume; the timeout covers a wake-up
@@ -236,22 +245,65 @@ impl Memory {
         }
     }
 
-    /// `n` bytes were fetched for a task not yet started.
+    /// A fetch brought `n` bytes for a task not yet started.
     pub(crate) fn fetched(&self, n: u64) {
-        self.fetched.fetch_add(n, Ordering::AcqRel);
+        let mut f = self.fetching();
+        f.under_way = f.under_way.saturating_sub(1);
+        f.used += n;
+        f.avg = Some(f.avg.map_or(n as f64, |a| 0.8 * a + 0.2 * n as f64));
+        drop(f);
         self.moved.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A fetch brought nothing.
+    pub(crate) fn fetch_failed(&self) {
+        let mut f = self.fetching();
+        f.under_way = f.under_way.saturating_sub(1);
+        drop(f);
+        self.room.notify_waiters();
     }
 
     /// A task holding `n` fetched bytes started (or was dropped).
     pub(crate) fn fetch_done(&self, n: u64) {
         if n > 0 {
-            let _ = self
-                .fetched
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |x| {
-                    Some(x.saturating_sub(n))
-                });
+            let mut f = self.fetching();
+            f.used = f.used.saturating_sub(n);
+            drop(f);
             self.room.notify_waiters();
         }
+    }
+}
+
+/// Fetched inputs waiting for their task, and fetches under way (rule 2).
+#[derive(Debug, Default)]
+pub(crate) struct Fetching {
+    /// Bytes fetched for tasks not yet started.
+    used: u64,
+    /// Fetches started and not ended.
+    under_way: u32,
+    /// The average size of a fetched value (`None` before the first).
+    avg: Option<f64>,
+}
+
+impl Fetching {
+    /// Starts a fetch if what is fetched and under way (at the average
+    /// size) stays within `budget`; one fetch always may, when nothing is
+    /// fetched; before a size is known, one at a time.
+    fn start(&mut self, budget: u64) -> bool {
+        let ok = if self.used == 0 && self.under_way == 0 {
+            true
+        } else {
+            match self.avg {
+                None => false,
+                Some(avg) => {
+                    self.used as f64 + f64::from(self.under_way + 1) * avg <= budget as f64
+                }
+            }
+        };
+        if ok {
+            self.under_way += 1;
+        }
+        ok
     }
 }
 
@@ -293,8 +345,10 @@ fn monitor(shared: &Shared) {
             terminate(shared, rss);
         }
         if rss > mem.spill {
-            // Spill until RSS less what was spilled is under the target.
-            let excess = rss.saturating_sub(mem.target);
+            // Spill until RSS less what was spilled is under the target, at
+            // most a tenth of the limit a tick, so the thresholds are
+            // checked again soon however slow the disk.
+            let excess = rss.saturating_sub(mem.target).min(mem.limit / 10);
             let managed = shared.store.figures().managed;
             let freed = shared.store.spill_to(managed.saturating_sub(excess));
             if last_trim.elapsed() >= Duration::from_millis(500) {
@@ -452,6 +506,27 @@ mod tests {
         assert!(MemoryOptions::parse("pause=lots").is_err());
         assert!(MemoryOptions::parse("colour=blue").is_err());
         assert!(MemoryOptions::parse("target").is_err());
+    }
+
+    #[test]
+    fn fetches_under_way_count_against_the_budget() {
+        let m = Memory::new(1000, &MemoryOptions::default()); // budget 100
+        // Size unknown: one at a time.
+        assert!(m.fetching().start(m.transfer));
+        assert!(!m.fetching().start(m.transfer));
+        m.fetched(30);
+        // 30 held, average 30: two more fit (30 + 2 * 30 <= 100), not three.
+        assert!(m.fetching().start(m.transfer));
+        assert!(m.fetching().start(m.transfer));
+        assert!(!m.fetching().start(m.transfer));
+        m.fetch_failed();
+        m.fetch_failed();
+        m.fetch_done(30);
+        // Nothing held or under way: one always starts, even if big.
+        m.fetched(0);
+        let mut f = m.fetching();
+        f.avg = Some(5000.0);
+        assert!(f.start(m.transfer));
     }
 
     #[test]

@@ -24,9 +24,12 @@
 //!    fast tasks produce. The memory monitor (`memory.rs`) spills more when
 //!    the process's resident memory is high.
 //! 5. A value read by a task here comes back into memory (and counts as
-//!    used now); a value read for a peer or a client is read from disk and
-//!    not kept (as Dask does since 2022: a fetch should not evict what
-//!    tasks here are about to use).
+//!    used now) if it fits under the target; otherwise the task gets it and
+//!    its file stays, so reading one spilled value does not write another
+//!    (a value read once more would otherwise cost a write and a read). A
+//!    value read for a peer or a client is read from disk and not kept (as
+//!    Dask does since 2022: a fetch should not evict what tasks here are
+//!    about to use).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -171,6 +174,8 @@ impl Store {
             let mut g = self.lock();
             let g = &mut *g;
             match g.map.get(&gid) {
+                // No room: the file stays (rule 5).
+                Some(&Entry::Disk { len, .. }) if g.managed + len > self.target => false,
                 Some(&Entry::Disk { len, disk }) => {
                     dir.remove(gid, disk);
                     g.spilled -= len;
@@ -355,6 +360,10 @@ mod tests {
         ))
     }
 
+    fn on_disk(s: &Store, i: u64) -> bool {
+        matches!(s.lock().map.get(&Gid(i)), Some(Entry::Disk { .. }))
+    }
+
     #[test]
     fn inserts_over_the_target_spill_the_least_recently_used() {
         let (parent, s) = store(250_000, None);
@@ -373,12 +382,21 @@ mod tests {
             let b = s.get(Gid(i), i % 2 == 0).unwrap().unwrap();
             assert_eq!(b.as_slice(), value(i, 100_000).as_slice(), "value {i}");
         }
-        // Reading back with `keep` moves it into memory (and spills others).
+        // Reading back with `keep` moves a value into memory only if it fits
+        // under the target (rule 5): here two are in memory, none fits.
         let f = s.figures();
-        assert!(f.managed <= 250_000, "{f:?}");
-        assert_eq!(f.managed + f.spilled, 500_000);
+        assert_eq!((f.managed, f.on_disk), (200_000, 3), "{f:?}");
+        // With room, one comes back and its file goes.
+        let in_memory: Vec<u64> = (0..5).filter(|&i| !on_disk(&s, i)).collect();
+        s.remove(Gid(in_memory[0]));
+        let back = (0..5).find(|&i| on_disk(&s, i)).unwrap();
+        s.get(Gid(back), true).unwrap().unwrap();
+        assert!(!on_disk(&s, back));
+        let f = s.figures();
+        assert_eq!((f.managed, f.on_disk), (200_000, 2), "{f:?}");
+        assert_eq!(f.managed + f.spilled, 400_000);
         // Released values leave no file.
-        for i in 0..5 {
+        for i in (0..5).filter(|&i| i != in_memory[0]) {
             s.remove(Gid(i));
         }
         assert_eq!(s.figures(), Figures::default());
