@@ -511,7 +511,7 @@ mod tests {
     #[test]
     fn fetches_under_way_count_against_the_budget() {
         let m = Memory::new(1000, &MemoryOptions::default()); // budget 100
-        // Size unknown: one at a time.
+                                                              // Size unknown: one at a time.
         assert!(m.fetching().start(m.transfer));
         assert!(!m.fetching().start(m.transfer));
         m.fetched(30);
