@@ -40,6 +40,8 @@
 //! (never on the executor, the CPU's vector instructions or the order in
 //! which chunks run).
 
+#![warn(missing_docs)]
+
 mod array;
 mod block;
 mod chunks;

@@ -10,6 +10,7 @@ mod demo;
 mod inspect;
 mod jobs;
 mod metrics;
+mod pi;
 mod retire;
 mod run;
 mod slurm;
@@ -31,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Estimate pi with a few thousand tasks on the thread pool, with a progress bar and a summary.
+    /// Run a small pipeline (a dataframe group-by, an array reduction, a graph of functions with one task retried) with a progress bar and a summary.
     Demo(demo::Args),
     /// Run a scheduler (the secret comes from RASK_SECRET).
     Scheduler(cluster::SchedulerArgs),

@@ -17,6 +17,8 @@
 //!
 //! The state machine of an eager task is described in `cell.rs`.
 
+#![warn(missing_docs)]
+
 mod args;
 mod cell;
 mod client;

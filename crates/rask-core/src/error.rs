@@ -92,15 +92,31 @@ impl TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            TaskErrorKind::Panicked => write!(f, "task `{}` panicked: {}", self.key, self.message),
-            TaskErrorKind::Failed => write!(f, "task `{}` failed: {}", self.key, self.message),
+            TaskErrorKind::Panicked => write!(
+                f,
+                "task `{}` panicked{}: {}",
+                self.key,
+                OnAttempt(self.attempt),
+                self.message
+            ),
+            TaskErrorKind::Failed => write!(
+                f,
+                "task `{}` failed{}: {}",
+                self.key,
+                OnAttempt(self.attempt),
+                self.message
+            ),
             TaskErrorKind::TypeMismatch {
                 dependency,
                 expected,
             } => write!(
                 f,
-                "task `{}` expected its dependency `{}` to be a `{}`: {}",
-                self.key, dependency, expected, self.message
+                "task `{}` expected its dependency `{}` to be a `{}`{}: {}",
+                self.key,
+                dependency,
+                expected,
+                OnAttempt(self.attempt),
+                self.message
             ),
             TaskErrorKind::TimedOut { after } => {
                 write!(
@@ -147,6 +163,19 @@ impl fmt::Display for TaskError {
                 Ok(())
             }
         }
+    }
+}
+
+/// ` on attempt N` for a task that ran more than once (a retried task's
+/// error says which attempt failed); nothing for a first attempt.
+struct OnAttempt(u32);
+
+impl fmt::Display for OnAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 > 1 {
+            write!(f, " on attempt {}", self.0)?;
+        }
+        Ok(())
     }
 }
 

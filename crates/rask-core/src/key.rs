@@ -166,26 +166,104 @@ impl From<String> for Key {
         Key::new(s)
     }
 }
-impl<N: Into<Name>> From<(N, u64)> for Key {
-    fn from((n, i): (N, u64)) -> Self {
-        Key::indexed(n, i)
+/// One part of a tuple key after its name: an integer or a string.
+///
+/// `("load", 3)` is the name `load` with the index 3 (shown `load[3]`);
+/// longer tuples and string parts are shown with their parts in brackets:
+/// `("sum", 2, 5)` is `sum[2, 5]`, `("read", "a.csv")` is `read[a.csv]`.
+pub trait KeyPart {
+    /// The part as an index, where it is a non-negative integer.
+    fn as_index(&self) -> Option<u64>;
+    /// Appends the part as it is shown.
+    fn write_to(&self, out: &mut String);
+}
+
+macro_rules! int_key_part {
+    ($($t:ty),*) => {$(
+        impl KeyPart for $t {
+            fn as_index(&self) -> Option<u64> {
+                u64::try_from(*self).ok()
+            }
+            fn write_to(&self, out: &mut String) {
+                use std::fmt::Write;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+int_key_part!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl KeyPart for &str {
+    fn as_index(&self) -> Option<u64> {
+        None
+    }
+    fn write_to(&self, out: &mut String) {
+        out.push_str(self);
     }
 }
-impl<N: Into<Name>> From<(N, usize)> for Key {
-    fn from((n, i): (N, usize)) -> Self {
-        Key::indexed(n, i as u64)
+impl KeyPart for String {
+    fn as_index(&self) -> Option<u64> {
+        None
+    }
+    fn write_to(&self, out: &mut String) {
+        out.push_str(self);
     }
 }
-impl<N: Into<Name>> From<(N, u32)> for Key {
-    fn from((n, i): (N, u32)) -> Self {
-        Key::indexed(n, u64::from(i))
+impl KeyPart for &String {
+    fn as_index(&self) -> Option<u64> {
+        None
+    }
+    fn write_to(&self, out: &mut String) {
+        out.push_str(self);
     }
 }
-impl<N: Into<Name>> From<(N, i32)> for Key {
-    fn from((n, i): (N, i32)) -> Self {
-        Key::indexed(n, i as u64)
+
+/// `name[a, b, ...]` as a plain name.
+fn joined(name: Name, parts: &[&dyn KeyPart]) -> Key {
+    let mut s = String::from(name.as_display());
+    s.push('[');
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        p.write_to(&mut s);
+    }
+    s.push(']');
+    Key::new(s)
+}
+
+impl<N: Into<Name>, A: KeyPart> From<(N, A)> for Key {
+    /// `("load", 3)` is `load[3]` (an indexed key); `("read", "a.csv")`
+    /// is `read[a.csv]`.
+    fn from((n, a): (N, A)) -> Self {
+        match a.as_index() {
+            Some(i) => Key::indexed(n, i),
+            None => joined(n.into(), &[&a]),
+        }
     }
 }
+
+macro_rules! tuple_key {
+    ($($p:ident),+) => {
+        impl<N: Into<Name>, $($p: KeyPart),+> From<(N, $($p),+)> for Key {
+            /// `("sum", 2, 5)` is `sum[2, 5]`.
+            #[allow(non_snake_case)]
+            fn from((n, $($p),+): (N, $($p),+)) -> Self {
+                joined(n.into(), &[$(&$p),+])
+            }
+        }
+    };
+}
+tuple_key!(A, B);
+tuple_key!(A, B, C);
+tuple_key!(A, B, C, D);
+tuple_key!(A, B, C, D, E);
+tuple_key!(A, B, C, D, E, F);
+tuple_key!(A, B, C, D, E, F, G);
+tuple_key!(A, B, C, D, E, F, G, H);
+tuple_key!(A, B, C, D, E, F, G, H, I);
+tuple_key!(A, B, C, D, E, F, G, H, I, J);
+tuple_key!(A, B, C, D, E, F, G, H, I, J, K);
 
 #[cfg(test)]
 mod tests {
@@ -206,5 +284,27 @@ mod tests {
     fn anonymous_keys_are_unique() {
         assert_ne!(Key::anonymous("f"), Key::anonymous("f"));
         assert_eq!(Key::from(("a", 1u64)), Key::indexed(String::from("a"), 1));
+    }
+
+    #[test]
+    fn tuples_of_any_arity_of_strings_and_integers() {
+        let (depth, j) = (2u32, 5usize);
+        assert_eq!(Key::from(("sum", depth, j)).to_string(), "sum[2, 5]");
+        assert_eq!(Key::from(("load", 3)), Key::indexed("load", 3));
+        assert_eq!(Key::from(("read", "a.csv")).to_string(), "read[a.csv]");
+        let city = String::from("Oslo");
+        assert_eq!(
+            Key::from((String::from("t"), &city, 2024i64, -1)).to_string(),
+            "t[Oslo, 2024, -1]"
+        );
+        // A negative index is not wrapped to a huge one.
+        assert_eq!(Key::from(("x", -1)).to_string(), "x[-1]");
+        assert_eq!(
+            Key::from(("a", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)).to_string(),
+            "a[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"
+        );
+        // Equal tuples make equal keys (duplicates are found).
+        assert_eq!(Key::from(("sum", 1, 2)), Key::from(("sum", 1u8, 2u64)));
+        assert_ne!(Key::from(("sum", 1, 2)), Key::from(("sum", 2, 1)));
     }
 }

@@ -9,6 +9,8 @@
 //! [`Executor`], which calls [`Run::execute`] on ready tasks until the run is
 //! complete. See `docs/architecture.md` at the repository root.
 
+#![warn(missing_docs)]
+
 mod args;
 mod catch;
 mod compute;
@@ -50,7 +52,7 @@ pub use id::{RunId, TaskId, WorkerId};
 pub use inputs::Inputs;
 #[doc(hidden)]
 pub use inventory;
-pub use key::{Key, KeyIndex, Name};
+pub use key::{Key, KeyIndex, KeyPart, Name};
 #[cfg(rask_loom)]
 #[doc(hidden)]
 pub use loom::model as loom_model;

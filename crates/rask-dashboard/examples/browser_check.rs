@@ -3,7 +3,7 @@
 //! Debian's `chromium`).
 //!
 //! `browser_check RASK_BINARY OUT_DIR`:
-//! 1. starts `rask demo --dashboard` (a run of a few seconds) and loads the
+//! 1. starts `rask demo --pi --dashboard` (a run of a few seconds) and loads the
 //!    dashboard while it runs: the page must receive live updates, its
 //!    count of finished tasks must grow, the task stream must draw tasks,
 //!    and a task's page must say where the task is;
@@ -68,6 +68,7 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
         Command::new(rask)
             .args([
                 "demo",
+                "--pi",
                 "--no-progress",
                 "--chunks",
                 "1024",

@@ -24,6 +24,8 @@
 //! built-in tasks (registered with `#[rask::task]`), so a dataframe
 //! computes on the sync, threads and process executors alike.
 
+#![warn(missing_docs)]
+
 mod dictionary;
 pub mod error;
 mod exchange;

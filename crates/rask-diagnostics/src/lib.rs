@@ -21,6 +21,8 @@
 //!
 //! [`Subscriber`]: rask_core::Subscriber
 
+#![warn(missing_docs)]
+
 mod graph;
 mod metrics;
 mod progress;

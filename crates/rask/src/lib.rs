@@ -20,6 +20,8 @@
 //! its key; tasks that depend on it do not run and say which dependency
 //! failed; everything else still completes.
 
+#![warn(missing_docs)]
+
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
@@ -32,8 +34,8 @@ pub use rask_client::{
 pub use rask_core::IntoInput;
 pub use rask_core::{
     compute, delayed, task, try_delayed, value, Data, Delayed, Error, Event, EventSink, Executor,
-    Graph, GraphError, Inputs, Key, Plan, PlanOptions, Result, RunId, Subscriber, TaskError,
-    TaskErrorKind, TaskFailure, TaskId, WorkerId,
+    Graph, GraphError, Inputs, Key, KeyPart, Plan, PlanOptions, Result, RunId, Subscriber,
+    TaskError, TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
 pub use rask_core::{task_context, RetryOn, TaskContext, TaskOptions};
 pub use rask_diagnostics::{
@@ -49,6 +51,7 @@ pub mod diagnostics {
 }
 /// The live web dashboard (`rask-dashboard`, feature `dashboard`).
 #[cfg(feature = "dashboard")]
+#[doc(inline)]
 pub use rask_dashboard as dashboard;
 pub use rask_distributed::{
     run_worker, Connection, LocalCluster, LocalOptions, MemoryOptions, Scheduler, SchedulerConfig,
@@ -79,11 +82,13 @@ pub mod distributed {
 pub fn init() {
     rask_distributed::init();
 }
-/// Chunked n-dimensional arrays (`rask-array`).
+/// Chunked n-dimensional arrays (`rask-array`, feature `array`, on by default).
 #[cfg(feature = "array")]
+#[doc(inline)]
 pub use rask_array as array;
-/// Partitioned dataframes on Arrow (`rask-dataframe`).
+/// Partitioned dataframes on Arrow (`rask-dataframe`, feature `dataframe`).
 #[cfg(feature = "dataframe")]
+#[doc(inline)]
 pub use rask_dataframe as dataframe;
 
 /// What `#[rask::task]` expands to refers to these; not an API.
@@ -101,6 +106,6 @@ pub mod core {
 pub mod prelude {
     pub use crate::{
         compute, delayed, get_client, task, try_delayed, value, Client, Delayed, Error, Future,
-        Graph, Key, OnError, Result, TaskError, WaitFor,
+        Graph, Inputs, Key, OnError, Result, TaskError, TaskFailure, WaitFor,
     };
 }

@@ -247,7 +247,12 @@ fn retries(c: &Client, _: Kind) -> Outcome {
     let e = flaky::delayed(5).retries(1).compute(c).unwrap_err();
     let te = e.as_task().ok_or("not a task error")?;
     eq(te.attempt, 2, "the attempt that failed")?;
-    check(e.to_string().contains("attempt 2 fails"), || format!("{e}"))?;
+    // The message says which attempt failed, apart from the task's own text.
+    check(
+        e.to_string()
+            .contains("failed on attempt 2: attempt 2 fails"),
+        || format!("{e}"),
+    )?;
     // Only the kinds asked for are retried.
     let r = flaky::delayed(5)
         .retries(2)

@@ -403,8 +403,12 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
             name: "x".into(),
             value: vec![7; 2 << 20],
         }];
-        w.send(&huge[..]).await.unwrap();
-        w.flush().await.unwrap();
+        // The scheduler refuses the frame from its header and hangs up, so
+        // writing the rest may meet a closed connection (a broken pipe
+        // under load): either way the point is that everyone else is served.
+        if w.send(&huge[..]).await.is_ok() {
+            let _ = w.flush().await;
+        }
         // A worker that reports a task the scheduler never sent.
         let (_r2, mut w2) = connect_tcp(addr.as_str(), &cluster.wire(), Role::Worker)
             .await

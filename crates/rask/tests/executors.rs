@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rask::prelude::*;
 use rask::{Event, PlanOptions, ProgressBar, Subscriber};
@@ -195,4 +196,71 @@ fn a_graph_can_be_computed_again_and_an_empty_request_is_fine() {
     let none: Vec<Delayed<u64>> = Vec::new();
     assert_eq!(client.get(&none).unwrap(), Vec::<u64>::new());
     assert_eq!(value(String::from("hi")).compute(&client).unwrap(), "hi");
+}
+
+/// A `Write` into a shared buffer.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn without_a_terminal_progress_is_plain_lines_every_interval_and_at_the_end() {
+    let out = Shared::default();
+    let bar = ProgressBar::lines(out.clone(), Duration::from_millis(40));
+    let client = Client::threads_with(2).with_subscriber(bar.clone());
+    // About 300 ms of work: several interval lines.
+    let xs: Vec<Delayed<u64>> = (0..30u64)
+        .map(|i| {
+            delayed(
+                move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    i
+                },
+                (),
+            )
+        })
+        .collect();
+    let s = delayed(|v: Vec<u64>| v.into_iter().sum::<u64>(), (xs,));
+    assert_eq!(s.compute(&client).unwrap(), 435);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(text.ends_with('\n'), "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].contains("31 tasks") && lines[0].contains("not a terminal"),
+        "the first line says why there is no bar: {text}"
+    );
+    let periodic: Vec<&&str> = lines[1..lines.len() - 1].iter().collect();
+    assert!(periodic.len() >= 2, "{text}");
+    assert!(
+        periodic
+            .iter()
+            .all(|l| l.starts_with("rask: ") && l.contains("/31 tasks (") && l.ends_with(" s")),
+        "{text}"
+    );
+    assert!(
+        lines[lines.len() - 1].starts_with("rask: 31/31 tasks done in "),
+        "{text}"
+    );
+
+    // A second run: no repeated explanation, one final line, failures counted.
+    let before = text.len();
+    let bad = delayed(|| -> u64 { panic!("no") }, ());
+    assert!(bad.compute(&client).is_err());
+    let text = String::from_utf8(out.0.lock().unwrap()[before..].to_vec()).unwrap();
+    assert!(!text.contains("not a terminal"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.contains("1/1 tasks done") && l.ends_with("1 failed")),
+        "{text}"
+    );
 }

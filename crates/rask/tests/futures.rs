@@ -200,6 +200,31 @@ fn retries_run_exactly_the_configured_attempts_and_report_the_last_error() {
     let t = e.as_task().unwrap();
     assert_eq!(t.attempt, 4);
     assert_eq!(t.message, "attempt 4 failed");
+    assert_eq!(
+        t.to_string(),
+        "task `flaky` failed on attempt 4: attempt 4 failed"
+    );
+    // A first attempt's error does not mention attempts.
+    let once = client.task().key("once").try_submit(
+        || -> std::result::Result<u64, String> { Err("no".into()) },
+        (),
+    );
+    assert_eq!(
+        once.result().unwrap_err().to_string(),
+        "task `once` failed: no"
+    );
+    // A retried panic says its attempt too.
+    let f = client
+        .task()
+        .key("boom")
+        .retries(1)
+        .submit(|| -> u64 { panic!("always") }, ());
+    let e = f.result().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("task `boom` panicked on attempt 2: always"),
+        "{e}"
+    );
 
     // A predicate that refuses the error: one attempt only.
     let calls = Arc::new(AtomicU32::new(0));

@@ -74,6 +74,20 @@ impl std::fmt::Display for PeerLabel {
     }
 }
 
+/// A peer's address as a log field's value (`peer=127.0.0.1:5000`), where
+/// [`PeerLabel`] is for a message's text (`peer 127.0.0.1:5000: ...`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerAddr(pub(crate) Option<SocketAddr>);
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
 /// An I/O error with the peer named in its text (same kind).
 pub(crate) fn io_at(peer: Option<SocketAddr>, e: std::io::Error) -> WireError {
     if peer.is_none() {

@@ -35,7 +35,7 @@ use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
-use super::error::{io_at, PeerLabel, WireError};
+use super::error::{io_at, PeerAddr, WireError};
 
 /// Bytes of the length prefix.
 pub const HEADER_LEN: usize = 4;
@@ -183,7 +183,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Logs a peer fault (when logging is on) and hands the error back.
     fn noted(&self, e: WireError) -> WireError {
         if self.log_errors {
-            tracing::warn!(peer = %PeerLabel(self.peer), error = %e, "rask wire: bad frame from peer");
+            tracing::warn!(peer = %PeerAddr(self.peer), error = %e, "rask wire: bad frame from peer");
         }
         e
     }

@@ -41,7 +41,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::time::{timeout_at, Instant};
 
-use super::error::{PeerLabel, WireError};
+use super::error::{PeerAddr, PeerLabel, WireError};
 use super::frame::{decode, FrameReader, FrameWriter};
 use super::{check_bind, Role, Secret, WireConfig, PROTOCOL_VERSION};
 
@@ -204,15 +204,23 @@ pub async fn accept_tcp(
 
 /// Client side over TCP: connects (under `handshake_timeout`), sets
 /// `TCP_NODELAY`, adds TLS when configured, and runs the handshake.
-pub async fn connect_tcp<A: ToSocketAddrs>(
+///
+/// A connection that cannot be made (refused, unreachable, a name that does
+/// not resolve) is `WireError::Io` of the same kind, its text naming `addr`:
+/// `cannot connect to 127.0.0.1:8786: Connection refused (os error 111)`.
+pub async fn connect_tcp<A: ToSocketAddrs + std::fmt::Display>(
     addr: A,
     cfg: &WireConfig,
     role: Role,
 ) -> Result<(TcpFrameReader, TcpFrameWriter), WireError> {
     let deadline = Instant::now() + cfg.handshake_timeout;
+    let named = addr.to_string();
     let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(logged(WireError::Io(e), None, "cannot connect")),
+        Ok(Err(e)) => {
+            let e = std::io::Error::new(e.kind(), format!("cannot connect to {named}: {e}"));
+            return Err(logged(WireError::Io(e), None, "cannot connect"));
+        }
         Err(_) => {
             return Err(logged(
                 WireError::Timeout("connect"),
@@ -309,7 +317,7 @@ where
     limit(reader, writer, cfg.max_frame, true);
     match r {
         Ok(role) => {
-            tracing::debug!(peer = %PeerLabel(peer), ?role, "rask wire: accepted connection");
+            tracing::debug!(peer = %PeerAddr(peer), ?role, "rask wire: accepted connection");
             Ok(role)
         }
         Err(e) => Err(logged(e, peer, "refused connection")),
@@ -336,7 +344,7 @@ where
     limit(reader, writer, cfg.max_frame, true);
     match r {
         Ok(()) => {
-            tracing::debug!(peer = %PeerLabel(peer), ?role, "rask wire: connected");
+            tracing::debug!(peer = %PeerAddr(peer), ?role, "rask wire: connected");
             Ok(())
         }
         Err(e) => Err(logged(e, peer, "handshake with server failed")),
@@ -355,7 +363,7 @@ where
 
 /// Logs the one line a failed handshake gets, and hands the error back.
 fn logged(e: WireError, peer: Option<SocketAddr>, what: &'static str) -> WireError {
-    tracing::warn!(peer = %PeerLabel(peer), reason = %e, "rask wire: {what}");
+    tracing::warn!(peer = %PeerAddr(peer), reason = %e, "rask wire: {what}");
     e
 }
 

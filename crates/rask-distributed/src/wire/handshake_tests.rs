@@ -503,15 +503,47 @@ async fn refusals_are_logged_with_the_reason_and_the_peer() {
     assert!(
         logged.iter().any(|l| l.starts_with("WARN")
             && l.contains("refused connection")
-            && l.contains("peer 127.0.0.1:")),
+            && l.contains(" peer=127.0.0.1:")),
         "{logged:?}"
     );
     assert!(
         logged
             .iter()
-            .any(|l| l.starts_with("WARN") && l.contains(&format!("peer {addr}"))),
+            .any(|l| l.starts_with("WARN") && l.contains(&format!(" peer={addr}"))),
         "{logged:?}"
     );
+    // The field holds the address alone, not `peer=peer 127.0.0.1:...`.
+    assert!(
+        logged.iter().all(|l| !l.contains("peer=peer")),
+        "{logged:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_the_address() {
+    // A port nothing listens on: bind one, then close it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let e = match connect_tcp(addr, &cfg(None), Role::Client).await {
+        Err(e) => e,
+        Ok(_) => panic!("connected to a closed port"),
+    };
+    let WireError::Io(io) = &e else {
+        panic!("expected an i/o error, got {e:?}")
+    };
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("cannot connect to {addr}: ")),
+        "{e}"
+    );
+    // The same through the string form the client and workers use.
+    let Err(e) = connect_tcp(addr.to_string().as_str(), &cfg(None), Role::Worker).await else {
+        panic!("connected to a closed port")
+    };
+    assert!(e.to_string().contains(&addr.to_string()), "{e}");
 }
 
 #[tokio::test]
