@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 
 use super::placement::{pick, Candidate};
 use super::{Arg, Core, Outbox, ReadyKey, Slot, St, Worker, WorkerIx};
-use crate::proto::{MemorySample, ToClient, ToWorker};
+use crate::proto::{MemorySample, ToClient};
 
 /// The core's memory state (a field of [`Core`]).
 #[derive(Debug, Default)]
@@ -69,22 +69,8 @@ impl Core {
             .iter()
             .enumerate()
             .any(|(i, wk)| i != w as usize && wk.alive && !wk.paused);
-        let wk = &self.workers[w as usize];
-        if !elsewhere || wk.stealing {
-            return;
-        }
-        let gids: Vec<_> = wk
-            .sent
-            .iter()
-            .filter(|&&(s, gen)| {
-                let t = self.task(s);
-                t.gen == gen && t.state == St::Processing(w) && !t.started
-            })
-            .map(|&(s, _)| self.task(s).gid(s))
-            .collect();
-        if !gids.is_empty() {
-            self.workers[w as usize].stealing = true;
-            out.to_worker(WorkerIx(w), ToWorker::Steal { gids });
+        if elsewhere {
+            self.steal_back(w, out);
         }
     }
 
@@ -183,7 +169,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::{ClientIx, CoreConfig};
     use super::*;
-    use crate::proto::{ArgSpec, FromClient, FromWorker, Gid, TaskSpec, WorkerInfo};
+    use crate::proto::{ArgSpec, FromClient, FromWorker, Gid, TaskSpec, ToWorker, WorkerInfo};
 
     #[derive(Default)]
     struct Out {
