@@ -1,6 +1,7 @@
 //! `rask-bench`: the project side of the benchmark suite
-//! (`../shared/bench/README.md`). Prints one JSON object on the last line of
-//! stdout and exits non-zero if its own result check fails.
+//! (`bench/README.md`; `scripts/bench` runs it beside the references).
+//! Prints one JSON object on the last line of stdout and exits non-zero if
+//! its own result check fails.
 
 mod alloc;
 mod baseline;
@@ -102,7 +103,7 @@ enum Workload {
     /// Dataframe group-by: the db-benchmark questions on a Parquet file.
     #[command(name = "W4", alias = "w4")]
     W4 {
-        /// The Parquet file of `../shared/bench/data/gen_groupby.py`.
+        /// The Parquet file of `bench/refs/gen_groupby.py`.
         #[arg(long)]
         file: String,
         /// Partitions to read it into.
@@ -119,7 +120,7 @@ enum Workload {
     /// Dataframe questions from the Parquet file to the answer.
     #[command(name = "W12", alias = "w12")]
     W12 {
-        /// The Parquet file of `../shared/bench/data/gen_groupby.py`.
+        /// The Parquet file of `bench/refs/gen_groupby.py`.
         #[arg(long)]
         file: String,
         /// Partitions to read it into.

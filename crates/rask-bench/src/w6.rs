@@ -52,8 +52,8 @@ pub(crate) fn run(n: u64, workers: usize, repeat: usize) -> anyhow::Result<serde
 
 /// Messages as the wire carries them: a batch encoded and decoded.
 fn wire<T: serde::Serialize + serde::de::DeserializeOwned>(batch: &[T]) -> anyhow::Result<Vec<T>> {
-    let bytes = bincode::serialize(batch)?;
-    Ok(bincode::deserialize(&bytes)?)
+    let bytes = rask::core::format::to_vec(batch)?;
+    Ok(rask::core::format::from_slice(&bytes)?)
 }
 
 #[derive(Default)]

@@ -1,7 +1,10 @@
 //! `rask scheduler` and `rask worker ADDRESS`: a cluster from the command
 //! line. The shared secret comes from `RASK_SECRET` (never from the command
-//! line, where other users could read it); without one, only loopback
-//! addresses may be bound.
+//! line, where other users could read it). Without one, `rask scheduler`
+//! makes one and writes it to a file only its user can read (the path is
+//! printed); `rask worker` and clients of that user on the same machine read
+//! it from there, others need it in `RASK_SECRET`. TLS: `--tls-*` flags or
+//! `RASK_TLS_*` (feature `tls`, `tls.rs`).
 //!
 //! A worker started by `rask worker` runs the functions registered in the
 //! `rask` binary (the built-in ones, arrays and dataframes); a program with
@@ -13,13 +16,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rask::distributed::core::{CoreConfig, Placement};
-use rask::distributed::wire::WireConfig;
 use rask::{Scheduler, SchedulerConfig, WorkerOptions};
 
 /// `rask scheduler`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SchedulerArgs {
-    /// Address to listen on (a non-loopback one needs RASK_SECRET).
+    /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8786")]
     listen: SocketAddr,
     /// Placement: earliest-start, least-loaded, round-robin or weighted.
@@ -34,6 +36,8 @@ pub(crate) struct SchedulerArgs {
     /// Workers that may die under one task before it fails.
     #[arg(long, default_value_t = 3)]
     max_deaths: u32,
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
     /// Serve /metrics (Prometheus) and /health (for probes) here.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
@@ -87,6 +91,8 @@ pub(crate) struct WorkerArgs {
     /// The address its data port binds (peers fetch values there).
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
+    #[command(flatten)]
+    tls: crate::tls::TlsArgs,
     /// Run the worker as a child process and start it again when it
     /// crashes (at most 5 quick deaths in a row); it is not restarted when
     /// it exits cleanly (retired, or its scheduler shut down).
@@ -111,7 +117,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     }
     let cfg = SchedulerConfig {
         listen: args.listen,
-        wire: WireConfig::from_env(),
+        wire: crate::tls::wire(&args.tls)?,
         core: CoreConfig {
             placement,
             stealing: !args.no_stealing,
@@ -132,6 +138,8 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
         ..cfg
     };
     let s = Scheduler::start(cfg).context("starting the scheduler")?;
+    // One line on stdout (scripts read the address from it); where the
+    // secret went, if it made one, is in the log on stderr.
     println!("rask scheduler listening on {}", s.addr());
     let _dashboard = match (args.dashboard, recorder) {
         (Some(addr), Some(recorder)) => {
@@ -207,6 +215,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     }
     opts.name = args.name.clone();
     opts.listen_host = args.host;
+    opts.wire = crate::tls::wire(&args.tls)?;
     exit_on_stop()?;
     let limit = Duration::from_secs_f64(args.connect_timeout.max(0.0));
     let t0 = std::time::Instant::now();
@@ -250,6 +259,8 @@ fn unreachable(e: &rask::distributed::Error) -> bool {
             ) || io.raw_os_error().is_none()
         }
         rask::distributed::Error::Wire(WireError::Timeout(_)) => true,
+        // A scheduler of this machine that has not written its secret yet.
+        rask::distributed::Error::Wire(WireError::NoSecret { file: Some(f), .. }) => !f.exists(),
         _ => false,
     }
 }

@@ -15,6 +15,7 @@ mod retire;
 mod run;
 mod slurm;
 mod submit;
+mod tls;
 mod wait;
 
 use clap::{Parser, Subcommand};
@@ -34,9 +35,9 @@ struct Cli {
 enum Command {
     /// Run a small pipeline (a dataframe group-by, an array reduction, a graph of functions with one task retried) with a progress bar and a summary.
     Demo(demo::Args),
-    /// Run a scheduler (the secret comes from RASK_SECRET).
+    /// Run a scheduler (the secret comes from RASK_SECRET, or it makes one and writes it to a private file).
     Scheduler(cluster::SchedulerArgs),
-    /// Run a worker for the scheduler at ADDRESS (the secret comes from RASK_SECRET).
+    /// Run a worker for the scheduler at ADDRESS (the secret comes from RASK_SECRET, or the scheduler's file on this machine).
     Worker(cluster::WorkerArgs),
     /// Run a workflow of shell commands (a TOML file) on every core or a cluster.
     Run(run::RunArgs),

@@ -67,7 +67,7 @@ pub(crate) fn main(args: &RunArgs) -> anyhow::Result<i32> {
     interrupt::install().context("installing the Ctrl-C handler")?;
     let summary = match &args.cluster {
         Some(addr) => {
-            let client = rask::Client::connect(addr)
+            let client = rask::Client::connect_with(addr, crate::tls::client_wire()?)
                 .with_context(|| format!("connecting to the scheduler at {addr}"))?;
             run(&wf, &client, &opts)?
         }

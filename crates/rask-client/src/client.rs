@@ -300,7 +300,7 @@ impl Client {
     /// registers them); a closure in such a graph fails with
     /// `NotRegistered`.
     pub fn connect(addr: &str) -> Result<Self, rask_distributed::Error> {
-        Self::connect_with(addr, WireConfig::from_env())
+        Self::connect_with(addr, WireConfig::try_from_env()?)
     }
 
     /// As [`Client::connect`], with explicit wire settings (secret, limits).

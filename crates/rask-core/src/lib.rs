@@ -20,6 +20,7 @@ mod depth;
 mod error;
 mod event;
 mod external;
+pub mod format;
 mod graph;
 mod id;
 mod inputs;

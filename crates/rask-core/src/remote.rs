@@ -12,25 +12,26 @@
 //! A list of delayed values passed where a registered function takes a
 //! `Vec<T>` becomes a built-in gather task (registered as [`GATHER`]): its
 //! encoding is the list's length followed by each item's encoding, which is
-//! exactly bincode's encoding of the `Vec<T>`, so a worker gathers without
-//! knowing `T`.
+//! exactly the format's encoding of the `Vec<T>` ([`crate::format`]), so a
+//! worker gathers without knowing `T`.
 //!
-//! Values are encoded with bincode (fixed-width integers, little-endian),
-//! except vectors of plain numbers, which are copied as their bytes (a
-//! 256 MiB `Vec<f64>` encodes at memory speed, not element by element).
-//! Decoding allocates no more than the bytes given call for and refuses a
-//! value nested deeper than 256 levels (`depth.rs`), so no input can abort
-//! the process.
+//! Values are encoded in [`crate::format`], except vectors of the numbers
+//! whose encoding there is their little-endian bytes (`f64`, `f32`, `u8`,
+//! `i8`): those are written as the length prefix, then the items' bytes in
+//! one copy (a 256 MiB `Vec<f64>` encodes at memory speed, not element by
+//! element), which is the same bytes the format writes, so they may also sit
+//! inside a gathered vector. Decoding allocates no more than the bytes given
+//! call for and refuses a value nested deeper than 256 levels (`depth.rs`),
+//! so no input can abort the process.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bincode::Options;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::depth::{Limited, MAX_DEPTH};
+use crate::format;
 use crate::node::{Data, TaskFailure, Value};
 
 /// How values of one type are written to bytes and read back.
@@ -200,8 +201,9 @@ struct Encoded(Vec<u8>);
 
 /// The encoding of a `Vec<T>` from the encodings of its items.
 fn gather_shim(items: &[&[u8]]) -> Result<Value, TaskFailure> {
-    let mut out = Vec::with_capacity(8 + items.iter().map(|i| i.len()).sum::<usize>());
-    out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    let mut out =
+        Vec::with_capacity(format::MAX_LEN_BYTES + items.iter().map(|i| i.len()).sum::<usize>());
+    format::write_len(&mut out, items.len());
     for i in items {
         out.extend_from_slice(i);
     }
@@ -333,11 +335,12 @@ const _: () = assert!(
 );
 
 /// Plain-number vectors, copied as bytes. Each `$t` is a primitive number
-/// type whose every bit pattern is valid, with no padding.
+/// type whose every bit pattern is valid, with no padding, and whose
+/// encoding in [`crate::format`] is its little-endian bytes.
 macro_rules! pod_vectors {
     ($($t:ty),*) => {
         /// The items of `v` as bytes, if it is a vector of plain numbers.
-        fn pod_bytes(v: &dyn Any) -> Option<(u64, &[u8])> {
+        fn pod_bytes(v: &dyn Any) -> Option<(usize, &[u8])> {
             $(
                 if let Some(v) = v.downcast_ref::<Vec<$t>>() {
                     // SAFETY: `$t` is a primitive number (no padding, no
@@ -349,7 +352,7 @@ macro_rules! pod_vectors {
                             std::mem::size_of_val(v.as_slice()),
                         )
                     };
-                    return Some((v.len() as u64, bytes));
+                    return Some((v.len(), bytes));
                 }
             )*
             None
@@ -366,15 +369,13 @@ macro_rules! pod_vectors {
     };
 }
 
-pod_vectors!(f64, f32, u64, i64, u32, i32, u16, i16, u8, i8);
+pod_vectors!(f64, f32, u8, i8);
 
 /// A vector of plain numbers from its length and bytes: one copy.
 /// `T` must be one of the types `pod_vectors!` lists.
 fn decode_pod_vec<T: Copy>(bytes: &[u8]) -> Result<Vec<T>, String> {
-    let (len, rest) = bytes
-        .split_first_chunk::<8>()
-        .ok_or_else(|| "a vector's length is missing".to_owned())?;
-    let len = u64::from_le_bytes(*len) as usize;
+    let (len, rest) =
+        format::read_len(bytes).ok_or_else(|| "a vector's length is missing".to_owned())?;
     let size = std::mem::size_of::<T>();
     if rest.len() != len.saturating_mul(size) {
         return Err(format!(
@@ -442,12 +443,16 @@ fn copy_threads() -> usize {
 /// Appends the encoding of `v`.
 pub fn encode<T: Serialize + 'static>(v: &T, out: &mut Vec<u8>) -> Result<(), String> {
     if let Some((len, bytes)) = pod_bytes(v) {
-        out.reserve(8 + bytes.len());
-        out.extend_from_slice(&len.to_le_bytes());
+        out.reserve(format::len_size(len) + bytes.len());
+        format::write_len(out, len);
         out.extend_from_slice(bytes);
         return Ok(());
     }
-    bincode::serialize_into(out, v).map_err(|e| e.to_string())
+    let start = out.len();
+    format::append(v, out).map_err(|e| {
+        out.truncate(start);
+        e.to_string()
+    })
 }
 
 /// Reads a `T` from its encoding.
@@ -459,17 +464,9 @@ pub fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> 
                 .map_err(|_| "internal error: vector type mismatch".to_owned())
         });
     }
-    // The options of `bincode::deserialize`, under a nesting limit: a
-    // recursive type must not recurse once per level of a peer's bytes.
-    let opts = bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .allow_trailing_bytes();
-    let mut de = bincode::Deserializer::from_slice(bytes, opts);
-    T::deserialize(Limited {
-        de: &mut de,
-        depth: MAX_DEPTH,
-    })
-    .map_err(|e| e.to_string())
+    // Under a nesting limit: a recursive type must not recurse once per
+    // level of a peer's bytes. The value must take up all of them.
+    format::from_slice_nested(bytes).map_err(|e| e.to_string())
 }
 
 fn encode_value<T: Data + Serialize>(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
@@ -480,7 +477,7 @@ fn encode_value<T: Data + Serialize>(v: &Value, out: &mut Vec<u8>) -> Result<(),
 }
 
 fn exact_len_of<T: Data>(v: &Value) -> Option<usize> {
-    pod_bytes(v.downcast_ref::<T>()?).map(|(_, b)| 8 + b.len())
+    pod_bytes(v.downcast_ref::<T>()?).map(|(n, b)| format::len_size(n) + b.len())
 }
 
 fn write_value<T: Data>(v: &Value, out: &mut [u8]) -> Result<(), String> {
@@ -488,15 +485,17 @@ fn write_value<T: Data>(v: &Value, out: &mut [u8]) -> Result<(), String> {
         .downcast_ref::<T>()
         .and_then(|t| pod_bytes(t))
         .ok_or_else(|| format!("a `{}` has no exact length", std::any::type_name::<T>()))?;
-    if out.len() != 8 + bytes.len() {
+    let mut prefix = [0u8; format::MAX_LEN_BYTES];
+    let k = format::len_into(&mut prefix, len);
+    if out.len() != k + bytes.len() {
         return Err(format!(
             "{} bytes do not fit {}",
-            8 + bytes.len(),
+            k + bytes.len(),
             out.len()
         ));
     }
-    out[..8].copy_from_slice(&len.to_le_bytes());
-    copy_bytes(&mut out[8..], bytes);
+    out[..k].copy_from_slice(&prefix[..k]);
+    copy_bytes(&mut out[k..], bytes);
     Ok(())
 }
 
@@ -540,7 +539,8 @@ mod tests {
     fn numbers_vectors_and_structs_round_trip() {
         let mut buf = Vec::new();
         encode(&vec![1.5f64, -2.0, 3.25], &mut buf).unwrap();
-        assert_eq!(buf.len(), 8 + 24);
+        assert_eq!(buf.len(), 1 + 24);
+        assert_eq!(buf, format::to_vec(&vec![1.5f64, -2.0, 3.25]).unwrap());
         assert_eq!(decode::<Vec<f64>>(&buf).unwrap(), vec![1.5, -2.0, 3.25]);
         buf.clear();
         encode(&(7u64, "seven".to_owned(), vec![(1u8, true)]), &mut buf).unwrap();
@@ -565,6 +565,20 @@ mod tests {
         assert_eq!((RAW.exact_len)(&v), Some(out.len()));
         let back: Vec<Vec<f64>> = decode(&out).unwrap();
         assert_eq!(back, vec![vec![1.0, 2.0], vec![], vec![3.5]]);
+        // Items encoded through the format (not copied as bytes) gather too.
+        let items: Vec<Vec<u8>> = [vec![1u64, 1 << 40], vec![], vec![u64::MAX]]
+            .iter()
+            .map(|v| {
+                let mut b = Vec::new();
+                encode(v, &mut b).unwrap();
+                b
+            })
+            .collect();
+        let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        let mut out = Vec::new();
+        (RAW.encode)(&gather_shim(&slices).unwrap(), &mut out).unwrap();
+        let back: Vec<Vec<u64>> = decode(&out).unwrap();
+        assert_eq!(back, vec![vec![1, 1 << 40], vec![], vec![u64::MAX]]);
         assert!(registered(GATHER).is_some());
         static C: Codec = codec::<Vec<Vec<f64>>>();
         assert!(std::ptr::eq(
@@ -575,9 +589,11 @@ mod tests {
 
     #[test]
     fn bad_bytes_are_errors_not_panics() {
-        assert!(decode::<Vec<f64>>(&[1, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
+        assert!(decode::<Vec<f64>>(&[1, 0, 0, 0, 0, 0, 0, 9]).is_err());
         assert!(decode::<Vec<f64>>(&[1, 2]).is_err());
+        assert!(decode::<Vec<f64>>(&[0x80]).is_err());
         assert!(decode::<String>(&[255, 255, 255, 255, 255, 255, 255, 255]).is_err());
+        assert!(decode::<Vec<u64>>(&[255, 255, 255, 255, 255, 255, 255, 255, 1]).is_err());
         let e = decode_arg::<u64>(&[&[1, 2]], 0).unwrap_err();
         assert!(
             e.to_string().contains("argument 1 is not a valid `u64`"),

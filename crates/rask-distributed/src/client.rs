@@ -120,8 +120,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 impl Connection {
-    /// Connects to the scheduler at `addr` (`host:port`).
+    /// Connects to the scheduler at `addr` (`host:port`). Without a secret
+    /// in `wire`, uses the one a scheduler on this machine wrote for that
+    /// port ([`WireConfig::or_local_secret`]).
     pub fn connect(addr: &str, wire: WireConfig) -> Result<Connection, Error> {
+        let wire = wire.or_local_secret(addr)?;
         let rt = runtime()?;
         let (mut r, mut w) = rt.block_on(connect_tcp(addr, &wire, Role::Client))?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<FromClient>>();
@@ -207,7 +210,7 @@ impl Connection {
 
     /// Sets the shared variable `name` (kept by the scheduler).
     pub fn set_var<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), Error> {
-        let value = bincode::serialize(value).map_err(|e| Error::Config(e.to_string()))?;
+        let value = rask_core::format::to_vec(value).map_err(|e| Error::Config(e.to_string()))?;
         self.send(FromClient::SetVar {
             name: name.to_owned(),
             value,
@@ -225,7 +228,7 @@ impl Connection {
             name: name.to_owned(),
         })?;
         match rx.recv() {
-            Ok(Some(b)) => bincode::deserialize(&b)
+            Ok(Some(b)) => rask_core::format::from_slice(&b)
                 .map(Some)
                 .map_err(|e| Error::Config(format!("variable `{name}`: {e}"))),
             Ok(None) => Ok(None),
@@ -277,9 +280,7 @@ impl Connection {
             let (held, cfg) = (self.held.clone(), self.wire.clone());
             self.rt.spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
+                    let (stream, _) = crate::wire::accept_next(&listener).await;
                     let (held, cfg) = (held.clone(), cfg.clone());
                     tokio::spawn(async move {
                         if let Ok((_, r, w)) = crate::wire::accept_tcp(stream, &cfg).await {

@@ -152,6 +152,19 @@ pub fn init() {
         if let Some(s) = take(SECRET_ENV) {
             opts.wire = WireConfig::default().with_secret(Secret::new(s));
         }
+        #[cfg(feature = "tls")]
+        if let Some(files) = crate::wire::TlsFiles::from_env() {
+            for k in crate::wire::TLS_VARS {
+                std::env::remove_var(k);
+            }
+            match files.load() {
+                Ok(t) => opts.wire.tls = Some(Arc::new(t)),
+                Err(e) => {
+                    eprintln!("rask worker {}: {e}", std::process::id());
+                    std::process::exit(78);
+                }
+            }
+        }
         Link::Tcp
     } else {
         eprintln!("rask worker: RASK_WORKER={kind} is neither `local` nor `tcp:ADDRESS`");
@@ -165,6 +178,24 @@ pub fn init() {
         }
     };
     std::process::exit(code);
+}
+
+/// The TLS files of a TCP deployment, as its workers' environment: a
+/// setting made from PEM bytes cannot be handed to another process.
+fn worker_tls_env(opts: &LocalOptions) -> Result<Vec<(&'static str, std::ffi::OsString)>, Error> {
+    #[cfg(feature = "tls")]
+    if let (Transport::Tcp, Some(tls)) = (opts.transport, &opts.scheduler.wire.tls) {
+        let files = tls.files().ok_or_else(|| {
+            Error::Config(
+                "a local cluster's TLS setting must come from files (TlsFiles, \
+                 TlsConfig::from_pem_files), so that its worker processes can read them"
+                    .to_owned(),
+            )
+        })?;
+        return Ok(files.env());
+    }
+    let _ = opts;
+    Ok(Vec::new())
 }
 
 fn parse_resources(r: &str) -> Vec<(String, f64)> {
@@ -217,6 +248,9 @@ pub struct LocalOptions {
     /// How to start one (default: this executable, no arguments).
     pub command: Option<WorkerCommand>,
     /// The scheduler's settings (placement, stealing, deaths, timeouts).
+    /// Its `wire.tls` (feature `tls`), made from files, puts the whole TCP
+    /// deployment under TLS: scheduler, workers' data ports, clients
+    /// ([`LocalOptions::with_tls`]).
     pub scheduler: SchedulerConfig,
     /// Replace a worker that dies (default: yes).
     pub restart: bool,
@@ -244,6 +278,14 @@ impl LocalOptions {
             worker_memory: 0,
             memory_options: crate::MemoryOptions::default(),
         }
+    }
+
+    /// The same options with TLS from `files` (which must name all four:
+    /// the workers both serve and connect).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, files: &crate::wire::TlsFiles) -> Result<LocalOptions, Error> {
+        self.scheduler.wire.tls = Some(Arc::new(files.load()?));
+        Ok(self)
     }
 }
 
@@ -348,6 +390,8 @@ struct Spawner {
     threads: usize,
     /// `tcp:ADDRESS` workers need it.
     tcp: Option<(String, String)>,
+    /// More environment for each worker (the TLS files).
+    env: Vec<(&'static str, std::ffi::OsString)>,
     /// Local workers' links go to it.
     scheduler: Arc<Scheduler>,
     /// Each worker's memory limit and settings.
@@ -380,7 +424,8 @@ impl Spawner {
             Transport::Tcp => {
                 let (addr, secret) = self.tcp.clone().unwrap_or_default();
                 cmd.env(WORKER_ENV, format!("tcp:{addr}"))
-                    .env(SECRET_ENV, secret);
+                    .env(SECRET_ENV, secret)
+                    .envs(self.env.iter().cloned());
                 None
             }
         };
@@ -695,9 +740,7 @@ impl LocalCluster {
         let mut cfg = opts.scheduler.clone();
         let (scheduler, secret) = match opts.transport {
             Transport::Tcp => {
-                let mut raw = [0u8; 16];
-                getrandom::getrandom(&mut raw).map_err(|e| Error::Config(e.to_string()))?;
-                let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                let secret = crate::wire::secret::random_hex(32)?;
                 cfg.wire = WireConfig {
                     secret: Some(Arc::new(Secret::new(secret.clone()))),
                     ..cfg.wire
@@ -707,7 +750,9 @@ impl LocalCluster {
             Transport::Local => (Scheduler::start_local(cfg)?, None),
         };
         let scheduler = Arc::new(scheduler);
+        let env = worker_tls_env(&opts)?;
         let spawner = Spawner {
+            env,
             command,
             transport: opts.transport,
             threads: opts.threads,
@@ -738,11 +783,17 @@ impl LocalCluster {
         self.scheduler.addr()
     }
 
-    /// The wire settings a client of this cluster needs (its secret).
+    /// The wire settings a client of this cluster needs (its secret, and
+    /// its TLS settings if it has any).
     pub fn wire(&self) -> WireConfig {
+        let w = WireConfig {
+            #[cfg(feature = "tls")]
+            tls: self.opts.scheduler.wire.tls.clone(),
+            ..WireConfig::default()
+        };
         match &self.secret {
-            Some(s) => WireConfig::default().with_secret(Secret::new(s.clone())),
-            None => WireConfig::default(),
+            Some(s) => w.with_secret(Secret::new(s.clone())),
+            None => w,
         }
     }
 

@@ -13,6 +13,17 @@
 //! - a client in this process ([`Scheduler::local_client`]): messages go
 //!   over channels as they are, never encoded.
 //!
+//! A scheduler on TCP always asks for a secret: given none, it makes one
+//! and writes it to a file only its user can read
+//! ([`crate::wire::secret_file`]), where clients and workers of that user
+//! on this machine find it.
+//!
+//! Bursts: the listen backlog is [`crate::wire::handshake::LISTEN_BACKLOG`],
+//! each accepted connection's handshake runs in a task of its own (the
+//! accept loop never waits on one), and a scheduler on TCP raises its soft
+//! limit on descriptors to the hard one. 1,000 clients connecting at once,
+//! each with a graph, are all served (`crates/rask/tests/load.rs`).
+//!
 //! A worker that sends nothing (not even a heartbeat) for
 //! `heartbeat_timeout` is dropped as if it had disconnected. A peer that
 //! breaks the protocol (garbage, a frame over the limit, a message for a task
@@ -30,8 +41,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::{ClientIx, Core, CoreConfig, Outbox, WorkerIx};
 use crate::observe::Observer;
 use crate::proto::{FromClient, FromWorker, Gid, ToClient, ToWorker, WorkerInfo};
+use crate::wire::secret::SecretFile;
 use crate::wire::{
-    accept_tcp, listen, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, WireConfig,
+    accept_next, accept_tcp, listen, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, Secret,
+    WireConfig,
 };
 use crate::Error;
 
@@ -40,7 +53,8 @@ use crate::Error;
 pub struct SchedulerConfig {
     /// Where to listen (port 0: any free port).
     pub listen: SocketAddr,
-    /// Secret, frame limit, handshake timeout.
+    /// Secret, frame limit, handshake timeout. Without a secret the
+    /// scheduler makes one and writes it to [`crate::wire::secret_file`].
     pub wire: WireConfig,
     /// Placement, stealing, failure limits.
     pub core: CoreConfig,
@@ -125,6 +139,8 @@ pub struct Scheduler {
     tx: mpsc::UnboundedSender<Event>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The file holding the secret it made (removed when it stops).
+    secret_file: Option<SecretFile>,
 }
 
 impl Scheduler {
@@ -140,11 +156,20 @@ impl Scheduler {
         Self::spawn(cfg, false)
     }
 
-    fn spawn(cfg: SchedulerConfig, tcp: bool) -> Result<Scheduler, Error> {
+    fn spawn(mut cfg: SchedulerConfig, tcp: bool) -> Result<Scheduler, Error> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let made = match (tcp, &cfg.wire.secret) {
+            (true, None) => {
+                let s = Secret::generate()?;
+                cfg.wire = cfg.wire.with_secret(s.clone());
+                Some(s)
+            }
+            _ => None,
+        };
         let listener = if tcp {
+            raise_descriptor_limit();
             Some(rt.block_on(listen(cfg.listen, &cfg.wire))?)
         } else {
             None
@@ -153,6 +178,19 @@ impl Scheduler {
             Some(l) => Some(l.local_addr()?),
             None => None,
         };
+        let secret_file = match (made, addr) {
+            (Some(s), Some(a)) => Some(SecretFile::write(&s, a.port()).map_err(|e| {
+                Error::Config(format!(
+                    "the scheduler on {a} has no secret (RASK_SECRET) and cannot keep the one \
+                     it made in {}: {e}",
+                    crate::wire::secret_file(a.port()).display()
+                ))
+            })?),
+            _ => None,
+        };
+        if let Some(f) = &secret_file {
+            tracing::info!(file = %f.0.display(), "no secret given: made one, readable only by this user there");
+        }
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
         let (stop_tx, stop_rx) = oneshot::channel();
         let serve_tx = tx.clone();
@@ -169,6 +207,7 @@ impl Scheduler {
             tx,
             stop: Some(stop_tx),
             thread: Some(thread),
+            secret_file,
         })
     }
 
@@ -176,6 +215,12 @@ impl Scheduler {
     pub fn addr(&self) -> SocketAddr {
         self.addr
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The file holding the secret this scheduler made (none when it was
+    /// given one, or listens on no port).
+    pub fn secret_file(&self) -> Option<&std::path::Path> {
+        self.secret_file.as_ref().map(|f| f.0.as_path())
     }
 
     /// Serves a local worker whose end of a socket pair is `stream`'s peer.
@@ -238,9 +283,7 @@ async fn serve(
         let accept_tx = tx.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
+                let (stream, peer) = accept_next(&listener).await;
                 let cfg = accept_cfg.clone();
                 let tx = accept_tx.clone();
                 tokio::spawn(async move {
@@ -386,6 +429,26 @@ fn handle(
             }
         }
         Event::Tick => {}
+    }
+}
+
+/// Raises this process's soft limit on open descriptors to its hard limit
+/// (as Go's runtime does): each client and worker holds a socket, and a
+/// soft limit of 1024 would refuse a burst of a thousand.
+fn raise_descriptor_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit with a live struct of the right type.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let old = lim.rlim_cur;
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                tracing::debug!(from = old, to = lim.rlim_max, "raised the descriptor limit");
+            }
+        }
     }
 }
 

@@ -133,7 +133,8 @@ impl PyLocalCluster {
 /// A scheduler in this process, for workers started elsewhere
 /// (`python -m rask.worker ADDRESS`) and clients (`rask.Client(ADDRESS)`).
 /// The secret comes from `RASK_SECRET` (never an argument); without one,
-/// only a loopback address may be listened on.
+/// the scheduler makes one and writes it to a file only this user can read,
+/// where workers and clients of this user on this machine find it.
 #[pyclass(module = "rask", name = "Scheduler", frozen)]
 pub(crate) struct PyScheduler {
     inner: Mutex<Option<rask::Scheduler>>,
@@ -151,9 +152,11 @@ impl PyScheduler {
                 "rask: `{listen}` is not host:port ({e})"
             ))
         })?;
+        let wire = rask::distributed::wire::WireConfig::try_from_env()
+            .map_err(|e| RaskError::new_err(format!("rask: {e}")))?;
         let cfg = rask::SchedulerConfig {
             listen: addr,
-            wire: rask::distributed::wire::WireConfig::from_env(),
+            wire,
             ..rask::SchedulerConfig::default()
         };
         let s = py

@@ -1,14 +1,17 @@
 //! The journal: what finished, so that a later run skips it.
 //!
 //! Layout under `STATE/journal/`:
-//! - `state.bin`: a snapshot (magic, bincode of every job's last success and
+//! - `state.bin`: a snapshot (magic, the encoding (`rask::core::format`) of
+//!   every job's last success and
 //!   every source's hash, a checksum), replaced whole: written to a
 //!   temporary file, synced, renamed over the old one;
 //! - `seg-TOKEN-PID-HOST.log`: append-only segments, one per run and
 //!   process. Every process that runs jobs (the driver, or each cluster
 //!   worker, over a shared file system) appends to its own, so no two
-//!   writers share a file. A record is `u32 length, u64 checksum, bincode`,
-//!   written with one `write`.
+//!   writers share a file. A record is `u32 length, u64 checksum, encoding`,
+//!   written with one `write`. The checksum is XXH3 seeded with the format's
+//!   number (`FORMAT_SEED`), so a record of an older format reads as torn
+//!   (rule 2) and its job simply runs again (rule 4).
 //!
 //! Rules:
 //! 1. A `Done` record is appended only after the job's outputs are in
@@ -29,13 +32,21 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use rask::core::format;
 use serde::{Deserialize, Serialize};
 use twox_hash::XxHash3_64;
 
 use crate::hash::{ContentHash, FileState, Signature};
 use crate::WorkflowError;
 
-const MAGIC: &[u8; 8] = b"RASKWF2\n";
+const MAGIC: &[u8; 8] = b"RASKWF3\n";
+/// Seeds the checksums: 3 for postcard (version 2's records, in bincode 1,
+/// were checked with seed 0).
+const FORMAT_SEED: u64 = 3;
+
+fn checksum(body: &[u8]) -> u64 {
+    XxHash3_64::oneshot_with_seed(FORMAT_SEED, body)
+}
 
 /// One journal entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,10 +200,10 @@ pub(crate) fn read_segment(path: &Path, from: u64) -> Result<(Vec<Record>, u64),
         let Some(body) = bytes.get(at + 12..at + 12 + len) else {
             break;
         };
-        if XxHash3_64::oneshot(body) != u64::from_le_bytes(sum) {
+        if checksum(body) != u64::from_le_bytes(sum) {
             break;
         }
-        match bincode::deserialize::<Record>(body) {
+        match format::from_slice::<Record>(body) {
             Ok(r) => out.push(r),
             Err(_) => break,
         }
@@ -208,10 +219,10 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
     let (body, sum) = bytes[MAGIC.len()..].split_at(bytes.len() - MAGIC.len() - 8);
     let mut s = [0u8; 8];
     s.copy_from_slice(sum);
-    if XxHash3_64::oneshot(body) != u64::from_le_bytes(s) {
+    if checksum(body) != u64::from_le_bytes(s) {
         return Err("the snapshot's checksum is wrong".into());
     }
-    bincode::deserialize(body).map_err(|e| format!("the snapshot does not decode: {e}"))
+    format::from_slice(body).map_err(|e| format!("the snapshot does not decode: {e}"))
 }
 
 /// Writes `snap` as the new snapshot (temporary file, sync, rename), then
@@ -223,11 +234,11 @@ pub(crate) fn compact(
 ) -> Result<(), WorkflowError> {
     std::fs::create_dir_all(jdir).map_err(|e| WorkflowError::io(jdir, e))?;
     let body =
-        bincode::serialize(snap).map_err(|e| WorkflowError::io(jdir, std::io::Error::other(e)))?;
+        format::to_vec(snap).map_err(|e| WorkflowError::io(jdir, std::io::Error::other(e)))?;
     let mut bytes = Vec::with_capacity(body.len() + 16);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&body);
-    bytes.extend_from_slice(&XxHash3_64::oneshot(&body).to_le_bytes());
+    bytes.extend_from_slice(&checksum(&body).to_le_bytes());
     let tmp = jdir.join(format!("state.bin.tmp-{}", std::process::id()));
     let done = (|| {
         let mut f = File::create(&tmp)?;
@@ -259,10 +270,10 @@ fn open_segments() -> &'static Mutex<HashMap<PathBuf, Open>> {
 
 /// Appends `r` to this process's segment of run `token` in `jdir`.
 pub(crate) fn append(jdir: &Path, token: &str, r: &Record) -> std::io::Result<()> {
-    let body = bincode::serialize(r).map_err(std::io::Error::other)?;
+    let body = format::to_vec(r).map_err(std::io::Error::other)?;
     let mut frame = Vec::with_capacity(body.len() + 12);
     frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    frame.extend_from_slice(&XxHash3_64::oneshot(&body).to_le_bytes());
+    frame.extend_from_slice(&checksum(&body).to_le_bytes());
     frame.extend_from_slice(&body);
     let mut map = open_segments().lock().unwrap_or_else(|p| p.into_inner());
     let fresh = map.get(jdir).is_none_or(|o| o.token != token);

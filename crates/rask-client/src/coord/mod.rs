@@ -21,7 +21,7 @@
 //! Waiters are served first come, first served. A blocking wait lends its
 //! compute slot after a few milliseconds (`rask_distributed::coord`), so a
 //! pool or worker of one thread does not deadlock on a task waiting for
-//! another. Values are serde types, encoded with bincode (the same
+//! another. Values are serde types, encoded with `rask_core::format` (the same
 //! encoding as `Connection::set_var`).
 
 /// A handle's `on`, `name` and `who` (its identity in errors, as `$what`).
@@ -161,12 +161,12 @@ impl Who<'_> {
     }
 
     pub(crate) fn encode<T: serde::Serialize>(self, v: &T) -> Result<Vec<u8>, Error> {
-        bincode::serialize(v)
+        rask_core::format::to_vec(v)
             .map_err(|e| self.err(ErrorKind::Codec(format!("the value does not encode: {e}"))))
     }
 
     pub(crate) fn decode<T: serde::de::DeserializeOwned>(self, b: &[u8]) -> Result<T, Error> {
-        bincode::deserialize(b).map_err(|e| {
+        rask_core::format::from_slice_nested(b).map_err(|e| {
             self.err(ErrorKind::Codec(format!(
                 "a value does not decode as `{}`: {e}",
                 std::any::type_name::<T>()

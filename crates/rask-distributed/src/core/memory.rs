@@ -216,7 +216,7 @@ mod tests {
     }
 
     fn lit() -> ArgSpec {
-        ArgSpec::Lit(bincode::serialize(&1u64).unwrap())
+        ArgSpec::Lit(rask_core::format::to_vec(&1u64).unwrap())
     }
 
     fn task(func: u32, args: Vec<ArgSpec>) -> TaskSpec {

@@ -496,7 +496,7 @@ impl Core {
             }
             FromClient::GetVar { name } => {
                 let value = if name == "rask:workers" {
-                    bincode::serialize(&(self.workers_alive() as u64)).ok()
+                    rask_core::format::to_vec(&(self.workers_alive() as u64)).ok()
                 } else if name == "rask:counts" {
                     let c = self.counts();
                     let v = [
@@ -507,9 +507,9 @@ impl Core {
                         c.erred,
                         c.released,
                     ];
-                    bincode::serialize(&v.map(|x| x as u64)).ok()
+                    rask_core::format::to_vec(&v.map(|x| x as u64)).ok()
                 } else if name == "rask:adapt" {
-                    bincode::serialize(&self.report()).ok()
+                    rask_core::format::to_vec(&self.report()).ok()
                 } else {
                     self.coord.var(&name).cloned()
                 };

@@ -12,10 +12,11 @@ use crate::proto::{
     fail_bits, ArgSource, ArgSpec, Failure, FromClient, FromWorker, Gid, GraphNo, Located,
     TaskOpts, TaskSpec, ToClient, ToWorker, WorkerInfo,
 };
+use rask_core::format;
 
 /// Encodes and decodes, as the wire would.
 fn wire<T: serde::Serialize + serde::de::DeserializeOwned>(m: &T) -> T {
-    bincode::deserialize(&bincode::serialize(m).unwrap()).unwrap()
+    format::from_slice(&format::to_vec(m).unwrap()).unwrap()
 }
 
 #[derive(Default)]
@@ -65,7 +66,7 @@ impl Rng {
 }
 
 fn lit(v: u64) -> ArgSpec {
-    ArgSpec::Lit(bincode::serialize(&v).unwrap())
+    ArgSpec::Lit(format::to_vec(&v).unwrap())
 }
 
 struct Sim {
@@ -230,7 +231,7 @@ impl Sim {
                     match value {
                         Some(Located::Inline(b)) => {
                             self.done
-                                .insert((graph, task), bincode::deserialize(&b).unwrap());
+                                .insert((graph, task), format::from_slice(&b).unwrap());
                         }
                         Some(Located::At { gid, addr }) => {
                             let w = self
@@ -298,7 +299,7 @@ impl Sim {
         let mut missing = None;
         for a in &args {
             match a {
-                ArgSource::Lit(b) => vals.push(bincode::deserialize::<u64>(b).unwrap()),
+                ArgSource::Lit(b) => vals.push(format::from_slice::<u64>(b).unwrap()),
                 ArgSource::Here(g) => match self.workers[i].held.get(g) {
                     Some(v) => vals.push(*v),
                     None => missing = Some(*g),
@@ -352,7 +353,7 @@ impl Sim {
                         crate::proto::PartOut {
                             gid: g,
                             nbytes: 8,
-                            inline: inline.then(|| bincode::serialize(&pv).unwrap()),
+                            inline: inline.then(|| format::to_vec(&pv).unwrap()),
                         }
                     })
                     .collect()
@@ -367,7 +368,7 @@ impl Sim {
                 nbytes: 8,
                 micros: 3,
                 thread: 0,
-                inline: inline.then(|| bincode::serialize(&v).unwrap()),
+                inline: inline.then(|| format::to_vec(&v).unwrap()),
                 parts,
             }
         };

@@ -16,6 +16,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rask_core::format;
 use serde::{Deserialize, Serialize};
 
 use super::channel::{cvt, Channel, MAX_MESSAGE};
@@ -209,7 +210,7 @@ fn serve_one(ch: &Channel, holder: &dyn Holder) {
                 return;
             }
         }
-        let req: Req = match bincode::deserialize(&buf) {
+        let req: Req = match format::from_slice(&buf) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "a malformed local data request; closing");
@@ -259,7 +260,7 @@ fn serve_one(ch: &Channel, holder: &dyn Holder) {
                         }
                     };
                     out.clear();
-                    if bincode::serialize_into(&mut out, &reply).is_err() {
+                    if format::append(&reply, &mut out).is_err() {
                         return;
                     }
                     let sent = match &seg {
@@ -327,7 +328,7 @@ impl LocalPeers {
         let _busy = lock(&conn.busy);
         let (mut buf, mut fds) = (Vec::new(), Vec::new());
         for chunk in gids.chunks(MAX_GIDS) {
-            let req = bincode::serialize(&Req::Get {
+            let req = format::to_vec(&Req::Get {
                 gids: chunk.to_vec(),
             })
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
@@ -340,7 +341,7 @@ impl LocalPeers {
                         "the holder closed the connection mid-answer",
                     ));
                 }
-                let reply: Reply = bincode::deserialize(&buf).map_err(|e| {
+                let reply: Reply = format::from_slice(&buf).map_err(|e| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("a malformed data reply: {e}"),
@@ -362,7 +363,7 @@ impl LocalPeers {
                             seg,
                             Box::new(move || {
                                 if let Some(c) = back.upgrade() {
-                                    if let Ok(m) = bincode::serialize(&Req::Unmapped { gid }) {
+                                    if let Ok(m) = format::to_vec(&Req::Unmapped { gid }) {
                                         let _ = c.ch.send(&m, &[]);
                                     }
                                 }

@@ -43,10 +43,33 @@ pub enum WireError {
          it could submit work; set a secret (RASK_SECRET) or bind a loopback address"
     )]
     InsecureBind { addr: SocketAddr },
+    /// No secret to connect with: none was given (`RASK_SECRET`), and the
+    /// scheduler is not on this machine or wrote no secret file for us.
+    #[error(
+        "no shared secret for the scheduler at {addr}: set RASK_SECRET{}",
+        match file {
+            Some(f) => format!(
+                " (a scheduler on this machine started without one writes its own to {}, \
+                 readable only by the user who started it; there is none there for us)",
+                f.display()
+            ),
+            None => " (it is not on this machine, so there is no secret file to read)".to_owned(),
+        }
+    )]
+    NoSecret {
+        addr: String,
+        file: Option<std::path::PathBuf>,
+    },
     /// A message of ours could not be encoded (a `Serialize` impl failed, e.g. a
     /// sequence of unknown length). Never caused by the peer.
     #[error("cannot encode message: {0}")]
     Encode(String),
+    /// TLS settings were given to a build without the `tls` feature.
+    #[error(
+        "TLS settings were given ({0}), but this build has no TLS (the `tls` feature of \
+         rask-distributed, rask or rask-cli)"
+    )]
+    NoTls(String),
     /// TLS setup or TLS handshake failure.
     #[cfg(feature = "tls")]
     #[error("tls: {0}")]
@@ -57,7 +80,13 @@ impl WireError {
     /// True where the error came from what the peer sent or did (as opposed to
     /// our own configuration or encoding).
     pub fn is_peer_fault(&self) -> bool {
-        !matches!(self, WireError::InsecureBind { .. } | WireError::Encode(_))
+        !matches!(
+            self,
+            WireError::InsecureBind { .. }
+                | WireError::Encode(_)
+                | WireError::NoSecret { .. }
+                | WireError::NoTls(_)
+        )
     }
 }
 

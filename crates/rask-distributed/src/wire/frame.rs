@@ -1,5 +1,6 @@
 //! Frames: a `u32` little-endian payload length, then the payload, which is one
-//! bincode-encoded message (a batch of messages is one message: a `Vec`/slice).
+//! message in Rask's format (`rask_core::format`; a batch of messages is one
+//! message: a `Vec`/slice).
 //!
 //! Rules this module keeps:
 //! 1. A length over `max_frame` is [`WireError::FrameTooLarge`], decided from the
@@ -9,9 +10,10 @@
 //!    that announces a big frame and sends nothing costs us nothing; the buffer
 //!    is reused across frames (no allocation or zeroing in the steady state) and
 //!    given back once frames are small again.
-//! 3. Decoding is bounded by the frame (a bincode size limit and a slice reader):
-//!    garbage cannot make it allocate more than the frame's length, and bytes
-//!    left over after the message are [`WireError::Malformed`].
+//! 3. Decoding is bounded by the frame (a slice reader, and collections that
+//!    reserve no more than their bytes can fill): garbage cannot make it
+//!    allocate much more than the frame's length, and bytes left over after
+//!    the message are [`WireError::Malformed`].
 //! 4. [`FrameReader::recv`] is cancel-safe: its progress lives in the reader, so
 //!    it can sit in a `tokio::select!` next to timers. A `Malformed` frame was
 //!    fully read, so the stream stays in sync and the next `recv` works.
@@ -19,8 +21,8 @@
 //!    allocation in the steady state) and writes to the stream only when the
 //!    buffer passes 64 KiB or on [`FrameWriter::flush`]. If a `send` or `flush`
 //!    is cancelled, what was encoded stays queued and nothing is written twice.
-//! 6. The encoding is bincode 1 with fixed-width little-endian integers, the
-//!    same bytes as `bincode::serialize`.
+//! 6. The encoding is `rask_core::format` (postcard), the same bytes as
+//!    `rask_core::format::to_vec`.
 //! 7. Raw bytes may follow a frame on the stream (a value of any size,
 //!    streamed with back-pressure, not framed): [`FrameWriter::write_raw`]
 //!    writes the queued frames first, then the bytes; the reader takes them
@@ -31,7 +33,7 @@
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 
-use bincode::Options;
+use rask_core::format;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -46,26 +48,22 @@ const FLUSH_AT: usize = 64 << 10;
 /// Buffers bigger than this are given back when frames are small again.
 const RETAIN: usize = 16 << 20;
 
-/// The bincode options of the wire (same bytes as `bincode::serialize`; a
-/// decode must consume the whole frame).
-fn codec() -> impl Options + Copy {
-    bincode::DefaultOptions::new().with_fixint_encoding()
-}
-
 /// Encodes one message as a frame payload (no length prefix), e.g. to send the
 /// same bytes to many peers with [`FrameWriter::send_bytes`].
 pub fn encode<T: Serialize + ?Sized>(msg: &T) -> Result<Vec<u8>, WireError> {
-    codec()
-        .serialize(msg)
-        .map_err(|e| WireError::Encode(e.to_string()))
+    format::to_vec(msg).map_err(|e| WireError::Encode(e.to_string()))
 }
 
-/// Decodes one frame payload as `T`, reading at most `max` bytes.
+/// Decodes one frame payload as `T`: the whole payload, of at most `max`
+/// bytes.
 pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8], max: usize) -> Result<T, WireError> {
-    codec()
-        .with_limit(max as u64)
-        .deserialize(payload)
-        .map_err(|e| WireError::Malformed(format!("{e} (frame of {} bytes)", payload.len())))
+    let malformed = |e: &dyn std::fmt::Display| {
+        WireError::Malformed(format!("{e} (frame of {} bytes)", payload.len()))
+    };
+    if payload.len() > max {
+        return Err(malformed(&format_args!("over the limit of {max} bytes")));
+    }
+    format::from_slice(payload).map_err(|e| malformed(&e))
 }
 
 /// The largest payload a `u32` prefix can describe, and our limit if lower.
@@ -356,7 +354,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub async fn send<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), WireError> {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0; HEADER_LEN]);
-        if let Err(e) = codec().serialize_into(&mut self.buf, msg) {
+        if let Err(e) = format::append(msg, &mut self.buf) {
             self.buf.truncate(start);
             return Err(WireError::Encode(e.to_string()));
         }

@@ -61,16 +61,18 @@ fn batch(rng: &mut Rng, n: usize) -> Vec<Msg> {
 }
 
 #[test]
-fn same_bytes_as_bincode_serialize() {
+fn same_bytes_as_the_format() {
     let msg = Msg::Submit {
         id: 7,
         deps: vec![1, 2],
         name: "x".into(),
     };
     let ours = encode(&msg).expect("encode");
-    let theirs = bincode::serialize(&msg).expect("bincode");
+    let theirs = rask_core::format::to_vec(&msg).expect("format");
     assert_eq!(ours, theirs);
     assert_eq!(decode::<Msg>(&theirs, 1 << 10).expect("decode"), msg);
+    let e = decode::<Msg>(&theirs, theirs.len() - 1).expect_err("over the limit");
+    assert!(matches!(e, WireError::Malformed(_)), "{e}");
 }
 
 #[tokio::test]

@@ -2,13 +2,13 @@
 //! challenge-response on the shared secret (HMAC-SHA256; the secret itself
 //! never crosses the wire).
 //!
-//! The steps, each one frame (bincode, as in [`super::frame`]):
+//! The steps, each one frame (`rask_core::format`, as in [`super::frame`]):
 //! 1. Server -> client: [`ServerHello`] `{ magic "RASK", version, server_nonce }`
 //!    (32 random bytes from the OS).
 //! 2. The client checks magic and version; on a mismatch it answers
-//!    `ClientMsg::Reject` (so the server logs the reason too) and fails with
-//!    `Malformed` / `VersionMismatch`. Otherwise it answers `ClientMsg::Hello
-//!    { version, role, client_nonce, mac }` with
+//!    `ClientBody::Reject` (so the server logs the reason too) and fails with
+//!    `Malformed` / `VersionMismatch`. Otherwise it answers `ClientBody::Hello
+//!    { role, client_nonce, mac }` with
 //!    `mac = HMAC(secret, "rask-client" || server_nonce || client_nonce || role)`
 //!    (role as one byte: Client 0, Worker 1, Peer 2), or an empty `mac` when it
 //!    has no secret.
@@ -22,9 +22,12 @@
 //!    that does not know the secret is `AuthFailed` too.
 //!
 //! Invariants:
-//! - Both hello messages begin with `magic`/variant tag (4 bytes) then the
-//!   version (`u32`), and are checked from those 8 bytes before anything else is
-//!   decoded, so versions that change the rest still report a version mismatch.
+//! - Both hello messages begin with `magic` (4 bytes) then the version (`u32`,
+//!   little-endian, fixed width whatever the format does with integers), and
+//!   are checked from those 8 bytes before anything else is decoded, so
+//!   versions that change the rest (or the format) still report a version
+//!   mismatch. (Version 1 spoke bincode 1; its hellos carry the version at
+//!   the same bytes.)
 //! - Frames are limited to [`HANDSHAKE_MAX_FRAME`] bytes until the handshake is
 //!   done, so an unauthenticated peer cannot make us allocate more.
 //! - The whole handshake runs under `WireConfig::handshake_timeout`.
@@ -33,12 +36,13 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::time::{timeout_at, Instant};
 
 use super::error::{PeerAddr, PeerLabel, WireError};
@@ -66,23 +70,41 @@ pub type TcpFrameWriter = FrameWriter<BoxWrite>;
 #[derive(Debug, Serialize, Deserialize)]
 struct ServerHello {
     magic: [u8; 4],
+    #[serde(with = "rask_core::format::fixed_u32")]
     version: u32,
     nonce: Nonce,
 }
 
-/// Step 2, client -> server. Every variant starts with `version`.
+/// Step 2, client -> server: magic and version first, as in the server's.
 #[derive(Debug, Serialize, Deserialize)]
-enum ClientMsg {
+struct ClientMsg {
+    magic: [u8; 4],
+    #[serde(with = "rask_core::format::fixed_u32")]
+    version: u32,
+    body: ClientBody,
+}
+
+/// What the client says in step 2.
+#[derive(Debug, Serialize, Deserialize)]
+enum ClientBody {
     Hello {
-        version: u32,
         role: Role,
         nonce: Nonce,
         mac: Vec<u8>,
     },
     Reject {
-        version: u32,
         reason: Rejection,
     },
+}
+
+impl ClientMsg {
+    fn new(body: ClientBody) -> ClientMsg {
+        ClientMsg {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+            body,
+        }
+    }
 }
 
 /// Step 3, server -> client.
@@ -122,8 +144,42 @@ impl From<WireError> for Fail {
 /// Binds a listener after [`check_bind`].
 pub async fn listen(addr: SocketAddr, cfg: &WireConfig) -> Result<TcpListener, WireError> {
     check_bind(&addr, cfg)?;
-    Ok(TcpListener::bind(addr).await?)
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(LISTEN_BACKLOG)?)
 }
+
+/// The next connection on `listener`. Errors (out of descriptors, a
+/// connection reset before it was accepted) are logged, at most once a
+/// second, and retried after a pause, so a full descriptor table slows
+/// accepting instead of spinning a core.
+pub async fn accept_next(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut logged_at: Option<Instant> = None;
+    loop {
+        match listener.accept().await {
+            Ok(c) => return c,
+            Err(e) => {
+                if logged_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!(error = %e, "rask wire: accept failed; retrying");
+                    logged_at = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// The listen backlog asked for (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default since Linux 5.4). A burst of
+/// connections beyond it overflows the accept queue, and a connection
+/// whose SYN was answered with a cookie then waits for a hello that never
+/// comes (the server speaks first), so it is sized for bursts of clients
+/// and workers, not for the default of 1024.
+pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Server side of the handshake on an accepted stream of any kind (split with
 /// `tokio::io::split`; for TCP prefer [`accept_tcp`], which splits without a lock).
@@ -430,15 +486,18 @@ async fn server_check<R: AsyncRead + Unpin>(
             tell: Some(Rejection::VersionMismatch),
         });
     }
+    if payload[..4] != MAGIC {
+        return Err(Fail::from(WireError::Malformed(format!(
+            "{peer} is not a rask client (no \"RASK\" hello)"
+        ))));
+    }
     let msg: ClientMsg = decode(payload, HANDSHAKE_MAX_FRAME).map_err(|e| match e {
         WireError::Malformed(m) => WireError::Malformed(format!("{peer}: client hello: {m}")),
         e => e,
     })?;
-    let (role, client_nonce, mac) = match msg {
-        ClientMsg::Hello {
-            role, nonce, mac, ..
-        } => (role, nonce, mac),
-        ClientMsg::Reject { reason, .. } => return Err(Fail::quiet(told(reason, peer, theirs))),
+    let (role, client_nonce, mac) = match msg.body {
+        ClientBody::Hello { role, nonce, mac } => (role, nonce, mac),
+        ClientBody::Reject { reason } => return Err(Fail::quiet(told(reason, peer, theirs))),
     };
     let refuse = |ours: String, tell: &str| Fail {
         err: WireError::AuthFailed(format!("{peer}: {ours}")),
@@ -497,8 +556,7 @@ where
         Ok(h) => h.nonce,
         Err(Fail { err, tell }) => {
             if let Some(reason) = tell {
-                let version = PROTOCOL_VERSION;
-                reject(writer, &ClientMsg::Reject { version, reason }).await;
+                reject(writer, &ClientMsg::new(ClientBody::Reject { reason })).await;
             }
             return Err(err);
         }
@@ -515,12 +573,11 @@ where
         .to_vec(),
         None => Vec::new(),
     };
-    let hello = ClientMsg::Hello {
-        version: PROTOCOL_VERSION,
+    let hello = ClientMsg::new(ClientBody::Hello {
         role,
         nonce: client_nonce,
         mac,
-    };
+    });
     writer.send(&hello).await?;
     writer.flush().await?;
     let answer: ServerMsg = reader.recv().await?.ok_or(WireError::Closed)?;

@@ -129,7 +129,7 @@ async fn other_version_of_server_fails_on_both_ends() {
     let client = tokio::spawn(async move { connect(b, &cfg(None), Role::Worker).await });
     let hello = encode(&ServerHello {
         magic: MAGIC,
-        version: 2,
+        version: 3,
         nonce: [7; 32],
     })
     .expect("encode");
@@ -140,18 +140,21 @@ async fn other_version_of_server_fails_on_both_ends() {
         .expect("join")
         .expect_err("refused");
     assert!(
-        matches!(err, WireError::VersionMismatch { ours: 1, theirs: 2 }),
+        matches!(err, WireError::VersionMismatch { ours: 2, theirs: 3 }),
         "{err}"
     );
-    assert!(err.to_string().contains("ours 1, theirs 2"), "{err}");
+    assert!(err.to_string().contains("ours 2, theirs 3"), "{err}");
     // The client told the fake server why.
     let told: ClientMsg = decode(&raw_read(&mut fake).await, 1 << 10).expect("decode");
     assert!(
         matches!(
             told,
-            ClientMsg::Reject {
-                version: 1,
-                reason: Rejection::VersionMismatch
+            ClientMsg {
+                magic: MAGIC,
+                version: 2,
+                body: ClientBody::Reject {
+                    reason: Rejection::VersionMismatch
+                }
             }
         ),
         "{told:?}"
@@ -164,11 +167,14 @@ async fn other_version_of_client_fails_on_both_ends() {
     let server = tokio::spawn(async move { accept(a, &cfg(None)).await });
     let hello: ServerHello = decode(&raw_read(&mut fake).await, 1 << 10).expect("hello");
     assert_eq!((hello.magic, hello.version), (MAGIC, PROTOCOL_VERSION));
-    let answer = encode(&ClientMsg::Hello {
-        version: 2,
-        role: Role::Worker,
-        nonce: [1; 32],
-        mac: vec![],
+    let answer = encode(&ClientMsg {
+        magic: MAGIC,
+        version: 3,
+        body: ClientBody::Hello {
+            role: Role::Worker,
+            nonce: [1; 32],
+            mac: vec![],
+        },
     })
     .expect("encode");
     raw_frame(&mut fake, &answer).await;
@@ -178,7 +184,7 @@ async fn other_version_of_client_fails_on_both_ends() {
         .expect("join")
         .expect_err("refused");
     assert!(
-        matches!(err, WireError::VersionMismatch { ours: 1, theirs: 2 }),
+        matches!(err, WireError::VersionMismatch { ours: 2, theirs: 3 }),
         "{err}"
     );
     let told: ServerMsg = decode(&raw_read(&mut fake).await, 1 << 10).expect("decode");
@@ -186,11 +192,32 @@ async fn other_version_of_client_fails_on_both_ends() {
         matches!(
             told,
             ServerMsg::Reject {
-                version: 1,
+                version: 2,
                 reason: Rejection::VersionMismatch
             }
         ),
         "{told:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_client_hears_of_the_version_not_of_garbage() {
+    // Version 1's hello (bincode 1): variant 0, version 1, role, nonce, mac.
+    let (a, mut fake) = duplex(1 << 16);
+    let server = tokio::spawn(async move { accept(a, &cfg(Some("k"))).await });
+    let _hello = raw_read(&mut fake).await;
+    let mut v1 = vec![0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
+    v1.extend_from_slice(&[9; 32]);
+    v1.extend_from_slice(&[0; 8]);
+    raw_frame(&mut fake, &v1).await;
+    let err = timeout(T, server)
+        .await
+        .expect("time")
+        .expect("join")
+        .expect_err("refused");
+    assert!(
+        matches!(err, WireError::VersionMismatch { ours: 2, theirs: 1 }),
+        "{err}"
     );
 }
 

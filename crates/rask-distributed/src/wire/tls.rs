@@ -1,5 +1,6 @@
 //! TLS (rustls with the `ring` provider) around the wire's TCP streams; cargo
-//! feature `tls`.
+//! feature `tls`. PEM is read by `rustls-pki-types` (`PemObject`), rustls's
+//! own crate (`rustls-pemfile` is unmaintained).
 //!
 //! Invariants:
 //! 1. TLS sits under the framing and the handshake: [`super::accept_tcp`] and
@@ -12,15 +13,20 @@
 //!    [`TlsConfig`] may hold both, so a whole cluster can share one.
 //! 3. The crypto provider is chosen here (ring), never taken from a process-wide
 //!    default, so nothing panics for want of one.
+//! 4. A setting made from files ([`TlsFiles`]) remembers them, so a local
+//!    deployment hands the same files to its worker processes
+//!    (`RASK_TLS_*`, [`TlsFiles::from_env`]); one made from PEM bytes cannot
+//!    be handed on.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem;
 use tokio_rustls::rustls::{
     self,
-    pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName},
     ClientConfig, RootCertStore, ServerConfig,
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -33,6 +39,82 @@ use super::handshake::{BoxRead, BoxWrite};
 pub struct TlsConfig {
     server: Option<Arc<ServerConfig>>,
     client: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    files: Option<TlsFiles>,
+}
+
+/// TLS settings as PEM files: `cert` and `key` to serve (a scheduler, a
+/// worker's data port), `ca` and `server_name` to connect (a client, a
+/// worker). A worker needs all four; each pair is all or nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// The CA certificate(s) that signed the servers' certificates.
+    pub ca: Option<PathBuf>,
+    /// The name the servers' certificates carry (a DNS name or an IP).
+    pub server_name: Option<String>,
+}
+
+impl TlsFiles {
+    /// The files named by `RASK_TLS_CERT`, `RASK_TLS_KEY`, `RASK_TLS_CA` and
+    /// `RASK_TLS_SERVER_NAME`; `None` when none is set.
+    pub fn from_env() -> Option<TlsFiles> {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let f = TlsFiles {
+            cert: var(super::TLS_VARS[0]).map(PathBuf::from),
+            key: var(super::TLS_VARS[1]).map(PathBuf::from),
+            ca: var(super::TLS_VARS[2]).map(PathBuf::from),
+            server_name: var(super::TLS_VARS[3]).map(|v| v.to_string_lossy().into_owned()),
+        };
+        (f != TlsFiles::default()).then_some(f)
+    }
+
+    /// The environment variables that stand for these files.
+    pub fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let parts = [
+            self.cert.as_ref().map(|p| p.as_os_str().to_owned()),
+            self.key.as_ref().map(|p| p.as_os_str().to_owned()),
+            self.ca.as_ref().map(|p| p.as_os_str().to_owned()),
+            self.server_name.as_ref().map(Into::into),
+        ];
+        super::TLS_VARS
+            .into_iter()
+            .zip(parts)
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect()
+    }
+
+    /// Reads the files.
+    pub fn load(&self) -> Result<TlsConfig, WireError> {
+        let server = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => TlsConfig::server_from_pem(&read(c)?, &read(k)?)?.server,
+            (None, None) => None,
+            _ => {
+                return Err(WireError::Tls(
+                    "a certificate needs its key, and a key its certificate".into(),
+                ))
+            }
+        };
+        let client = match (&self.ca, &self.server_name) {
+            (Some(ca), Some(name)) => TlsConfig::client_from_pem(&read(ca)?, name)?.client,
+            (None, None) => None,
+            _ => {
+                return Err(WireError::Tls(
+                    "a CA needs the server name to check, and a server name its CA".into(),
+                ))
+            }
+        };
+        if server.is_none() && client.is_none() {
+            return Err(WireError::Tls("no TLS files given".into()));
+        }
+        Ok(TlsConfig {
+            server,
+            client,
+            files: Some(self.clone()),
+        })
+    }
 }
 
 impl std::fmt::Debug for TlsConfig {
@@ -57,7 +139,7 @@ fn read(path: &Path) -> Result<Vec<u8>, WireError> {
 }
 
 fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, WireError> {
-    let certs = rustls_pemfile::certs(&mut &pem[..])
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| tls_err(&format!("bad PEM in {what}"), e))?;
     if certs.is_empty() {
@@ -71,9 +153,10 @@ impl TlsConfig {
     /// private key (PKCS#8, PKCS#1 or SEC1).
     pub fn server_from_pem(cert_chain: &[u8], key: &[u8]) -> Result<TlsConfig, WireError> {
         let chain = certs(cert_chain, "the certificate chain")?;
-        let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key[..])
-            .map_err(|e| tls_err("bad PEM in the private key", e))?
-            .ok_or_else(|| WireError::Tls("no private key in the key PEM".into()))?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| match e {
+            pem::Error::NoItemsFound => WireError::Tls("no private key in the key PEM".into()),
+            e => tls_err("bad PEM in the private key", e),
+        })?;
         let cfg = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_err("tls versions", e))?
@@ -83,6 +166,7 @@ impl TlsConfig {
         Ok(TlsConfig {
             server: Some(Arc::new(cfg)),
             client: None,
+            files: None,
         })
     }
 
@@ -103,6 +187,7 @@ impl TlsConfig {
         Ok(TlsConfig {
             server: None,
             client: Some((Arc::new(cfg), name)),
+            files: None,
         })
     }
 
@@ -114,22 +199,38 @@ impl TlsConfig {
         ca: &Path,
         server_name: &str,
     ) -> Result<TlsConfig, WireError> {
-        let server = TlsConfig::server_from_pem(&read(cert_chain)?, &read(key)?)?;
-        let client = TlsConfig::client_from_pem(&read(ca)?, server_name)?;
-        Ok(TlsConfig {
-            server: server.server,
-            client: client.client,
-        })
+        TlsFiles {
+            cert: Some(cert_chain.to_owned()),
+            key: Some(key.to_owned()),
+            ca: Some(ca.to_owned()),
+            server_name: Some(server_name.to_owned()),
+        }
+        .load()
+    }
+
+    /// The files this setting was read from (rule 4), if it was.
+    pub fn files(&self) -> Option<&TlsFiles> {
+        self.files.as_ref()
     }
 
     /// A server side from PEM files.
     pub fn server_from_pem_files(cert_chain: &Path, key: &Path) -> Result<TlsConfig, WireError> {
-        TlsConfig::server_from_pem(&read(cert_chain)?, &read(key)?)
+        TlsFiles {
+            cert: Some(cert_chain.to_owned()),
+            key: Some(key.to_owned()),
+            ..TlsFiles::default()
+        }
+        .load()
     }
 
     /// A connecting side from a CA PEM file.
     pub fn client_from_pem_files(ca: &Path, server_name: &str) -> Result<TlsConfig, WireError> {
-        TlsConfig::client_from_pem(&read(ca)?, server_name)
+        TlsFiles {
+            ca: Some(ca.to_owned()),
+            server_name: Some(server_name.to_owned()),
+            ..TlsFiles::default()
+        }
+        .load()
     }
 }
 
@@ -181,6 +282,7 @@ mod tests {
         Arc::new(TlsConfig {
             server: s.server,
             client: c.client,
+            files: None,
         })
     }
 

@@ -86,7 +86,9 @@ pub struct WorkerOptions {
     pub weight: Option<u32>,
     /// The address the data port binds (its port is chosen freely).
     pub listen_host: IpAddr,
-    /// Secret, frame limit, handshake timeout.
+    /// Secret, frame limit, handshake timeout. Without a secret, the one
+    /// a scheduler on this machine wrote for its port
+    /// ([`WireConfig::or_local_secret`]).
     pub wire: WireConfig,
     /// How often it tells the scheduler it is alive.
     pub heartbeat: Duration,
@@ -211,7 +213,12 @@ pub fn run_worker(opts: WorkerOptions) -> Result<(), Error> {
 }
 
 /// Runs a worker with either link until the scheduler goes.
-pub(crate) fn run(opts: WorkerOptions, link: Link, board: Option<Board>) -> Result<(), Error> {
+pub(crate) fn run(mut opts: WorkerOptions, link: Link, board: Option<Board>) -> Result<(), Error> {
+    if matches!(link, Link::Tcp) {
+        // The scheduler's secret (its data port asks for it too); name
+        // resolution blocks, so it is done before the runtime starts.
+        opts.wire = opts.wire.or_local_secret(&opts.scheduler)?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("rask-worker-net")
@@ -267,9 +274,7 @@ async fn serve(
             let cfg = opts.wire.clone();
             let task = tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = data.accept().await else {
-                        continue;
-                    };
+                    let (stream, _) = crate::wire::accept_next(&data).await;
                     let holder = holder.clone();
                     let cfg = cfg.clone();
                     tokio::spawn(async move {

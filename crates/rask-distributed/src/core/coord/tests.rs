@@ -15,7 +15,7 @@ use super::*;
 
 /// Encodes and decodes, as the wire would.
 fn wire<T: serde::Serialize + serde::de::DeserializeOwned>(m: &T) -> T {
-    bincode::deserialize(&bincode::serialize(m).unwrap()).unwrap()
+    rask_core::format::from_slice(&rask_core::format::to_vec(m).unwrap()).unwrap()
 }
 
 #[derive(Default)]
@@ -457,7 +457,7 @@ impl Sim {
                 self.next_item += 1;
                 let op = CoordOp::Put {
                     queue: "q".into(),
-                    item: bincode::serialize(&v).unwrap(),
+                    item: rask_core::format::to_vec(&v).unwrap(),
                     bound: 0,
                 };
                 let req = self.send(i, None, op);
@@ -558,7 +558,7 @@ impl Sim {
                     sp.held.insert(r.req.0, (what, session));
                 }
                 Ok(CoordAnswer::Item { bytes, .. }) => {
-                    let v: u64 = bincode::deserialize(&bytes).unwrap();
+                    let v: u64 = rask_core::format::from_slice(&bytes).unwrap();
                     assert!(!self.acked.contains(&v), "item {v} delivered after its ack");
                     sp.items.insert(r.req.0, (v, session));
                 }
@@ -609,7 +609,7 @@ impl Sim {
                 .req(d, r, 1, Some(0), CoordOp::Get { queue: "q".into() });
             match self.t.answer(d, r) {
                 Some(Ok(CoordAnswer::Item { bytes, .. })) => {
-                    let v: u64 = bincode::deserialize(&bytes).unwrap();
+                    let v: u64 = rask_core::format::from_slice(&bytes).unwrap();
                     assert!(seen.insert(v), "item {v} twice in the queue");
                     assert!(!self.acked.contains(&v), "acked item {v} still there");
                 }
