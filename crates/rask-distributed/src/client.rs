@@ -96,6 +96,8 @@ pub struct Connection {
     local: bool,
     next_held: AtomicU64,
     id: u64,
+    /// Sinks of worker news (`watch.rs`).
+    pub(crate) watchers: crate::watch::Watchers,
     /// Coordination requests in flight (`client/coord.rs`).
     coord: Arc<crate::coord::Pending>,
     next_coord: AtomicU64,
@@ -135,11 +137,12 @@ impl Connection {
         });
         let c = Self::new(rt, Link::Tcp(tx), addr.to_owned(), wire, false);
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let watchers = c.watchers.clone();
         let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Ok(Some(batch)) = r.recv::<Vec<ToClient>>().await {
                 for m in batch {
-                    route(m, &routes, &vars, &coord);
+                    route(m, &routes, &vars, &watchers, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
@@ -163,11 +166,12 @@ impl Connection {
             true,
         );
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let watchers = c.watchers.clone();
         let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Some(batch) = from.recv().await {
                 for m in batch {
-                    route(m, &routes, &vars, &coord);
+                    route(m, &routes, &vars, &watchers, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
@@ -198,6 +202,7 @@ impl Connection {
             local,
             next_held: AtomicU64::new(1),
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            watchers: Arc::default(),
             coord: Arc::default(),
             next_coord: AtomicU64::new(1),
         }
@@ -314,7 +319,13 @@ fn closed(routes: &Routes, vars: &VarWaiters, alive: &AtomicBool) {
     lock(vars).clear();
 }
 
-fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, coord: &crate::coord::Pending) {
+fn route(
+    m: ToClient,
+    routes: &Routes,
+    vars: &VarWaiters,
+    watchers: &crate::watch::Watchers,
+    coord: &crate::coord::Pending,
+) {
     let m = match m {
         ToClient::Coord(reply) => return coord.answer(reply),
         m => m,
@@ -335,7 +346,12 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, coord: &crate::coord::
             }
             return;
         }
-        ToClient::WorkerJoined { .. } | ToClient::WorkerLost { .. } => return,
+        ToClient::WorkerJoined { .. }
+        | ToClient::WorkerLost { .. }
+        | ToClient::WorkerSample { .. } => {
+            crate::watch::deliver(&m, watchers);
+            return;
+        }
         ToClient::Coord(_) => return,
     };
     if let Some(tx) = lock(routes).get(&graph) {
@@ -1012,6 +1028,7 @@ impl Connection {
                     ToClient::Var { .. }
                     | ToClient::WorkerJoined { .. }
                     | ToClient::WorkerLost { .. }
+                    | ToClient::WorkerSample { .. }
                     | ToClient::Coord(_) => {}
                 }
             }

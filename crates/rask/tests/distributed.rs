@@ -301,6 +301,21 @@ fn the_scheduler_records_every_clients_tasks() {
     assert_eq!(d.dependencies.len(), 1, "{d:?}");
     assert!(d.dependencies[0].key.starts_with("gather["), "{d:?}");
     assert!(d.worker.is_some());
+    // The workers' resource samples reach the scheduler's recording too.
+    let t2 = Instant::now();
+    while !recorder
+        .status()
+        .workers
+        .iter()
+        .any(|w| w.name.starts_with("local-") && w.rss_bytes.is_some_and(|r| r > 0))
+    {
+        assert!(
+            t2.elapsed() < Duration::from_secs(10),
+            "no worker sample: {:?}",
+            recorder.status().workers
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // A client with a recorder of its own counts each task once.
     let mine = Recorder::new();
     let client2 = client.clone().with_recorder_of(&mine);

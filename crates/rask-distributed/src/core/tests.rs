@@ -277,6 +277,7 @@ impl Sim {
                 ToClient::Var { .. }
                 | ToClient::WorkerJoined { .. }
                 | ToClient::WorkerLost { .. }
+                | ToClient::WorkerSample { .. }
                 | ToClient::Coord(_) => {}
             }
         }

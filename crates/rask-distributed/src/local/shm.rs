@@ -260,6 +260,20 @@ pub(crate) fn fill(
     }))
 }
 
+/// The most idle shared memory this process keeps ([`set_pool_limit`]).
+static POOL_MAX: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(SegmentPool::MAX_BYTES);
+
+/// Keeps at most `bytes` of idle shared memory for reuse (a worker with a
+/// memory limit keeps less than the default 1 GiB: idle segments are
+/// resident).
+pub(crate) fn set_pool_limit(bytes: usize) {
+    POOL_MAX.store(
+        bytes.min(SegmentPool::MAX_BYTES),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 static POOL: Mutex<SegmentPool> = Mutex::new(SegmentPool {
     free: Vec::new(),
     bytes: 0,
@@ -297,10 +311,11 @@ impl SegmentPool {
 
     /// Keeps `seg` for reuse if this process made it.
     fn give(&mut self, seg: Segment) {
-        if !seg.own || seg.cap == 0 || seg.cap > Self::MAX_BYTES {
+        let max = POOL_MAX.load(std::sync::atomic::Ordering::Relaxed);
+        if !seg.own || seg.cap == 0 || seg.cap > max {
             return;
         }
-        while self.bytes + seg.cap > Self::MAX_BYTES && !self.free.is_empty() {
+        while self.bytes + seg.cap > max && !self.free.is_empty() {
             let old = self.free.remove(0);
             self.bytes -= old.cap;
         }
