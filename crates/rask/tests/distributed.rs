@@ -460,9 +460,13 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
                 match m {
                     ToClient::Erred { failure, .. } => erred = Some(failure),
                     ToClient::GraphDone { .. } => {
-                        return assert!(
-                            format!("{erred:?}").contains("no::such::function"),
-                            "{erred:?}"
+                        return assert_eq!(
+                            erred,
+                            Some(rask::distributed::proto::Failure::NotRegistered(
+                                "function `no::such::function` is not registered in worker \
+                                 `local-0`'s binary"
+                                    .into()
+                            ))
                         )
                     }
                     _ => {}
