@@ -19,7 +19,7 @@ use rask::prelude::*;
 use rask::{GraphError, Inputs, LocalCluster, TaskErrorKind};
 
 mod workers;
-use workers::{inc, ramp, total};
+use workers::{inc, log_len, logs_since, ramp, total};
 
 #[rask::task]
 fn takes_u64(x: u64) -> u64 {
@@ -231,43 +231,17 @@ fn oversize_frame() {
 fn a_value_that_does_not_decode() {
     let cluster = LocalCluster::new(1, 1).unwrap();
     let addr = cluster.addr().to_string();
-    let failure = rt().block_on(async {
-        let (mut r, mut w) = connect_tcp(addr.as_str(), &cluster.wire(), Role::Client)
-            .await
-            .unwrap();
-        let submit = FromClient::Submit {
-            graph: 1,
-            funcs: vec![takes_u64::REGISTERED.name.into()],
-            // A string where a u64 is wanted (postcard: length 5, "hello").
-            tasks: vec![TaskSpec {
-                func: 0,
-                args: vec![ArgSpec::Lit(b"\x05hello".to_vec())],
-                opts: None,
-                part: None,
-            }],
-            outputs: vec![0],
-            events: false,
-        };
-        w.send(&[submit][..]).await.unwrap();
-        w.flush().await.unwrap();
-        let mut erred = None;
-        let t0 = Instant::now();
-        while t0.elapsed() < BOUND {
-            let batch = tokio::time::timeout(BOUND, r.recv::<Vec<ToClient>>())
-                .await
-                .expect("no answer")
-                .unwrap()
-                .expect("the scheduler hung up");
-            for m in batch {
-                match m {
-                    ToClient::Erred { failure, .. } => erred = Some(failure),
-                    ToClient::GraphDone { .. } => return erred,
-                    _ => {}
-                }
-            }
-        }
-        None
-    });
+    // A string where a u64 is wanted (postcard: length 5, "hello").
+    let failure = submit_raw(
+        &cluster,
+        takes_u64::REGISTERED.name,
+        vec![vec![ArgSpec::Lit(b"\x05hello".to_vec())]],
+        |m| match m {
+            ToClient::Erred { failure, .. } => Some(Some(failure)),
+            ToClient::GraphDone { .. } => Some(None),
+            _ => None,
+        },
+    );
     match failure {
         Some(rask::distributed::proto::Failure::Failed(m)) => assert_eq!(
             m, "argument 1 is not a valid `u64`: 5 bytes left over after the value",
@@ -298,42 +272,14 @@ fn a_client_leaving_mid_graph() {
     let addr = cluster.addr().to_string();
     let other = Client::connect_with(&addr, cluster.wire()).unwrap();
     assert_eq!(inc::delayed(1).compute(&other).unwrap(), 2);
-    rt().block_on(async {
-        let (mut r, mut w) = connect_tcp(addr.as_str(), &cluster.wire(), Role::Client)
-            .await
-            .unwrap();
-        // 40 x 250 ms on the one worker thread: 10 s if it all ran.
-        let submit = FromClient::Submit {
-            graph: 1,
-            funcs: vec![slow_inc::REGISTERED.name.into()],
-            tasks: (0..40)
-                .map(|i| TaskSpec {
-                    func: 0,
-                    args: vec![lit(i), lit(250)],
-                    opts: None,
-                    part: None,
-                })
-                .collect(),
-            outputs: (0..40).collect(),
-            events: true,
-        };
-        w.send(&[submit][..]).await.unwrap();
-        w.flush().await.unwrap();
-        // Wait for the first result, then leave (the connection drops here).
-        let t0 = Instant::now();
-        'first: while t0.elapsed() < BOUND {
-            let batch = tokio::time::timeout(BOUND, r.recv::<Vec<ToClient>>())
-                .await
-                .expect("no answer")
-                .unwrap()
-                .expect("the scheduler hung up");
-            for m in batch {
-                if matches!(m, ToClient::Finished { .. } | ToClient::Erred { .. }) {
-                    break 'first;
-                }
-            }
-        }
-    });
+    // 40 x 250 ms on the one worker thread: 10 s if it all ran. The
+    // client leaves (its connection drops) at the first result.
+    submit_raw(
+        &cluster,
+        slow_inc::REGISTERED.name,
+        (0..40).map(|i| vec![lit(i), lit(250)]).collect(),
+        |m| matches!(m, ToClient::Finished { .. } | ToClient::Erred { .. }).then_some(()),
+    );
     let t0 = Instant::now();
     assert_eq!(slow_inc::delayed(1, 0).compute(&other).unwrap(), 2);
     let took = t0.elapsed();
@@ -404,6 +350,54 @@ fn a_worker_dying_mid_transfer() {
     }
 }
 
+/// Submits, as a client speaking the protocol by hand, one graph of tasks
+/// of the registered function `func` (each with its arguments, all of them
+/// outputs), and reads the scheduler's answers until `stop` returns
+/// something; the connection drops on return.
+fn submit_raw<T>(
+    cluster: &LocalCluster,
+    func: &str,
+    tasks: Vec<Vec<ArgSpec>>,
+    mut stop: impl FnMut(ToClient) -> Option<T>,
+) -> T {
+    let addr = cluster.addr().to_string();
+    rt().block_on(async {
+        let (mut r, mut w) = connect_tcp(addr.as_str(), &cluster.wire(), Role::Client)
+            .await
+            .unwrap();
+        let n = tasks.len() as u32;
+        let submit = FromClient::Submit {
+            graph: 1,
+            funcs: vec![func.into()],
+            tasks: tasks
+                .into_iter()
+                .map(|args| TaskSpec {
+                    func: 0,
+                    args,
+                    opts: None,
+                    part: None,
+                })
+                .collect(),
+            outputs: (0..n).collect(),
+            events: true,
+        };
+        w.send(&[submit][..]).await.unwrap();
+        w.flush().await.unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < BOUND {
+            let batch = tokio::time::timeout(BOUND, r.recv::<Vec<ToClient>>())
+                .await
+                .expect("no answer in time")
+                .unwrap()
+                .expect("the scheduler hung up");
+            if let Some(t) = batch.into_iter().find_map(&mut stop) {
+                return t;
+            }
+        }
+        panic!("no answer in time");
+    })
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -411,35 +405,9 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Log lines of this process (the scheduler runs here), for assertions.
-static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
-
-struct LogWriter;
-impl Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_len() -> usize {
-    LOGS.lock().unwrap().len()
-}
-
-fn logs_since(at: usize) -> String {
-    String::from_utf8_lossy(&LOGS.lock().unwrap()[at..]).into_owned()
-}
-
 fn main() {
     rask::init();
-    let _ = tracing_subscriber::fmt()
-        .with_writer(|| LogWriter)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .with_ansi(false)
-        .try_init();
+    workers::capture_logs();
     let checks: &[(&str, fn())] = &[
         (
             "graph_errors_on_worker_executors",
