@@ -343,7 +343,14 @@ mod tests {
         let again = Segment::open(dup, data.len()).unwrap();
         assert_eq!(again.as_slice(), &data[..]);
         let dup = shm.fd().try_clone_to_owned().unwrap();
-        assert!(Segment::open(dup, data.len() + 1).is_err());
+        // Truncated: smaller than the sender said.
+        let e = Segment::open(dup, data.len() + 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let want = format!("bytes was said to hold {}", data.len() + 1);
+        assert!(
+            e.to_string().starts_with("a shared segment of ") && e.to_string().contains(&want),
+            "{e}"
+        );
         // Sealed: it cannot be truncated under a reader.
         let dup = shm.fd().try_clone_to_owned().unwrap();
         // SAFETY: ftruncate on a descriptor we own.
@@ -361,7 +368,11 @@ mod tests {
         // SAFETY: ftruncate on our descriptor.
         assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) }, 0);
         let e = Segment::open(fd, 100).unwrap_err();
-        assert!(e.to_string().contains("not sealed"), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            e.to_string(),
+            "a shared segment that is not sealed against shrinking was refused"
+        );
     }
 
     #[test]
