@@ -62,7 +62,10 @@ pub fn pretty(batch: &RecordBatch) -> Pretty<'_> {
 impl Pretty<'_> {
     /// Shows at most `n` rows.
     pub fn max_rows(self, n: usize) -> Self {
-        Pretty { max_rows: n, ..self }
+        Pretty {
+            max_rows: n,
+            ..self
+        }
     }
 }
 
@@ -151,7 +154,9 @@ mod tests {
         let batch = RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(Float64Array::from((0..50).map(f64::from).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(
+                    (0..50).map(f64::from).collect::<Vec<_>>(),
+                )),
                 Arc::new(StringArray::from(vec![long.as_str(); 50])),
             ],
         )
