@@ -1,4 +1,4 @@
-"""P1 (../shared/bench/README.md): W1 from Python. N ``inc`` tasks, then a
+"""P1 (bench/README.md): W1 from Python. N ``inc`` tasks, then a
 pairwise tree of ``add``s (2N-1 tasks, result N(N+1)/2), built with
 ``rask.delayed`` exactly as the Dask reference builds it and computed on a
 ``rask.Client`` of threads. Graph building and compute are timed apart,

@@ -1,4 +1,4 @@
-"""W2 from Python (../shared/bench/README.md): ``(x + x.T).mean(axis=0).sum()``
+"""W2 from Python (bench/README.md): ``(x + x.T).mean(axis=0).sum()``
 of a seeded uniform N x N float64 matrix in C x C chunks, with ``rask.array``
 on a thread client, timed as rask-bench's W2 times it (graph building and
 generation included, the client made before). One cold run per process.

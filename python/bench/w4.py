@@ -1,5 +1,5 @@
-"""W4 from Python (../shared/bench/README.md): the db-benchmark group-by
-questions on the Parquet file of ../shared/bench/data/gen_groupby.py with
+"""W4 from Python (bench/README.md): the db-benchmark group-by
+questions on the Parquet file of bench/refs/gen_groupby.py with
 ``rask.dataframe`` on a thread client, as rask-bench's W4 runs them: read
 into P partitions with dictionary strings, one dictionary per column,
 persisted (``load_s``, not in the total); each answer computed into a

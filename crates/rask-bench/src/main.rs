@@ -1,6 +1,7 @@
 //! `rask-bench`: the project side of the benchmark suite
-//! (`../shared/bench/README.md`). Prints one JSON object on the last line of
-//! stdout and exits non-zero if its own result check fails.
+//! (`bench/README.md`; `scripts/bench` runs it beside the references).
+//! Prints one JSON object on the last line of stdout and exits non-zero if
+//! its own result check fails.
 
 mod alloc;
 mod baseline;
@@ -15,6 +16,7 @@ mod w4;
 mod w6;
 mod w7;
 mod w8;
+mod w9;
 
 #[global_allocator]
 static GLOBAL: alloc::Switch = alloc::Switch;
@@ -101,7 +103,7 @@ enum Workload {
     /// Dataframe group-by: the db-benchmark questions on a Parquet file.
     #[command(name = "W4", alias = "w4")]
     W4 {
-        /// The Parquet file of `../shared/bench/data/gen_groupby.py`.
+        /// The Parquet file of `bench/refs/gen_groupby.py`.
         #[arg(long)]
         file: String,
         /// Partitions to read it into.
@@ -118,7 +120,7 @@ enum Workload {
     /// Dataframe questions from the Parquet file to the answer.
     #[command(name = "W12", alias = "w12")]
     W12 {
-        /// The Parquet file of `../shared/bench/data/gen_groupby.py`.
+        /// The Parquet file of `bench/refs/gen_groupby.py`.
         #[arg(long)]
         file: String,
         /// Partitions to read it into.
@@ -187,6 +189,20 @@ enum Workload {
         /// Timed repetitions; the median is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+    },
+    /// Out-of-core: an N x N array persisted on 2 workers limited to L MiB
+    /// each (it must spill), then `(x + x.T).sum()`.
+    #[command(name = "W9", alias = "w9")]
+    W9 {
+        /// Rows and columns.
+        #[arg(long, default_value_t = 24_000)]
+        n: usize,
+        /// Chunk rows and columns.
+        #[arg(long, default_value_t = 2_000)]
+        chunk: usize,
+        /// Each worker's memory limit, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        limit_mib: u64,
     },
     /// Coordination across workers: T tasks x K critical sections on one cluster-wide lock.
     #[command(name = "W10", alias = "w10")]
@@ -324,6 +340,11 @@ fn main() -> anyhow::Result<()> {
             "cluster" => w8::run_cluster(mib.unwrap_or(1024), repeat.max(1))?,
             other => anyhow::bail!("W8 runs on `processes` or `cluster`, not `{other}`"),
         },
+        Workload::W9 {
+            n,
+            chunk,
+            limit_mib,
+        } => w9::run(n, chunk.max(1), limit_mib.max(1))?,
         Workload::W11 {
             groups,
             leaves,

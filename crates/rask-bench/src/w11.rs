@@ -1,4 +1,4 @@
-//! W11: a DAG of shell commands (`../shared/bench/make/bench_workflow.py`).
+//! W11: a DAG of shell commands (`bench/refs/make_workflow.py`).
 //! G groups of M leaf jobs (`echo g-i > leaf/g-i.txt`), a merge job per
 //! group (`cat` of its leaves), one final job (`cat group/*.txt | wc -l`);
 //! G*M + G + 1 jobs. The DAG is written as a workflow file in `rask run`'s

@@ -1,6 +1,6 @@
 //! W12: end-to-end dataframe questions on the W4 Parquet file, each timed
 //! from reading the file to the result (nothing loaded before; see
-//! `../shared/bench/README.md` and `duckdb/bench_e2e.py`):
+//! `bench/README.md` and `bench/refs/e2e.py`):
 //!
 //! * e1: rows with `v1 >= 3`, grouped by `id3`: sum of `v3`, row count;
 //! * e2: grouped by `id1`: sum of `v1 * v2 + 1`, max of `v2`;

@@ -1,7 +1,7 @@
 //! W2: chunked array arithmetic with a transpose and reductions.
 //!
 //! `x` = seeded uniform [0, 1) f64 matrix N x N in C x C chunks, then
-//! `r = (x + x.T).mean(axis=0).sum()`, as `../shared/bench/dask/bench_array.py`.
+//! `r = (x + x.T).mean(axis=0).sum()`, as `bench/refs/dask_array.py`.
 //! Generation is part of the timed work, and so is building the graph.
 //! Check: |r / N - 1| < 1e-2. One cold run per process, as the reference.
 

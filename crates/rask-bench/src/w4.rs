@@ -1,5 +1,5 @@
 //! W4: the db-benchmark groupby questions (q1, q2, q3, q4, q5, q7, q10) on
-//! the Parquet file of `../shared/bench/data/gen_groupby.py`, read into P
+//! the Parquet file of `bench/refs/gen_groupby.py`, read into P
 //! partitions first (`load_s`, not in the total). Each question's answer
 //! is collected into one record batch; its checksum is the sum of the
 //! aggregated columns (q7: of max(v1) - min(v2)), rounded to 3 decimals, as

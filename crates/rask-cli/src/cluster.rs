@@ -60,9 +60,28 @@ pub(crate) struct WorkerArgs {
     /// Compute threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
-    /// Memory limit, declared to the scheduler (`4GiB`, `512MiB`, bytes).
+    /// Memory limit (`4GiB`, `512MiB`, bytes): values spill to disk, tasks
+    /// pause and the worker exits (status 75) at fractions of it.
     #[arg(long)]
     memory_limit: Option<String>,
+    /// Fraction of the limit kept in memory before values spill (or `off`).
+    #[arg(long, default_value = "0.6")]
+    memory_target: String,
+    /// Fraction of the limit in resident memory that spills more (or `off`).
+    #[arg(long, default_value = "0.7")]
+    memory_spill: String,
+    /// Fraction of the limit in resident memory that pauses tasks (or `off`).
+    #[arg(long, default_value = "0.8")]
+    memory_pause: String,
+    /// Fraction of the limit in resident memory that ends the worker (or `off`).
+    #[arg(long, default_value = "0.95")]
+    memory_terminate: String,
+    /// Where spilled values go (default: the system's temporary directory).
+    #[arg(long)]
+    spill_dir: Option<std::path::PathBuf>,
+    /// Do not compress spilled values.
+    #[arg(long)]
+    no_spill_compression: bool,
     /// A named resource, `NAME=AMOUNT` (repeatable): `--resource gpu=1`.
     #[arg(long = "resource")]
     resources: Vec<String>,
@@ -181,6 +200,16 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     if let Some(m) = &args.memory_limit {
         opts.memory = parse_bytes(m)?;
     }
+    let line = format!(
+        "target={},spill={},pause={},terminate={},compression={}",
+        args.memory_target,
+        args.memory_spill,
+        args.memory_pause,
+        args.memory_terminate,
+        !args.no_spill_compression
+    );
+    opts.memory_options = rask::MemoryOptions::parse(&line).map_err(anyhow::Error::msg)?;
+    opts.memory_options.spill_dir = args.spill_dir.clone();
     for r in &args.resources {
         opts.resources.push(parse_resource(r)?);
     }

@@ -362,6 +362,11 @@ impl Client {
 
     /// The same client, also sending events to `sub`.
     pub fn with_subscriber(mut self, sub: Arc<dyn Subscriber>) -> Self {
+        if let Flavor::Cluster(conn, _) = &self.core.flavor {
+            // Workers' joins, losses and memory samples too (an error means
+            // the connection is closed, which runs report themselves).
+            let _ = conn.watch_workers(EventSink::new(vec![sub.clone()]));
+        }
         self.events = Some(match &self.events {
             Some(e) => e.with(sub),
             None => EventSink::new(vec![sub]),

@@ -40,6 +40,7 @@ pub mod io_parquet;
 pub mod join;
 pub mod partition;
 mod plan;
+mod pretty;
 mod scan;
 pub mod sort;
 pub mod tasks;
@@ -63,6 +64,7 @@ pub use io_parquet::{read_parquet, write_parquet_file, ParquetOptions, Strings};
 pub use join::{JoinOptions, JoinStrategy, JoinType, BROADCAST_ROWS};
 pub use parquet;
 pub use partition::Partition;
+pub use pretty::{pretty, Pretty};
 pub use sort::{asc, desc, SortKey};
 pub use window::{
     cum_count, cum_max, cum_min, cum_sum, dense_rank, rank, row_number, shift, WindowExpr,

@@ -35,6 +35,12 @@ impl Bytes {
         Bytes::Vec(Arc::new(v))
     }
 
+    /// No bytes (a placeholder; allocates nothing after the first call).
+    pub(crate) fn empty() -> Bytes {
+        static EMPTY: std::sync::OnceLock<Arc<Vec<u8>>> = std::sync::OnceLock::new();
+        Bytes::Vec(EMPTY.get_or_init(|| Arc::new(Vec::new())).clone())
+    }
+
     /// `len` bytes written by `write`, in shared memory when `shared` and
     /// the value is big enough to be worth it.
     pub(crate) fn write(

@@ -40,7 +40,15 @@ use crate::scheduler::LocalClient;
 use crate::wire::{connect_tcp, Role, WireConfig};
 use crate::Error;
 
+mod collect;
 mod coord;
+mod persist;
+mod ship;
+
+use collect::*;
+use persist::*;
+pub use persist::{Persisting, Prepared};
+use ship::*;
 
 const HERE: WorkerId = WorkerId::CLIENT;
 /// Constants up to this size travel inside the graph.
@@ -96,6 +104,8 @@ pub struct Connection {
     local: bool,
     next_held: AtomicU64,
     id: u64,
+    /// Sinks of worker news (`watch.rs`).
+    pub(crate) watchers: crate::watch::Watchers,
     /// Coordination requests in flight (`client/coord.rs`).
     coord: Arc<crate::coord::Pending>,
     next_coord: AtomicU64,
@@ -135,11 +145,12 @@ impl Connection {
         });
         let c = Self::new(rt, Link::Tcp(tx), addr.to_owned(), wire, false);
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let watchers = c.watchers.clone();
         let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Ok(Some(batch)) = r.recv::<Vec<ToClient>>().await {
                 for m in batch {
-                    route(m, &routes, &vars, &coord);
+                    route(m, &routes, &vars, &watchers, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
@@ -163,11 +174,12 @@ impl Connection {
             true,
         );
         let (routes, vars, alive) = (c.routes.clone(), c.vars.clone(), c.alive.clone());
+        let watchers = c.watchers.clone();
         let coord = c.coord.clone();
         c.rt.spawn(async move {
             while let Some(batch) = from.recv().await {
                 for m in batch {
-                    route(m, &routes, &vars, &coord);
+                    route(m, &routes, &vars, &watchers, &coord);
                 }
             }
             closed(&routes, &vars, &alive);
@@ -198,6 +210,7 @@ impl Connection {
             local,
             next_held: AtomicU64::new(1),
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            watchers: Arc::default(),
             coord: Arc::default(),
             next_coord: AtomicU64::new(1),
         }
@@ -314,7 +327,13 @@ fn closed(routes: &Routes, vars: &VarWaiters, alive: &AtomicBool) {
     lock(vars).clear();
 }
 
-fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, coord: &crate::coord::Pending) {
+fn route(
+    m: ToClient,
+    routes: &Routes,
+    vars: &VarWaiters,
+    watchers: &crate::watch::Watchers,
+    coord: &crate::coord::Pending,
+) {
     let m = match m {
         ToClient::Coord(reply) => return coord.answer(reply),
         m => m,
@@ -335,200 +354,16 @@ fn route(m: ToClient, routes: &Routes, vars: &VarWaiters, coord: &crate::coord::
             }
             return;
         }
-        ToClient::WorkerJoined { .. } | ToClient::WorkerLost { .. } => return,
+        ToClient::WorkerJoined { .. }
+        | ToClient::WorkerLost { .. }
+        | ToClient::WorkerSample { .. } => {
+            crate::watch::deliver(&m, watchers);
+            return;
+        }
         ToClient::Coord(_) => return,
     };
     if let Some(tx) = lock(routes).get(&graph) {
         let _ = tx.send(m);
-    }
-}
-
-/// Why a run could not be shipped.
-enum Refusal {
-    /// An option that cannot apply on workers (`NotSupported`).
-    Unsupported(String),
-    /// Anything else (a constant that does not encode, no data port).
-    Failed(String),
-}
-
-impl From<String> for Refusal {
-    fn from(s: String) -> Refusal {
-        Refusal::Failed(s)
-    }
-}
-
-/// How a run's tasks were described to the scheduler.
-struct Shipped {
-    /// Plan task -> index in the submitted graph (`u32::MAX`: a constant,
-    /// settled here).
-    local: Vec<u32>,
-    /// Submitted index -> plan task.
-    plan: Vec<TaskId>,
-    /// Values kept here for this graph.
-    kept: Vec<Gid>,
-}
-
-impl Connection {
-    fn ship(&self, run: &Run, graph: GraphNo) -> Result<(FromClient, Shipped), Refusal> {
-        let plan = run.plan();
-        let n = plan.len();
-        let mut funcs: Vec<String> = Vec::new();
-        let mut fidx: HashMap<&'static str, u32> = HashMap::new();
-        let mut lits: Vec<Option<ArgSpec>> = (0..n).map(|_| None).collect();
-        let mut local = vec![u32::MAX; n];
-        let mut order = Vec::new();
-        let mut tasks = Vec::new();
-        let mut kept = Vec::new();
-        for i in 0..n {
-            let t = TaskId(i as u32);
-            let body = plan.node(t).body();
-            // A future's value: used where it lives when this connection
-            // persisted it, else taken here and sent as a constant (or, if
-            // the future failed, its dependents fail here).
-            if let Some(ext) = body.external() {
-                if let Some(p) = ext.persisted().filter(|p| p.owner == self.id) {
-                    lits[i] = Some(ArgSpec::Ext {
-                        graph: p.graph,
-                        task: p.task,
-                    });
-                    continue;
-                }
-                lits[i] = Some(match ext.value() {
-                    Ok(v) => {
-                        let codec = rask_core::codec_of(&v).ok_or_else(|| {
-                            format!(
-                                "the value of future `{}` cannot be sent to workers: no \
-                                 function registered with #[rask::task] takes its type",
-                                plan.key(t)
-                            )
-                        })?;
-                        let mut b = Vec::new();
-                        (codec.encode)(&v, &mut b)
-                            .map_err(|e| format!("future `{}`: {e}", plan.key(t)))?;
-                        self.literal(b, &mut kept)?
-                    }
-                    Err(e) => ArgSpec::Failed(e.to_string()),
-                });
-                continue;
-            }
-            // A constant: its codec, or the one registered for its type.
-            if let Some(v) = body.constant() {
-                let codec = match body.remote() {
-                    Some(Remote::Literal(c)) => Some(c),
-                    _ => rask_core::codec_of(v),
-                };
-                if let Some(codec) = codec {
-                    let mut b = Vec::new();
-                    (codec.encode)(v, &mut b)
-                        .map_err(|e| format!("constant `{}`: {e}", plan.key(t)))?;
-                    lits[i] = Some(self.literal(b, &mut kept)?);
-                    continue;
-                }
-            }
-            let func = match body.remote() {
-                Some(Remote::Call(reg)) => *fidx.entry(reg.name).or_insert_with(|| {
-                    funcs.push(reg.name.to_owned());
-                    funcs.len() as u32 - 1
-                }),
-                _ => NO_FUNC,
-            };
-            let args = plan
-                .deps(t)
-                .iter()
-                .map(|d| match &lits[d.index()] {
-                    Some(a) => a.clone(),
-                    None => ArgSpec::Dep(local[d.index()]),
-                })
-                .collect();
-            local[i] = tasks.len() as u32;
-            order.push(t);
-            let opts = match body.options() {
-                Some(o) if o.retry_if.is_some() => {
-                    return Err(Refusal::Unsupported(format!(
-                        "its `retry_if` is a closure, which cannot reach the scheduler; \
-                         use `retry_on` with the kinds of failure to retry (task `{}`)",
-                        plan.key(t)
-                    )))
-                }
-                Some(o) if !o.is_default() => Some(Box::new(crate::proto::TaskOpts {
-                    priority: o.priority,
-                    retries: o.retries,
-                    retry_on: o.retry_on.0,
-                    timeout_ms: o.timeout.map_or(0, |d| (d.as_millis() as u64).max(1)),
-                    resources: o.resources.clone(),
-                    workers: o.workers.clone(),
-                })),
-                _ => None,
-            };
-            let part = match body.remote() {
-                Some(Remote::Part { index, .. }) => {
-                    let vector = plan.deps(t).first().copied();
-                    if vector.is_none_or(|v| lits[v.index()].is_some()) {
-                        return Err(Refusal::Unsupported(format!(
-                            "part `{}` is of a vector that no worker makes (a constant): \
-                             split the vector before making it a value",
-                            plan.key(t)
-                        )));
-                    }
-                    Some(index)
-                }
-                _ => None,
-            };
-            tasks.push(TaskSpec {
-                func,
-                args,
-                opts,
-                part,
-            });
-        }
-        let mut outputs: Vec<u32> = plan
-            .outputs()
-            .iter()
-            .map(|o| local[o.index()])
-            .filter(|&l| l != u32::MAX)
-            .collect();
-        outputs.sort_unstable();
-        outputs.dedup();
-        Ok((
-            FromClient::Submit {
-                graph,
-                funcs,
-                tasks,
-                outputs,
-                events: run.events().is_some(),
-            },
-            Shipped {
-                local,
-                plan: order,
-                kept,
-            },
-        ))
-    }
-}
-
-fn task_error(run: &Run, t: TaskId, attempt: u32, failure: &Failure) -> TaskError {
-    failure.to_task_error(run.plan().key(t).clone(), attempt)
-}
-
-/// Settles every task of `run` with the same error (the graph could not run).
-fn fail_all(run: &Run, kind: TaskErrorKind, message: &str) {
-    for i in 0..run.plan().len() {
-        let t = TaskId(i as u32);
-        // SAFETY: tasks in ascending (topological) order, each once: every
-        // dependency is resolved before its dependent's inputs are taken.
-        let e = match unsafe { run.take_inputs(t, HERE) } {
-            Err(e) => e,
-            Ok(_) => TaskError {
-                key: run.plan().key(t).clone(),
-                kind: kind.clone(),
-                message: message.to_owned(),
-                backtrace: None,
-                attempt: 1,
-                cause: None,
-            },
-        };
-        // SAFETY: as above; `t`'s inputs were just taken.
-        unsafe { run.resolve(t, Err(e), HERE, None, |_| {}) };
     }
 }
 
@@ -677,521 +512,5 @@ impl Connection {
             }
             Err(why) => fail_all(run, TaskErrorKind::Failed, &why),
         }
-    }
-}
-
-/// A run sent to the scheduler.
-struct Sent {
-    graph: GraphNo,
-    shipped: Shipped,
-    rx: std_mpsc::Receiver<ToClient>,
-}
-
-/// A persisted run on its way ([`Connection::persist`]).
-pub struct Persisting {
-    conn: Arc<Connection>,
-    run: Arc<Run>,
-    sent: Option<Sent>,
-}
-
-impl std::fmt::Debug for Persisting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Persisting").finish_non_exhaustive()
-    }
-}
-
-impl Persisting {
-    /// Waits for the run and settles it (its run is then complete).
-    pub fn finish(self) {
-        if let Some(sent) = self.sent {
-            self.conn.finish(&self.run, sent, Some(&self.conn));
-        }
-    }
-}
-
-/// A run described for the scheduler, not yet sent ([`Connection::prepare`]).
-pub struct Prepared {
-    graph: GraphNo,
-    shipped: Result<(FromClient, Shipped), Refusal>,
-}
-
-impl std::fmt::Debug for Prepared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prepared")
-            .field("graph", &self.graph)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A persisted graph: released on the scheduler (and its constants held
-/// here forgotten) when the last of its outputs' handles goes.
-struct Kept {
-    conn: Arc<Connection>,
-    graph: GraphNo,
-    /// The graph's messages (its outputs announced again after a loss).
-    rx: Mutex<std_mpsc::Receiver<ToClient>>,
-    /// Constants held here for it (lineage may need them again).
-    held: Vec<Gid>,
-}
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        lock(&self.conn.routes).remove(&self.graph);
-        let _ = self.conn.send(FromClient::Release { graph: self.graph });
-        self.conn.forget(&self.held);
-    }
-}
-
-/// One persisted output: where it is, and its value once fetched here.
-struct RemoteOutput {
-    kept: Arc<Kept>,
-    task: u32,
-    codec: &'static rask_core::Codec,
-    located: Mutex<Located>,
-    decoded: std::sync::OnceLock<Value>,
-}
-
-impl RemoteOutput {
-    fn fetch(&self) -> Result<Value, String> {
-        let conn = &self.kept.conn;
-        for _ in 0..3 {
-            let loc = lock(&self.located).clone();
-            let got = match &loc {
-                Located::Inline(b) => Some(b.clone()),
-                Located::At { gid, addr } => {
-                    match conn.rt.block_on(conn.peers.get(addr, vec![*gid])) {
-                        Ok(mut v) => v.pop().flatten().map(|b| b.as_slice().to_vec()),
-                        Err(e) => {
-                            tracing::warn!(%addr, error = %e, "could not fetch a persisted value");
-                            None
-                        }
-                    }
-                }
-            };
-            if let Some(bytes) = got {
-                return (self.codec.decode)(&bytes).map_err(|e| {
-                    format!(
-                        "a persisted value could not be read as a `{}`: {e}",
-                        (self.codec.type_name)()
-                    )
-                });
-            }
-            // Lost with its worker: wait for the scheduler to make it again.
-            let rx = lock(&self.kept.rx);
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(ToClient::Finished {
-                        task,
-                        value: Some(v),
-                        ..
-                    }) if task == self.task => {
-                        *lock(&self.located) = v;
-                        break;
-                    }
-                    // Copied off a worker being retired.
-                    Ok(ToClient::Moved { task, value, .. }) if task == self.task => {
-                        *lock(&self.located) = value;
-                        break;
-                    }
-                    Ok(ToClient::Erred { task, failure, .. }) if task == self.task => {
-                        return Err(format!(
-                            "a persisted value was lost and could not be made again: {failure:?}"
-                        ));
-                    }
-                    Ok(_) => {}
-                    Err(_) => {
-                        return Err(
-                            "a persisted value was lost with its worker and not made again in time"
-                                .to_owned(),
-                        )
-                    }
-                }
-            }
-        }
-        Err("a persisted value could not be fetched".to_owned())
-    }
-}
-
-impl External for RemoteOutput {
-    fn value(&self) -> Result<Value, Arc<TaskError>> {
-        if let Some(v) = self.decoded.get() {
-            return Ok(v.clone());
-        }
-        let v = self.fetch().map_err(|message| {
-            Arc::new(TaskError {
-                key: rask_core::Key::new("persisted"),
-                kind: TaskErrorKind::Failed,
-                message,
-                backtrace: None,
-                attempt: 1,
-                cause: None,
-            })
-        })?;
-        Ok(self.decoded.get_or_init(|| v).clone())
-    }
-
-    fn wait(&self) -> Result<(), Arc<TaskError>> {
-        Ok(())
-    }
-
-    fn persisted(&self) -> Option<Persisted> {
-        Some(Persisted {
-            owner: self.kept.conn.id,
-            graph: self.kept.graph,
-            task: self.task,
-        })
-    }
-}
-
-type Outcome = (
-    HashMap<u32, Value>,
-    HashMap<u32, (u32, Failure)>,
-    HashMap<u32, Located>,
-);
-
-impl Connection {
-    /// Drops the values kept here for a graph.
-    fn forget(&self, kept: &[Gid]) {
-        if kept.is_empty() {
-            return;
-        }
-        let mut held = lock(&self.held.values);
-        for g in kept {
-            held.remove(g);
-        }
-    }
-
-    /// Waits for the graph's outcome (emitting its events as they come) and
-    /// fetches its outputs.
-    fn collect(
-        &self,
-        run: &Run,
-        shipped: &Shipped,
-        rx: &std_mpsc::Receiver<ToClient>,
-        fetch: bool,
-    ) -> Result<Outcome, String> {
-        let closed = || {
-            format!(
-                "the connection to the scheduler at {} closed during the run",
-                self.addr
-            )
-        };
-        let mut at: HashMap<u32, (Gid, String)> = HashMap::new();
-        let mut erred: HashMap<u32, (u32, Failure)> = HashMap::new();
-        let mut values: HashMap<u32, Value> = HashMap::new();
-        let mut located: HashMap<u32, Located> = HashMap::new();
-        let mut started: HashMap<u32, Instant> = HashMap::new();
-        let mut done = false;
-        // Outputs whose fetch failed after `GraphDone`: each is announced
-        // again, by `Finished` once recomputed (its worker died) or by
-        // `Moved` (copied off a retiring worker, which then left).
-        let mut lost: Vec<u32> = Vec::new();
-        let events = run.events();
-        loop {
-            // Take everything that arrived; block only when nothing to do.
-            let first = if done && at.is_empty() && lost.is_empty() {
-                break;
-            } else if done && !at.is_empty() {
-                rx.recv_timeout(Duration::from_millis(0)).ok()
-            } else if done {
-                Some(rx.recv_timeout(Duration::from_secs(60)).map_err(|_| {
-                    "outputs were lost with their worker and not recomputed in time".to_owned()
-                })?)
-            } else {
-                Some(rx.recv().map_err(|_| closed())?)
-            };
-            for m in first.into_iter().chain(rx.try_iter()) {
-                match m {
-                    ToClient::Started {
-                        task,
-                        worker,
-                        thread,
-                        attempt,
-                        ..
-                    } => {
-                        let now = Instant::now();
-                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
-                            started.insert(task, now);
-                            ev.emit(&Event::TaskStarted {
-                                run: run.id(),
-                                task: t,
-                                key: run.plan().key(t),
-                                worker: WorkerId(worker),
-                                thread,
-                                attempt,
-                                at: now,
-                            });
-                        }
-                    }
-                    ToClient::Finished {
-                        task,
-                        worker,
-                        thread,
-                        attempt,
-                        micros,
-                        nbytes,
-                        value,
-                        ..
-                    } => {
-                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
-                            let finished = Instant::now();
-                            let started = started.remove(&task).unwrap_or_else(|| {
-                                finished
-                                    .checked_sub(Duration::from_micros(micros))
-                                    .unwrap_or(finished)
-                            });
-                            ev.emit(&Event::TaskFinished {
-                                run: run.id(),
-                                task: t,
-                                key: run.plan().key(t),
-                                worker: WorkerId(worker),
-                                thread,
-                                attempt,
-                                started,
-                                finished,
-                                nbytes: Some(nbytes),
-                            });
-                        }
-                        match value {
-                            Some(loc) if !fetch => {
-                                located.insert(task, loc);
-                            }
-                            Some(Located::Inline(b)) => {
-                                values.insert(task, decode(run, shipped, task, &b)?);
-                                at.remove(&task);
-                                lost.retain(|&t| t != task);
-                            }
-                            Some(Located::At { gid, addr }) if !values.contains_key(&task) => {
-                                at.insert(task, (gid, addr));
-                                lost.retain(|&t| t != task);
-                            }
-                            Some(Located::At { .. }) | None => {}
-                        }
-                    }
-                    ToClient::Retrying {
-                        task,
-                        attempt,
-                        failure,
-                        ..
-                    } => {
-                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
-                            let e = task_error(run, t, attempt, &failure);
-                            ev.emit(&Event::TaskRetrying {
-                                run: run.id(),
-                                task: t,
-                                error: &e,
-                                worker: HERE,
-                                at: Instant::now(),
-                            });
-                        }
-                    }
-                    ToClient::Erred {
-                        task,
-                        attempt,
-                        failure,
-                        ..
-                    } => {
-                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
-                            let e = task_error(run, t, attempt, &failure);
-                            ev.emit(&Event::TaskFailed {
-                                run: run.id(),
-                                task: t,
-                                error: &e,
-                                worker: HERE,
-                                at: Instant::now(),
-                            });
-                        }
-                        erred.insert(task, (attempt, failure));
-                    }
-                    ToClient::GraphDone { .. } => done = true,
-                    // Copied off a worker being retired: fetch it there.
-                    ToClient::Moved { task, value, .. } => match value {
-                        loc if !fetch => {
-                            located.insert(task, loc);
-                        }
-                        Located::At { gid, addr } if !values.contains_key(&task) => {
-                            at.insert(task, (gid, addr));
-                            lost.retain(|&t| t != task);
-                        }
-                        _ => {}
-                    },
-                    ToClient::Refused { why, .. } => {
-                        return Err(format!("the scheduler refused the graph: {why}"))
-                    }
-                    ToClient::Var { .. }
-                    | ToClient::WorkerJoined { .. }
-                    | ToClient::WorkerLost { .. }
-                    | ToClient::Coord(_) => {}
-                }
-            }
-            // An output announced before its holder died and whose
-            // recomputation then failed through an input is settled as
-            // failed (the scheduler reports only the failed input), never
-            // fetched or waited for: nothing will announce it again (found
-            // by the simulator, `core/tests/sim.rs`, seed 3544).
-            if done && fetch && !erred.is_empty() && !(at.is_empty() && lost.is_empty()) {
-                let failed = failed_downstream(run, shipped, &erred);
-                let settled = |task: u32| {
-                    shipped
-                        .plan
-                        .get(task as usize)
-                        .is_some_and(|t| failed[t.index()])
-                };
-                at.retain(|&task, _| !settled(task));
-                lost.retain(|&task| !settled(task));
-            }
-            if !done || at.is_empty() || !fetch {
-                if done && !fetch {
-                    break;
-                }
-                continue;
-            }
-            // Fetch what is known, by holder; what is gone is waited for
-            // (the loop's top) until announced again.
-            let mut by_addr: HashMap<String, Vec<(u32, Gid)>> = HashMap::new();
-            for (&task, (gid, addr)) in &at {
-                by_addr.entry(addr.clone()).or_default().push((task, *gid));
-            }
-            for (addr, items) in by_addr {
-                let gids: Vec<Gid> = items.iter().map(|x| x.1).collect();
-                let got = self.rt.block_on(self.peers.get(&addr, gids));
-                match got {
-                    Ok(bytes) => {
-                        for ((task, _), b) in items.into_iter().zip(bytes) {
-                            at.remove(&task);
-                            match b {
-                                Some(b) => {
-                                    values.insert(task, decode(run, shipped, task, b.as_slice())?);
-                                }
-                                // Gone from that worker.
-                                None if !lost.contains(&task) => lost.push(task),
-                                None => {}
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(%addr, error = %e, "could not fetch outputs; waiting for them to be announced again");
-                        for (task, _) in items {
-                            at.remove(&task);
-                            if !lost.contains(&task) {
-                                lost.push(task);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok((values, erred, located))
-    }
-}
-
-/// Per plan task: whether it or a task it depends on (transitively) was
-/// reported failed.
-fn failed_downstream(
-    run: &Run,
-    shipped: &Shipped,
-    erred: &HashMap<u32, (u32, Failure)>,
-) -> Vec<bool> {
-    let plan = run.plan();
-    let mut failed = vec![false; plan.len()];
-    // Ascending ids are a topological order: inputs come first.
-    for i in 0..plan.len() {
-        let t = TaskId(i as u32);
-        failed[i] =
-            erred.contains_key(&shipped.local[i]) || plan.deps(t).iter().any(|d| failed[d.index()]);
-    }
-    failed
-}
-
-/// Decodes output `task` with the codec of its function's result.
-fn decode(run: &Run, shipped: &Shipped, task: u32, bytes: &[u8]) -> Result<Value, String> {
-    let t = *shipped
-        .plan
-        .get(task as usize)
-        .ok_or_else(|| format!("the scheduler named task {task}, which this graph lacks"))?;
-    let codec = run
-        .plan()
-        .node(t)
-        .body()
-        .remote()
-        .map(|r| r.output())
-        .ok_or("internal error: an output without a codec")?;
-    (codec.decode)(bytes).map_err(|e| {
-        format!(
-            "output `{}` could not be read as a `{}`: {e}",
-            run.plan().key(t),
-            (codec.type_name)()
-        )
-    })
-}
-
-/// Settles the run in task order (see the module docs); the run is quiet,
-/// so the failures of tasks whose dependency failed are emitted here (the
-/// scheduler reports only the tasks that failed themselves).
-fn settle(
-    run: &Run,
-    shipped: &Shipped,
-    mut values: HashMap<u32, Value>,
-    erred: HashMap<u32, (u32, Failure)>,
-) {
-    let plan = run.plan();
-    for i in 0..plan.len() {
-        let t = TaskId(i as u32);
-        let l = shipped.local[i];
-        if l == u32::MAX {
-            // A future's value that this run does not return: waited for,
-            // not fetched here (its dependents used it where it lives).
-            if let (Some(ext), false) = (plan.node(t).body().external(), plan.is_output(t)) {
-                let r = ext
-                    .wait()
-                    .map(|()| Arc::new(()) as Value)
-                    .map_err(|e| (*e).clone());
-                // SAFETY: tasks in ascending (topological) order, each
-                // once; an external node has no dependencies.
-                unsafe {
-                    let _ = run.take_inputs(t, HERE);
-                    run.resolve(t, r, HERE, None, |_| {});
-                }
-                continue;
-            }
-            // SAFETY: tasks in ascending (topological) order, each once.
-            unsafe { run.execute(t, HERE, |_| {}) };
-            continue;
-        }
-        // SAFETY: as above.
-        let result = match unsafe { run.take_inputs(t, HERE) } {
-            Err(e) => {
-                if let Some(ev) = run.events() {
-                    ev.emit(&Event::TaskFailed {
-                        run: run.id(),
-                        task: t,
-                        error: &e,
-                        worker: HERE,
-                        at: Instant::now(),
-                    });
-                }
-                Err(e)
-            }
-            Ok(_) => match erred.get(&l) {
-                Some((attempt, f)) => Err(task_error(run, t, *attempt, f)),
-                None => match values.remove(&l) {
-                    Some(v) => Ok(v),
-                    None if plan.is_output(t) => Err(TaskError {
-                        key: plan.key(t).clone(),
-                        kind: TaskErrorKind::Failed,
-                        message: "internal error: the scheduler finished without this output"
-                            .to_owned(),
-                        backtrace: None,
-                        attempt: 1,
-                        cause: None,
-                    }),
-                    None => Ok(Arc::new(()) as Value),
-                },
-            },
-        };
-        // SAFETY: `t`'s inputs were just taken; resolved once.
-        unsafe { run.resolve(t, result, HERE, None, |_| {}) };
     }
 }

@@ -61,6 +61,10 @@ pub(crate) const MEMORY_ENV: &str = "RASK_WORKER_MEMORY";
 /// Set: the worker runs supervised, restarted when it crashes
 /// (`supervise.rs`).
 pub(crate) const RESTART_ENV: &str = "RASK_WORKER_RESTART";
+/// The memory settings (`MemoryOptions::to_line`).
+pub(crate) const MEMORY_OPTIONS_ENV: &str = "RASK_WORKER_MEMORY_OPTIONS";
+/// mimalloc's delay before giving freed memory back (see `spawn`).
+const MIMALLOC_PURGE_ENV: &str = "MIMALLOC_PURGE_DELAY";
 /// The descriptor on which a local worker finds its scheduler link.
 const LINK_FD: i32 = 3;
 /// The descriptor on which a deployment's worker finds its started board.
@@ -122,6 +126,15 @@ pub fn init() {
     }
     if let Some(m) = take(MEMORY_ENV).and_then(|m| m.parse().ok()) {
         opts.memory = m;
+    }
+    if let Some(line) = take(MEMORY_OPTIONS_ENV) {
+        match crate::MemoryOptions::parse(&line) {
+            Ok(o) => opts.memory_options = o,
+            Err(e) => {
+                eprintln!("rask worker: {MEMORY_OPTIONS_ENV}: {e}");
+                std::process::exit(64);
+            }
+        }
     }
     let board = take(BOARD_ENV).and_then(|_| {
         // SAFETY: the deployment started us with the board on BOARD_FD
@@ -243,6 +256,11 @@ pub struct LocalOptions {
     pub restart: bool,
     /// How long the workers may take to join at start (default 20 s).
     pub start_timeout: Duration,
+    /// Each worker's memory limit in bytes (0, the default: none); see
+    /// `docs/memory.md`.
+    pub worker_memory: u64,
+    /// The workers' memory thresholds, spill directory and compression.
+    pub memory_options: crate::MemoryOptions,
 }
 
 impl LocalOptions {
@@ -257,6 +275,8 @@ impl LocalOptions {
             scheduler: SchedulerConfig::default(),
             restart: true,
             start_timeout: Duration::from_secs(20),
+            worker_memory: 0,
+            memory_options: crate::MemoryOptions::default(),
         }
     }
 
@@ -316,6 +336,10 @@ pub(crate) fn describe(status: &ExitStatus) -> String {
         format!("was killed by signal {sig}{name}")
     } else {
         match status.code() {
+            Some(crate::EXIT_MEMORY) => format!(
+                "exited with status {} (its memory passed the terminate threshold)",
+                crate::EXIT_MEMORY
+            ),
             Some(c) => format!("exited with status {c}"),
             None => "ended".to_owned(),
         }
@@ -370,6 +394,8 @@ struct Spawner {
     env: Vec<(&'static str, std::ffi::OsString)>,
     /// Local workers' links go to it.
     scheduler: Arc<Scheduler>,
+    /// Each worker's memory limit and settings.
+    memory: (u64, crate::MemoryOptions),
 }
 
 impl Spawner {
@@ -380,7 +406,13 @@ impl Spawner {
             .env(NAME_ENV, name)
             .env(THREADS_ENV, self.threads.to_string())
             .env(RESOURCES_ENV, res.join(","))
+            .env(MEMORY_ENV, self.memory.0.to_string())
+            .env(MEMORY_OPTIONS_ENV, self.memory.1.to_line())
             .stdin(Stdio::null());
+        if self.memory.0 > 0 && std::env::var_os(MIMALLOC_PURGE_ENV).is_none() {
+            // Freed memory goes back at once (`worker/memory.rs`, rule 4).
+            cmd.env(MIMALLOC_PURGE_ENV, "0");
+        }
         // SAFETY: getpid is always safe.
         let parent = unsafe { libc::getpid() };
         let theirs = match self.transport {
@@ -726,6 +758,7 @@ impl LocalCluster {
             threads: opts.threads,
             tcp: secret.clone().map(|s| (scheduler.addr().to_string(), s)),
             scheduler: scheduler.clone(),
+            memory: (opts.worker_memory, opts.memory_options.clone()),
         };
         let names = (0..opts.workers).map(|i| format!("local-{i}")).collect();
         let nanny = Nanny::start(spawner, names, opts.restart)?;

@@ -47,6 +47,7 @@ mod scale;
 pub mod scheduler;
 pub mod slurm;
 pub mod supervise;
+mod watch;
 pub mod wire;
 mod worker;
 
@@ -56,4 +57,5 @@ pub use deploy::{init, LocalCluster, LocalOptions, Transport, WorkerCommand, MAX
 pub use error::Error;
 pub use scheduler::{Scheduler, SchedulerConfig, TaskStream};
 pub use slurm::{SlurmCluster, SlurmOptions};
-pub use worker::{run_worker, WorkerOptions};
+pub use worker::memory::EXIT_MEMORY;
+pub use worker::{run_worker, MemoryOptions, SpillError, WorkerOptions};

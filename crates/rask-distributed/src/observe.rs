@@ -31,7 +31,7 @@ use rask_core::{
 };
 
 use crate::core::ClientIx;
-use crate::proto::{ArgSpec, FromClient, GraphNo, TaskSpec, ToClient, NO_FUNC};
+use crate::proto::{ArgSpec, FromClient, GraphNo, MemorySample, TaskSpec, ToClient, NO_FUNC};
 
 /// Graphs of at most this many tasks are described to the subscriber whole
 /// (keys and dependencies: the graph picture and `explain`); bigger ones
@@ -178,6 +178,19 @@ impl Observer {
                 at,
             }),
         }
+    }
+
+    /// A worker's resource sample.
+    pub(crate) fn sample(&self, w: u32, s: &MemorySample) {
+        self.sink.on_event(&Event::WorkerSample {
+            worker: WorkerId(w),
+            at: Instant::now(),
+            cpu_percent: s.cpu_percent,
+            rss_bytes: s.rss,
+            managed_bytes: s.managed,
+            spilled_bytes: s.spilled,
+            moved_bytes: s.moved,
+        });
     }
 
     /// A message of the core for client `c`: emits its event and says

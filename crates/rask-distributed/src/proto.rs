@@ -301,6 +301,9 @@ pub enum ToClient {
     },
     /// The answer to a coordination request.
     Coord(CoordReply),
+    /// A worker's memory and CPU (after `WatchWorkers`; about every half
+    /// second, and when it pauses or resumes).
+    WorkerSample { worker: u32, sample: MemorySample },
 }
 
 /// An argument as a worker gets it.
@@ -405,6 +408,30 @@ pub enum FromWorker {
     /// A coordination request of one of its tasks (sent at once, not
     /// batched with results).
     Coord(CoordRequest),
+    /// Its memory (about every half second, and at once when it pauses or
+    /// resumes): while `paused`, it starts no task and the scheduler sends
+    /// it none.
+    Memory(MemorySample),
+}
+
+/// A worker's memory and CPU at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemorySample {
+    /// Above its pause threshold: it starts no new task.
+    pub paused: bool,
+    /// Its memory limit (0: none).
+    pub limit: u64,
+    /// The process's resident memory.
+    pub rss: u64,
+    /// Bytes of values it holds in memory.
+    pub managed: u64,
+    /// Bytes of values it spilled to disk.
+    pub spilled: u64,
+    /// CPU use since the last sample, in percent of one core.
+    pub cpu_percent: f32,
+    /// Bytes it sent to peers and clients and fetched from peers since it
+    /// started.
+    pub moved: u64,
 }
 
 /// A request on a worker's data port (from a peer or a client).

@@ -352,6 +352,9 @@ fn handle(
         }
         Event::Worker(w, msgs) => {
             for m in msgs {
+                if let (Some(o), FromWorker::Memory(sample)) = (&out.observer, &m) {
+                    o.sample(w.0, sample);
+                }
                 if let Err(why) = core.worker_message(w, m, out) {
                     tracing::warn!(worker = w.0, %why, "protocol error from a worker");
                 }

@@ -54,8 +54,8 @@ pub mod diagnostics {
 #[doc(inline)]
 pub use rask_dashboard as dashboard;
 pub use rask_distributed::{
-    run_worker, Connection, LocalCluster, LocalOptions, Scheduler, SchedulerConfig, Transport,
-    WorkerCommand, WorkerOptions,
+    run_worker, Connection, LocalCluster, LocalOptions, MemoryOptions, Scheduler, SchedulerConfig,
+    SpillError, Transport, WorkerCommand, WorkerOptions,
 };
 pub use rask_distributed::{AdaptOptions, Adaptive, SlurmCluster, SlurmOptions};
 pub use rask_local::{ShuffledExecutor, SyncExecutor, ThreadPool, ThreadsExecutor};

@@ -13,7 +13,7 @@ use rask::prelude::*;
 
 mod workers;
 use rask::{LocalCluster, TaskErrorKind};
-use workers::{add, inc, ramp, sum_all, total, tree};
+use workers::{add, inc, logged, ramp, sum_all, total, tree};
 
 #[rask::task]
 fn slow_inc(x: u64, ms: u64) -> u64 {
@@ -301,6 +301,21 @@ fn the_scheduler_records_every_clients_tasks() {
     assert_eq!(d.dependencies.len(), 1, "{d:?}");
     assert!(d.dependencies[0].key.starts_with("gather["), "{d:?}");
     assert!(d.worker.is_some());
+    // The workers' resource samples reach the scheduler's recording too.
+    let t2 = Instant::now();
+    while !recorder
+        .status()
+        .workers
+        .iter()
+        .any(|w| w.name.starts_with("local-") && w.rss_bytes.is_some_and(|r| r > 0))
+    {
+        assert!(
+            t2.elapsed() < Duration::from_secs(10),
+            "no worker sample: {:?}",
+            recorder.status().workers
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // A client with a recorder of its own counts each task once.
     let mine = Recorder::new();
     let client2 = client.clone().with_recorder_of(&mine);
@@ -460,9 +475,13 @@ fn bad_peers_get_typed_errors_and_the_rest_is_served() {
                 match m {
                     ToClient::Erred { failure, .. } => erred = Some(failure),
                     ToClient::GraphDone { .. } => {
-                        return assert!(
-                            format!("{erred:?}").contains("no::such::function"),
-                            "{erred:?}"
+                        return assert_eq!(
+                            erred,
+                            Some(rask::distributed::proto::Failure::NotRegistered(
+                                "function `no::such::function` is not registered in worker \
+                                 `local-0`'s binary"
+                                    .into()
+                            ))
                         )
                     }
                     _ => {}
@@ -680,32 +699,10 @@ fn role() {
     }
 }
 
-/// Log lines of this process (the scheduler runs here), for assertions.
-static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
-
-struct LogWriter;
-impl Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logged(what: &str) -> bool {
-    String::from_utf8_lossy(&LOGS.lock().unwrap()).contains(what)
-}
-
 fn main() {
     role();
     rask::init();
-    let _ = tracing_subscriber::fmt()
-        .with_writer(|| LogWriter)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .with_ansi(false)
-        .try_init();
+    workers::capture_logs();
     let checks: &[(&str, fn())] = &[
         (
             "graphs_of_registered_tasks_run_on_the_cluster",

@@ -262,8 +262,8 @@ impl Core {
         }
     }
 
-    /// Frees every slot of graph `g` and releases its values; the graphs it
-    /// used lose a user (and are forgotten too if released and unused: a
+    /// Frees every slot of graph `g`, takes back its tasks queued on workers
+    /// and releases its values; the graphs it used lose a user (and are forgotten too if released and unused: a
     /// loop, not a recursion, since persisted graphs can chain).
     fn forget_graph(&mut self, g: u32, out: &mut impl Outbox) {
         let mut todo = vec![g];
@@ -286,6 +286,25 @@ impl Core {
                         self.unneed(d, out);
                     }
                 }
+            }
+            // Its tasks queued on workers and not started are taken back
+            // (`Steal`: the worker answers `Stolen` with those it still had,
+            // and runs none of them), so a graph its client left does not
+            // keep the workers busy.
+            let mut queued: Vec<(u32, crate::proto::Gid)> = graph
+                .tasks
+                .iter()
+                .filter_map(|&slot| match self.task(slot).state {
+                    St::Processing(w) if !self.task(slot).started => {
+                        Some((w, self.task(slot).gid(slot)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            queued.sort_unstable_by_key(|q| q.0);
+            for run in queued.chunk_by(|a, b| a.0 == b.0) {
+                let gids = run.iter().map(|q| q.1).collect();
+                out.to_worker(super::WorkerIx(run[0].0), ToWorker::Steal { gids });
             }
             for &slot in &graph.tasks {
                 let t = &mut self.tasks[slot.ix()];

@@ -10,7 +10,8 @@
 //! and releasing graphs), `state.rs` (the transitions), `schedule.rs`
 //! (placement, the window, tasks no worker can run), `steal.rs`,
 //! `workers.rs` (workers' messages, joins and deaths), `check.rs` (the
-//! invariants), `placement.rs` (the policies), `adapt.rs` (how many
+//! invariants), `placement.rs` (the policies), `memory.rs` (paused workers,
+//! memory samples, root tasks withheld until workers have room), `adapt.rs` (how many
 //! workers the work in hand wants: adaptive scaling), `retire.rs`
 //! (retiring a worker without losing the values it holds), `coord/` (locks,
 //! queues, events, variables... for tasks and clients: a state machine of
@@ -71,6 +72,7 @@ mod adapt;
 mod check;
 pub mod coord;
 mod graphs;
+mod memory;
 mod placement;
 mod retire;
 mod schedule;
@@ -146,6 +148,14 @@ pub struct CoreConfig {
     /// its resources or name) fails with `NoWorkers` after this long;
     /// `None` waits for ever (as Dask does by default).
     pub no_workers_timeout: Option<Duration>,
+    /// Root tasks with big results go only to workers with fewer than
+    /// `ceil(threads * worker_saturation)` tasks in flight (Dask's
+    /// `worker-saturation`, default 1.1); infinity turns this off. See
+    /// `core/memory.rs`.
+    pub worker_saturation: f64,
+    /// ... where big means results averaging at least this many bytes
+    /// (default 1 MiB).
+    pub queue_root_bytes: u64,
     /// Adaptive scaling wants enough workers to finish the work in hand
     /// in about this long (Dask's `target_duration`, 5 s).
     pub target_duration: Duration,
@@ -162,6 +172,8 @@ impl Default for CoreConfig {
             max_per_thread: 2048,
             inline_max: 1024,
             no_workers_timeout: Some(Duration::from_secs(60)),
+            worker_saturation: 1.1,
+            queue_root_bytes: 1 << 20,
             target_duration: Duration::from_secs(5),
         }
     }
@@ -282,6 +294,8 @@ struct Worker {
     defined: Vec<bool>,
     res_used: Vec<f64>,
     stealing: bool,
+    /// It said it is over its pause threshold (see `memory.rs`).
+    paused: bool,
     /// Being retired: it gets no new task (see `retire.rs`).
     retiring: bool,
 }
@@ -295,7 +309,7 @@ impl Worker {
     /// wherever a thread frees first).
     /// A retiring worker takes nothing.
     fn has_room(&self, cfg: &CoreConfig) -> bool {
-        if self.retiring {
+        if self.paused || self.retiring {
             return false;
         }
         let threads = self.info.threads.max(1);
@@ -354,6 +368,8 @@ pub struct Core {
     /// Vectors to make again because a part of theirs is wanted (see the
     /// module docs).
     remake: Vec<(Slot, u32)>,
+    /// Withheld roots and result sizes (`memory.rs`).
+    mem: memory::MemState,
     /// Workers being retired and the values being copied off them.
     retiring: retire::Retiring,
     /// Observed durations, for adaptive scaling.
@@ -383,6 +399,7 @@ impl Core {
             coord: coord::Coord::new(),
             now: Instant::now(),
             remake: Vec::new(),
+            mem: memory::MemState::default(),
             retiring: retire::Retiring::default(),
             durations: adapt::Durations::default(),
         }

@@ -154,8 +154,9 @@ impl Core {
     }
 
     /// Rule 1: asks retiring worker `w` to give back what it has not
-    /// started (once per round trip).
-    fn steal_back(&mut self, w: u32, out: &mut impl Outbox) {
+    /// started (once per round trip); also for paused workers
+    /// (`memory.rs`).
+    pub(super) fn steal_back(&mut self, w: u32, out: &mut impl Outbox) {
         let wk = &self.workers[w as usize];
         if wk.stealing || wk.in_flight == 0 {
             return;

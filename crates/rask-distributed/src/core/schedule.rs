@@ -55,6 +55,10 @@ impl Core {
                 continue;
             }
             self.candidates(slot, &mut cands);
+            if self.withhold_root(slot, &mut cands) {
+                self.queue_root(Reverse(key));
+                continue;
+            }
             if cands.is_empty() {
                 parked.push(Reverse(key));
                 continue;
@@ -63,6 +67,7 @@ impl Core {
             let w = cands[i].index;
             self.send(slot, w, out);
         }
+        self.place_queued(out);
         self.ready.extend(parked);
         if self.cfg.stealing && self.ready.is_empty() {
             self.steal(out);
@@ -116,7 +121,7 @@ impl Core {
         }
     }
 
-    fn candidates(&self, slot: Slot, cands: &mut Vec<Candidate>) {
+    pub(super) fn candidates(&self, slot: Slot, cands: &mut Vec<Candidate>) {
         cands.clear();
         let t = self.task(slot);
         for (i, w) in self.workers.iter().enumerate() {
@@ -150,7 +155,7 @@ impl Core {
         }
     }
 
-    fn send(&mut self, slot: Slot, w: u32, out: &mut impl Outbox) {
+    pub(super) fn send(&mut self, slot: Slot, w: u32, out: &mut impl Outbox) {
         let t = self.task(slot);
         let gid = t.gid(slot);
         let func = t.func;

@@ -260,6 +260,7 @@ impl Core {
         if let Some(us) = self.func_us.get_mut(f) {
             *us = 0.8 * *us + 0.2 * micros as f64;
         }
+        self.note_result_bytes(f as u32, nbytes);
         let t = &self.tasks[slot.ix()];
         let (g, local, output, needed, attempt) =
             (t.graph, t.local, t.output, t.needed, t.attempts.max(1));

@@ -277,6 +277,7 @@ impl Sim {
                 ToClient::Var { .. }
                 | ToClient::WorkerJoined { .. }
                 | ToClient::WorkerLost { .. }
+                | ToClient::WorkerSample { .. }
                 | ToClient::Coord(_) => {}
             }
         }
@@ -717,8 +718,13 @@ fn a_client_that_leaves_releases_its_graphs() {
     sim.deliver();
     sim.step();
     sim.deliver();
+    let queued: usize = sim.workers.iter().map(|w| w.queue.len()).sum();
+    assert!(queued > 0, "the workers have tasks queued");
     let c = sim.client;
     sim.core.client_gone(c, &mut sim.out);
+    // The queued tasks are taken back before any more of them runs.
+    sim.deliver();
+    assert!(sim.workers.iter().all(|w| w.queue.is_empty()));
     while sim.deliver() || sim.step() {}
     assert_eq!(sim.core.counts(), Counts::default());
     assert!(sim.workers.iter().all(|w| w.held.is_empty()));

@@ -53,6 +53,7 @@ impl Core {
             defined: Vec::new(),
             res_used: vec![0.0; res],
             stealing: false,
+            paused: false,
             retiring: false,
         });
         self.unpark_unrunnable();
@@ -60,7 +61,7 @@ impl Core {
         Ok(WorkerIx(w))
     }
 
-    fn watchers(&self) -> Vec<ClientIx> {
+    pub(super) fn watchers(&self) -> Vec<ClientIx> {
         self.clients
             .iter()
             .enumerate()
@@ -93,7 +94,7 @@ impl Core {
                 }
             }
             FromWorker::Join(_) => return Err("a second join message".to_owned()),
-            FromWorker::Heartbeat | FromWorker::Coord(_) => {}
+            FromWorker::Heartbeat | FromWorker::Coord(_) | FromWorker::Memory(_) => {}
         }
         // The tasks this message answers about (see `settle_stray`).
         let answers: smallvec::SmallVec<[Gid; 1]> = match &msg {
@@ -125,6 +126,7 @@ impl Core {
                     .request(peer, req, now, &mut super::CoordOut(out));
                 return false;
             }
+            FromWorker::Memory(sample) => self.memory_sample(w, sample, out),
             FromWorker::Started { gid, thread } => {
                 if let Some(slot) = self.processing_on(gid, w) {
                     self.started(slot, w, thread, out);

@@ -260,6 +260,20 @@ pub(crate) fn fill(
     }))
 }
 
+/// The most idle shared memory this process keeps ([`set_pool_limit`]).
+static POOL_MAX: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(SegmentPool::MAX_BYTES);
+
+/// Keeps at most `bytes` of idle shared memory for reuse (a worker with a
+/// memory limit keeps less than the default 1 GiB: idle segments are
+/// resident).
+pub(crate) fn set_pool_limit(bytes: usize) {
+    POOL_MAX.store(
+        bytes.min(SegmentPool::MAX_BYTES),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 static POOL: Mutex<SegmentPool> = Mutex::new(SegmentPool {
     free: Vec::new(),
     bytes: 0,
@@ -297,10 +311,11 @@ impl SegmentPool {
 
     /// Keeps `seg` for reuse if this process made it.
     fn give(&mut self, seg: Segment) {
-        if !seg.own || seg.cap == 0 || seg.cap > Self::MAX_BYTES {
+        let max = POOL_MAX.load(std::sync::atomic::Ordering::Relaxed);
+        if !seg.own || seg.cap == 0 || seg.cap > max {
             return;
         }
-        while self.bytes + seg.cap > Self::MAX_BYTES && !self.free.is_empty() {
+        while self.bytes + seg.cap > max && !self.free.is_empty() {
             let old = self.free.remove(0);
             self.bytes -= old.cap;
         }
@@ -328,7 +343,14 @@ mod tests {
         let again = Segment::open(dup, data.len()).unwrap();
         assert_eq!(again.as_slice(), &data[..]);
         let dup = shm.fd().try_clone_to_owned().unwrap();
-        assert!(Segment::open(dup, data.len() + 1).is_err());
+        // Truncated: smaller than the sender said.
+        let e = Segment::open(dup, data.len() + 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let want = format!("bytes was said to hold {}", data.len() + 1);
+        assert!(
+            e.to_string().starts_with("a shared segment of ") && e.to_string().contains(&want),
+            "{e}"
+        );
         // Sealed: it cannot be truncated under a reader.
         let dup = shm.fd().try_clone_to_owned().unwrap();
         // SAFETY: ftruncate on a descriptor we own.
@@ -346,7 +368,11 @@ mod tests {
         // SAFETY: ftruncate on our descriptor.
         assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) }, 0);
         let e = Segment::open(fd, 100).unwrap_err();
-        assert!(e.to_string().contains("not sealed"), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            e.to_string(),
+            "a shared segment that is not sealed against shrinking was refused"
+        );
     }
 
     #[test]

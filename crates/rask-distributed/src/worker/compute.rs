@@ -22,6 +22,17 @@ pub(super) fn compute_loop(shared: &Arc<Shared>, thread: u32) {
                 if shared.stopping.load(Ordering::SeqCst) {
                     return;
                 }
+                if shared.memory.paused() && !q.is_empty() {
+                    // Over the pause threshold: no new task starts (the
+                    // monitor wakes us on resuming; the timeout is a
+                    // second line of defence).
+                    shared.wake_writer.notify_one();
+                    q = shared
+                        .more
+                        .wait_timeout(q, Duration::from_millis(50))
+                        .map_or_else(|p| p.into_inner().0, |r| r.0);
+                    continue;
+                }
                 if let Some(j) = q.pop_front() {
                     break j;
                 }
@@ -31,6 +42,15 @@ pub(super) fn compute_loop(shared: &Arc<Shared>, thread: u32) {
                 q = shared.more.wait(q).unwrap_or_else(|p| p.into_inner());
             }
         };
+        let mut job = job;
+        shared.memory.fetch_done(job.fetched);
+        if let Err(missing) = take_here(shared, &mut job) {
+            shared.say(FromWorker::Missing {
+                gid: job.gid,
+                missing,
+            });
+            continue;
+        }
         if let Some(b) = &shared.board {
             b.set(thread as usize, job.gid);
         }
@@ -49,6 +69,23 @@ pub(super) fn compute_loop(shared: &Arc<Shared>, thread: u32) {
             last_flush = Instant::now();
         }
     }
+}
+
+/// Fills a job's arguments held here from the store (read back from disk
+/// if spilled); `Err` names one that is gone (or unreadable).
+pub(super) fn take_here(shared: &Shared, job: &mut Job) -> Result<(), Gid> {
+    for &(i, g) in &job.here {
+        match shared.store.get(g, true) {
+            Ok(Some(b)) => job.args[i] = b,
+            Ok(None) => return Err(g),
+            Err(e) => {
+                tracing::error!(error = %e, "a spilled input could not be read back");
+                return Err(g);
+            }
+        }
+    }
+    job.here.clear();
+    Ok(())
 }
 
 /// Runs one job; `None` if its timer already reported it (rule 4).
@@ -209,12 +246,11 @@ pub(super) fn report(
 ) -> FromWorker {
     match result {
         Ok(Ok(enc)) => {
-            let mut store = lock(&shared.store);
-            let mut keep = |g: Gid, placed: Placed| match placed {
+            let keep = |g: Gid, placed: Placed| match placed {
                 Ok(inline) => (inline.len() as u64, Some(inline)),
                 Err(kept) => {
                     let n = kept.len() as u64;
-                    store.insert(g, kept);
+                    shared.store.insert(g, kept);
                     (n, None)
                 }
             };
@@ -261,10 +297,18 @@ pub(super) fn report(
 /// Runs the job of an `async` registered function on the worker's async
 /// runtime (its arguments decoded first); it reports like a compute task,
 /// with the thread number one past the compute threads.
-pub(super) fn spawn_async(shared: &Arc<Shared>, job: Job, thread: u32) {
+pub(super) fn spawn_async(shared: &Arc<Shared>, mut job: Job, thread: u32) {
     let Some(make) = job.func.call_async else {
         return;
     };
+    shared.memory.fetch_done(job.fetched);
+    if let Err(missing) = take_here(shared, &mut job) {
+        shared.say_now(FromWorker::Missing {
+            gid: job.gid,
+            missing,
+        });
+        return;
+    }
     let shared = shared.clone();
     let rt = shared.rt.clone();
     rt.spawn(async move {

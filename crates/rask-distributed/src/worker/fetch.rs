@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{lock, Shared};
+use super::Shared;
 use crate::data::Peers;
 use crate::proto::{FromWorker, Gid};
 
@@ -19,7 +19,12 @@ pub(super) fn fetch_and_keep(shared: &Arc<Shared>, peers: &Arc<Peers>, gid: Gid,
         match peers.fetch(&addr, gid).await {
             Some(b) => {
                 let nbytes = b.len() as u64;
-                lock(&shared.store).insert(gid, b);
+                shared
+                    .memory
+                    .moved
+                    .fetch_add(nbytes, std::sync::atomic::Ordering::Relaxed);
+                // May spill others (the store's rule 4).
+                shared.store.insert(gid, b);
                 shared.say_now(FromWorker::Fetched { gid, nbytes });
             }
             None => {

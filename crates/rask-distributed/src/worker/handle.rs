@@ -61,24 +61,24 @@ pub(super) fn batch(
                 };
                 let reg = *reg;
                 let mut ready: Vec<Option<Bytes>> = Vec::with_capacity(args.len());
+                let mut here = Vec::new();
                 let mut remote = Vec::new();
                 let mut missing = None;
-                {
-                    let store = lock(&shared.store);
-                    for (i, a) in args.into_iter().enumerate() {
-                        match a {
-                            ArgSource::Lit(b) => ready.push(Some(Bytes::from_vec(b))),
-                            ArgSource::Here(g) => match store.get(&g) {
-                                Some(b) => ready.push(Some(b.clone())),
-                                None => {
-                                    missing = Some(g);
-                                    break;
-                                }
-                            },
-                            ArgSource::There { gid: g, addr } => {
-                                ready.push(None);
-                                remote.push((i, g, addr));
-                            }
+                for (i, a) in args.into_iter().enumerate() {
+                    match a {
+                        ArgSource::Lit(b) => ready.push(Some(Bytes::from_vec(b))),
+                        // Taken from the store when the task starts (rule 6).
+                        ArgSource::Here(g) if shared.store.contains(g) => {
+                            ready.push(Some(Bytes::empty()));
+                            here.push((i, g));
+                        }
+                        ArgSource::Here(g) => {
+                            missing = Some(g);
+                            break;
+                        }
+                        ArgSource::There { gid: g, addr } => {
+                            ready.push(None);
+                            remote.push((i, g, addr));
                         }
                     }
                 }
@@ -91,6 +91,8 @@ pub(super) fn batch(
                         gid,
                         func: reg,
                         args: ready.into_iter().flatten().collect(),
+                        here,
+                        fetched: 0,
                         timeout_ms,
                         attempt,
                         report_start,
@@ -106,10 +108,19 @@ pub(super) fn batch(
                 let shared = shared.clone();
                 let peers = peers.clone();
                 tokio::spawn(async move {
+                    let mut fetched = 0;
                     for (i, g, addr) in remote {
+                        shared.memory.fetch_room().await;
                         match peers.fetch(&addr, g).await {
-                            Some(b) => ready[i] = Some(b),
+                            Some(b) => {
+                                let n = b.len() as u64;
+                                shared.memory.fetched(n);
+                                fetched += n;
+                                ready[i] = Some(b);
+                            }
                             None => {
+                                shared.memory.fetch_failed();
+                                shared.memory.fetch_done(fetched);
                                 shared.say_now(FromWorker::Missing { gid, missing: g });
                                 return;
                             }
@@ -119,6 +130,8 @@ pub(super) fn batch(
                         gid,
                         func: reg,
                         args: ready.into_iter().flatten().collect(),
+                        here,
+                        fetched,
                         timeout_ms,
                         attempt,
                         report_start,
@@ -135,21 +148,23 @@ pub(super) fn batch(
             ToWorker::Steal { gids } => {
                 let mut q = lock(&shared.queue);
                 let mut back = Vec::new();
+                let mut freed = 0;
                 q.retain(|j| {
                     let take = gids.contains(&j.gid);
                     if take {
                         back.push(j.gid);
+                        freed += j.fetched;
                     }
                     !take
                 });
                 drop(q);
+                shared.memory.fetch_done(freed);
                 shared.say(FromWorker::Stolen { gids: back });
             }
             ToWorker::Coord(reply) => shared.coord.answer(reply),
             ToWorker::Release { gids } => {
-                let mut store = lock(&shared.store);
                 for g in gids {
-                    store.remove(&g);
+                    shared.store.remove(g);
                 }
             }
             ToWorker::Fetch { gid, addr } => super::fetch::fetch_and_keep(shared, peers, gid, addr),

@@ -25,7 +25,13 @@
 //!    swap).
 //! 5. Stealing takes back tasks still in the compute queue, never one that
 //!    started or waits for a fetch.
-//! 6. Tasks reach the scheduler's locks, queues and events through the
+//! 6. Memory (`memory.rs`, `store.rs`, `spill.rs`): values live in a store
+//!    that spills the least recently used to disk above the memory target;
+//!    a monitor thread samples RSS, spills more, pauses and, past the
+//!    terminate threshold, ends the worker. A task's inputs held here are
+//!    taken from the store when it starts, not when it arrives, so queued
+//!    tasks do not hold spilled values in memory.
+//! 7. Tasks reach the scheduler's locks, queues and events through the
 //!    worker's link (`coord.rs`); a compute thread blocked on one lends its
 //!    slot to an extra compute thread.
 
@@ -33,6 +39,9 @@ mod compute;
 mod coord;
 mod fetch;
 mod handle;
+pub(crate) mod memory;
+pub(crate) mod spill;
+mod store;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +61,10 @@ use crate::wire::{
     accept_tcp, connect_tcp, BoxRead, BoxWrite, FrameReader, FrameWriter, Role, WireConfig,
 };
 use crate::Error;
+use memory::Memory;
+pub use memory::MemoryOptions;
+pub use spill::SpillError;
+use store::Store;
 
 /// Settings of a worker.
 #[derive(Clone, Debug)]
@@ -62,8 +75,11 @@ pub struct WorkerOptions {
     pub name: Option<String>,
     /// Compute threads (default: one per core).
     pub threads: usize,
-    /// Memory limit in bytes, declared to the scheduler (0: none).
+    /// Memory limit in bytes (0: none): values spill to disk, tasks pause
+    /// and the worker ends at fractions of it (`memory_options`).
     pub memory: u64,
+    /// The memory thresholds, spill directory and compression.
+    pub memory_options: MemoryOptions,
     /// Named resources (`("gpu", 1.0)`).
     pub resources: Vec<(String, f64)>,
     /// Capacity for weighted placement (default: threads).
@@ -87,6 +103,7 @@ impl WorkerOptions {
             name: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory: 0,
+            memory_options: MemoryOptions::default(),
             resources: Vec::new(),
             weight: None,
             listen_host: IpAddr::from([127, 0, 0, 1]),
@@ -110,6 +127,11 @@ pub(super) struct Job {
     gid: Gid,
     func: &'static Registered,
     args: Vec<Bytes>,
+    /// Arguments held here, taken from the store when the task starts
+    /// (rule 6): (position in `args`, value).
+    here: Vec<(usize, Gid)>,
+    /// Bytes of `args` fetched from peers (`memory.rs`, rule 2).
+    fetched: u64,
     timeout_ms: u64,
     attempt: u32,
     report_start: bool,
@@ -118,7 +140,8 @@ pub(super) struct Job {
 
 /// What the network side and the compute threads share.
 pub(super) struct Shared {
-    store: Mutex<HashMap<Gid, Bytes>>,
+    store: Store,
+    memory: Memory,
     queue: Mutex<VecDeque<Job>>,
     more: Condvar,
     /// Messages for the scheduler, sent in batches (rule 3).
@@ -141,7 +164,30 @@ pub(super) struct Shared {
 
 impl Holder for Shared {
     fn get(&self, gid: Gid) -> Option<Bytes> {
-        lock(&self.store).get(&gid).cloned()
+        // A spilled value is read from disk: on the network runtime, other
+        // tasks move to another thread meanwhile.
+        let read = || self.store.get(gid, false);
+        let got = if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        {
+            tokio::task::block_in_place(read)
+        } else {
+            read()
+        };
+        match got {
+            Ok(v) => {
+                if let Some(b) = &v {
+                    self.memory
+                        .moved
+                        .fetch_add(b.len() as u64, Ordering::Relaxed);
+                }
+                v
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a spilled value could not be read back");
+                None
+            }
+        }
     }
 }
 
@@ -195,8 +241,15 @@ async fn serve(
         .unwrap_or_else(|| format!("{}:{}", opts.listen_host, std::process::id()))
         .into();
     let shared_mem = matches!(link, Link::Local(_));
+    let store = memory::make_store(opts.memory, &opts.memory_options, &name, shared_mem)?;
+    if opts.memory > 0 {
+        // Idle shared memory kept for reuse counts against the limit.
+        crate::local::shm::set_pool_limit((opts.memory / 20) as usize);
+        memory::give_back_freed_memory();
+    }
     let shared = Arc::new(Shared {
-        store: Mutex::new(HashMap::new()),
+        store,
+        memory: Memory::new(opts.memory, &opts.memory_options),
         queue: Mutex::new(VecDeque::new()),
         more: Condvar::new(),
         outbox: Mutex::new(Vec::new()),
@@ -286,6 +339,7 @@ async fn serve(
                 .spawn(move || compute::compute_loop(&shared, i as u32))
         })
         .collect::<Result<_, _>>()?;
+    let monitor = memory::start_monitor(shared.clone())?;
     let peers = Arc::new(Peers::new(opts.wire.clone()));
     let mut funcs: Vec<Option<&'static Registered>> = Vec::new();
     let mut unknown: HashMap<u32, String> = HashMap::new();
@@ -310,6 +364,7 @@ async fn serve(
     for c in computes {
         let _ = c.join();
     }
+    let _ = monitor.join();
     result
 }
 

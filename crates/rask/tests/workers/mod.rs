@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -93,4 +94,53 @@ pub(crate) fn finish(ran: usize, failed: usize) -> ! {
         ran - failed.min(ran)
     );
     std::process::exit(i32::from(failed > 0));
+}
+
+/// Log lines of this process (where the scheduler of a `LocalCluster`
+/// runs), for assertions: [`capture_logs`] sends `tracing`'s INFO and above
+/// here.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the subscriber that keeps this process's log lines.
+pub(crate) fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(|| LogWriter)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Whether a log line so far contains `what`.
+pub(crate) fn logged(what: &str) -> bool {
+    logs_since(0).contains(what)
+}
+
+/// How many bytes were logged so far (a mark for [`logs_since`]).
+pub(crate) fn log_len() -> usize {
+    LOGS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len()
+}
+
+/// What was logged after the mark `at`.
+pub(crate) fn logs_since(at: usize) -> String {
+    String::from_utf8_lossy(
+        &LOGS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)[at..],
+    )
+    .into_owned()
 }
