@@ -42,13 +42,21 @@ impl Connection {
         let mut located: HashMap<u32, Located> = HashMap::new();
         let mut started: HashMap<u32, Instant> = HashMap::new();
         let mut done = false;
+        // Outputs whose fetch failed after `GraphDone`: each is announced
+        // again, by `Finished` once recomputed (its worker died) or by
+        // `Moved` (copied off a retiring worker, which then left).
+        let mut lost: Vec<u32> = Vec::new();
         let events = run.events();
         loop {
             // Take everything that arrived; block only when nothing to do.
-            let first = if done && at.is_empty() {
+            let first = if done && at.is_empty() && lost.is_empty() {
                 break;
-            } else if done {
+            } else if done && !at.is_empty() {
                 rx.recv_timeout(Duration::from_millis(0)).ok()
+            } else if done {
+                Some(rx.recv_timeout(Duration::from_secs(60)).map_err(|_| {
+                    "outputs were lost with their worker and not recomputed in time".to_owned()
+                })?)
             } else {
                 Some(rx.recv().map_err(|_| closed())?)
             };
@@ -111,9 +119,11 @@ impl Connection {
                             Some(Located::Inline(b)) => {
                                 values.insert(task, decode(run, shipped, task, &b)?);
                                 at.remove(&task);
+                                lost.retain(|&t| t != task);
                             }
                             Some(Located::At { gid, addr }) if !values.contains_key(&task) => {
                                 at.insert(task, (gid, addr));
+                                lost.retain(|&t| t != task);
                             }
                             Some(Located::At { .. }) | None => {}
                         }
@@ -161,6 +171,7 @@ impl Connection {
                         }
                         Located::At { gid, addr } if !values.contains_key(&task) => {
                             at.insert(task, (gid, addr));
+                            lost.retain(|&t| t != task);
                         }
                         _ => {}
                     },
@@ -174,18 +185,34 @@ impl Connection {
                     | ToClient::Coord(_) => {}
                 }
             }
+            // An output announced before its holder died and whose
+            // recomputation then failed through an input is settled as
+            // failed (the scheduler reports only the failed input), never
+            // fetched or waited for: nothing will announce it again (found
+            // by the simulator, `core/tests/sim.rs`, seed 3544).
+            if done && fetch && !erred.is_empty() && !(at.is_empty() && lost.is_empty()) {
+                let failed = failed_downstream(run, shipped, &erred);
+                let settled = |task: u32| {
+                    shipped
+                        .plan
+                        .get(task as usize)
+                        .is_some_and(|t| failed[t.index()])
+                };
+                at.retain(|&task, _| !settled(task));
+                lost.retain(|&task| !settled(task));
+            }
             if !done || at.is_empty() || !fetch {
                 if done && !fetch {
                     break;
                 }
                 continue;
             }
-            // Fetch what is known, by holder.
+            // Fetch what is known, by holder; what is gone is waited for
+            // (the loop's top) until announced again.
             let mut by_addr: HashMap<String, Vec<(u32, Gid)>> = HashMap::new();
             for (&task, (gid, addr)) in &at {
                 by_addr.entry(addr.clone()).or_default().push((task, *gid));
             }
-            let mut lost = false;
             for (addr, items) in by_addr {
                 let gids: Vec<Gid> = items.iter().map(|x| x.1).collect();
                 let got = self.rt.block_on(self.peers.get(&addr, gids));
@@ -197,52 +224,44 @@ impl Connection {
                                 Some(b) => {
                                     values.insert(task, decode(run, shipped, task, b.as_slice())?);
                                 }
-                                // Gone from that worker: announced again once recomputed.
-                                None => lost = true,
+                                // Gone from that worker.
+                                None if !lost.contains(&task) => lost.push(task),
+                                None => {}
                             }
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(%addr, error = %e, "could not fetch outputs; waiting for them to be recomputed");
+                        tracing::warn!(%addr, error = %e, "could not fetch outputs; waiting for them to be announced again");
                         for (task, _) in items {
                             at.remove(&task);
+                            if !lost.contains(&task) {
+                                lost.push(task);
+                            }
                         }
-                        lost = true;
-                    }
-                }
-            }
-            if lost {
-                // Wait for the scheduler to notice and announce them again.
-                done = false;
-                match rx.recv_timeout(Duration::from_secs(60)) {
-                    Ok(m) => {
-                        if let ToClient::Finished {
-                            task,
-                            value: Some(Located::At { gid, addr }),
-                            ..
-                        }
-                        | ToClient::Moved {
-                            task,
-                            value: Located::At { gid, addr },
-                            ..
-                        } = m
-                        {
-                            at.insert(task, (gid, addr));
-                        } else if let ToClient::GraphDone { .. } = m {
-                            done = true;
-                        }
-                    }
-                    Err(_) => {
-                        return Err(
-                            "outputs were lost with their worker and not recomputed in time"
-                                .to_owned(),
-                        )
                     }
                 }
             }
         }
         Ok((values, erred, located))
     }
+}
+
+/// Per plan task: whether it or a task it depends on (transitively) was
+/// reported failed.
+fn failed_downstream(
+    run: &Run,
+    shipped: &Shipped,
+    erred: &HashMap<u32, (u32, Failure)>,
+) -> Vec<bool> {
+    let plan = run.plan();
+    let mut failed = vec![false; plan.len()];
+    // Ascending ids are a topological order: inputs come first.
+    for i in 0..plan.len() {
+        let t = TaskId(i as u32);
+        failed[i] =
+            erred.contains_key(&shipped.local[i]) || plan.deps(t).iter().any(|d| failed[d.index()]);
+    }
+    failed
 }
 
 /// Decodes output `task` with the codec of its function's result.

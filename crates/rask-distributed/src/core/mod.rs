@@ -2,8 +2,9 @@
 //! plain data. No sockets, no clocks, no threads: inputs are method calls
 //! (a client's message, a worker's message, a connection lost, the time
 //! now), outputs are messages handed to an [`Outbox`]. The server
-//! (`server.rs`) and the simulator (`tests.rs`, through a fake transport
-//! that encodes every message) drive it the same way.
+//! (`scheduler.rs`) and the simulators (`tests.rs`, through a fake transport
+//! that encodes every message; `tests/sim.rs`, the seeded fault simulator)
+//! drive it the same way.
 //!
 //! Files: `mod.rs` (the types and the entry points), `graphs.rs` (submitting
 //! and releasing graphs), `state.rs` (the transitions), `schedule.rs`
@@ -551,8 +552,11 @@ impl Core {
         }
         self.coord
             .peer_gone(coord::Peer::Client(c.0), &mut CoordOut(out));
-        let mine: Vec<(ClientIx, GraphNo)> =
+        let mut mine: Vec<(ClientIx, GraphNo)> =
             self.graph_ix.keys().filter(|k| k.0 == c).copied().collect();
+        // In submission order, whatever the map's: what goes out is then
+        // the same on every run (the simulator replays seeds).
+        mine.sort_unstable_by_key(|k| k.1);
         for k in mine {
             if let Some(g) = self.graph_ix.remove(&k) {
                 self.release_graph(g, out);

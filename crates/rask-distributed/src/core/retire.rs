@@ -11,7 +11,9 @@
 //!    holding the fewest bytes) is asked to fetch it from the retiring one
 //!    and keep it (`ToWorker::Fetch`); its `Fetched` adds it to the value's
 //!    holders. If the value is an output, its client hears `Moved`, with
-//!    the new address, since `Finished` named the retiring worker.
+//!    the new address, since `Finished` named the retiring worker (and
+//!    hears it again, naming the next holder, if that one dies while
+//!    another still holds the value: `worker_gone`).
 //! 3. A fetch that fails (`NotFetched`, or its fetcher died) is asked of
 //!    another worker, up to [`MAX_TRIES`] times; after that the value is
 //!    given up, and when its worker leaves it is lost as on a death
@@ -64,6 +66,11 @@ pub(super) struct Retiring {
     copies: HashMap<Slot, Copy>,
     /// Values given up after [`MAX_TRIES`] (task, generation).
     given_up: Vec<(Slot, u32)>,
+    /// Copies that reached a worker while the same task was being made
+    /// again there (task, generation, worker): released once the worker
+    /// answers about the task, unless that answer left the value there
+    /// (`settle_stray`).
+    pub(super) strays: Vec<(Slot, u32, u32)>,
     /// When the next step may scan.
     next_step: Option<Instant>,
 }
@@ -286,7 +293,7 @@ impl Core {
         });
         let Some(slot) = asked else {
             if nbytes.is_some() {
-                out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+                self.release_copy(w, gid, out);
             }
             return;
         };
@@ -304,28 +311,78 @@ impl Core {
         }
         if t.state != St::Memory || t.inline.is_some() {
             // No longer wanted meanwhile.
-            out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+            self.release_copy(w, gid, out);
             return;
         }
-        let output = t.output;
-        let (g, local) = (t.graph, t.local);
         // First: the holder that tasks sent from now on fetch from.
         self.task_mut(slot).holders.insert(0, w);
-        if output {
-            if let Some(graph) = self.graphs.get(g as usize).and_then(Option::as_ref) {
-                let value = Located::At {
-                    gid,
-                    addr: self.workers[w as usize].info.data_addr.clone(),
-                };
-                out.to_client(
-                    graph.client,
-                    ToClient::Moved {
-                        graph: graph.no,
-                        task: local,
-                        value,
-                    },
-                );
+        self.announce_moved(slot, out);
+    }
+
+    /// Worker `w` fetched a copy of `gid` that is no longer wanted: it is
+    /// released, unless the task is being made again on `w` itself (its
+    /// holder died meanwhile): a `Release` would reach `w` after the
+    /// `Compute` and drop the value it makes (same id), which the
+    /// scheduler would then think it holds (found by the simulator, seeds
+    /// 63205 and 30439). Then it is released once `w` answers about the
+    /// task, if that answer did not leave the value there.
+    fn release_copy(&mut self, w: u32, gid: Gid, out: &mut impl Outbox) {
+        match self.lookup(gid) {
+            Some(s) if self.task(s).state == St::Processing(w) => {
+                let gen = self.task(s).gen;
+                self.retiring.strays.push((s, gen, w));
             }
+            _ => out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] }),
+        }
+    }
+
+    /// Worker `w` answered about `gid`: a copy of it that reached `w`
+    /// while `w` was making it again is released, unless the answer left
+    /// the value there (see `Retiring::strays`).
+    pub(super) fn settle_stray(&mut self, w: u32, gid: Gid, out: &mut impl Outbox) {
+        if self.retiring.strays.is_empty() {
+            return;
+        }
+        let slot = Slot((gid.0 & 0xffff_ffff) as u32);
+        let gen = (gid.0 >> 32) as u32;
+        let Some(i) = self
+            .retiring
+            .strays
+            .iter()
+            .position(|&(s, g, sw)| s == slot && g == gen && sw == w)
+        else {
+            return;
+        };
+        self.retiring.strays.swap_remove(i);
+        let kept = self.lookup(gid).is_some_and(|s| {
+            let t = self.task(s);
+            t.state == St::Memory && t.holders.contains(&w)
+        });
+        if !kept {
+            out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+        }
+    }
+
+    /// If `slot` is an output held on workers, tells its client where to
+    /// fetch it now: its first holder.
+    pub(super) fn announce_moved(&self, slot: Slot, out: &mut impl Outbox) {
+        let t = self.task(slot);
+        let (Some(&h), true) = (t.holders.first(), t.output) else {
+            return;
+        };
+        if let Some(graph) = self.graphs.get(t.graph as usize).and_then(Option::as_ref) {
+            let value = Located::At {
+                gid: t.gid(slot),
+                addr: self.workers[h as usize].info.data_addr.clone(),
+            };
+            out.to_client(
+                graph.client,
+                ToClient::Moved {
+                    graph: graph.no,
+                    task: t.local,
+                    value,
+                },
+            );
         }
     }
 

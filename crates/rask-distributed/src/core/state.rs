@@ -84,7 +84,13 @@ impl Core {
             // Only a task that had not run counts in its inputs' `needed`.
             let counted = matches!(t.state, St::Waiting | St::Ready | St::Processing(_));
             t.state = St::Erred;
-            t.holders.clear();
+            // A dependent already in memory (an input of it was lost, then
+            // failed when made again) lets its holders forget its value
+            // (found by the simulator, seed 5419: it stayed on the worker).
+            let gid = t.gid(s);
+            for w in t.holders.drain(..) {
+                out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+            }
             t.inline = None;
             let (g, local, output, attempt) = (t.graph, t.local, t.output, t.attempts);
             let deps = t.deps();

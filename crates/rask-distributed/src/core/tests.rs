@@ -1015,3 +1015,5 @@ fn a_vectors_parts_are_kept_apart_and_made_again_when_lost() {
 
 /// Retiring workers and adaptive scaling, on this simulator.
 mod retire;
+/// The seeded fault simulator (delays, reordering, crashes, drops).
+mod sim;

@@ -96,21 +96,42 @@ impl Core {
             FromWorker::Join(_) => return Err("a second join message".to_owned()),
             FromWorker::Heartbeat | FromWorker::Coord(_) | FromWorker::Memory(_) => {}
         }
+        // The tasks this message answers about (see `settle_stray`).
+        let answers: smallvec::SmallVec<[Gid; 1]> = match &msg {
+            FromWorker::Finished { gid, .. }
+            | FromWorker::Erred { gid, .. }
+            | FromWorker::Missing { gid, .. } => smallvec::smallvec![*gid],
+            FromWorker::Stolen { gids } => gids.iter().copied().collect(),
+            _ => SmallVec::new(),
+        };
+        let schedule = self.handle_worker_message(w, msg, out);
+        for gid in answers {
+            self.settle_stray(w, gid, out);
+        }
+        if schedule {
+            self.schedule(out);
+        }
+        Ok(())
+    }
+
+    /// `worker_message`, once the message is known to be about tasks
+    /// this scheduler gave out.
+    fn handle_worker_message(&mut self, w: u32, msg: FromWorker, out: &mut impl Outbox) -> bool {
         match msg {
-            FromWorker::Join(_) | FromWorker::Heartbeat => return Ok(()),
+            FromWorker::Join(_) | FromWorker::Heartbeat => return false,
             FromWorker::Coord(req) => {
                 let now = self.now;
                 let peer = super::coord::Peer::Worker(w);
                 self.coord
                     .request(peer, req, now, &mut super::CoordOut(out));
-                return Ok(());
+                return false;
             }
             FromWorker::Memory(sample) => self.memory_sample(w, sample, out),
             FromWorker::Started { gid, thread } => {
                 if let Some(slot) = self.processing_on(gid, w) {
                     self.started(slot, w, thread, out);
                 }
-                return Ok(());
+                return false;
             }
             FromWorker::Finished {
                 gid,
@@ -179,8 +200,7 @@ impl Core {
                 }
             }
         }
-        self.schedule(out);
-        Ok(())
+        true
     }
 
     /// The function of `slot` began to run on `w`'s compute `thread`.
@@ -264,6 +284,7 @@ impl Core {
         }
         wk.alive = false;
         wk.in_flight = 0;
+        self.retiring.strays.retain(|&(_, _, sw)| sw != w);
         wk.queued_us = 0.0;
         wk.stealing = false;
         let sent = std::mem::take(&mut wk.sent);
@@ -322,13 +343,17 @@ impl Core {
                 self.enter_waiting(slot, out);
             }
         }
-        // Values it held.
+        // Values it held. An output that another worker still holds
+        // (copied off a retiring one) is announced there: its client may
+        // have been told this one (found by the simulator, seed 5278).
         for i in 0..self.tasks.len() {
             let t = &mut self.tasks[i];
             if t.state == St::Memory && t.holders.contains(&w) {
                 t.holders.retain(|h| *h != w);
                 if !t.has_value() {
                     self.lost(Slot(i as u32), out);
+                } else if t.output && t.inline.is_none() {
+                    self.announce_moved(Slot(i as u32), out);
                 }
             }
         }

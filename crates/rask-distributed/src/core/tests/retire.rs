@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-/// An outbox that also records closed connections.
+/// An outbox that also records closed connections (the fault simulator
+/// uses it too).
 #[derive(Default)]
-struct Out {
-    to_workers: Vec<(WorkerIx, ToWorker)>,
-    to_clients: Vec<(ClientIx, ToClient)>,
-    closed: Vec<WorkerIx>,
+pub(super) struct Out {
+    pub(super) to_workers: Vec<(WorkerIx, ToWorker)>,
+    pub(super) to_clients: Vec<(ClientIx, ToClient)>,
+    pub(super) closed: Vec<WorkerIx>,
 }
 
 impl Outbox for Out {
