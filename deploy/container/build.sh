@@ -29,7 +29,7 @@ if [ -z "$binary" ]; then
     else
         cargo build -q -p rask-cli
     fi
-    binary=target/$profile/rask
+    binary=${CARGO_TARGET_DIR:-target}/$profile/rask
 fi
 
 ctx=$(mktemp -d /tmp/rask-image.XXXXXX)

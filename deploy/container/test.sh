@@ -39,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 step "1. build (FROM scratch)"
-deploy/container/build.sh --binary target/debug/rask --tag "$tag" >/dev/null
+deploy/container/build.sh --binary "${CARGO_TARGET_DIR:-target}/debug/rask" --tag "$tag" >/dev/null
 size=$(podman image inspect "$tag" --format '{{.Size}}')
 entry=$(podman image inspect "$tag" --format '{{json .Config.Entrypoint}}')
 layers=$(podman image inspect "$tag" --format '{{len .RootFS.Layers}}')

@@ -17,4 +17,4 @@ fi
 # The rask binary, to check the manifests' arguments against (the
 # features `cargo test --workspace` built with, so its build is reused).
 cargo test -q --workspace --test slurm --no-run 2>/dev/null
-exec "$venv/bin/python" deploy/kubernetes/check.py . target/debug/rask
+exec "$venv/bin/python" deploy/kubernetes/check.py . "${CARGO_TARGET_DIR:-target}/debug/rask"

@@ -101,7 +101,7 @@ step "1. SlurmCluster: compute, scale, retire, a crash, adapt, teardown"
 # `--workspace`: the features `cargo test --workspace` built with, so its
 # build is reused (the `rask` binary comes with the test).
 cargo test -q --workspace --test slurm --no-run 2>/dev/null
-rask="$root/target/debug/rask"
+rask="${CARGO_TARGET_DIR:-$root/target}/debug/rask"
 if timeout 600 cargo test -q --workspace --test slurm -- --ignored --nocapture --test-threads 1; then
     passed=$((passed + 1))
 else

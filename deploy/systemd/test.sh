@@ -22,7 +22,7 @@ need_packages systemd
 
 # The features `cargo test --workspace` built with (its build is reused).
 cargo test -q --workspace --test slurm --no-run 2>/dev/null
-rask="$root/target/debug/rask"
+rask="${CARGO_TARGET_DIR:-$root/target}/debug/rask"
 
 D=$(mktemp -d /tmp/rask-systemd.XXXXXX)
 pids=()
