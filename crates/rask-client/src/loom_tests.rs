@@ -24,7 +24,7 @@ fn cell(key: &'static str, deps: Vec<Arc<Cell>>, opts: TaskOptions) -> Arc<Cell>
         0,
         Key::new(key),
         deps,
-        Body::External,
+        Body::External(None),
         opts,
         None,
     )
@@ -152,7 +152,10 @@ fn loom_a_timeout_races_the_result() {
     // exactly one does, and the state says which.
     model("cell: timeout vs result", || {
         let opts = TaskOptions {
-            timeout: Some(Duration::from_secs(1)),
+            task: rask_core::TaskOptions {
+                timeout: Some(Duration::from_secs(1)),
+                ..rask_core::TaskOptions::default()
+            },
             ..TaskOptions::default()
         };
         let a = cell("a", vec![], opts);
