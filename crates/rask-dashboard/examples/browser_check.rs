@@ -143,18 +143,11 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
         "Number(document.body.dataset.updates || 0) >= 2",
         Duration::from_secs(30),
     )?;
-    let done = |cdp: &mut Cdp| -> Res<u64> {
-        let v =
-            cdp.eval("document.querySelector('.count.done b').textContent.replace(/,/g, '')")?;
-        v.as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or(format!("no done count: {v}"))
-    };
     let updates0 = cdp.eval("Number(document.body.dataset.updates)")?;
-    let done0 = done(&mut cdp)?;
+    let done0 = done_count(&mut cdp)?;
     std::thread::sleep(Duration::from_secs(2));
     let updates1 = cdp.eval("Number(document.body.dataset.updates)")?;
-    let done1 = done(&mut cdp)?;
+    let done1 = done_count(&mut cdp)?;
     println!("  dashboard: updates {updates0} -> {updates1}, tasks done {done0} -> {done1}");
     if updates1.as_f64() <= updates0.as_f64() {
         return Err(format!(
@@ -242,6 +235,14 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
     Ok(())
 }
 
+/// The dashboard's count of finished tasks.
+fn done_count(cdp: &mut Cdp) -> Res<u64> {
+    let v = cdp.eval("document.querySelector('.count.done b').textContent.replace(/,/g, '')")?;
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or(format!("no done count: {v}"))
+}
+
 /// Starts `rask ARGS` with its output lines sent to a channel.
 fn started(
     rask: &Path,
@@ -315,18 +316,11 @@ fn cluster(rask: &Path, out: &Path, cdp: &mut Cdp) -> Res<()> {
         "Number(document.querySelector('.count.done b').textContent.replace(/,/g, '')) > 0",
         Duration::from_secs(60),
     )?;
-    let done = |cdp: &mut Cdp| -> Res<u64> {
-        let v =
-            cdp.eval("document.querySelector('.count.done b').textContent.replace(/,/g, '')")?;
-        v.as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or(format!("no done count: {v}"))
-    };
     let updates0 = cdp.eval("Number(document.body.dataset.updates)")?;
-    let done0 = done(cdp)?;
+    let done0 = done_count(cdp)?;
     std::thread::sleep(Duration::from_millis(1500));
     let updates1 = cdp.eval("Number(document.body.dataset.updates)")?;
-    let done1 = done(cdp)?;
+    let done1 = done_count(cdp)?;
     println!(
         "  cluster dashboard: updates {updates0} -> {updates1}, tasks done {done0} -> {done1}"
     );
