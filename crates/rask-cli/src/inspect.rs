@@ -46,7 +46,8 @@ pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<i32> {
 }
 
 pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<i32> {
-    let path = format!("/api/explain?key={}", percent(&args.key));
+    let key = percent_encoding::utf8_percent_encode(&args.key, percent_encoding::NON_ALPHANUMERIC);
+    let path = format!("/api/explain?key={key}");
     let body = get(&args.address, &path)?;
     if args.json {
         println!("{body}");
@@ -62,19 +63,6 @@ pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<i32> {
         .unwrap_or(body);
     eprintln!("rask explain: {why}");
     Ok(1)
-}
-
-/// The key as a query value: everything but unreserved characters escaped.
-fn percent(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// GETs `path` from `address` and returns the body (any status: the
