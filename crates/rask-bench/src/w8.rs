@@ -36,44 +36,17 @@ fn fill_and_sum(n: u64) -> f64 {
 pub(crate) fn run(mib: u64, repeat: usize) -> anyhow::Result<serde_json::Value> {
     let pool = Client::try_processes(rask::LocalOptions::new(2, 1, rask::Transport::Local))
         .context("starting the workers")?;
-    let n = mib * (1 << 20) / 8;
-    let bytes = (n * 8) as f64;
-    let expected: f64 = (0..n).map(|i| (i % 1024) as f64).sum();
-    let (mut transfer, mut local, mut mem) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..=repeat {
-        let t0 = Instant::now();
-        let s = fill_and_sum::delayed(n).compute(&pool)?;
-        let in_place = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let v: Vec<f64> = fill::delayed(n).compute(&pool)?;
-        let got = sum::delayed(v).compute(&pool)?;
-        let moved = t1.elapsed().as_secs_f64();
-        if s != expected || got != expected {
-            bail!("wrong W8 sums {s} / {got}, expected {expected}");
-        }
-        let src: Vec<f64> = (0..n).map(|i| i as f64).collect();
-        let t2 = Instant::now();
-        let copy = src.clone();
-        let copy_s = t2.elapsed().as_secs_f64();
-        drop((src, copy));
-        if i > 0 {
-            transfer.push((moved - in_place).max(1e-9));
-            local.push(in_place);
-            mem.push(copy_s);
-        }
-    }
-    let (transfer_s, local_s, mem_s) = (median(transfer), median(local), median(mem));
-    Ok(json!({
-        "workload": "W8",
-        "system": "rask-processes",
-        "allocator": crate::alloc::name(),
-        "mib": mib,
-        "repeats": repeat,
-        "in_place_s": round(local_s, 4),
-        "transfer_s": round(transfer_s, 4),
-        "gb_per_s": round(bytes / transfer_s / 1e9, 3),
-        "mem_gb_per_s": round(bytes / mem_s / 1e9, 3),
-    }))
+    measure(
+        "W8",
+        "rask-processes",
+        mib,
+        repeat,
+        |n| Ok(fill_and_sum::delayed(n).compute(&pool)?),
+        |n| {
+            let v: Vec<f64> = fill::delayed(n).compute(&pool)?;
+            Ok(sum::delayed(v).compute(&pool)?)
+        },
+    )
 }
 
 /// W8c: a task on worker `local-0` of a local cluster (2 workers, 1 thread
@@ -82,22 +55,47 @@ pub(crate) fn run(mib: u64, repeat: usize) -> anyhow::Result<serde_json::Value> 
 /// the move alone. The median of `repeat` runs after a warm-up.
 pub(crate) fn run_cluster(mib: u64, repeat: usize) -> anyhow::Result<serde_json::Value> {
     let client = Client::local_cluster(2, 1).context("starting the cluster")?;
+    measure(
+        "W8c",
+        "rask-distributed",
+        mib,
+        repeat,
+        |n| {
+            Ok(fill_and_sum::delayed(n)
+                .workers(&["local-1"])
+                .compute(&client)?)
+        },
+        |n| {
+            let v = fill::delayed(n).workers(&["local-0"]);
+            Ok(sum::delayed(v).workers(&["local-1"]).compute(&client)?)
+        },
+    )
+}
+
+/// Runs `in_place` (make and sum in one task: its sum) and `moved` (make in one task, sum in another: its sum) `repeat` times
+/// after a warm-up, with a plain copy of the same size beside them, and
+/// reports the medians (module docs).
+fn measure(
+    workload: &str,
+    system: &str,
+    mib: u64,
+    repeat: usize,
+    in_place: impl Fn(u64) -> anyhow::Result<f64>,
+    moved: impl Fn(u64) -> anyhow::Result<f64>,
+) -> anyhow::Result<serde_json::Value> {
     let n = mib * (1 << 20) / 8;
     let bytes = (n * 8) as f64;
     let expected: f64 = (0..n).map(|i| (i % 1024) as f64).sum();
     let (mut transfer, mut local, mut mem) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..=repeat {
         let t0 = Instant::now();
-        let s = fill_and_sum::delayed(n)
-            .workers(&["local-1"])
-            .compute(&client)?;
-        let in_place = t0.elapsed().as_secs_f64();
+        let s = in_place(n)?;
+        let in_place_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let v = fill::delayed(n).workers(&["local-0"]);
-        let got = sum::delayed(v).workers(&["local-1"]).compute(&client)?;
-        let moved = t1.elapsed().as_secs_f64();
+        let got = moved(n)?;
+        let moved_s = t1.elapsed().as_secs_f64();
         if s != expected || got != expected {
-            bail!("wrong W8c sums {s} / {got}, expected {expected}");
+            bail!("wrong {workload} sums {s} / {got}, expected {expected}");
         }
         let src: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let t2 = Instant::now();
@@ -105,15 +103,15 @@ pub(crate) fn run_cluster(mib: u64, repeat: usize) -> anyhow::Result<serde_json:
         let copy_s = t2.elapsed().as_secs_f64();
         drop((src, copy));
         if i > 0 {
-            transfer.push((moved - in_place).max(1e-9));
-            local.push(in_place);
+            transfer.push((moved_s - in_place_s).max(1e-9));
+            local.push(in_place_s);
             mem.push(copy_s);
         }
     }
     let (transfer_s, local_s, mem_s) = (median(transfer), median(local), median(mem));
     Ok(json!({
-        "workload": "W8c",
-        "system": "rask-distributed",
+        "workload": workload,
+        "system": system,
         "allocator": crate::alloc::name(),
         "mib": mib,
         "repeats": repeat,
