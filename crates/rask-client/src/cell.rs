@@ -443,7 +443,7 @@ impl Cell {
         }
         let attempt = self.attempt.fetch_add(1, Ordering::AcqRel) + 1;
         if let Some(ev) = &self.events {
-            let at = Instant::now();
+            let at = rask_core::clock::now();
             self.lock().started = Some(at);
             ev.emit(&Event::TaskStarted {
                 run: RunId(0),
@@ -527,7 +527,7 @@ impl Cell {
         match r {
             Ok(v) => {
                 if let Some(ev) = &self.events {
-                    let finished = Instant::now();
+                    let finished = rask_core::clock::now();
                     let started = self.lock().started.unwrap_or(finished);
                     ev.emit(&Event::TaskFinished {
                         run: RunId(0),

@@ -18,7 +18,9 @@
 //!    and cluster workers report the process as the worker and its compute
 //!    thread as the thread. Times are the client's clock (`Instant`s of this
 //!    process), converted from what a remote worker measured.
-//! 7. `RunStarted` carries the run's plan (keys and dependencies) where the
+//! 7. Task start and end times are read with [`crate::clock::now`] (a
+//!    counter read, not a system call); other times with `Instant::now()`.
+//! 8. `RunStarted` carries the run's plan (keys and dependencies) where the
 //!    emitter has one, so that a recorder can draw the graph and say what a
 //!    task waits for; it is borrowed for the call only.
 
@@ -212,6 +214,11 @@ impl std::fmt::Debug for EventSink {
 impl EventSink {
     /// A sink over these subscribers.
     pub fn new(subs: Vec<Arc<dyn Subscriber>>) -> Self {
+        if !subs.is_empty() {
+            // Task times come from the cheap clock: calibrate it now, not
+            // in the first run.
+            crate::clock::warm();
+        }
         EventSink { subs: subs.into() }
     }
 

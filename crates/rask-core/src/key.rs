@@ -24,6 +24,18 @@ pub enum Name {
 }
 
 impl Name {
+    /// Which value this is, cheaply: (address, length and variant). Equal
+    /// identities mean equal names; equal names may differ in identity
+    /// (two `Shared` copies of one string).
+    #[inline]
+    pub(crate) fn identity(&self) -> (usize, usize) {
+        match self {
+            Name::Static(s) => (s.as_ptr() as usize, s.len() << 2),
+            Name::Shared(s) => (s.as_ptr() as usize, (s.len() << 2) | 1),
+            Name::TypeName(s) => (s.as_ptr() as usize, (s.len() << 2) | 2),
+        }
+    }
+
     /// The name as it is displayed.
     pub fn as_display(&self) -> std::borrow::Cow<'_, str> {
         match self {

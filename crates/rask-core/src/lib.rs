@@ -13,6 +13,7 @@
 
 mod args;
 mod catch;
+pub mod clock;
 mod compute;
 mod context;
 mod delayed;

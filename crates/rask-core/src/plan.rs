@@ -18,6 +18,8 @@
 //!    dependency edge (an argument used twice counts twice) plus one per time
 //!    `t` was requested as an output.
 
+use std::collections::HashMap;
+
 use crate::error::GraphError;
 use crate::node::NodeRef;
 use crate::{Key, TaskId};
@@ -38,6 +40,10 @@ pub struct Plan {
     outputs: Vec<TaskId>,
     output_tasks: u32,
     units: u32,
+    /// Per task, its name group (see [`Plan::name_groups`]).
+    group: Vec<u32>,
+    /// Per name group, its first task.
+    group_first: Vec<TaskId>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -132,6 +138,63 @@ impl Plan {
     pub fn is_output(&self, t: TaskId) -> bool {
         self.flags[t.index()] & OUTPUT != 0
     }
+
+    /// Per task, its *name group*: tasks whose keys hold the same name value
+    /// share a group (numbered from 0 in task order). Made while lowering,
+    /// when every key is at hand, so that a reader that wants counts per
+    /// key prefix (the recorder, at every run's start) need not visit every
+    /// task's node again. Two groups can show the same name (two copies of
+    /// one runtime string): a reader merges them by name.
+    pub fn name_groups(&self) -> &[u32] {
+        &self.group
+    }
+
+    /// Per name group, its first task (whose key names the group).
+    pub fn group_firsts(&self) -> &[TaskId] {
+        &self.group_first
+    }
+}
+
+/// Slots of the builder's cache of name groups (a power of two).
+const GROUP_SLOTS: usize = 64;
+
+/// Numbers the names of pushed tasks (see [`Plan::name_groups`]): a
+/// direct-mapped cache by name identity, then a map.
+struct Grouper {
+    slots: [(usize, usize, u32); GROUP_SLOTS],
+    map: HashMap<(usize, usize), u32>,
+    group: Vec<u32>,
+    first: Vec<TaskId>,
+}
+
+impl Grouper {
+    fn new(n: usize) -> Self {
+        Grouper {
+            slots: [(0, usize::MAX, 0); GROUP_SLOTS],
+            map: HashMap::new(),
+            group: Vec::with_capacity(n),
+            first: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, t: TaskId, name: &crate::Name) {
+        let id = name.identity();
+        let slot = ((id.0 >> 3) ^ (id.0 >> 11) ^ id.1) & (GROUP_SLOTS - 1);
+        let e = self.slots[slot];
+        let g = if (e.0, e.1) == id {
+            e.2
+        } else {
+            let next = self.first.len() as u32;
+            let g = *self.map.entry(id).or_insert(next);
+            if g == next {
+                self.first.push(t);
+            }
+            self.slots[slot] = (id.0, id.1, g);
+            g
+        };
+        self.group.push(g);
+    }
 }
 
 /// Accumulates a topologically ordered task list and turns it into a [`Plan`].
@@ -139,6 +202,7 @@ pub(crate) struct PlanBuilder {
     nodes: Vec<NodeRef>,
     dep_off: Vec<u32>,
     deps: Vec<TaskId>,
+    groups: Grouper,
 }
 
 impl PlanBuilder {
@@ -149,6 +213,7 @@ impl PlanBuilder {
             nodes: Vec::with_capacity(n),
             dep_off,
             deps: Vec::with_capacity(n * 2),
+            groups: Grouper::new(n),
         }
     }
 
@@ -156,6 +221,7 @@ impl PlanBuilder {
     #[inline]
     pub(crate) fn push(&mut self, node: NodeRef, deps: impl IntoIterator<Item = TaskId>) -> TaskId {
         let id = TaskId(self.nodes.len() as u32);
+        self.groups.push(id, node.key.name());
         self.nodes.push(node);
         self.deps.extend(deps);
         self.dep_off.push(self.deps.len() as u32);
@@ -182,6 +248,7 @@ impl PlanBuilder {
             nodes,
             dep_off,
             deps,
+            groups,
         } = self;
 
         // Dependents in CSR form, by counting sort; ascending dependent id
@@ -252,6 +319,62 @@ impl PlanBuilder {
             outputs,
             output_tasks,
             units,
+            group: groups.group,
+            group_first: groups.first,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{delayed, task, Key, PlanOptions};
+
+    #[test]
+    fn name_groups_number_each_name_once() {
+        fn inc(x: u64) -> u64 {
+            x + 1
+        }
+        fn add(a: u64, b: u64) -> u64 {
+            a + b
+        }
+        fn load() -> u64 {
+            1
+        }
+        // Two runtime copies of one name make two groups of the same name.
+        let l1 = task(Key::indexed(String::from("load"), 0)).delayed(load, ());
+        let l2 = task(Key::indexed(String::from("load"), 1)).delayed(load, ());
+        let mut xs = vec![l1, l2];
+        for _ in 0..3 {
+            xs = xs.iter().map(|x| delayed(inc, (x,))).collect();
+        }
+        let total = delayed(add, (&xs[0], &xs[1]));
+        let plan = total.plan(PlanOptions { fuse: false }).expect("a plan");
+        let groups = plan.name_groups();
+        assert_eq!(groups.len(), plan.len());
+        let firsts = plan.group_firsts();
+        assert_eq!(firsts.len(), 4, "load, load, inc, add");
+        for (g, &t) in firsts.iter().enumerate() {
+            assert_eq!(
+                groups[t.index()] as usize,
+                g,
+                "a group's first task is in it"
+            );
+            assert!(groups[..t.index()].iter().all(|&h| (h as usize) < g));
+        }
+        for (i, &g) in groups.iter().enumerate() {
+            let first = firsts[g as usize];
+            assert_eq!(
+                plan.key(crate::TaskId(i as u32)).name(),
+                plan.key(first).name(),
+                "task {i} is in the group of its name"
+            );
+        }
+        let count = |name: &str| {
+            groups
+                .iter()
+                .filter(|&&g| plan.key(firsts[g as usize]).name().as_display() == name)
+                .count()
+        };
+        assert_eq!((count("load"), count("inc"), count("add")), (2, 6, 1));
     }
 }

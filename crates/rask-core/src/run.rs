@@ -394,7 +394,7 @@ impl Run {
             return None;
         }
         self.task_events().map(|ev| {
-            let at = Instant::now();
+            let at = crate::clock::now();
             ev.emit(&Event::TaskStarted {
                 run: self.id,
                 task: t,
@@ -418,7 +418,7 @@ impl Run {
                 thread: 0,
                 attempt,
                 started,
-                finished: Instant::now(),
+                finished: crate::clock::now(),
                 nbytes: None,
             });
         }

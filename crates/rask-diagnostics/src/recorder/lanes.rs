@@ -116,7 +116,7 @@ struct Writer {
     cache: NameCache,
     chunk: Option<Arc<Chunk>>,
     seq: u64,
-    last_start: Option<(RunId, TaskId, Instant)>,
+    last_start: Option<(RunId, TaskId, Instant, NameId)>,
     run: Option<(RunId, Option<Arc<LiveRun>>)>,
 }
 
@@ -208,34 +208,50 @@ impl Lane<'_> {
     ) {
         self.buf.started_prefix.bump(prefix.0);
         self.buf.started_worker.bump(worker_slot(worker));
-        self.w().last_start = Some((run, task, at));
+        self.w().last_start = Some((run, task, at, prefix));
+    }
+
+    /// The prefix of `key`, looked up once per task: the one found when
+    /// this thread started `task`, if it was the last one it started.
+    #[inline]
+    pub(crate) fn prefix_of(&self, run: RunId, task: TaskId, key: &Key) -> NameId {
+        match self.w().last_start {
+            Some((r, t, _, p)) if r == run && t == task => p,
+            _ => self.prefix(key),
+        }
     }
 
     /// The start of `task` if it was the last one started on this thread.
     #[inline]
     pub(crate) fn start_of(&self, run: RunId, task: TaskId) -> Option<Instant> {
         match self.w().last_start {
-            Some((r, t, s)) if r == run && t == task => Some(s),
+            Some((r, t, s, _)) if r == run && t == task => Some(s),
             _ => None,
         }
     }
 
-    /// The kept graph of `run`, if any (cached per thread).
+    /// Calls `f` with the kept graph of `run`, if any (cached per thread;
+    /// borrowed, so that no reference count shared by the threads is
+    /// touched per event).
     #[inline]
-    pub(crate) fn live(&self, run: RunId) -> Option<Arc<LiveRun>> {
-        let w = self.w();
-        if let Some((r, l)) = &w.run {
-            if *r == run {
-                return l.clone();
-            }
+    pub(crate) fn with_live(&self, run: RunId, f: impl FnOnce(&LiveRun)) {
+        let cached = matches!(&self.w().run, Some((r, _)) if *r == run);
+        if !cached {
+            self.cache_live(run);
         }
+        if let Some((_, Some(l))) = &self.w().run {
+            f(l);
+        }
+    }
+
+    #[cold]
+    fn cache_live(&self, run: RunId) {
         let l = if run == RunId(0) {
             None
         } else {
             self.inner.live_run(run)
         };
-        w.run = Some((run, l.clone()));
-        l
+        self.w().run = Some((run, l));
     }
 
     /// Appends a record (a full chunk is sealed first).

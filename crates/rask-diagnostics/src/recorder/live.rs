@@ -140,29 +140,37 @@ pub(crate) fn capture(
         ended: Vec::new(),
         errors: Mutex::new(HashMap::new()),
     });
-    let mut last = NameId(u32::MAX);
-    for i in 0..n {
-        let t = TaskId(i as u32);
-        let key = plan.key(t);
-        let p = cache.prefix(key, names);
+    // Per name group (made while lowering: no task's node is visited here
+    // but the first of each group, and each task's only when the graph is
+    // kept), its prefix; then counts per group, summed per prefix.
+    let group_prefix: Vec<NameId> = plan
+        .group_firsts()
+        .iter()
+        .map(|&t| cache.prefix(plan.key(t), names))
+        .collect();
+    let mut per_group = vec![0u64; group_prefix.len()];
+    for &g in plan.name_groups() {
+        per_group[g as usize] += 1;
+    }
+    for (g, (&p, &c)) in group_prefix.iter().zip(&per_group).enumerate() {
         let pi = p.0 as usize;
         if pi >= counts.len() {
             counts.resize(pi + 1, 0);
             seen_fn.resize(pi + 1, false);
         }
-        counts[pi] += 1;
-        if p != last {
-            last = p;
-            if !seen_fn[pi] {
-                seen_fn[pi] = true;
-                if let Some(f) = function_of(plan, t) {
-                    summary.functions.push((p, Arc::from(f)));
-                }
+        counts[pi] += c;
+        if !seen_fn[pi] {
+            seen_fn[pi] = true;
+            if let Some(f) = function_of(plan, plan.group_firsts()[g]) {
+                summary.functions.push((p, Arc::from(f)));
             }
         }
-        if let Some(l) = &mut live {
-            let (kind, index) = index_parts(key.index());
-            l.prefix.push(p);
+    }
+    if let Some(l) = &mut live {
+        for (i, &g) in plan.name_groups().iter().enumerate() {
+            let t = TaskId(i as u32);
+            let (kind, index) = index_parts(plan.key(t).index());
+            l.prefix.push(group_prefix[g as usize]);
             l.index.push(index);
             l.kind.push(kind);
             l.dep_off.push(l.deps.len() as u32);

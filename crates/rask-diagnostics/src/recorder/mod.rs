@@ -253,9 +253,9 @@ impl Inner {
                 with_lane(self, |l| {
                     let p = l.prefix(key);
                     l.started(*run, *task, p, worker.0, *at);
-                    if let Some(live) = l.live(*run) {
-                        live.started(*task, worker.0, *attempt, self.ns(*at));
-                    }
+                    l.with_live(*run, |live| {
+                        live.started(*task, worker.0, *attempt, self.ns(*at))
+                    });
                 });
             }
             Event::TaskFinished {
@@ -271,7 +271,7 @@ impl Inner {
             } => {
                 let (st, en) = (self.ns(*started), self.ns(*finished));
                 with_lane(self, |l| {
-                    let p = l.prefix(key);
+                    let p = l.prefix_of(*run, *task, key);
                     let (kind, index) = live::index_parts(key.index());
                     l.push(Packed {
                         start: st,
@@ -284,9 +284,7 @@ impl Inner {
                         attempt: (*attempt).min(u8::MAX as u32) as u8,
                         flags: kind,
                     });
-                    if let Some(live) = l.live(*run) {
-                        live.finished(*task, en);
-                    }
+                    l.with_live(*run, |live| live.finished(*task, en));
                 });
             }
             Event::TaskFailed {
@@ -412,9 +410,7 @@ impl Inner {
                 flags,
             });
             if !retried {
-                if let Some(live) = l.live(run) {
-                    live.failed(task, error, worker.0, at);
-                }
+                l.with_live(run, |live| live.failed(task, error, worker.0, at));
             }
         });
         if !skipped && !retried {
