@@ -186,6 +186,16 @@ impl Scheduler {
                     crate::wire::secret_file(a.port()).display()
                 ))
             })?),
+            (None, Some(a)) => {
+                // This scheduler holds the port now, so a file for it was
+                // left by one that died without removing it: a client
+                // would read a secret that no longer opens anything.
+                let stale = crate::wire::secret_file(a.port());
+                if std::fs::remove_file(&stale).is_ok() {
+                    tracing::info!(file = %stale.display(), "removed a secret file left by a scheduler that is gone");
+                }
+                None
+            }
             _ => None,
         };
         if let Some(f) = &secret_file {

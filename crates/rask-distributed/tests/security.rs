@@ -115,3 +115,32 @@ fn a_client_with_no_secret_to_find_gets_a_typed_error_naming_the_address() {
     assert!(matches!(e, WireError::NoSecret { file: None, .. }), "{e}");
     assert!(e.to_string().contains("192.0.2.1:7000"), "{e}");
 }
+
+/// A scheduler that died without removing its secret file leaves a secret
+/// that opens nothing; the next scheduler on that port (given its own
+/// secret) removes it, so a client with no secret is told it has none
+/// rather than failing the handshake with the stale one.
+#[test]
+fn a_scheduler_removes_the_secret_file_a_dead_one_left_on_its_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let stale = rask_distributed::wire::secret_file(port);
+    std::fs::create_dir_all(stale.parent().expect("dir")).expect("dir");
+    std::fs::write(&stale, "left-by-a-dead-scheduler\n").expect("write");
+    let mut cfg = SchedulerConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        ..SchedulerConfig::default()
+    };
+    cfg.wire = cfg.wire.with_secret(Secret::new("the-live-one"));
+    let s = Scheduler::start(cfg).expect("start");
+    assert!(s.secret_file().is_none(), "it was given its secret");
+    assert!(!stale.exists(), "{} was removed", stale.display());
+    let e = Connection::connect(&s.addr().to_string(), WireConfig::default()).unwrap_err();
+    assert!(
+        matches!(e, Error::Wire(WireError::NoSecret { .. })),
+        "a client with no secret is told so: {e:?}"
+    );
+}

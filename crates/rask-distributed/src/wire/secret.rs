@@ -16,7 +16,9 @@
 //!    one; it is read only if it is a plain file owned by this user that no
 //!    one else may read. Anything else is treated as no file (and logged).
 //! 3. The file is removed when the scheduler that wrote it stops (a crashed
-//!    scheduler's file is replaced by the next one on that port).
+//!    scheduler's file is replaced by the next one on that port, or removed
+//!    by it when that one was given its secret: a file for a port that a
+//!    live scheduler holds is its own or none).
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
