@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Core, Slot, St};
+use super::ix::Ix;
+use super::{Core, FuncIx, Slot, St};
 
 /// Cost of a task whose function was never seen finishing (Dask's
 /// `unknown-task-duration` default, 500 ms).
@@ -197,10 +198,10 @@ impl Core {
                     if t.inline.is_none() {
                         r.held_bytes += t.nbytes;
                         for &h in &t.holders {
-                            bytes[h as usize] += t.nbytes;
+                            bytes[h.index()] += t.nbytes;
                         }
                         if let [h] = t.holders[..] {
-                            only[h as usize] += t.nbytes;
+                            only[h.index()] += t.nbytes;
                         }
                     }
                     3
@@ -238,13 +239,13 @@ impl Core {
     }
 
     /// What one task of function `func` is assumed to cost (rule 1).
-    fn adapt_cost(&self, func: u32) -> f64 {
-        self.durations.of(func).unwrap_or(UNKNOWN_ADAPT_US)
+    fn adapt_cost(&self, func: FuncIx) -> f64 {
+        self.durations.of(func.0).unwrap_or(UNKNOWN_ADAPT_US)
     }
 
     /// Task `slot` ran for `micros` (its `Finished`).
     pub(super) fn observe(&mut self, slot: Slot, micros: u64) {
-        let f = self.task(slot).func as usize;
+        let f = self.task(slot).func.index();
         let d = &mut self.durations.by_func;
         if d.len() <= f {
             d.resize(f + 1, (0.0, 0.0));

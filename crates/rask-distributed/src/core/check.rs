@@ -27,7 +27,7 @@ impl Core {
                         "task {slot} is ready with {not_in_memory} inputs missing"
                     ))
                 }
-                St::Processing(w) if !self.workers[w as usize].alive => {
+                St::Processing(w) if !self.workers[w].alive => {
                     return Err(format!("task {slot} is processing on dead worker {w}"))
                 }
                 St::Memory if !t.has_value() => {
@@ -38,7 +38,7 @@ impl Core {
             if t.state != St::Memory && (t.inline.is_some() || !t.holders.is_empty()) {
                 return Err(format!("task {slot} holds a value in state {:?}", t.state));
             }
-            if let Some(h) = t.holders.iter().find(|&&h| !self.workers[h as usize].alive) {
+            if let Some(h) = t.holders.iter().find(|&&h| !self.workers[h].alive) {
                 return Err(format!("task {slot} is held by dead worker {h}"));
             }
         }

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::{Arg, ClientIx, Core, Graph, Outbox, Slot, St, Task, NO_FUNC, UNKNOWN_US};
+use super::{
+    Arg, ClientIx, Core, FuncIx, Graph, GraphIx, Outbox, Slot, St, Task, WorkerIx, NO_FUNC,
+    UNKNOWN_US,
+};
 use crate::proto::{ArgSpec, GraphNo, TaskSpec, ToClient, ToWorker};
 
 impl Core {
@@ -30,9 +33,9 @@ impl Core {
             return Err(format!("graph {no} was already submitted"));
         }
         // Check the whole graph before touching any state.
-        let mut uses: Vec<u32> = Vec::new();
+        let mut uses: Vec<GraphIx> = Vec::new();
         for (i, s) in specs.iter().enumerate() {
-            if s.func != NO_FUNC && s.func as usize >= funcs.len() {
+            if s.func != crate::proto::NO_FUNC && s.func as usize >= funcs.len() {
                 return Err(format!(
                     "task {i} names function #{} of {}",
                     s.func,
@@ -78,13 +81,10 @@ impl Core {
                 specs.len()
             ));
         }
-        let fmap: Vec<u32> = funcs.into_iter().map(|f| self.intern(f)).collect();
+        let fmap: Vec<FuncIx> = funcs.into_iter().map(|f| self.intern(f)).collect();
         let g = match self.free_graphs.pop() {
             Some(g) => g,
-            None => {
-                self.graphs.push(None);
-                self.graphs.len() as u32 - 1
-            }
+            None => self.graphs.push(None),
         };
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -112,7 +112,7 @@ impl Core {
                     },
                 });
             }
-            let func = if s.func == NO_FUNC {
+            let func = if s.func == crate::proto::NO_FUNC {
                 NO_FUNC
             } else {
                 fmap[s.func as usize]
@@ -177,11 +177,11 @@ impl Core {
             }
         }
         for &u in &uses {
-            if let Some(ug) = self.graphs[u as usize].as_mut() {
+            if let Some(ug) = self.graphs[u].as_mut() {
                 ug.users += 1;
             }
         }
-        self.graphs[g as usize] = Some(Graph {
+        self.graphs[g] = Some(Graph {
             client: c,
             no,
             seq,
@@ -221,14 +221,12 @@ impl Core {
 
     /// The graph index and slot of task `task` of client `c`'s graph
     /// `graph`, which a new graph may use.
-    fn ext_slot(&self, c: ClientIx, graph: GraphNo, task: u32) -> Result<(u32, Slot), String> {
+    fn ext_slot(&self, c: ClientIx, graph: GraphNo, task: u32) -> Result<(GraphIx, Slot), String> {
         let g = *self
             .graph_ix
             .get(&(c, graph))
             .ok_or("that graph was released or never submitted")?;
-        let gr = self.graphs[g as usize]
-            .as_ref()
-            .ok_or("that graph was released")?;
+        let gr = self.graphs[g].as_ref().ok_or("that graph was released")?;
         let slot = *gr
             .tasks
             .get(task as usize)
@@ -239,12 +237,11 @@ impl Core {
         Ok((g, slot))
     }
 
-    fn intern(&mut self, name: String) -> u32 {
+    fn intern(&mut self, name: String) -> FuncIx {
         if let Some(&f) = self.func_ix.get(&name) {
             return f;
         }
-        let f = self.funcs.len() as u32;
-        self.funcs.push(name.clone());
+        let f = self.funcs.push(name.clone());
         self.func_ix.insert(name, f);
         self.func_us.push(UNKNOWN_US);
         f
@@ -252,8 +249,8 @@ impl Core {
 
     /// The client released graph `g`: it is forgotten now, or once no later
     /// graph uses it.
-    pub(super) fn release_graph(&mut self, g: u32, out: &mut impl Outbox) {
-        let Some(graph) = self.graphs[g as usize].as_mut() else {
+    pub(super) fn release_graph(&mut self, g: GraphIx, out: &mut impl Outbox) {
+        let Some(graph) = self.graphs[g].as_mut() else {
             return;
         };
         graph.released = true;
@@ -265,10 +262,10 @@ impl Core {
     /// Frees every slot of graph `g`, takes back its tasks queued on workers
     /// and releases its values; the graphs it used lose a user (and are forgotten too if released and unused: a
     /// loop, not a recursion, since persisted graphs can chain).
-    fn forget_graph(&mut self, g: u32, out: &mut impl Outbox) {
+    fn forget_graph(&mut self, g: GraphIx, out: &mut impl Outbox) {
         let mut todo = vec![g];
         while let Some(g) = todo.pop() {
-            let Some(graph) = self.graphs[g as usize].take() else {
+            let Some(graph) = self.graphs[g].take() else {
                 continue;
             };
             self.free_graphs.push(g);
@@ -291,7 +288,7 @@ impl Core {
             // (`Steal`: the worker answers `Stolen` with those it still had,
             // and runs none of them), so a graph its client left does not
             // keep the workers busy.
-            let mut queued: Vec<(u32, crate::proto::Gid)> = graph
+            let mut queued: Vec<(WorkerIx, crate::proto::Gid)> = graph
                 .tasks
                 .iter()
                 .filter_map(|&slot| match self.task(slot).state {
@@ -304,13 +301,13 @@ impl Core {
             queued.sort_unstable_by_key(|q| q.0);
             for run in queued.chunk_by(|a, b| a.0 == b.0) {
                 let gids = run.iter().map(|q| q.1).collect();
-                out.to_worker(super::WorkerIx(run[0].0), ToWorker::Steal { gids });
+                out.to_worker(run[0].0, ToWorker::Steal { gids });
             }
             for &slot in &graph.tasks {
                 let t = &mut self.tasks[slot.ix()];
                 let gid = t.gid(slot);
                 for &w in &t.holders {
-                    out.to_worker(super::WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+                    out.to_worker(w, ToWorker::Release { gids: vec![gid] });
                 }
                 t.holders.clear();
                 t.inline = None;
@@ -323,7 +320,7 @@ impl Core {
                 self.free.push(slot);
             }
             for u in graph.uses {
-                if let Some(ug) = self.graphs[u as usize].as_mut() {
+                if let Some(ug) = self.graphs[u].as_mut() {
                     ug.users = ug.users.saturating_sub(1);
                     if ug.released && ug.users == 0 {
                         todo.push(u);

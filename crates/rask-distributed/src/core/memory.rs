@@ -21,8 +21,9 @@
 
 use std::cmp::Reverse;
 
+use super::ix::Ix;
 use super::placement::{pick, Candidate};
-use super::{Arg, Core, Outbox, ReadyKey, Slot, St, Worker, WorkerIx};
+use super::{Arg, Core, FuncIx, Outbox, ReadyKey, Slot, St, Worker, WorkerIx};
 use crate::proto::{MemorySample, ToClient};
 
 /// The core's memory state (a field of [`Core`]).
@@ -44,14 +45,19 @@ impl Worker {
 
 impl Core {
     /// Worker `w`'s memory sample (rules 1 and 2).
-    pub(super) fn memory_sample(&mut self, w: u32, sample: MemorySample, out: &mut impl Outbox) {
-        let was = self.workers[w as usize].paused;
-        self.workers[w as usize].paused = sample.paused;
+    pub(super) fn memory_sample(
+        &mut self,
+        w: WorkerIx,
+        sample: MemorySample,
+        out: &mut impl Outbox,
+    ) {
+        let was = self.workers[w].paused;
+        self.workers[w].paused = sample.paused;
         for c in self.watchers() {
             out.to_client(
                 c,
                 ToClient::WorkerSample {
-                    worker: w,
+                    worker: w.0,
                     sample: sample.clone(),
                 },
             );
@@ -63,12 +69,11 @@ impl Core {
 
     /// Asks paused worker `w` for its tasks that have not started, if some
     /// other live worker is not paused (rule 1).
-    fn give_back_unstarted(&mut self, w: u32, out: &mut impl Outbox) {
+    fn give_back_unstarted(&mut self, w: WorkerIx, out: &mut impl Outbox) {
         let elsewhere = self
             .workers
-            .iter()
             .enumerate()
-            .any(|(i, wk)| i != w as usize && wk.alive && !wk.paused);
+            .any(|(i, wk)| i != w && wk.alive && !wk.paused);
         if elsewhere {
             self.steal_back(w, out);
         }
@@ -76,8 +81,8 @@ impl Core {
 
     /// Notes the size of a result of function `func` (a vector's parts,
     /// which have no function, are not counted).
-    pub(super) fn note_result_bytes(&mut self, func: u32, nbytes: u64) {
-        let f = func as usize;
+    pub(super) fn note_result_bytes(&mut self, func: FuncIx, nbytes: u64) {
+        let f = func.index();
         if f >= self.func_us.len() {
             return;
         }
@@ -101,7 +106,7 @@ impl Core {
         }
         self.mem
             .func_bytes
-            .get(t.func as usize)
+            .get(t.func.index())
             .copied()
             .flatten()
             .is_some_and(|b| b >= self.cfg.queue_root_bytes as f64)
@@ -115,7 +120,7 @@ impl Core {
         }
         let sat = self.cfg.worker_saturation;
         cands.retain(|c| {
-            let wk = &self.workers[c.index as usize];
+            let wk = &self.workers[c.index];
             wk.in_flight < wk.root_slots(sat)
         });
         cands.is_empty()
@@ -160,7 +165,7 @@ impl Core {
 
     /// Whether worker `w` said it is paused.
     pub fn worker_paused(&self, w: WorkerIx) -> bool {
-        self.workers.get(w.0 as usize).is_some_and(|wk| wk.paused)
+        self.workers.get(w).is_some_and(|wk| wk.paused)
     }
 }
 

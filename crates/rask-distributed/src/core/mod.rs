@@ -72,6 +72,7 @@ mod adapt;
 mod check;
 pub mod coord;
 mod graphs;
+mod ix;
 mod memory;
 mod placement;
 mod retire;
@@ -81,7 +82,10 @@ mod steal;
 mod workers;
 
 pub use adapt::{desired_workers, ClusterReport, Load, WorkerReport};
+pub use ix::WorkerIx;
 pub use placement::Placement;
+
+use ix::{FuncIx, GraphIx, IxVec};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -97,9 +101,6 @@ use crate::proto::{
 /// A connected client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientIx(pub u32);
-/// A worker (never reused within a scheduler's life).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct WorkerIx(pub u32);
 
 /// A task's slot in the core's slab (reused once its graph is forgotten;
 /// a [`Gid`] adds the slot's generation).
@@ -179,7 +180,8 @@ impl Default for CoreConfig {
     }
 }
 
-const NO_FUNC: u32 = crate::proto::NO_FUNC;
+/// The function of a task that names none (a closure: it cannot run here).
+const NO_FUNC: FuncIx = FuncIx(crate::proto::NO_FUNC);
 /// Assumed duration of a function never seen finishing.
 const UNKNOWN_US: f64 = 100.0;
 
@@ -187,7 +189,7 @@ const UNKNOWN_US: f64 = 100.0;
 enum St {
     Waiting,
     Ready,
-    Processing(u32),
+    Processing(WorkerIx),
     Memory,
     Erred,
     Released,
@@ -210,9 +212,9 @@ type Deps = SmallVec<[Slot; 4]>;
 #[derive(Debug)]
 struct Task {
     gen: u32,
-    graph: u32,
+    graph: GraphIx,
     local: u32,
-    func: u32,
+    func: FuncIx,
     state: St,
     output: bool,
     /// The current attempt has started on its worker.
@@ -229,7 +231,7 @@ struct Task {
     nbytes: u64,
     args: Box<[Arg]>,
     dependents: SmallVec<[Slot; 2]>,
-    holders: SmallVec<[u32; 1]>,
+    holders: SmallVec<[WorkerIx; 1]>,
     inline: Option<Arc<Vec<u8>>>,
     opts: Option<Box<TaskOpts>>,
     /// A part: the item of its one input's vector.
@@ -278,7 +280,7 @@ struct Graph {
     /// any does, a released graph is kept.
     users: u32,
     /// Earlier graphs this one uses.
-    uses: Vec<u32>,
+    uses: Vec<GraphIx>,
     /// The client released it (forgotten once `users` is zero).
     released: bool,
 }
@@ -348,18 +350,18 @@ pub struct Core {
     cfg: CoreConfig,
     tasks: Vec<Task>,
     free: Vec<Slot>,
-    graphs: Vec<Option<Graph>>,
-    free_graphs: Vec<u32>,
-    graph_ix: HashMap<(ClientIx, GraphNo), u32>,
+    graphs: IxVec<GraphIx, Option<Graph>>,
+    free_graphs: Vec<GraphIx>,
+    graph_ix: HashMap<(ClientIx, GraphNo), GraphIx>,
     next_seq: u64,
     ready: BinaryHeap<ReadyKey>,
     /// Ready tasks no live worker may run, and since when.
     unrunnable: Vec<(Slot, u32, Instant)>,
-    workers: Vec<Worker>,
-    names: HashMap<String, u32>,
-    funcs: Vec<String>,
-    func_ix: HashMap<String, u32>,
-    func_us: Vec<f64>,
+    workers: IxVec<WorkerIx, Worker>,
+    names: HashMap<String, WorkerIx>,
+    funcs: IxVec<FuncIx, String>,
+    func_ix: HashMap<String, FuncIx>,
+    func_us: IxVec<FuncIx, f64>,
     clients: Vec<ClientState>,
     turn: u32,
     /// Locks, queues, variables... (`coord/`).
@@ -383,17 +385,17 @@ impl Core {
             cfg,
             tasks: Vec::new(),
             free: Vec::new(),
-            graphs: Vec::new(),
+            graphs: IxVec::default(),
             free_graphs: Vec::new(),
             graph_ix: HashMap::new(),
             next_seq: 0,
             ready: BinaryHeap::new(),
             unrunnable: Vec::new(),
-            workers: Vec::new(),
+            workers: IxVec::default(),
             names: HashMap::new(),
-            funcs: Vec::new(),
+            funcs: IxVec::default(),
             func_ix: HashMap::new(),
-            func_us: Vec::new(),
+            func_us: IxVec::default(),
             clients: Vec::new(),
             turn: 0,
             coord: coord::Coord::new(),
@@ -446,8 +448,8 @@ impl Core {
     /// The live worker named `name` whose process is `pid`.
     pub fn find_worker(&self, name: &str, pid: u32) -> Option<WorkerIx> {
         let &w = self.names.get(name)?;
-        let wk = &self.workers[w as usize];
-        (wk.alive && wk.info.pid == pid).then_some(WorkerIx(w))
+        let wk = &self.workers[w];
+        (wk.alive && wk.info.pid == pid).then_some(w)
     }
 
     /// Live workers.
@@ -528,12 +530,12 @@ impl Core {
                 if let Some(cs) = self.clients.get_mut(c.0 as usize) {
                     cs.watch_workers = true;
                 }
-                for (i, w) in self.workers.iter().enumerate() {
+                for (i, w) in self.workers.enumerate() {
                     if w.alive {
                         out.to_client(
                             c,
                             ToClient::WorkerJoined {
-                                worker: i as u32,
+                                worker: i.0,
                                 name: w.info.name.clone(),
                                 threads: w.info.threads,
                             },
@@ -573,7 +575,7 @@ impl Core {
     }
 
     /// The task `gid` names if it is processing on worker `w`.
-    fn processing_on(&self, gid: Gid, w: u32) -> Option<Slot> {
+    fn processing_on(&self, gid: Gid, w: WorkerIx) -> Option<Slot> {
         self.lookup(gid)
             .filter(|&s| self.tasks[s.ix()].state == St::Processing(w))
     }
@@ -590,7 +592,7 @@ impl Core {
     /// wants every task's events.
     fn graph_of(&self, s: Slot) -> Option<&Graph> {
         self.graphs
-            .get(self.tasks[s.ix()].graph as usize)
+            .get(self.tasks[s.ix()].graph)
             .and_then(Option::as_ref)
     }
 }

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::WorkerIx;
+
 /// How the scheduler spreads tasks over workers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Placement {
@@ -43,7 +45,7 @@ impl std::str::FromStr for Placement {
 /// What a policy sees of one candidate worker.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Candidate {
-    pub(crate) index: u32,
+    pub(crate) index: WorkerIx,
     pub(crate) in_flight: u32,
     pub(crate) threads: u32,
     pub(crate) weight: u32,
@@ -72,8 +74,8 @@ pub(crate) fn pick(policy: Placement, cands: &[Candidate], turn: &mut u32) -> us
     match policy {
         Placement::RoundRobin => {
             // The first candidate at or after the cursor, cyclically.
-            let at = cands.iter().position(|c| c.index >= *turn).unwrap_or(0);
-            *turn = cands[at].index + 1;
+            let at = cands.iter().position(|c| c.index.0 >= *turn).unwrap_or(0);
+            *turn = cands[at].index.0 + 1;
             at
         }
         Placement::LeastLoaded => by(&|c| c.in_flight as f64 / c.threads.max(1) as f64),
@@ -90,7 +92,7 @@ mod tests {
 
     fn c(index: u32, in_flight: u32, queued_us: f64, missing_bytes: u64) -> Candidate {
         Candidate {
-            index,
+            index: WorkerIx(index),
             in_flight,
             threads: 2,
             weight: 2,

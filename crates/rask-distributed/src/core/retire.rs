@@ -39,11 +39,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::ix::Ix;
 use super::{Core, Outbox, Slot, St, WorkerIx};
 use crate::proto::{Gid, Located, ToClient, ToWorker};
 
 /// Fetchers asked to copy one value before it is given up (rule 3).
 pub(super) const MAX_TRIES: u32 = 3;
+
+/// `Copy::to` of a copy to be asked again of another worker.
+const NOBODY: WorkerIx = WorkerIx(u32::MAX);
 
 /// At most one scan of the task table this often while workers retire.
 pub(super) const STEP_EVERY: Duration = Duration::from_millis(50);
@@ -53,7 +57,7 @@ pub(super) const STEP_EVERY: Duration = Duration::from_millis(50);
 struct Copy {
     gen: u32,
     /// The worker asked to fetch it.
-    to: u32,
+    to: WorkerIx,
     tries: u32,
 }
 
@@ -61,7 +65,7 @@ struct Copy {
 #[derive(Debug, Default)]
 pub(super) struct Retiring {
     /// The workers retiring.
-    workers: Vec<u32>,
+    workers: Vec<WorkerIx>,
     /// Values being copied, by task.
     copies: HashMap<Slot, Copy>,
     /// Values given up after [`MAX_TRIES`] (task, generation).
@@ -70,7 +74,7 @@ pub(super) struct Retiring {
     /// again there (task, generation, worker): released once the worker
     /// answers about the task, unless that answer left the value there
     /// (`settle_stray`).
-    pub(super) strays: Vec<(Slot, u32, u32)>,
+    pub(super) strays: Vec<(Slot, u32, WorkerIx)>,
     /// When the next step may scan.
     next_step: Option<Instant>,
 }
@@ -84,20 +88,19 @@ impl Core {
             let Some(&w) = self.names.get(name) else {
                 continue;
             };
-            let wk = &self.workers[w as usize];
+            let wk = &self.workers[w];
             if !wk.alive || wk.retiring {
                 continue;
             }
             let others = self
                 .workers
-                .iter()
                 .enumerate()
-                .any(|(i, o)| i != w as usize && o.alive && !o.retiring);
+                .any(|(i, o)| i != w && o.alive && !o.retiring);
             if !others {
                 refused.push(name.clone());
                 continue;
             }
-            self.workers[w as usize].retiring = true;
+            self.workers[w].retiring = true;
             self.retiring.workers.push(w);
         }
         self.retiring.next_step = None;
@@ -116,13 +119,13 @@ impl Core {
         self.retiring.next_step = Some(self.now + STEP_EVERY);
         let mut keep = Vec::new();
         for w in std::mem::take(&mut self.retiring.workers) {
-            let wk = &self.workers[w as usize];
+            let wk = &self.workers[w];
             if !wk.alive {
                 continue;
             }
             if !self.workers.iter().any(|o| o.alive && !o.retiring) {
                 // Rule 5: everyone else died meanwhile.
-                self.workers[w as usize].retiring = false;
+                self.workers[w].retiring = false;
                 continue;
             }
             self.steal_back(w, out);
@@ -135,17 +138,17 @@ impl Core {
             return;
         }
         let pending = self.copy_off(out);
-        let leaving: Vec<u32> = self
+        let leaving: Vec<WorkerIx> = self
             .retiring
             .workers
             .iter()
             .copied()
-            .filter(|&w| self.workers[w as usize].in_flight == 0 && !pending.contains(&w))
+            .filter(|&w| self.workers[w].in_flight == 0 && !pending.contains(&w))
             .collect();
         for w in leaving {
             self.retiring.workers.retain(|&x| x != w);
-            self.worker_gone(WorkerIx(w), "was retired", Some(&[]), out);
-            out.close_worker(WorkerIx(w));
+            self.worker_gone(w, "was retired", Some(&[]), out);
+            out.close_worker(w);
         }
         if self.retiring.workers.is_empty() {
             self.retiring.copies.clear();
@@ -156,8 +159,8 @@ impl Core {
     /// Rule 1: asks retiring worker `w` to give back what it has not
     /// started (once per round trip); also for paused workers
     /// (`memory.rs`).
-    pub(super) fn steal_back(&mut self, w: u32, out: &mut impl Outbox) {
-        let wk = &self.workers[w as usize];
+    pub(super) fn steal_back(&mut self, w: WorkerIx, out: &mut impl Outbox) {
+        let wk = &self.workers[w];
         if wk.stealing || wk.in_flight == 0 {
             return;
         }
@@ -171,8 +174,8 @@ impl Core {
             .map(|&(s, _)| self.task(s).gid(s))
             .collect();
         if !gids.is_empty() {
-            self.workers[w as usize].stealing = true;
-            out.to_worker(WorkerIx(w), ToWorker::Steal { gids });
+            self.workers[w].stealing = true;
+            out.to_worker(w, ToWorker::Steal { gids });
         }
     }
 
@@ -180,26 +183,22 @@ impl Core {
     /// and that is not being copied; returns the retiring workers that
     /// must stay for now (a value still to copy, or a task elsewhere that
     /// may still fetch from them).
-    fn copy_off(&mut self, out: &mut impl Outbox) -> Vec<u32> {
+    fn copy_off(&mut self, out: &mut impl Outbox) -> Vec<WorkerIx> {
         let n = self.workers.len();
         let mut bytes = vec![0u64; n];
         let mut todo: Vec<Slot> = Vec::new();
-        let mut pending: Vec<u32> = Vec::new();
+        let mut pending: Vec<WorkerIx> = Vec::new();
         let workers = &self.workers;
         for t in self.tasks.iter_mut() {
             if t.state != St::Memory || t.inline.is_some() {
                 continue;
             }
             for &h in &t.holders {
-                bytes[h as usize] += t.nbytes;
+                bytes[h.index()] += t.nbytes;
             }
             // Tasks sent from now on fetch from the first holder: a
             // worker that stays, where there is one (rule 6).
-            if let Some(k) = t
-                .holders
-                .iter()
-                .position(|&h| !workers[h as usize].retiring)
-            {
+            if let Some(k) = t.holders.iter().position(|&h| !workers[h].retiring) {
                 t.holders.swap(0, k);
             }
         }
@@ -211,8 +210,7 @@ impl Core {
                     // holder it was pointed at.
                     for d in t.deps() {
                         for &h in &self.task(d).holders {
-                            if h != x && self.workers[h as usize].retiring && !pending.contains(&h)
-                            {
+                            if h != x && self.workers[h].retiring && !pending.contains(&h) {
                                 pending.push(h);
                             }
                         }
@@ -221,10 +219,7 @@ impl Core {
                 }
                 _ => continue,
             }
-            let safe = t
-                .holders
-                .iter()
-                .any(|&h| !self.workers[h as usize].retiring);
+            let safe = t.holders.iter().any(|&h| !self.workers[h].retiring);
             if safe || self.retiring.given_up.contains(&(Slot(i as u32), t.gen)) {
                 continue;
             }
@@ -240,7 +235,7 @@ impl Core {
                 let t = self.task(slot);
                 (t.gen, t.nbytes, t.holders[0])
             };
-            let fetching = |c: &Copy| self.workers.get(c.to as usize).is_some_and(|x| x.alive);
+            let fetching = |c: &Copy| self.workers.get(c.to).is_some_and(|x| x.alive);
             let tries = match self.retiring.copies.get(&slot) {
                 Some(c) if c.gen == gen && fetching(c) => continue,
                 Some(c) if c.gen == gen => c.tries,
@@ -251,19 +246,19 @@ impl Core {
                 self.retiring.given_up.push((slot, gen));
                 continue;
             }
-            let Some(to) = (0..n as u32)
-                .filter(|&w| {
-                    let wk = &self.workers[w as usize];
-                    wk.alive && !wk.retiring
-                })
-                .min_by_key(|&w| bytes[w as usize])
+            let Some(to) = self
+                .workers
+                .enumerate()
+                .filter(|(_, wk)| wk.alive && !wk.retiring)
+                .map(|(w, _)| w)
+                .min_by_key(|&w| bytes[w.index()])
             else {
                 continue;
             };
-            bytes[to as usize] += nbytes;
+            bytes[to.index()] += nbytes;
             let gid = self.task(slot).gid(slot);
-            let addr = self.workers[from as usize].info.data_addr.clone();
-            out.to_worker(WorkerIx(to), ToWorker::Fetch { gid, addr });
+            let addr = self.workers[from].info.data_addr.clone();
+            out.to_worker(to, ToWorker::Fetch { gid, addr });
             self.retiring.copies.insert(
                 slot,
                 Copy {
@@ -280,7 +275,7 @@ impl Core {
     /// (`nbytes`), or could not get it (rule 3).
     pub(super) fn fetched(
         &mut self,
-        w: u32,
+        w: WorkerIx,
         gid: crate::proto::Gid,
         nbytes: Option<u64>,
         out: &mut impl Outbox,
@@ -300,7 +295,7 @@ impl Core {
         if nbytes.is_none() {
             // Asked again, of another worker, at the next step.
             if let Some(c) = self.retiring.copies.get_mut(&slot) {
-                c.to = u32::MAX;
+                c.to = NOBODY;
             }
             return;
         }
@@ -326,20 +321,20 @@ impl Core {
     /// scheduler would then think it holds (found by the simulator, seeds
     /// 63205 and 30439). Then it is released once `w` answers about the
     /// task, if that answer did not leave the value there.
-    fn release_copy(&mut self, w: u32, gid: Gid, out: &mut impl Outbox) {
+    fn release_copy(&mut self, w: WorkerIx, gid: Gid, out: &mut impl Outbox) {
         match self.lookup(gid) {
             Some(s) if self.task(s).state == St::Processing(w) => {
                 let gen = self.task(s).gen;
                 self.retiring.strays.push((s, gen, w));
             }
-            _ => out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] }),
+            _ => out.to_worker(w, ToWorker::Release { gids: vec![gid] }),
         }
     }
 
     /// Worker `w` answered about `gid`: a copy of it that reached `w`
     /// while `w` was making it again is released, unless the answer left
     /// the value there (see `Retiring::strays`).
-    pub(super) fn settle_stray(&mut self, w: u32, gid: Gid, out: &mut impl Outbox) {
+    pub(super) fn settle_stray(&mut self, w: WorkerIx, gid: Gid, out: &mut impl Outbox) {
         if self.retiring.strays.is_empty() {
             return;
         }
@@ -359,7 +354,7 @@ impl Core {
             t.state == St::Memory && t.holders.contains(&w)
         });
         if !kept {
-            out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+            out.to_worker(w, ToWorker::Release { gids: vec![gid] });
         }
     }
 
@@ -370,10 +365,10 @@ impl Core {
         let (Some(&h), true) = (t.holders.first(), t.output) else {
             return;
         };
-        if let Some(graph) = self.graphs.get(t.graph as usize).and_then(Option::as_ref) {
+        if let Some(graph) = self.graphs.get(t.graph).and_then(Option::as_ref) {
             let value = Located::At {
                 gid: t.gid(slot),
-                addr: self.workers[h as usize].info.data_addr.clone(),
+                addr: self.workers[h].info.data_addr.clone(),
             };
             out.to_client(
                 graph.client,
@@ -391,7 +386,7 @@ impl Core {
         self.retiring
             .workers
             .iter()
-            .map(|&w| self.workers[w as usize].info.name.clone())
+            .map(|&w| self.workers[w].info.name.clone())
             .collect()
     }
 }

@@ -13,6 +13,7 @@
 
 use std::cmp::Reverse;
 
+use super::ix::Ix;
 use super::placement::{pick, Candidate};
 use super::{Arg, Core, Outbox, Placement, Slot, St, Task, Worker, WorkerIx, NO_FUNC};
 use crate::proto::{ArgSource, Failure, ToWorker};
@@ -124,7 +125,7 @@ impl Core {
     pub(super) fn candidates(&self, slot: Slot, cands: &mut Vec<Candidate>) {
         cands.clear();
         let t = self.task(slot);
-        for (i, w) in self.workers.iter().enumerate() {
+        for (i, w) in self.workers.enumerate() {
             if !w.alive || !w.has_room(&self.cfg) || !may_ever_run(t, w) {
                 continue;
             }
@@ -138,14 +139,14 @@ impl Core {
                         Arg::Dep(d) => Some(self.task(*d)),
                         _ => None,
                     })
-                    .filter(|d| d.inline.is_none() && !d.holders.contains(&(i as u32)))
+                    .filter(|d| d.inline.is_none() && !d.holders.contains(&i))
                     .map(|d| d.nbytes)
                     .sum()
             } else {
                 0
             };
             cands.push(Candidate {
-                index: i as u32,
+                index: i,
                 in_flight: w.in_flight,
                 threads: w.info.threads,
                 weight: w.info.weight,
@@ -155,7 +156,7 @@ impl Core {
         }
     }
 
-    pub(super) fn send(&mut self, slot: Slot, w: u32, out: &mut impl Outbox) {
+    pub(super) fn send(&mut self, slot: Slot, w: WorkerIx, out: &mut impl Outbox) {
         let t = self.task(slot);
         let gid = t.gid(slot);
         let func = t.func;
@@ -194,7 +195,7 @@ impl Core {
                         ArgSource::Here(dg)
                     } else {
                         // Invariant: in memory, so held somewhere.
-                        let h = dt.holders.first().copied().unwrap_or(w) as usize;
+                        let h = dt.holders.first().copied().unwrap_or(w);
                         ArgSource::There {
                             gid: dg,
                             addr: self.workers[h].info.data_addr.clone(),
@@ -203,26 +204,26 @@ impl Core {
                 }
             });
         }
-        let est = self.func_us[func as usize];
-        let wk = &mut self.workers[w as usize];
-        if wk.defined.len() <= func as usize {
-            wk.defined.resize(func as usize + 1, false);
+        let est = self.func_us[func];
+        let wk = &mut self.workers[w];
+        if wk.defined.len() <= func.index() {
+            wk.defined.resize(func.index() + 1, false);
         }
-        if !wk.defined[func as usize] {
-            wk.defined[func as usize] = true;
+        if !wk.defined[func.index()] {
+            wk.defined[func.index()] = true;
             out.to_worker(
-                WorkerIx(w),
+                w,
                 ToWorker::Define {
-                    func,
-                    name: self.funcs[func as usize].clone(),
+                    func: func.0,
+                    name: self.funcs[func].clone(),
                 },
             );
         }
         out.to_worker(
-            WorkerIx(w),
+            w,
             ToWorker::Compute {
                 gid,
-                func,
+                func: func.0,
                 args,
                 timeout_ms,
                 attempt,
@@ -247,8 +248,8 @@ impl Core {
     }
 
     /// Worker `w` answered about a task it was sent: it leaves its window.
-    pub(super) fn answered(&mut self, w: u32, slot: Option<Slot>) {
-        let wk = &mut self.workers[w as usize];
+    pub(super) fn answered(&mut self, w: WorkerIx, slot: Option<Slot>) {
+        let wk = &mut self.workers[w];
         wk.in_flight = wk.in_flight.saturating_sub(1);
         if let Some(slot) = slot {
             let t = &self.tasks[slot.ix()];

@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::sync::Arc;
 
-use super::{Core, Outbox, Slot, St, WorkerIx};
+use super::{Core, GraphIx, Outbox, Slot, St, WorkerIx};
 use crate::proto::{Failure, Located, PartOut, ToClient, ToWorker};
 
 impl Core {
@@ -63,7 +63,7 @@ impl Core {
         t.state = St::Ready;
         t.started = false;
         let (prio, gen, local, g) = (t.priority(), t.gen, t.local, t.graph);
-        let seq = self.graphs[g as usize].as_ref().map_or(0, |g| g.seq);
+        let seq = self.graphs[g].as_ref().map_or(0, |g| g.seq);
         self.ready.push(Reverse((
             -i64::from(prio),
             (seq << 32) | u64::from(local),
@@ -89,13 +89,13 @@ impl Core {
             // (found by the simulator, seed 5419: it stayed on the worker).
             let gid = t.gid(s);
             for w in t.holders.drain(..) {
-                out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+                out.to_worker(w, ToWorker::Release { gids: vec![gid] });
             }
             t.inline = None;
             let (g, local, output, attempt) = (t.graph, t.local, t.output, t.attempts);
             let deps = t.deps();
             let dependents = t.dependents.clone();
-            if let Some(graph) = self.graphs[g as usize].as_ref() {
+            if let Some(graph) = self.graphs[g].as_ref() {
                 if let Some(failure) = failure {
                     out.to_client(
                         graph.client,
@@ -157,8 +157,8 @@ impl Core {
         self.enter_waiting(slot, out);
     }
 
-    pub(super) fn output_settled(&mut self, g: u32, out: &mut impl Outbox) {
-        if let Some(graph) = self.graphs[g as usize].as_mut() {
+    pub(super) fn output_settled(&mut self, g: GraphIx, out: &mut impl Outbox) {
+        if let Some(graph) = self.graphs[g].as_mut() {
             graph.outputs_left = graph.outputs_left.saturating_sub(1);
             if graph.outputs_left == 0 {
                 out.to_client(graph.client, ToClient::GraphDone { graph: graph.no });
@@ -179,7 +179,7 @@ impl Core {
         let t = &mut self.tasks[slot.ix()];
         let gid = t.gid(slot);
         for w in t.holders.drain(..) {
-            out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+            out.to_worker(w, ToWorker::Release { gids: vec![gid] });
         }
         t.inline = None;
         t.state = St::Released;
@@ -195,7 +195,7 @@ impl Core {
             }
             let gid = t.gid(v);
             for w in self.task_mut(v).holders.drain(..) {
-                out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] });
+                out.to_worker(w, ToWorker::Release { gids: vec![gid] });
             }
             self.task_mut(v).inline = None;
             self.lost(v, out);
@@ -207,7 +207,7 @@ impl Core {
     pub(super) fn finished_parts(
         &mut self,
         v: Slot,
-        w: u32,
+        w: WorkerIx,
         thread: u32,
         outs: Vec<PartOut>,
         out: &mut impl Outbox,
@@ -221,7 +221,7 @@ impl Core {
                 Some(part) => self.finished(part, w, thread, p.nbytes, 0, p.inline, out),
                 // Made meanwhile elsewhere, or no longer wanted.
                 None if p.inline.is_none() => {
-                    out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![p.gid] })
+                    out.to_worker(w, ToWorker::Release { gids: vec![p.gid] })
                 }
                 None => {}
             }
@@ -233,7 +233,7 @@ impl Core {
     pub(super) fn finished(
         &mut self,
         slot: Slot,
-        w: u32,
+        w: WorkerIx,
         thread: u32,
         nbytes: u64,
         micros: u64,
@@ -256,24 +256,24 @@ impl Core {
                 t.holders.push(w);
             }
         }
-        let f = t.func as usize;
+        let f = t.func;
         if let Some(us) = self.func_us.get_mut(f) {
             *us = 0.8 * *us + 0.2 * micros as f64;
         }
-        self.note_result_bytes(f as u32, nbytes);
+        self.note_result_bytes(f, nbytes);
         let t = &self.tasks[slot.ix()];
         let (g, local, output, needed, attempt) =
             (t.graph, t.local, t.output, t.needed, t.attempts.max(1));
         let gid = t.gid(slot);
         let deps = t.deps();
         let dependents = t.dependents.clone();
-        if let Some(graph) = self.graphs[g as usize].as_ref() {
+        if let Some(graph) = self.graphs[g].as_ref() {
             if output || graph.events {
                 let value = output.then(|| match &t.inline {
                     Some(b) => Located::Inline(b.as_ref().clone()),
                     None => Located::At {
                         gid,
-                        addr: self.workers[w as usize].info.data_addr.clone(),
+                        addr: self.workers[w].info.data_addr.clone(),
                     },
                 });
                 out.to_client(
@@ -281,7 +281,7 @@ impl Core {
                     ToClient::Finished {
                         graph: graph.no,
                         task: local,
-                        worker: w,
+                        worker: w.0,
                         thread,
                         attempt,
                         micros,
@@ -331,7 +331,7 @@ impl Core {
             if self.task(slot).output {
                 // Its `Finished` was sent; the client will be told again.
                 let g = self.task(slot).graph;
-                if let Some(graph) = self.graphs[g as usize].as_mut() {
+                if let Some(graph) = self.graphs[g].as_mut() {
                     graph.outputs_left += 1;
                 }
             }

@@ -4,7 +4,7 @@
 //! with the ones it really gave back (`Stolen`), which go back to the ready
 //! heap.
 
-use super::{Core, Outbox, St, WorkerIx};
+use super::{Core, Outbox, St};
 use crate::proto::ToWorker;
 
 impl Core {
@@ -17,19 +17,21 @@ impl Core {
         if !idle {
             return;
         }
-        let Some(v) = (0..self.workers.len() as u32)
+        let Some(v) = self
+            .workers
+            .ids()
             .filter(|&w| {
-                let wk = &self.workers[w as usize];
+                let wk = &self.workers[w];
                 wk.alive && !wk.stealing && wk.in_flight > wk.info.threads.max(1) + 1
             })
             .max_by_key(|&w| {
-                let wk = &self.workers[w as usize];
+                let wk = &self.workers[w];
                 wk.in_flight - wk.info.threads.max(1)
             })
         else {
             return;
         };
-        let wk = &self.workers[v as usize];
+        let wk = &self.workers[v];
         let want = ((wk.in_flight - wk.info.threads.max(1)) / 2).max(1) as usize;
         let mut gids = Vec::with_capacity(want);
         for &(slot, gen) in wk.sent.iter().rev() {
@@ -42,8 +44,8 @@ impl Core {
             }
         }
         if !gids.is_empty() {
-            self.workers[v as usize].stealing = true;
-            out.to_worker(WorkerIx(v), ToWorker::Steal { gids });
+            self.workers[v].stealing = true;
+            out.to_worker(v, ToWorker::Steal { gids });
         }
     }
 }

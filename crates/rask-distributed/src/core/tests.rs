@@ -966,7 +966,7 @@ fn a_vectors_parts_are_kept_apart_and_made_again_when_lost() {
         let mut tasks = vec![spec(0, vec![lit(7)], None)];
         for k in 0..4u32 {
             tasks.push(TaskSpec {
-                func: NO_FUNC,
+                func: crate::proto::NO_FUNC,
                 args: vec![ArgSpec::Dep(0)],
                 opts: None,
                 part: Some(k),

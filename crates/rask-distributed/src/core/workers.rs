@@ -18,18 +18,18 @@ impl Core {
         out: &mut impl Outbox,
     ) -> Result<WorkerIx, String> {
         if let Some(&w) = self.names.get(&info.name) {
-            if self.workers[w as usize].alive {
+            if self.workers[w].alive {
                 return Err(format!(
                     "a worker named `{}` is already connected",
                     info.name
                 ));
             }
         }
-        let w = self.workers.len() as u32;
+        let w = WorkerIx(self.workers.len() as u32);
         self.names.insert(info.name.clone(), w);
         let res = info.resources.len();
         out.to_worker(
-            WorkerIx(w),
+            w,
             ToWorker::Welcome {
                 inline_max: self.cfg.inline_max,
             },
@@ -38,7 +38,7 @@ impl Core {
             out.to_client(
                 c,
                 ToClient::WorkerJoined {
-                    worker: w,
+                    worker: w.0,
                     name: info.name.clone(),
                     threads: info.threads,
                 },
@@ -58,7 +58,7 @@ impl Core {
         });
         self.unpark_unrunnable();
         self.schedule(out);
-        Ok(WorkerIx(w))
+        Ok(w)
     }
 
     pub(super) fn watchers(&self) -> Vec<ClientIx> {
@@ -77,8 +77,7 @@ impl Core {
         msg: FromWorker,
         out: &mut impl Outbox,
     ) -> Result<(), String> {
-        let w = w.0;
-        if !self.workers.get(w as usize).is_some_and(|wk| wk.alive) {
+        if !self.workers.get(w).is_some_and(|wk| wk.alive) {
             return Ok(());
         }
         match &msg {
@@ -116,12 +115,17 @@ impl Core {
 
     /// `worker_message`, once the message is known to be about tasks
     /// this scheduler gave out.
-    fn handle_worker_message(&mut self, w: u32, msg: FromWorker, out: &mut impl Outbox) -> bool {
+    fn handle_worker_message(
+        &mut self,
+        w: WorkerIx,
+        msg: FromWorker,
+        out: &mut impl Outbox,
+    ) -> bool {
         match msg {
             FromWorker::Join(_) | FromWorker::Heartbeat => return false,
             FromWorker::Coord(req) => {
                 let now = self.now;
-                let peer = super::coord::Peer::Worker(w);
+                let peer = super::coord::Peer::Worker(w.0);
                 self.coord
                     .request(peer, req, now, &mut super::CoordOut(out));
                 return false;
@@ -155,7 +159,7 @@ impl Core {
                     }
                     // A task released or moved meanwhile: drop its value.
                     None if inline.is_none() => {
-                        out.to_worker(WorkerIx(w), ToWorker::Release { gids: vec![gid] })
+                        out.to_worker(w, ToWorker::Release { gids: vec![gid] })
                     }
                     None => {}
                 }
@@ -189,7 +193,7 @@ impl Core {
             FromWorker::Fetched { gid, nbytes } => self.fetched(w, gid, Some(nbytes), out),
             FromWorker::NotFetched { gid } => self.fetched(w, gid, None, out),
             FromWorker::Stolen { gids } => {
-                self.workers[w as usize].stealing = false;
+                self.workers[w].stealing = false;
                 for gid in gids {
                     let slot = self.processing_on(gid, w);
                     self.answered(w, slot);
@@ -204,7 +208,7 @@ impl Core {
     }
 
     /// The function of `slot` began to run on `w`'s compute `thread`.
-    fn started(&mut self, slot: Slot, w: u32, thread: u32, out: &mut impl Outbox) {
+    fn started(&mut self, slot: Slot, w: WorkerIx, thread: u32, out: &mut impl Outbox) {
         let t = self.task_mut(slot);
         if t.started {
             return;
@@ -219,7 +223,7 @@ impl Core {
                     ToClient::Started {
                         graph: g.no,
                         task: local,
-                        worker: w,
+                        worker: w.0,
                         thread,
                         attempt,
                     },
@@ -240,7 +244,7 @@ impl Core {
         }
         let h = mt.holders.remove(0);
         out.to_worker(
-            WorkerIx(h),
+            h,
             ToWorker::Release {
                 gids: vec![missing],
             },
@@ -275,8 +279,7 @@ impl Core {
         started: Option<&[Gid]>,
         out: &mut impl Outbox,
     ) {
-        let w = w.0;
-        let Some(wk) = self.workers.get_mut(w as usize) else {
+        let Some(wk) = self.workers.get_mut(w) else {
             return;
         };
         if !wk.alive {
@@ -291,19 +294,19 @@ impl Core {
         let name = wk.info.name.clone();
         // What its tasks held (locks, queue items...) is released first.
         self.coord
-            .peer_gone(super::coord::Peer::Worker(w), &mut super::CoordOut(out));
+            .peer_gone(super::coord::Peer::Worker(w.0), &mut super::CoordOut(out));
         for c in self.watchers() {
             out.to_client(
                 c,
                 ToClient::WorkerLost {
-                    worker: w,
+                    worker: w.0,
                     name: name.clone(),
                     why: why.to_owned(),
                 },
             );
         }
         let max = self.cfg.max_deaths;
-        let threads = self.workers[w as usize].info.threads.max(1) as usize;
+        let threads = self.workers[w].info.threads.max(1) as usize;
         // Its tasks, from what was sent there (each appears once with its
         // current generation; stale entries are skipped), oldest first.
         let mut mine: SmallVec<[Slot; 64]> = SmallVec::new();

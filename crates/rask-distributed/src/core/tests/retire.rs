@@ -299,7 +299,7 @@ fn random_graphs_with_workers_retired_at_random_give_the_answer_and_recompute_no
             let moved = sim.deliver();
             // Workers the core let go have exited: their values are gone.
             for w in &mut sim.workers {
-                if w.alive && !sim.core.workers[w.ix.0 as usize].alive {
+                if w.alive && !sim.core.workers[w.ix].alive {
                     w.alive = false;
                     w.held.clear();
                     w.queue.clear();

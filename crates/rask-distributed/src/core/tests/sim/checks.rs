@@ -109,7 +109,7 @@ impl FaultSim {
                     continue;
                 }
                 let gx = *in_core.unwrap_or_else(|| panic!("graph {} lost", g.no));
-                kept += self.core.graphs[gx as usize].as_ref().unwrap().tasks.len();
+                kept += self.core.graphs[gx].as_ref().unwrap().tasks.len();
                 assert!(g.complete(), "client {ci}'s graph {} never completed", g.no);
                 for &o in &g.outputs {
                     let got = g.values.get(&o);
@@ -157,7 +157,7 @@ impl FaultSim {
             for gid in w.store.keys() {
                 let held = self.core.lookup(*gid).is_some_and(|s| {
                     let t = self.core.task(s);
-                    t.state == St::Memory && t.holders.contains(&w.ix.0)
+                    t.state == St::Memory && t.holders.contains(&w.ix)
                 });
                 assert!(
                     held,
