@@ -540,7 +540,11 @@ fn async_forms() {
         queue.put(&7).unwrap();
         assert_eq!(f.result().unwrap(), 7, "{tag}");
         let var = Variable::<u64>::new(format!("{l}/v")).on(&c);
-        assert_eq!(var.get().unwrap(), Some(7), "{tag}: written with the release");
+        assert_eq!(
+            var.get().unwrap(),
+            Some(7),
+            "{tag}: written with the release"
+        );
         // The task's lease ended with it; the dropped wait took nothing.
         assert!(lock.try_acquire().unwrap().is_some(), "{tag}");
         assert!(queue.try_get().unwrap().is_none(), "{tag}");

@@ -43,11 +43,12 @@ fn locked_var_adds(lock: String, var: String, k: u64) -> Result<u64, rask::coord
 #[rask::task]
 fn read_under(lock: String, var: String, ms: u64) -> String {
     let (l, v) = (Lock::new(lock), Variable::<u64>::new(var));
-    match l.acquire_and_get_timeout(&v, Duration::from_millis(ms)) {
+    let what = match l.acquire_and_get_timeout(&v, Duration::from_millis(ms)) {
         Ok(held) => format!("read {:?}", held.value()),
         Err(e) if matches!(e.kind, ErrorKind::TimedOut(_)) => "timed out".to_owned(),
         Err(e) => e.to_string(),
-    }
+    };
+    what
 }
 
 /// Panics holding lock `lock` (taken with `var`), before writing.
@@ -224,7 +225,11 @@ pub(crate) fn locked_vars(c: &Client, _: Kind) -> Outcome {
     let r = read_under::delayed(lock.to_owned(), var.to_owned(), 5000)
         .compute(c)
         .map_err(s)?;
-    eq(r.as_str(), "read Some(500)", "the value given back with the lock")?;
+    eq(
+        r.as_str(),
+        "read Some(500)",
+        "the value given back with the lock",
+    )?;
     // A task that fails holding it frees it, and writes nothing.
     let failed = fail_under::delayed(lock.to_owned(), var.to_owned()).compute(c);
     check(failed.is_err(), || format!("the failing task: {failed:?}"))?;
