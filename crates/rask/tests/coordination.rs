@@ -246,26 +246,10 @@ fn lock_holders_killed() {
     fs::remove_file(dir.join("violations")).unwrap();
     leave(&dir);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let k = killer(&c, Duration::from_millis(100), 9, stop.clone());
     let tasks: Vec<Delayed<u64>> = (0..12)
         .map(|_| sections::delayed(d.clone(), "L".to_owned(), 10, true))
         .collect();
-    let done = c.get(&tasks);
-    stop.store(true, Ordering::SeqCst);
-    let kills = k.join().unwrap();
-    done.unwrap();
-    assert_eq!(violations(&dir), "", "mutual exclusion broke");
-    assert!(kills >= 3, "only {kills} kills");
-    let count = Variable::<u64>::new("L/count")
-        .on(&c)
-        .get()
-        .unwrap()
-        .unwrap();
-    // Attempts killed mid-way ran some sections twice.
-    assert!(count >= 120, "{count} sections of 120");
-    println!("    {kills} workers killed, {count} sections for 120");
-    let _ = fs::remove_dir_all(&dir);
+    sections_killed(&c, &dir, &tasks, "L/count");
 }
 
 /// As `lock_holders_killed`, in the combined form, over TCP.
@@ -273,25 +257,32 @@ fn combined_lock_holders_killed() {
     let c = deployment(3, rask::Transport::Tcp);
     let dir = scratch("combined");
     let d = dir.to_string_lossy().into_owned();
-    let stop = Arc::new(AtomicBool::new(false));
-    let k = killer(&c, Duration::from_millis(100), 9, stop.clone());
     let tasks: Vec<Delayed<u64>> = (0..12)
         .map(|_| sections_combined::delayed(d.clone(), "LC".to_owned(), 10))
         .collect();
-    let done = c.get(&tasks);
+    sections_killed(&c, &dir, &tasks, "LC/count");
+}
+
+/// Runs `tasks` (12 x 10 critical sections noted in `dir`, counted in
+/// variable `count`) while workers are killed: no overlap, every section.
+fn sections_killed(c: &Client, dir: &Path, tasks: &[Delayed<u64>], count: &str) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let k = killer(c, Duration::from_millis(100), 9, stop.clone());
+    let done = c.get(tasks);
     stop.store(true, Ordering::SeqCst);
     let kills = k.join().unwrap();
     done.unwrap();
-    assert_eq!(violations(&dir), "", "mutual exclusion broke");
+    assert_eq!(violations(dir), "", "mutual exclusion broke");
     assert!(kills >= 3, "only {kills} kills");
-    let count = Variable::<u64>::new("LC/count")
-        .on(&c)
+    let count = Variable::<u64>::new(count)
+        .on(c)
         .get()
         .unwrap()
         .unwrap();
+    // Attempts killed mid-way ran some sections twice.
     assert!(count >= 120, "{count} sections of 120");
     println!("    {kills} workers killed, {count} sections for 120");
-    let _ = fs::remove_dir_all(&dir);
+    let _ = fs::remove_dir_all(dir);
 }
 
 fn permit_holders_killed() {
