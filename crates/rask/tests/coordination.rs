@@ -274,11 +274,7 @@ fn sections_killed(c: &Client, dir: &Path, tasks: &[Delayed<u64>], count: &str) 
     done.unwrap();
     assert_eq!(violations(dir), "", "mutual exclusion broke");
     assert!(kills >= 3, "only {kills} kills");
-    let count = Variable::<u64>::new(count)
-        .on(c)
-        .get()
-        .unwrap()
-        .unwrap();
+    let count = Variable::<u64>::new(count).on(c).get().unwrap().unwrap();
     // Attempts killed mid-way ran some sections twice.
     assert!(count >= 120, "{count} sections of 120");
     println!("    {kills} workers killed, {count} sections for 120");
