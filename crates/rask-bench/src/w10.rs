@@ -6,6 +6,13 @@
 //! it back. The final value must be T*K. Starting the cluster is not timed;
 //! the first run is reported (`first_us_per_op`, cold: as the reference's
 //! single run) and the median of `repeat` more (`us_per_op`).
+//!
+//! A section is written the fastest way a user would: the lock taken with
+//! the variable's value and given back with the new one
+//! (`Lock::acquire_and_get`, `LockedVar::set_and_release`: one round trip).
+//! The same sections written as separate calls (`acquire`, `get`, `set`,
+//! drop: two round trips) are measured too, `repeat` times after the
+//! others (`separate_us_per_op`).
 
 use std::time::Instant;
 
@@ -16,9 +23,22 @@ use serde_json::json;
 
 use crate::{median, peak_rss_mib, round};
 
-/// K critical sections: lock, read, add one, write, unlock.
+/// K critical sections: lock and read, add one, write and unlock.
 #[rask::task]
 fn critical(i: u64, k: u64) -> Result<u64, rask::coord::Error> {
+    let lock = Lock::new("w10");
+    let count = Variable::<u64>::new("w10-count");
+    for _ in 0..k {
+        let held = lock.acquire_and_get(&count)?;
+        let v = held.value().copied().unwrap_or(0);
+        held.set_and_release(&(v + 1))?;
+    }
+    Ok(i)
+}
+
+/// The same sections as separate calls: lock, read, add one, write, unlock.
+#[rask::task]
+fn critical_separate(i: u64, k: u64) -> Result<u64, rask::coord::Error> {
     let lock = Lock::new("w10");
     let count = Variable::<u64>::new("w10-count");
     for _ in 0..k {
@@ -41,11 +61,19 @@ fn reads(n: u64) -> Result<f64, rask::coord::Error> {
     Ok(1e6 * t0.elapsed().as_secs_f64() / n as f64)
 }
 
-/// One timed run: seconds.
-fn once(client: &Client, t: u64, k: u64) -> anyhow::Result<f64> {
+/// One timed run (the combined form, or the separate calls): seconds.
+fn once(client: &Client, t: u64, k: u64, separate: bool) -> anyhow::Result<f64> {
     let count = Variable::<u64>::new("w10-count").on(client);
     count.set(&0)?;
-    let tasks: Vec<Delayed<u64>> = (0..t).map(|i| critical::delayed(i, k)).collect();
+    let tasks: Vec<Delayed<u64>> = (0..t)
+        .map(|i| {
+            if separate {
+                critical_separate::delayed(i, k)
+            } else {
+                critical::delayed(i, k)
+            }
+        })
+        .collect();
     let t0 = Instant::now();
     client.get(&tasks).context("running the tasks")?;
     let dt = t0.elapsed().as_secs_f64();
@@ -63,11 +91,15 @@ pub(crate) fn run(t: u64, k: u64, repeat: usize) -> anyhow::Result<serde_json::V
         Client::connect_with(&cluster.addr().to_string(), cluster.wire()).context("connecting")?;
     let start_s = t0.elapsed().as_secs_f64();
     let sections = (t * k) as f64;
-    let first = once(&client, t, k)?;
+    let first = once(&client, t, k, false)?;
     let times = (0..repeat)
-        .map(|_| once(&client, t, k))
+        .map(|_| once(&client, t, k, false))
         .collect::<anyhow::Result<Vec<f64>>>()?;
     let seconds = median(times);
+    let separate = (0..repeat)
+        .map(|_| once(&client, t, k, true))
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    let separate = median(separate);
     let read_us = reads::delayed(2000).compute(&client)?;
     Ok(json!({
         "workload": "W10",
@@ -83,6 +115,9 @@ pub(crate) fn run(t: u64, k: u64, repeat: usize) -> anyhow::Result<serde_json::V
         "first_us_per_op": round(1e6 * first / sections, 2),
         "seconds": round(seconds, 5),
         "us_per_op": round(1e6 * seconds / sections, 2),
+        "form": "acquire_and_get + set_and_release",
+        "separate_seconds": round(separate, 5),
+        "separate_us_per_op": round(1e6 * separate / sections, 2),
         "final": t * k,
         "task_read_us": round(read_us, 2),
         "peak_rss_mib": peak_rss_mib(),

@@ -720,6 +720,11 @@ const SCENARIOS: &[Scenario] = &[
         conformance_coord::locks,
     ),
     (
+        "coord_lock_var",
+        "a lock taken with a variable, given back with its new value",
+        conformance_coord::locked_vars,
+    ),
+    (
         "coord_semaphore",
         "semaphores cap holders",
         conformance_coord::semaphores,

@@ -110,6 +110,24 @@ fn sections(dir: String, name: String, k: u64, locked: bool) -> Result<u64, rask
     Ok(k)
 }
 
+/// `sections` in the combined form: the lock taken with the count's value
+/// (`acquire_and_get`), given back with the new one (`set_and_release`).
+#[rask::task]
+fn sections_combined(dir: String, name: String, k: u64) -> Result<u64, rask::coord::Error> {
+    let dir = PathBuf::from(dir);
+    let lock = Lock::new(name.clone());
+    let count = Variable::<u64>::new(format!("{name}/count"));
+    for _ in 0..k {
+        let held = lock.acquire_and_get_timeout(&count, Duration::from_secs(60))?;
+        enter(&dir);
+        let n = held.value().copied().unwrap_or(0);
+        std::thread::sleep(Duration::from_millis(2));
+        leave(&dir);
+        held.set_and_release(&(n + 1))?;
+    }
+    Ok(k)
+}
+
 /// `k` times: a permit of semaphore `name` (of `n`); while it is held, the
 /// holders alive (files `dir/h-*`) must be at most `limit` (`n`, or less
 /// for the control that shows the check can fail).
@@ -228,26 +246,39 @@ fn lock_holders_killed() {
     fs::remove_file(dir.join("violations")).unwrap();
     leave(&dir);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let k = killer(&c, Duration::from_millis(100), 9, stop.clone());
     let tasks: Vec<Delayed<u64>> = (0..12)
         .map(|_| sections::delayed(d.clone(), "L".to_owned(), 10, true))
         .collect();
-    let done = c.get(&tasks);
+    sections_killed(&c, &dir, &tasks, "L/count");
+}
+
+/// As `lock_holders_killed`, in the combined form, over TCP.
+fn combined_lock_holders_killed() {
+    let c = deployment(3, rask::Transport::Tcp);
+    let dir = scratch("combined");
+    let d = dir.to_string_lossy().into_owned();
+    let tasks: Vec<Delayed<u64>> = (0..12)
+        .map(|_| sections_combined::delayed(d.clone(), "LC".to_owned(), 10))
+        .collect();
+    sections_killed(&c, &dir, &tasks, "LC/count");
+}
+
+/// Runs `tasks` (12 x 10 critical sections noted in `dir`, counted in
+/// variable `count`) while workers are killed: no overlap, every section.
+fn sections_killed(c: &Client, dir: &Path, tasks: &[Delayed<u64>], count: &str) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let k = killer(c, Duration::from_millis(100), 9, stop.clone());
+    let done = c.get(tasks);
     stop.store(true, Ordering::SeqCst);
     let kills = k.join().unwrap();
     done.unwrap();
-    assert_eq!(violations(&dir), "", "mutual exclusion broke");
+    assert_eq!(violations(dir), "", "mutual exclusion broke");
     assert!(kills >= 3, "only {kills} kills");
-    let count = Variable::<u64>::new("L/count")
-        .on(&c)
-        .get()
-        .unwrap()
-        .unwrap();
+    let count = Variable::<u64>::new(count).on(c).get().unwrap().unwrap();
     // Attempts killed mid-way ran some sections twice.
     assert!(count >= 120, "{count} sections of 120");
     println!("    {kills} workers killed, {count} sections for 120");
-    let _ = fs::remove_dir_all(&dir);
+    let _ = fs::remove_dir_all(dir);
 }
 
 fn permit_holders_killed() {
@@ -410,10 +441,23 @@ fn leak_lease(l: String) -> Result<u64, rask::coord::Error> {
     Ok(1)
 }
 
+/// As `leak_lease`, the lock taken with a variable.
+#[rask::task]
+fn leak_locked_var(l: String) -> Result<u64, rask::coord::Error> {
+    let (lock, var) = (Lock::new(l.clone()), Variable::<u64>::new(l));
+    std::mem::forget(lock.acquire_and_get(&var)?);
+    Ok(1)
+}
+
 fn leaked_guard_ends_with_attempt() {
     let c = Client::processes(1);
     leak_lease::delayed("leak".to_owned()).compute(&c).unwrap();
     let l = Lock::new("leak").on(&c);
+    assert!(l.acquire_timeout(Duration::from_secs(5)).is_ok());
+    leak_locked_var::delayed("leak2".to_owned())
+        .compute(&c)
+        .unwrap();
+    let l = Lock::new("leak2").on(&c);
     assert!(l.acquire_timeout(Duration::from_secs(5)).is_ok());
 }
 
@@ -441,10 +485,21 @@ async fn async_waits(l: String, q: String, ready: String) -> Result<u64, String>
         .await
         .map_err(|e| e.to_string())?;
     let v = item.ack().map_err(|e| e.to_string())?;
-    let _held = lock
+    let held = lock
         .acquire_timeout_async(Duration::from_secs(20))
         .await
         .map_err(|e| e.to_string())?;
+    drop(held);
+    // The combined form: the item's value written under the lock.
+    let var = Variable::<u64>::new(format!("{}/v", lock.name()));
+    let held = lock
+        .acquire_and_get_timeout_async(&var, Duration::from_secs(20))
+        .await
+        .map_err(|e| e.to_string())?;
+    if held.value().is_some() {
+        return Err(format!("a variable never set: {:?}", held.value()));
+    }
+    held.set_and_release(&v).map_err(|e| e.to_string())?;
     Ok(v)
 }
 
@@ -471,6 +526,12 @@ fn async_forms() {
         let queue = Queue::<u64>::new(q).on(&c);
         queue.put(&7).unwrap();
         assert_eq!(f.result().unwrap(), 7, "{tag}");
+        let var = Variable::<u64>::new(format!("{l}/v")).on(&c);
+        assert_eq!(
+            var.get().unwrap(),
+            Some(7),
+            "{tag}: written with the release"
+        );
         // The task's lease ended with it; the dropped wait took nothing.
         assert!(lock.try_acquire().unwrap().is_some(), "{tag}");
         assert!(queue.try_get().unwrap().is_none(), "{tag}");
@@ -481,6 +542,7 @@ fn main() {
     rask::init();
     let checks: &[(&str, fn())] = &[
         ("lock_holders_killed", lock_holders_killed),
+        ("combined_lock_holders_killed", combined_lock_holders_killed),
         ("permit_holders_killed", permit_holders_killed),
         ("queue_consumers_killed", queue_consumers_killed),
         ("one_thread_everywhere", one_thread_everywhere),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rask_distributed::proto::{CoordAnswer, CoordOp};
+use rask_distributed::proto::{CoordAnswer, CoordOp, ReqId};
 use serde::{Deserialize, Serialize};
 
 use super::{backend, Bound, Error, ErrorKind, Held, Who};
@@ -69,25 +69,58 @@ impl Drop for Lease {
 }
 
 /// The part both share.
-struct Sem<'a> {
-    who: Who<'a>,
+pub(super) struct Sem<'a> {
+    pub(super) who: Who<'a>,
     lock: bool,
     permits: u32,
     on: &'a Bound,
 }
 
 impl Sem<'_> {
-    fn op(&self) -> CoordOp {
-        CoordOp::Acquire {
-            name: self.who.name.to_owned(),
-            lock: self.lock,
-            permits: self.permits,
+    /// The request: a permit, and variable `read`'s value at the grant if
+    /// given.
+    pub(super) fn op(&self, read: Option<&str>) -> CoordOp {
+        let name = self.who.name.to_owned();
+        match read {
+            None => CoordOp::Acquire {
+                name,
+                lock: self.lock,
+                permits: self.permits,
+            },
+            Some(var) => CoordOp::AcquireRead {
+                name,
+                lock: self.lock,
+                permits: self.permits,
+                var: var.to_owned(),
+            },
         }
     }
 
-    fn acquire(&self, timeout: Option<Duration>) -> Result<Lease, Error> {
+    /// Sends `op` and waits for its answer: the backend it went to, the
+    /// request's number and the answer.
+    pub(super) fn call(
+        &self,
+        op: CoordOp,
+        timeout: Option<Duration>,
+    ) -> Result<(super::Backend, ReqId, CoordAnswer), Error> {
         let b = backend(self.on, self.who)?;
-        let (req, a) = b.call(self.op(), timeout, self.who)?;
+        let (req, a) = b.call(op, timeout, self.who)?;
+        Ok((b, req, a))
+    }
+
+    /// As [`Sem::call`], awaiting.
+    pub(super) async fn call_async(
+        &self,
+        op: CoordOp,
+        timeout: Option<Duration>,
+    ) -> Result<(super::Backend, ReqId, CoordAnswer), Error> {
+        let b = backend(self.on, self.who)?;
+        let (req, a) = self.who.outcome(b.call_async(op, timeout).await)?;
+        Ok((b, req, a))
+    }
+
+    fn acquire(&self, timeout: Option<Duration>) -> Result<Lease, Error> {
+        let (b, req, a) = self.call(self.op(None), timeout)?;
         self.lease(&b, req, a)
     }
 
@@ -103,17 +136,11 @@ impl Sem<'_> {
     }
 
     async fn acquire_async(&self, timeout: Option<Duration>) -> Result<Lease, Error> {
-        let b = backend(self.on, self.who)?;
-        let (req, a) = self.who.outcome(b.call_async(self.op(), timeout).await)?;
+        let (b, req, a) = self.call_async(self.op(None), timeout).await?;
         self.lease(&b, req, a)
     }
 
-    fn lease(
-        &self,
-        b: &super::Backend,
-        req: rask_distributed::proto::ReqId,
-        a: CoordAnswer,
-    ) -> Result<Lease, Error> {
+    fn lease(&self, b: &super::Backend, req: ReqId, a: CoordAnswer) -> Result<Lease, Error> {
         let held = Held::new(b, req);
         match a {
             CoordAnswer::Granted => Ok(Lease { held }),
@@ -175,7 +202,7 @@ impl Lock {
         }
     }
 
-    fn sem(&self) -> Sem<'_> {
+    pub(super) fn sem(&self) -> Sem<'_> {
         Sem {
             who: Who {
                 what: "lock",

@@ -10,8 +10,9 @@
 //!    answer" below) get none, and are applied in order with the rest.
 //! 2. What a request obtained (a permit, an unacknowledged queue item, a
 //!    subscription) is named by that request's id afterwards:
-//!    `Release { req }` gives it back, `Ack { req }` consumes an item.
-//!    `Release` on a request still waiting cancels it.
+//!    `Release { req }` gives it back (`SetRelease { req, .. }` too,
+//!    after writing a variable), `Ack { req }` consumes an item.
+//!    `Release` (or `SetRelease`) on a request still waiting cancels it.
 //! 3. A request belongs to a [`SessionId`]: on a worker, one attempt of one
 //!    task. `EndSession` (sent when the task's body returns, whatever the
 //!    way) releases everything the session still holds; a worker's or a
@@ -100,6 +101,25 @@ pub enum CoordOp {
     /// Releases everything this request's session holds (rule 3). No
     /// answer.
     EndSession,
+    /// `Acquire`, and variable `var` read when the permit is granted, in
+    /// the same step of the state machine (nothing comes between the grant
+    /// and the read). Answer: `GrantedValue`, in request order with the
+    /// plain `Acquire`s.
+    AcquireRead {
+        name: String,
+        lock: bool,
+        permits: u32,
+        var: String,
+    },
+    /// Sets variable `var` to `value` and gives back the permit request
+    /// `req` holds, in one step (as `SetVar` then `Release`). The value is
+    /// written only if `req` holds a permit then: a holder whose lease was
+    /// taken back (its session ended) writes nothing. No answer.
+    SetRelease {
+        req: ReqId,
+        var: String,
+        value: Vec<u8>,
+    },
 }
 
 impl CoordOp {
@@ -115,6 +135,7 @@ impl CoordOp {
                 | CoordOp::DelVar { .. }
                 | CoordOp::Publish { .. }
                 | CoordOp::EndSession
+                | CoordOp::SetRelease { .. }
         )
     }
 }
@@ -138,6 +159,9 @@ pub enum CoordAnswer {
     /// The barrier let this party through: its `generation` (how many
     /// times it had filled before), and whether it was the last to arrive.
     Passed { generation: u64, leader: bool },
+    /// A permit (as `Granted`) and the variable's value at the grant
+    /// (`AcquireRead`; `None`: not set).
+    GrantedValue(Option<Vec<u8>>),
 }
 
 /// Why a request failed.

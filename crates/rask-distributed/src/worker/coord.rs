@@ -1,8 +1,8 @@
 //! Coordination for the tasks a worker runs (`crate::coord`'s rules).
 //!
 //! 1. Each task body (compute or async) runs in a session of its own; a
-//!    request goes to the scheduler at once (`say_now`, not batched with
-//!    results), and its answer (`ToWorker::Coord`) fills the waiting
+//!    request goes to the scheduler at once (`say_direct`: written by the
+//!    requesting thread when the link is idle, not batched with results), and its answer (`ToWorker::Coord`) fills the waiting
 //!    task's ticket. A session's end is said before the task's result, on
 //!    the same link, so the scheduler releases what the attempt held before
 //!    it hears that the attempt ended.
@@ -124,7 +124,7 @@ impl Link for WorkerLink {
         if let Some(t) = ticket {
             self.pending.add(req.req, t)?;
         }
-        shared.say_now(FromWorker::Coord(req));
+        shared.say_direct(FromWorker::Coord(req));
         Ok(())
     }
 

@@ -18,7 +18,11 @@
 //!    a bigger one is kept until the scheduler releases it.
 //! 3. Messages to the scheduler are batched: a compute thread wakes the
 //!    writer when its queue runs dry or 2 ms after the last batch, not per
-//!    task.
+//!    task. A coordination request is not batched: the compute thread that
+//!    makes it writes the outbox (its request last) to the link itself when
+//!    the writer is idle ([`Shared::say_direct`]), saving a wake-up of the
+//!    network thread on a path where every microsecond counts; either way
+//!    the outbox is written in the order it was filled.
 //! 4. A task with a timeout that runs too long is reported `Erred
 //!    (TimedOut)` by a timer; its thread cannot be interrupted, and what it
 //!    returns later is dropped (exactly one of the two reports, by an atomic
@@ -46,7 +50,7 @@ mod store;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rask_core::Registered;
@@ -160,6 +164,9 @@ pub(super) struct Shared {
     board: Option<Board>,
     /// Its tasks' coordination requests (`coord.rs`).
     coord: Arc<coord::WorkerLink>,
+    /// The link to the scheduler, once connected: the writer task and
+    /// [`Shared::say_direct`] take turns on it (rule 3).
+    link_out: OnceLock<Arc<tokio::sync::Mutex<FrameWriter<BoxWrite>>>>,
 }
 
 impl Holder for Shared {
@@ -199,6 +206,24 @@ impl Shared {
     pub(super) fn say_now(&self, m: FromWorker) {
         self.say(m);
         self.wake_writer.notify_one();
+    }
+
+    /// Says `m` now, writing the outbox to the link on this thread when
+    /// the writer is idle (rule 3); else as [`Shared::say_now`]. Only off
+    /// the runtime: on it (an async task) the writer is woken instead.
+    pub(super) fn say_direct(&self, m: FromWorker) {
+        self.say(m);
+        let written = tokio::runtime::Handle::try_current().is_err()
+            && self.link_out.get().is_some_and(|out| match out.try_lock() {
+                Ok(mut w) => {
+                    self.rt.block_on(write_outbox(&mut w, self));
+                    true
+                }
+                Err(_) => false,
+            });
+        if !written {
+            self.wake_writer.notify_one();
+        }
     }
 }
 
@@ -262,6 +287,7 @@ async fn serve(
         rt,
         board,
         coord: Arc::default(),
+        link_out: OnceLock::new(),
     });
     shared.coord.attach(&shared);
     // The data port, then the scheduler link.
@@ -318,6 +344,8 @@ async fn serve(
         weight: opts.weight.unwrap_or(threads as u32),
         pid: std::process::id(),
     }));
+    let w = Arc::new(tokio::sync::Mutex::new(w));
+    let _ = shared.link_out.set(w.clone());
     let writer = tokio::spawn(write_batches(w, shared.clone()));
     shared.wake_writer.notify_one();
     let beats = {
@@ -341,18 +369,34 @@ async fn serve(
         .collect::<Result<_, _>>()?;
     let monitor = memory::start_monitor(shared.clone())?;
     let peers = Arc::new(Peers::new(opts.wire.clone()));
-    let mut funcs: Vec<Option<&'static Registered>> = Vec::new();
-    let mut unknown: HashMap<u32, String> = HashMap::new();
-    let result = loop {
-        match r.recv::<Vec<ToWorker>>().await {
-            Ok(Some(batch)) => handle::batch(batch, &mut funcs, &mut unknown, &shared, &peers),
-            Ok(None) => break Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, "scheduler connection failed");
-                break Err(Error::Wire(e));
+    // The reader runs as a task of the runtime, not on the thread that
+    // blocks on `serve`: the network thread that sees the socket readable
+    // reads it and fills the waiting tickets itself, without waking
+    // another thread first.
+    let reader = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut funcs: Vec<Option<&'static Registered>> = Vec::new();
+            let mut unknown: HashMap<u32, String> = HashMap::new();
+            loop {
+                match r.recv::<Vec<ToWorker>>().await {
+                    Ok(Some(batch)) => {
+                        handle::batch(batch, &mut funcs, &mut unknown, &shared, &peers)
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "scheduler connection failed");
+                        break Err(Error::Wire(e));
+                    }
+                }
             }
-        }
+        })
     };
+    let result = reader.await.unwrap_or_else(|e| {
+        Err(Error::Io(std::io::Error::other(format!(
+            "the scheduler link's reader failed: {e}"
+        ))))
+    });
     shared.stopping.store(true, Ordering::SeqCst);
     shared.coord.close();
     shared.more.notify_all();
@@ -369,15 +413,22 @@ async fn serve(
 }
 
 /// Writes what the worker says, a batch per frame (rule 3).
-async fn write_batches(mut w: FrameWriter<BoxWrite>, shared: Arc<Shared>) {
+async fn write_batches(w: Arc<tokio::sync::Mutex<FrameWriter<BoxWrite>>>, shared: Arc<Shared>) {
     loop {
         shared.wake_writer.notified().await;
-        let batch = std::mem::take(&mut *lock(&shared.outbox));
-        if batch.is_empty() {
-            continue;
-        }
-        if w.send(&batch[..]).await.is_err() || w.flush().await.is_err() {
+        if !write_outbox(&mut *w.lock().await, &shared).await {
             return;
         }
     }
+}
+
+/// Writes the outbox as one frame, if it holds anything; `false` if the
+/// link failed (the reader then sees it close). Called with the link's
+/// lock held, so batches go out in the order they were taken.
+async fn write_outbox(w: &mut FrameWriter<BoxWrite>, shared: &Shared) -> bool {
+    let batch = std::mem::take(&mut *lock(&shared.outbox));
+    if batch.is_empty() {
+        return true;
+    }
+    w.send(&batch[..]).await.is_ok() && w.flush().await.is_ok()
 }

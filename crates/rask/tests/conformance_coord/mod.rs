@@ -25,6 +25,40 @@ fn locked_adds(lock: String, var: String, k: u64) -> Result<u64, rask::coord::Er
     Ok(k)
 }
 
+/// `k` read-modify-writes of variable `var` under lock `lock`, each one
+/// request and one message (`acquire_and_get`, `set_and_release`).
+#[rask::task]
+fn locked_var_adds(lock: String, var: String, k: u64) -> Result<u64, rask::coord::Error> {
+    let (l, v) = (Lock::new(lock), Variable::<u64>::new(var));
+    for _ in 0..k {
+        let held = l.acquire_and_get(&v)?;
+        let x = held.value().copied().unwrap_or(0);
+        held.set_and_release(&(x + 1))?;
+    }
+    Ok(k)
+}
+
+/// Takes lock `lock` with variable `var` within `ms`: what it read (then
+/// gives it back unwritten), or what happened.
+#[rask::task]
+fn read_under(lock: String, var: String, ms: u64) -> String {
+    let (l, v) = (Lock::new(lock), Variable::<u64>::new(var));
+    let what = match l.acquire_and_get_timeout(&v, Duration::from_millis(ms)) {
+        Ok(held) => format!("read {:?}", held.value()),
+        Err(e) if matches!(e.kind, ErrorKind::TimedOut(_)) => "timed out".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    what
+}
+
+/// Panics holding lock `lock` (taken with `var`), before writing.
+#[rask::task]
+fn fail_under(lock: String, var: String) -> Result<u64, rask::coord::Error> {
+    let (l, v) = (Lock::new(lock), Variable::<u64>::new(var));
+    let _held = l.acquire_and_get(&v)?;
+    panic!("failing while holding the lock");
+}
+
 /// Tries lock `lock` for `ms`: what happened.
 #[rask::task]
 fn try_lock_for(lock: String, ms: u64) -> String {
@@ -158,6 +192,54 @@ pub(crate) fn locks(c: &Client, _: Kind) -> Outcome {
     eq(r.as_str(), "acquired", "a free lock")?;
     check(l.try_acquire().map_err(s)?.is_some(), || {
         "the task's lease ended with it".into()
+    })?;
+    ok()
+}
+
+pub(crate) fn locked_vars(c: &Client, _: Kind) -> Outcome {
+    let (lock, var) = ("lockvar/l", "lockvar/count");
+    let v = Variable::<u64>::new(var).on(c);
+    v.set(&0).map_err(s)?;
+    // The combined and the separate forms on one lock and variable.
+    let tasks: Vec<Delayed<u64>> = (0..8)
+        .map(|i| {
+            if i % 2 == 0 {
+                locked_var_adds::delayed(lock.to_owned(), var.to_owned(), 25)
+            } else {
+                locked_adds::delayed(lock.to_owned(), var.to_owned(), 25)
+            }
+        })
+        .collect();
+    c.get(&tasks).map_err(s)?;
+    eq(v.get().map_err(s)?, Some(200), "no lost update")?;
+    // Held by the driver: a task's timed wait fails; given back with a
+    // value, the next holder reads that value.
+    let l = Lock::new(lock).on(c);
+    let held = l.acquire_and_get(&v).map_err(s)?;
+    eq(held.value().copied(), Some(200), "the driver's read")?;
+    let r = read_under::delayed(lock.to_owned(), var.to_owned(), 100)
+        .compute(c)
+        .map_err(s)?;
+    eq(r.as_str(), "timed out", "a held lock")?;
+    held.set_and_release(&500).map_err(s)?;
+    let r = read_under::delayed(lock.to_owned(), var.to_owned(), 5000)
+        .compute(c)
+        .map_err(s)?;
+    eq(
+        r.as_str(),
+        "read Some(500)",
+        "the value given back with the lock",
+    )?;
+    // A task that fails holding it frees it, and writes nothing.
+    let failed = fail_under::delayed(lock.to_owned(), var.to_owned()).compute(c);
+    check(failed.is_err(), || format!("the failing task: {failed:?}"))?;
+    let again = l
+        .acquire_and_get_timeout(&v, Duration::from_secs(5))
+        .map_err(s)?;
+    eq(again.value().copied(), Some(500), "nothing written")?;
+    again.release();
+    check(l.try_acquire().map_err(s)?.is_some(), || {
+        "released unwritten".into()
     })?;
     ok()
 }

@@ -53,7 +53,7 @@ impl Coord {
             if s.held == 0 && s.waiters.is_empty() {
                 return Err(format!("semaphore `{}` is idle and kept", k.name));
             }
-            self.check_waiters(s.waiters.iter(), |w| matches!(w, Wait::Sem(x) if x == k))?;
+            self.check_waiters(s.waiters.iter(), |w| matches!(w, Wait::Sem(x, _) if x == k))?;
         }
         if let Some(s) = leases.keys().find(|s| !self.sems.contains_key(*s)) {
             return Err(format!("a lease of `{}`, which does not exist", s.name));
@@ -127,7 +127,7 @@ impl Coord {
     /// Waiting entry `k` is in the list `w` names, once.
     fn check_listed(&self, k: Key, w: &Wait) -> Result<(), String> {
         let n = match w {
-            Wait::Sem(s) => self
+            Wait::Sem(s, _) => self
                 .sems
                 .get(s)
                 .map_or(0, |s| s.waiters.iter().filter(|x| **x == k).count()),

@@ -94,7 +94,9 @@ struct SemKey {
 /// Which list a waiting entry is in.
 #[derive(Clone, Debug)]
 enum Wait {
-    Sem(SemKey),
+    /// A permit; with the variable to read when it is granted
+    /// (`AcquireRead`).
+    Sem(SemKey, Option<String>),
     Get(String),
     Put(String),
     Event(String),
@@ -176,8 +178,17 @@ impl Coord {
                 name,
                 lock,
                 permits,
-            } => self.acquire(&cx, SemKey { lock, name }, permits, out),
+            } => self.acquire(&cx, SemKey { lock, name }, permits, None, out),
+            CoordOp::AcquireRead {
+                name,
+                lock,
+                permits,
+                var,
+            } => self.acquire(&cx, SemKey { lock, name }, permits, Some(var), out),
             CoordOp::Release { req } => self.release((from, req), out),
+            CoordOp::SetRelease { req, var, value } => {
+                self.set_release((from, req), var, value, out)
+            }
             CoordOp::Put { queue, item, bound } => self.put(&cx, queue, item, bound, out),
             CoordOp::Get { queue } => self.get(&cx, queue, out),
             CoordOp::Ack { req } => self.ack((from, req)),
@@ -350,7 +361,7 @@ impl Coord {
     /// removed or being replaced).
     fn unpark(&mut self, key: Key, w: Wait, out: &mut impl Replies) {
         match w {
-            Wait::Sem(k) => {
+            Wait::Sem(k, _) => {
                 if let Some(s) = self.sems.get_mut(&k) {
                     s.waiters.retain(|x| *x != key);
                 }

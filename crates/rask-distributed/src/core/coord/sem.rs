@@ -1,5 +1,13 @@
 //! Locks and semaphores: a lock is a semaphore of one permit in a
 //! namespace of its own. Permits go to waiters in arrival order (rule 1).
+//!
+//! The combined forms (`AcquireRead`, `SetRelease`) are the plain ones
+//! with a variable's read or write in the same step: the read happens when
+//! the permit is granted (at once, or when it is handed over), the write
+//! just before the permit goes back, so the next holder's read sees it.
+//! Every request is one step of this sequential machine, so a combined
+//! request is linearizable exactly as the two separate ones would be with
+//! nothing between them.
 
 use std::collections::VecDeque;
 
@@ -24,7 +32,16 @@ impl SemKey {
 }
 
 impl Coord {
-    pub(super) fn acquire(&mut self, cx: &Ctx, k: SemKey, permits: u32, out: &mut impl Replies) {
+    /// A permit of `k` for request `cx`; with `read`, that variable's
+    /// value is read when it is granted.
+    pub(super) fn acquire(
+        &mut self,
+        cx: &Ctx,
+        k: SemKey,
+        permits: u32,
+        read: Option<String>,
+        out: &mut impl Replies,
+    ) {
         if permits == 0 {
             let why = format!("{} `{}` needs at least one permit", k.kind(), k.name);
             return answer(out, cx, Err(CoordFail::Conflict(why)));
@@ -52,9 +69,10 @@ impl Coord {
                     held: Held::Lease(k),
                 },
             );
-            return answer(out, cx, Ok(CoordAnswer::Granted));
+            let a = self.granted(read.as_deref());
+            return answer(out, cx, Ok(a));
         }
-        if self.park(cx, Wait::Sem(k.clone()), out) {
+        if self.park(cx, Wait::Sem(k.clone(), read), out) {
             if let Some(s) = self.sems.get_mut(&k) {
                 s.waiters.push_back(cx.key());
             }
@@ -86,7 +104,45 @@ impl Coord {
                 return;
             };
             s.held += 1;
-            self.fulfil(w, Some(Held::Lease(k.clone())), CoordAnswer::Granted, out);
+            let read = match self.entries.get_mut(&w) {
+                Some(Entry {
+                    held: Held::Waiting(Wait::Sem(_, read)),
+                    ..
+                }) => read.take(),
+                _ => None,
+            };
+            let a = self.granted(read.as_deref());
+            self.fulfil(w, Some(Held::Lease(k.clone())), a, out);
         }
+    }
+
+    /// The answer to a permit granted now: with the value of variable
+    /// `read`, if the request asked for it.
+    fn granted(&self, read: Option<&str>) -> CoordAnswer {
+        match read {
+            None => CoordAnswer::Granted,
+            Some(var) => CoordAnswer::GrantedValue(self.var(var).cloned()),
+        }
+    }
+
+    /// Writes variable `var` if `key` holds a permit, then gives it back
+    /// (`SetRelease`): the write lands before the next holder's grant.
+    pub(super) fn set_release(
+        &mut self,
+        key: Key,
+        var: String,
+        value: Vec<u8>,
+        out: &mut impl Replies,
+    ) {
+        if matches!(
+            self.entries.get(&key),
+            Some(Entry {
+                held: Held::Lease(_),
+                ..
+            })
+        ) {
+            self.set_var(var, value, out);
+        }
+        self.release(key, out);
     }
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+mod combined;
+
 /// Encodes and decodes, as the wire would.
 fn wire<T: serde::Serialize + serde::de::DeserializeOwned>(m: &T) -> T {
     rask_core::format::from_slice(&rask_core::format::to_vec(m).unwrap()).unwrap()
@@ -398,6 +400,9 @@ struct Sim {
     put: BTreeSet<u64>,
     acked: HashSet<u64>,
     next_item: u64,
+    /// The writes `SetRelease` made to variable `v` under `l0` (each adds
+    /// one): what the next `GrantedValue` must read.
+    l0_writes: u64,
 }
 
 const SEMS: [(&str, u32); 3] = [("l0", 1), ("s2", 2), ("s3", 3)];
@@ -415,6 +420,7 @@ impl Sim {
             put: BTreeSet::new(),
             acked: HashSet::new(),
             next_item: 0,
+            l0_writes: 0,
         }
     }
 
@@ -436,7 +442,17 @@ impl Sim {
         match self.rng.below(12) {
             0..=3 => {
                 let (name, permits) = SEMS[self.rng.below(3) as usize];
-                let req = self.send(i, timeout, sem(name, permits));
+                let op = if name == "l0" && self.rng.below(2) == 0 {
+                    CoordOp::AcquireRead {
+                        name: name.into(),
+                        lock: false,
+                        permits,
+                        var: "v".into(),
+                    }
+                } else {
+                    sem(name, permits)
+                };
+                let req = self.send(i, timeout, op);
                 let p = self.peers[i].0;
                 let s = self.peers[i].1.session;
                 self.peers[i].1.waiting.insert(req, (name.to_owned(), s));
@@ -448,8 +464,18 @@ impl Sim {
             4 | 5 => {
                 let held: Vec<u64> = self.peers[i].1.held.keys().copied().collect();
                 if let Some(&r) = held.get(self.rng.below(held.len() as u64 + 1) as usize) {
-                    self.peers[i].1.held.remove(&r);
-                    self.send(i, None, CoordOp::Release { req: ReqId(r) });
+                    let (name, _) = self.peers[i].1.held.remove(&r).unwrap();
+                    let op = if name == "l0" && self.rng.below(2) == 0 {
+                        self.l0_writes += 1;
+                        CoordOp::SetRelease {
+                            req: ReqId(r),
+                            var: "v".into(),
+                            value: rask_core::format::to_vec(&self.l0_writes).unwrap(),
+                        }
+                    } else {
+                        CoordOp::Release { req: ReqId(r) }
+                    };
+                    self.send(i, None, op);
                 }
             }
             6 => {
@@ -547,7 +573,10 @@ impl Sim {
             if let Some(line) = line {
                 let pos = line.iter().position(|x| *x == (to, r.req.0));
                 let pos = pos.expect("a waiter in line");
-                if matches!(r.result, Ok(CoordAnswer::Granted)) {
+                if matches!(
+                    r.result,
+                    Ok(CoordAnswer::Granted | CoordAnswer::GrantedValue(_))
+                ) {
                     // Everyone before it in line had left (or been served).
                     assert_eq!(pos, 0, "`{what}` skipped a waiter: {line:?}");
                 }
@@ -555,6 +584,13 @@ impl Sim {
             }
             match r.result {
                 Ok(CoordAnswer::Granted) => {
+                    sp.held.insert(r.req.0, (what, session));
+                }
+                Ok(CoordAnswer::GrantedValue(v)) => {
+                    // Read at the grant: every write made under the lock
+                    // before it, none after.
+                    let v: u64 = v.map_or(0, |b| rask_core::format::from_slice(&b).unwrap());
+                    assert_eq!(v, self.l0_writes, "a stale or torn read under `l0`");
                     sp.held.insert(r.req.0, (what, session));
                 }
                 Ok(CoordAnswer::Item { bytes, .. }) => {
