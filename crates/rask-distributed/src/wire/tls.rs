@@ -234,9 +234,10 @@ impl TlsConfig {
     }
 }
 
-/// Runs the TLS handshake on `stream` and splits the result.
+/// Runs the TLS handshake on `stream`, after the preamble that tells a
+/// plain client what it reached (`probe.rs`), and splits the result.
 pub(crate) async fn wrap(
-    stream: TcpStream,
+    mut stream: TcpStream,
     tls: &TlsConfig,
     peer: Option<SocketAddr>,
     server: bool,
@@ -246,6 +247,7 @@ pub(crate) async fn wrap(
         let cfg = tls.server.clone().ok_or_else(|| {
             WireError::Tls("no certificate and key configured to serve TLS".into())
         })?;
+        super::probe::send_preamble(&mut stream, peer).await?;
         let s = TlsAcceptor::from(cfg)
             .accept(stream)
             .await
@@ -257,6 +259,7 @@ pub(crate) async fn wrap(
             .client
             .clone()
             .ok_or_else(|| WireError::Tls("no CA configured to connect with TLS".into()))?;
+        super::probe::expect_preamble(&mut stream, peer).await?;
         let s = TlsConnector::from(cfg)
             .connect(name, stream)
             .await
@@ -347,16 +350,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn plain_client_against_tls_server_fails_cleanly() {
+    async fn plain_client_against_tls_server_fails_at_once() {
         let (addr, h) = serve_one(cfg(Some(both("localhost")))).await;
+        let start = std::time::Instant::now();
         let e = connect_tcp(addr, &cfg(None), Role::Client)
             .await
             .expect_err("refused");
+        // Told at once (the handshake timeout is 3 s), and what to do.
+        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
         assert!(
-            !matches!(e, WireError::Tls(_)),
-            "the client did not try TLS: {e}"
+            matches!(e, WireError::ServerSpeaksTls { peer: Some(a) } if a == addr),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("the server at {addr} speaks TLS")) && text.contains("--tls-ca"),
+            "{text}"
         );
         assert!(h.await.expect("join").is_err());
+    }
+
+    #[tokio::test]
+    async fn tls_client_against_plain_server_fails_at_once() {
+        let (addr, h) = serve_one(cfg(None)).await;
+        let start = std::time::Instant::now();
+        let e = connect_tcp(addr, &cfg(Some(both("localhost"))), Role::Client)
+            .await
+            .expect_err("refused");
+        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+        assert!(
+            matches!(e, WireError::ServerSpeaksPlain { peer: Some(a) } if a == addr),
+            "{e}"
+        );
+        assert!(e.to_string().contains("speaks plain TCP, not TLS"), "{e}");
+        // The plain server sees its client leave, also at once.
+        let served = tokio::time::timeout(Duration::from_secs(1), h)
+            .await
+            .expect("the server is not left waiting");
+        assert!(served.expect("join").is_err());
     }
 
     #[test]
