@@ -197,6 +197,11 @@ impl Core {
         if let Flavor::Threads(pool) = &self.flavor {
             pool.abandon_queued();
         }
+        // Graphs on a cluster: released on the scheduler now (their tasks
+        // not yet started are cancelled), their futures failed.
+        if let Flavor::Cluster(conn, _) = &self.flavor {
+            conn.abandon();
+        }
         // Running compute tasks go on, but their futures fail now; whatever
         // they return later is dropped (rule 5 of `cell.rs`).
         let running: Vec<Arc<Cell>> = self
@@ -444,7 +449,24 @@ impl Client {
                 done();
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
-            Flavor::Cluster(..) | Flavor::Shuffled(_) => {
+            Flavor::Cluster(conn, _) => {
+                // Driven by a thread of its own that holds the connection,
+                // not the client: dropping the client abandons the graph
+                // (`shutdown`) rather than waiting for it.
+                let conn = conn.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("rask-compute".to_owned())
+                    .spawn(move || {
+                        conn.execute(&run);
+                        done();
+                    });
+                if let Err(e) = spawned {
+                    cell.complete(Err(Error::Executor(format!(
+                        "no thread to drive the graph: {e}"
+                    ))));
+                }
+            }
+            Flavor::Shuffled(_) => {
                 // The graph is driven (waited on) by a thread of its own.
                 let client = self.clone();
                 let spawned = std::thread::Builder::new()

@@ -314,6 +314,8 @@ async fn tcp_halves(
             Err(_) => Err(WireError::Timeout("tls handshake")),
         };
     }
+    #[cfg(not(feature = "tls"))]
+    let _ = cfg;
     if !server {
         // A TLS server announces itself at once (`probe.rs`).
         match timeout_at(deadline, super::probe::refuse_tls_server(&stream, peer)).await {
