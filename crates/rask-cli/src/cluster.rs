@@ -157,12 +157,9 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
                 )?),
                 ..rask::dashboard::DashboardOptions::default()
             };
-            let d = rask::dashboard::Dashboard::serve_with(
-                std::sync::Arc::new(recorder),
-                addr,
-                opts,
-            )
-            .context("starting the dashboard")?;
+            let d =
+                rask::dashboard::Dashboard::serve_with(std::sync::Arc::new(recorder), addr, opts)
+                    .context("starting the dashboard")?;
             println!("rask dashboard at {}", d.url());
             Some(d)
         }

@@ -40,7 +40,10 @@ fn http(addr: &str, path: &str, headers: &str) -> (u16, String) {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let code = out[9..12].parse().unwrap();
-    (code, out.split_once("\r\n\r\n").map_or("", |x| x.1).to_owned())
+    (
+        code,
+        out.split_once("\r\n\r\n").map_or("", |x| x.1).to_owned(),
+    )
 }
 
 fn text(o: &Output) -> String {

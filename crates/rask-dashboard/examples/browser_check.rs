@@ -243,7 +243,10 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
 /// After opening `url` (it carries `?token=`): the address bar no longer
 /// shows the token, and the page's scripts cannot read the cookie.
 fn token_kept_out_of_sight(cdp: &mut Cdp, url: &str) -> Res<()> {
-    let token = url.split("token=").nth(1).ok_or("the URL carries no token")?;
+    let token = url
+        .split("token=")
+        .nth(1)
+        .ok_or("the URL carries no token")?;
     let href = cdp.eval("location.href")?;
     let cookies = cdp.eval("document.cookie")?;
     let (href, cookies) = (href.as_str().unwrap_or(""), cookies.as_str().unwrap_or(""));

@@ -39,7 +39,9 @@ impl Access {
         let mut raw = [0u8; 32];
         getrandom::getrandom(&mut raw)
             .map_err(|e| std::io::Error::other(format!("no randomness for a token: {e}")))?;
-        Ok(Access::Token(raw.iter().map(|b| format!("{b:02x}")).collect()))
+        Ok(Access::Token(
+            raw.iter().map(|b| format!("{b:02x}")).collect(),
+        ))
     }
 
     /// The token, if one is asked for.
@@ -118,7 +120,10 @@ async fn check(State(token): State<std::sync::Arc<str>>, req: Request, next: Nex
                 let to = without_token(req.uri());
                 (
                     StatusCode::SEE_OTHER,
-                    [(header::LOCATION, to), (header::CACHE_CONTROL, "no-store".to_owned())],
+                    [
+                        (header::LOCATION, to),
+                        (header::CACHE_CONTROL, "no-store".to_owned()),
+                    ],
                 )
                     .into_response()
             } else {
@@ -204,7 +209,8 @@ fn set_cookie(h: &HeaderMap, token: &str) -> Option<HeaderValue> {
 /// Equal and not empty, in time that depends only on the lengths.
 fn same(a: &[u8], b: &[u8]) -> bool {
     !a.is_empty()
-        && a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -217,7 +223,10 @@ mod tests {
         assert_eq!(without_token(&u), "/task?key=a%5B1%5D");
         let u: axum::http::Uri = "/?token=abc".parse().unwrap_or_default();
         assert_eq!(without_token(&u), "/");
-        assert_eq!(query_token(Some("key=1&token=a%2Bb")).as_deref(), Some("a+b"));
+        assert_eq!(
+            query_token(Some("key=1&token=a%2Bb")).as_deref(),
+            Some("a+b")
+        );
         assert_eq!(query_token(Some("key=1")), None);
     }
 

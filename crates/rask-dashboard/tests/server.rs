@@ -181,7 +181,7 @@ fn every_route_asks_for_the_token() {
             format!("Authorization: Bearer {token}0"),
             format!("Cookie: rask-token-{}=nope", d.addr().port()),
         ] {
-            let (code, _, _) = request(d.addr(), path, &[wrong.clone()]);
+            let (code, _, _) = request(d.addr(), path, std::slice::from_ref(&wrong));
             assert_eq!(code, 403, "{path} with {wrong}");
         }
         let sep = if path.contains('?') { '&' } else { '?' };
@@ -210,11 +210,7 @@ fn every_route_asks_for_the_token() {
     let (code, _, page) = request(d.addr(), "/", &[format!("Cookie: other=1; {cookie}")]);
     assert_eq!(code, 200);
     assert!(page.contains("Rask.live()"));
-    let (code, head, _) = request(
-        d.addr(),
-        &format!("/task?key=a%5B1%5D&token={token}"),
-        &[],
-    );
+    let (code, head, _) = request(d.addr(), &format!("/task?key=a%5B1%5D&token={token}"), &[]);
     assert_eq!(code, 303);
     assert!(head.contains("location: /task?key=a%5B1%5D\r\n"), "{head}");
     // Data routes answer a `?token=` directly.

@@ -52,7 +52,8 @@ use ship::*;
 
 const HERE: WorkerId = WorkerId::CLIENT;
 /// Why a run of an abandoned connection failed ([`Connection::abandon`]).
-const ABANDONED: &str = "the client was dropped or shut down during the run: its graph was released on the scheduler";
+const ABANDONED: &str =
+    "the client was dropped or shut down during the run: its graph was released on the scheduler";
 /// Constants up to this size travel inside the graph.
 const LITERAL_MAX: usize = 64 * 1024;
 

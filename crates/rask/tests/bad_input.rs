@@ -308,7 +308,11 @@ fn a_client_dropped_mid_graph() {
     let other = Client::connect_with(&addr, cluster.wire()).unwrap();
     let leaving = Client::connect_with(&addr, cluster.wire()).unwrap();
     // 40 x 250 ms on two worker threads: 5 s if it all ran.
-    let long = sum_u64::delayed((0..40).map(|i| slow_inc::delayed(i, 250)).collect::<Vec<_>>());
+    let long = sum_u64::delayed(
+        (0..40)
+            .map(|i| slow_inc::delayed(i, 250))
+            .collect::<Vec<_>>(),
+    );
     let f = leaving.compute(long);
     let beside = sum_u64::delayed(vec![slow_inc::delayed(1, 250), slow_inc::delayed(2, 250)]);
     let g = other.compute(beside);
@@ -335,7 +339,11 @@ fn a_client_dropped_mid_graph() {
         "  tasks (waiting, ready, processing) before: {:?}; idle {idle:.2?} after the drop",
         &before.tasks[..3]
     );
-    assert!(before.tasks[0] + before.tasks[1] + before.tasks[2] >= 30, "{:?}", before.tasks);
+    assert!(
+        before.tasks[0] + before.tasks[1] + before.tasks[2] >= 30,
+        "{:?}",
+        before.tasks
+    );
     // The tasks running then finish (250 ms), and the other client's; the
     // rest of the 40 (4.4 s of work left) never start.
     assert!(

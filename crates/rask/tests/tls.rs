@@ -66,8 +66,14 @@ fn a_local_cluster_runs_over_tls() {
         ..WireConfig::default()
     };
     let start = std::time::Instant::now();
-    let err = rask::Connection::connect(&addr, plain).unwrap_err().to_string();
-    assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
+    let err = rask::Connection::connect(&addr, plain)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(err.contains("speaks TLS and this side does not"), "{err}");
 }
 

@@ -357,7 +357,11 @@ mod tests {
             .await
             .expect_err("refused");
         // Told at once (the handshake timeout is 3 s), and what to do.
-        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
         assert!(
             matches!(e, WireError::ServerSpeaksTls { peer: Some(a) } if a == addr),
             "{e}"
@@ -377,7 +381,11 @@ mod tests {
         let e = connect_tcp(addr, &cfg(Some(both("localhost"))), Role::Client)
             .await
             .expect_err("refused");
-        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
         assert!(
             matches!(e, WireError::ServerSpeaksPlain { peer: Some(a) } if a == addr),
             "{e}"
