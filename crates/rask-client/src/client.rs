@@ -449,30 +449,25 @@ impl Client {
                 done();
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
-            Flavor::Cluster(conn, _) => {
-                // Driven by a thread of its own that holds the connection,
-                // not the client: dropping the client abandons the graph
-                // (`shutdown`) rather than waiting for it.
-                let conn = conn.clone();
+            Flavor::Cluster(..) | Flavor::Shuffled(_) => {
+                // The graph is driven (waited on) by a thread of its own. A
+                // cluster's holds the connection, not the client: dropping
+                // the client abandons the graph (`shutdown`) rather than
+                // waiting for it.
+                let drive: Box<dyn FnOnce(&Arc<Run>) + Send> = match &self.core.flavor {
+                    Flavor::Cluster(conn, _) => {
+                        let conn = conn.clone();
+                        Box::new(move |run| conn.execute(run))
+                    }
+                    _ => {
+                        let client = self.clone();
+                        Box::new(move |run| client.execute(run))
+                    }
+                };
                 let spawned = std::thread::Builder::new()
                     .name("rask-compute".to_owned())
                     .spawn(move || {
-                        conn.execute(&run);
-                        done();
-                    });
-                if let Err(e) = spawned {
-                    cell.complete(Err(Error::Executor(format!(
-                        "no thread to drive the graph: {e}"
-                    ))));
-                }
-            }
-            Flavor::Shuffled(_) => {
-                // The graph is driven (waited on) by a thread of its own.
-                let client = self.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("rask-compute".to_owned())
-                    .spawn(move || {
-                        client.execute(&run);
+                        drive(&run);
                         done();
                     });
                 if let Err(e) = spawned {

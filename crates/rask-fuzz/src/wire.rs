@@ -119,7 +119,10 @@ pub fn frames(data: &[u8]) {
                                 // re-encoded is no longer, and decodes to
                                 // itself.
                                 let again = encode(&msgs).unwrap_or_default();
-                                assert!(again.len() <= bytes.len(), "a decoded frame re-encodes longer");
+                                assert!(
+                                    again.len() <= bytes.len(),
+                                    "a decoded frame re-encodes longer"
+                                );
                                 let Ok(back) = decode::<Vec<Msg>>(&again, usize::MAX) else {
                                     panic!("a re-encoded frame does not decode");
                                 };

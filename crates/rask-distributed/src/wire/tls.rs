@@ -349,19 +349,30 @@ mod tests {
         assert!(h.await.expect("join").is_err());
     }
 
-    #[tokio::test]
-    async fn plain_client_against_tls_server_fails_at_once() {
-        let (addr, h) = serve_one(cfg(Some(both("localhost")))).await;
+    /// A client with `client` TLS settings against a server with
+    /// `server`'s: the client's error, told at once (the handshake timeout
+    /// is 3 s), and the server's outcome, also at once.
+    async fn mismatched(
+        server: Option<Arc<TlsConfig>>,
+        client: Option<Arc<TlsConfig>>,
+    ) -> (SocketAddr, WireError) {
+        let (addr, h) = serve_one(cfg(server)).await;
         let start = std::time::Instant::now();
-        let e = connect_tcp(addr, &cfg(None), Role::Client)
+        let e = connect_tcp(addr, &cfg(client), Role::Client)
             .await
             .expect_err("refused");
-        // Told at once (the handshake timeout is 3 s), and what to do.
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            start.elapsed()
-        );
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        let served = tokio::time::timeout(Duration::from_secs(1), h)
+            .await
+            .expect("the server is not left waiting");
+        assert!(served.expect("join").is_err());
+        (addr, e)
+    }
+
+    #[tokio::test]
+    async fn plain_client_against_tls_server_fails_at_once() {
+        let (addr, e) = mismatched(Some(both("localhost")), None).await;
         assert!(
             matches!(e, WireError::ServerSpeaksTls { peer: Some(a) } if a == addr),
             "{e}"
@@ -371,31 +382,16 @@ mod tests {
             text.contains(&format!("the server at {addr} speaks TLS")) && text.contains("--tls-ca"),
             "{text}"
         );
-        assert!(h.await.expect("join").is_err());
     }
 
     #[tokio::test]
     async fn tls_client_against_plain_server_fails_at_once() {
-        let (addr, h) = serve_one(cfg(None)).await;
-        let start = std::time::Instant::now();
-        let e = connect_tcp(addr, &cfg(Some(both("localhost"))), Role::Client)
-            .await
-            .expect_err("refused");
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            start.elapsed()
-        );
+        let (addr, e) = mismatched(None, Some(both("localhost"))).await;
         assert!(
             matches!(e, WireError::ServerSpeaksPlain { peer: Some(a) } if a == addr),
             "{e}"
         );
         assert!(e.to_string().contains("speaks plain TCP, not TLS"), "{e}");
-        // The plain server sees its client leave, also at once.
-        let served = tokio::time::timeout(Duration::from_secs(1), h)
-            .await
-            .expect("the server is not left waiting");
-        assert!(served.expect("join").is_err());
     }
 
     #[test]
