@@ -37,6 +37,9 @@ use crate::wait::{self, AsCompleted, OnError, WaitFor, WaitResult};
 mod submit;
 pub use submit::{get_client, Submitter};
 
+/// What drives a graph on a thread of its own (`compute`).
+type Drive = Box<dyn FnOnce(&Arc<Run>) + Send>;
+
 enum Flavor {
     Sync,
     Threads(Arc<ThreadPool>),
@@ -454,7 +457,7 @@ impl Client {
                 // cluster's holds the connection, not the client: dropping
                 // the client abandons the graph (`shutdown`) rather than
                 // waiting for it.
-                let drive: Box<dyn FnOnce(&Arc<Run>) + Send> = match &self.core.flavor {
+                let drive: Drive = match &self.core.flavor {
                     Flavor::Cluster(conn, _) => {
                         let conn = conn.clone();
                         Box::new(move |run| conn.execute(run))
