@@ -92,12 +92,15 @@ else
     bad "rask check: $out"
     podman logs "$s" | tail -5
 fi
-metrics=$(curl -fsS "http://127.0.0.1:$mport/metrics" || true)
+# /metrics asks for the token derived from the secret (`rask token`).
+token=$(pod --rm -e RASK_SECRET "$tag" token 2>/dev/null || true)
+without=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/metrics" || true)
+metrics=$(curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$mport/metrics" || true)
 health=$(curl -fsS "http://127.0.0.1:$mport/health" || true)
-if echo "$metrics" | grep -qx 'rask_workers 2' && [ "${health%%:*}" = ok ]; then
-    ok "/metrics says rask_workers 2; /health says ${health}"
+if echo "$metrics" | grep -qx 'rask_workers 2' && [ "$without" = 401 ] && [ "${health%%:*}" = ok ]; then
+    ok "/metrics says rask_workers 2 with the token (401 without); /health says ${health}"
 else
-    bad "metrics: $(echo "$metrics" | grep '^rask_workers ' || echo none); health: $health"
+    bad "metrics: $(echo "$metrics" | grep '^rask_workers ' || echo none) (without the token: $without); health: $health"
 fi
 
 step "3. podman stop: each ends on SIGTERM"

@@ -112,6 +112,10 @@ def semantics(name, docs, rask):
     check(f"{name}: the scheduler listens and serves metrics on the declared ports",
           a[a.index("--listen") + 1].endswith(f":{ports['rask']}")
           and a[a.index("--metrics") + 1].endswith(f":{ports['http-metrics']}"))
+    # /metrics and the dashboard ask for the token derived from the secret
+    # (Prometheus sends it; /health stays open for the probes).
+    check(f"{name}: the scheduler's HTTP endpoints keep their authentication",
+          not any(x in a for x in ("--metrics-no-auth", "--dashboard-no-auth")))
     # Workers: their pod's address and name, retired before they stop.
     wa = wc["args"]
     check(f"{name}: workers bind $(POD_IP) and are named $(POD_NAME) (from the downward API)",

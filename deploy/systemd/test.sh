@@ -82,6 +82,17 @@ if out=$( set -a; . "$D/rask.env"; set +a; timeout 60 "$rask" check --cluster "1
 else
     bad "rask check: $out $(cat "$D/check.err")"; cat "$D"/*.log
 fi
+# /metrics asks for the token (`rask token`, from RASK_SECRET); /health is open.
+mport=$( set -a; . "$D/rask.env"; set +a; echo "${RASK_METRICS##*:}" )
+token=$( set -a; . "$D/rask.env"; set +a; "$rask" token "127.0.0.1:$port" )
+without=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/metrics" || true)
+with=$(curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$mport/metrics" | grep '^rask_workers ' || true)
+health=$(curl -fsS "http://127.0.0.1:$mport/health" || true)
+if [ "$without" = 401 ] && [ "$with" = "rask_workers 2" ] && [ "$health" = ok ]; then
+    ok "/metrics: 401 without the token, \"$with\" with it (rask token); /health open"
+else
+    bad "/metrics without the token: $without; with it: ${with:-nothing}; /health: $health"
+fi
 if out=$(run rask-worker@.service 1 ExecStop 2>&1); then
     code=0
     timeout 10 tail --pid="$w1" -f /dev/null || true

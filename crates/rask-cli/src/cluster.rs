@@ -38,14 +38,21 @@ pub(crate) struct SchedulerArgs {
     max_deaths: u32,
     #[command(flatten)]
     tls: crate::tls::TlsArgs,
-    /// Serve /metrics (Prometheus) and /health (for probes) here.
+    /// Serve /metrics (Prometheus) and /health (for probes) here. /metrics
+    /// asks for the token (`Authorization: Bearer`; `rask token`).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Serve /metrics to anyone (a trusted network only).
+    #[arg(long, requires = "metrics")]
+    metrics_no_auth: bool,
     /// Serve the live dashboard of every client's tasks here (a web page;
-    /// `rask status` and `rask explain` read it). No authentication: bind
-    /// to loopback, or put a proxy in front.
+    /// `rask status` and `rask explain` read it). It asks for a token: the
+    /// URL printed at start carries it (`?token=`; `rask token`).
     #[arg(long, value_name = "ADDR")]
     dashboard: Option<SocketAddr>,
+    /// Serve the dashboard to anyone (a trusted network only).
+    #[arg(long, requires = "dashboard")]
+    dashboard_no_auth: bool,
     /// Adaptive scaling wants workers to finish the work in hand in about
     /// this many seconds.
     #[arg(long, default_value_t = 5.0)]
@@ -143,15 +150,24 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     println!("rask scheduler listening on {}", s.addr());
     let _dashboard = match (args.dashboard, recorder) {
         (Some(addr), Some(recorder)) => {
-            let d = rask::dashboard::Dashboard::serve(std::sync::Arc::new(recorder), addr)
-                .context("starting the dashboard")?;
+            let opts = rask::dashboard::DashboardOptions {
+                access: Some(crate::metrics::http_access(
+                    args.dashboard_no_auth,
+                    s.http_token(),
+                )?),
+                ..rask::dashboard::DashboardOptions::default()
+            };
+            let d =
+                rask::dashboard::Dashboard::serve_with(std::sync::Arc::new(recorder), addr, opts)
+                    .context("starting the dashboard")?;
             println!("rask dashboard at {}", d.url());
             Some(d)
         }
         _ => None,
     };
     if let Some(m) = args.metrics {
-        crate::metrics::serve(m, s.addr().port(), wire)?;
+        let access = crate::metrics::http_access(args.metrics_no_auth, s.http_token())?;
+        crate::metrics::serve(m, s.addr().port(), wire, access)?;
     }
     exit_on_stop()?;
     s.wait();

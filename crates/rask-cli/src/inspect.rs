@@ -3,6 +3,10 @@
 //! knows, printed in a terminal. They read its JSON routes (`/api/status`,
 //! `/api/explain?key=K`) over plain HTTP/1.1 (hyper) and print the same
 //! text the library's `Display` gives.
+//!
+//! The dashboard asks for its token: ADDRESS may be the URL it printed
+//! (`http://HOST:PORT/?token=TOKEN`), or `HOST:PORT` with the token in
+//! `RASK_HTTP_TOKEN`; it is sent as `Authorization: Bearer`.
 
 use std::time::Duration;
 
@@ -14,7 +18,8 @@ use rask::diagnostics::{Status, TaskDetail};
 /// `rask status`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct StatusArgs {
-    /// The dashboard's address (`host:port`).
+    /// The dashboard's URL as it printed it (`http://HOST:PORT/?token=...`),
+    /// or `HOST:PORT` with the token in RASK_HTTP_TOKEN.
     address: String,
     /// Print the JSON as the dashboard sent it.
     #[arg(long)]
@@ -24,13 +29,44 @@ pub(crate) struct StatusArgs {
 /// `rask explain`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct ExplainArgs {
-    /// The dashboard's address (`host:port`).
+    /// The dashboard's URL as it printed it (`http://HOST:PORT/?token=...`),
+    /// or `HOST:PORT` with the token in RASK_HTTP_TOKEN.
     address: String,
     /// The task's key, as the dashboard shows it (`inc[17]`).
     key: String,
     /// Print the JSON as the dashboard sent it.
     #[arg(long)]
     json: bool,
+}
+
+/// `rask token`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TokenArgs {
+    /// The scheduler's address (`host:port`): its secret is read from
+    /// RASK_SECRET, else from the file a scheduler on this machine wrote.
+    #[arg(default_value = "127.0.0.1:8786")]
+    scheduler: String,
+}
+
+/// Prints the token of a scheduler's dashboard and `/metrics`: derived from
+/// its secret (`Secret::http_token`), unless RASK_HTTP_TOKEN gives it.
+pub(crate) fn token(args: &TokenArgs) -> anyhow::Result<i32> {
+    if let Ok(t) = std::env::var(TOKEN_ENV) {
+        if !t.trim().is_empty() {
+            println!("{}", t.trim());
+            return Ok(0);
+        }
+    }
+    let wire = rask::distributed::wire::WireConfig::from_env()
+        .or_local_secret(&args.scheduler)
+        .map_err(anyhow::Error::msg)?;
+    match wire.secret {
+        Some(s) => {
+            println!("{}", s.http_token());
+            Ok(0)
+        }
+        None => bail!("no secret for the scheduler at {}", args.scheduler),
+    }
 }
 
 pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<i32> {
@@ -65,9 +101,36 @@ pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<i32> {
     Ok(1)
 }
 
-/// GETs `path` from `address` and returns the body (any status: the
-/// dashboard's errors are JSON too).
+/// The environment variable that holds a dashboard's token.
+pub(crate) const TOKEN_ENV: &str = "RASK_HTTP_TOKEN";
+
+/// `HOST:PORT` and the token of ADDRESS (module docs).
+fn target(address: &str) -> (String, Option<String>) {
+    let rest = address
+        .strip_prefix("http://")
+        .or_else(|| address.strip_prefix("https://"))
+        .unwrap_or(address);
+    let (hostport, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    let hostport = hostport.split('/').next().unwrap_or(hostport).to_owned();
+    let token = query
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+        .map(|t| {
+            percent_encoding::percent_decode_str(t)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
+    (hostport, token)
+}
+
+/// GETs `path` from ADDRESS and returns the body (any status but 401 and
+/// 403: the dashboard's errors are JSON too).
 fn get(address: &str, path: &str) -> anyhow::Result<String> {
+    let (address, token) = target(address);
+    let address = address.as_str();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -81,13 +144,25 @@ fn get(address: &str, path: &str) -> anyhow::Result<String> {
                     .await
                     .with_context(|| format!("{address} does not speak HTTP"))?;
             tokio::spawn(conn);
-            let req = hyper::Request::get(path)
-                .header(hyper::header::HOST, address)
-                .body(Empty::<Bytes>::new())?;
+            let mut req = hyper::Request::get(path).header(hyper::header::HOST, address);
+            if let Some(t) = &token {
+                req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            let req = req.body(Empty::<Bytes>::new())?;
             let resp = send
                 .send_request(req)
                 .await
                 .with_context(|| format!("{address} did not answer"))?;
+            match resp.status() {
+                hyper::StatusCode::UNAUTHORIZED => bail!(
+                    "the dashboard at {address} asks for its token: give the URL it printed \
+                     (http://{address}/?token=...), or set {TOKEN_ENV}"
+                ),
+                hyper::StatusCode::FORBIDDEN => {
+                    bail!("the dashboard at {address} refused the token given")
+                }
+                _ => {}
+            }
             let body = resp.into_body().collect().await?.to_bytes();
             anyhow::Ok(String::from_utf8_lossy(&body).into_owned())
         };

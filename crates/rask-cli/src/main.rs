@@ -59,6 +59,8 @@ enum Command {
     Status(inspect::StatusArgs),
     /// Say where a task is and why (`rask explain ADDR KEY`), from a dashboard.
     Explain(inspect::ExplainArgs),
+    /// Print the token of a scheduler's dashboard and /metrics (from its secret).
+    Token(inspect::TokenArgs),
     /// Drive a submitted job (started by `rask submit`).
     #[command(hide = true)]
     Drive(submit::DriveArgs),
@@ -93,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Status(args) => exit_with(inspect::status(&args)?),
         Command::Explain(args) => exit_with(inspect::explain(&args)?),
+        Command::Token(args) => exit_with(inspect::token(&args)?),
         Command::Check(args) => {
             warnings();
             exit_with(check::main(&args)?)

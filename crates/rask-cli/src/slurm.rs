@@ -74,9 +74,13 @@ pub(crate) struct SlurmArgs {
     /// Do not restart a worker that crashes inside its job.
     #[arg(long)]
     no_restart: bool,
-    /// Serve /metrics and /health here.
+    /// Serve /metrics and /health here. /metrics asks for the token
+    /// (`Authorization: Bearer`; `rask token`).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Serve /metrics to anyone (a trusted network only).
+    #[arg(long, requires = "metrics")]
+    metrics_no_auth: bool,
     /// Wait until the first jobs' workers have joined (at most this many
     /// seconds), then print `rask slurm: ready`.
     #[arg(long, value_name = "SECS")]
@@ -149,7 +153,10 @@ pub(crate) fn main(args: &SlurmArgs) -> anyhow::Result<i32> {
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse().ok())
             .unwrap_or(0);
-        crate::metrics::serve(m, port, cluster.wire())?;
+        let wire = cluster.wire();
+        let derived = wire.secret.as_ref().map(|s| s.http_token());
+        let access = crate::metrics::http_access(args.metrics_no_auth, derived.as_deref())?;
+        crate::metrics::serve(m, port, wire, access)?;
     }
     if let Some(secs) = args.wait {
         let n = bounds.map_or(args.jobs, |(min, _)| min);

@@ -76,9 +76,20 @@ fn scheduler_worker_and_client_over_tls() {
         }
         c.output().unwrap()
     };
-    // Without TLS: refused, nothing runs.
+    // Without TLS: refused at once, saying why, and nothing runs.
+    let start = std::time::Instant::now();
     let o = run(false);
     assert!(!o.status.success());
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("speaks TLS and this side does not") && said.contains("RASK_TLS_CA"),
+        "{said}"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(8),
+        "not after the handshake timeout (10 s): {:?}",
+        start.elapsed()
+    );
     assert!(!dir.join("sq/1.txt").exists());
     // With it: the jobs run on the worker.
     let o = run(true);

@@ -37,6 +37,9 @@ use crate::wait::{self, AsCompleted, OnError, WaitFor, WaitResult};
 mod submit;
 pub use submit::{get_client, Submitter};
 
+/// What drives a graph on a thread of its own (`compute`).
+type Drive = Box<dyn FnOnce(&Arc<Run>) + Send>;
+
 enum Flavor {
     Sync,
     Threads(Arc<ThreadPool>),
@@ -196,6 +199,11 @@ impl Core {
         }
         if let Flavor::Threads(pool) = &self.flavor {
             pool.abandon_queued();
+        }
+        // Graphs on a cluster: released on the scheduler now (their tasks
+        // not yet started are cancelled), their futures failed.
+        if let Flavor::Cluster(conn, _) = &self.flavor {
+            conn.abandon();
         }
         // Running compute tasks go on, but their futures fail now; whatever
         // they return later is dropped (rule 5 of `cell.rs`).
@@ -445,12 +453,24 @@ impl Client {
             }
             Flavor::Threads(pool) => pool.spawn_run(run, done),
             Flavor::Cluster(..) | Flavor::Shuffled(_) => {
-                // The graph is driven (waited on) by a thread of its own.
-                let client = self.clone();
+                // The graph is driven (waited on) by a thread of its own. A
+                // cluster's holds the connection, not the client: dropping
+                // the client abandons the graph (`shutdown`) rather than
+                // waiting for it.
+                let drive: Drive = match &self.core.flavor {
+                    Flavor::Cluster(conn, _) => {
+                        let conn = conn.clone();
+                        Box::new(move |run| conn.execute(run))
+                    }
+                    _ => {
+                        let client = self.clone();
+                        Box::new(move |run| client.execute(run))
+                    }
+                };
                 let spawned = std::thread::Builder::new()
                     .name("rask-compute".to_owned())
                     .spawn(move || {
-                        client.execute(&run);
+                        drive(&run);
                         done();
                     });
                 if let Err(e) = spawned {

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! With the `dashboard` feature, `client.dashboard("127.0.0.1:8787")?`
-//! serves a live web page over the same recording while the client runs.
+//! serves a live web page over the same recording while the client runs
+//! (behind a token: open the URL it gives, `dashboard.url()`).
 
 use std::path::{Path, PathBuf};
 
@@ -80,7 +81,10 @@ impl Client {
     /// Serves the live dashboard of this client's recording at `addr`
     /// (`"127.0.0.1:8787"`; port 0 picks a free one) on a thread of its own,
     /// until the returned handle is dropped. The client must record
-    /// ([`Client::with_recorder`]).
+    /// ([`Client::with_recorder`]). It asks for a fresh random token:
+    /// open [`Dashboard::url`](rask_dashboard::Dashboard::url), which
+    /// carries it (`http://ADDR/?token=...`); scripts send
+    /// `Authorization: Bearer` with [`Dashboard::token`](rask_dashboard::Dashboard::token).
     pub fn dashboard(
         &self,
         addr: impl std::net::ToSocketAddrs,

@@ -137,12 +137,16 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
         json!({"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
     )?;
 
-    // 1. The dashboard during the run.
+    // 1. The dashboard during the run, opened with the URL it printed
+    // (`http://ADDR/?token=T`): the page comes back without the token in
+    // its address, and the token stays in a cookie scripts cannot read.
+    let base = url.split('?').next().unwrap_or(&url).to_owned();
     cdp.navigate(&url)?;
     cdp.wait_for(
         "Number(document.body.dataset.updates || 0) >= 2",
         Duration::from_secs(30),
     )?;
+    token_kept_out_of_sight(&mut cdp, &url)?;
     let updates0 = cdp.eval("Number(document.body.dataset.updates)")?;
     let done0 = done_count(&mut cdp)?;
     std::thread::sleep(Duration::from_secs(2));
@@ -172,7 +176,7 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
     save(&out.join("dashboard.png"), &png)?;
 
     // A task's page: why is it where it is.
-    cdp.navigate(&format!("{url}task?key=merge%5B1000%5D"))?;
+    cdp.navigate(&format!("{base}task?key=merge%5B1000%5D"))?;
     cdp.wait_for(
         "document.body.dataset.state !== undefined",
         Duration::from_secs(10),
@@ -236,6 +240,24 @@ fn run(rask: &Path, out: &Path) -> Res<()> {
 }
 
 /// The dashboard's count of finished tasks.
+/// After opening `url` (it carries `?token=`): the address bar no longer
+/// shows the token, and the page's scripts cannot read the cookie.
+fn token_kept_out_of_sight(cdp: &mut Cdp, url: &str) -> Res<()> {
+    let token = url
+        .split("token=")
+        .nth(1)
+        .ok_or("the URL carries no token")?;
+    let href = cdp.eval("location.href")?;
+    let cookies = cdp.eval("document.cookie")?;
+    let (href, cookies) = (href.as_str().unwrap_or(""), cookies.as_str().unwrap_or(""));
+    if href.contains(token) || cookies.contains(token) {
+        return Err(format!(
+            "the token is in sight: location {href}, document.cookie {cookies:?}"
+        ));
+    }
+    Ok(())
+}
+
 fn done_count(cdp: &mut Cdp) -> Res<u64> {
     let v = cdp.eval("document.querySelector('.count.done b').textContent.replace(/,/g, '')")?;
     v.as_str()
@@ -316,6 +338,7 @@ fn cluster(rask: &Path, out: &Path, cdp: &mut Cdp) -> Res<()> {
         "Number(document.querySelector('.count.done b').textContent.replace(/,/g, '')) > 0",
         Duration::from_secs(60),
     )?;
+    token_kept_out_of_sight(cdp, &url)?;
     let updates0 = cdp.eval("Number(document.body.dataset.updates)")?;
     let done0 = done_count(cdp)?;
     std::thread::sleep(Duration::from_millis(1500));

@@ -15,12 +15,20 @@
 //! `/api/explain?key=K` (JSON), `/metrics` (Prometheus text).
 //!
 //! The pages use only what the server serves: no CDN, no fonts, no
-//! network beyond the dashboard itself. There is no authentication: bind
-//! to loopback (the default in the examples) or put it behind a proxy.
+//! network beyond the dashboard itself.
+//!
+//! Every route asks for a token (`auth.rs`, as Jupyter does): the URL
+//! printed at start carries it once (`?token=`, then a cookie), scripts and
+//! Prometheus send `Authorization: Bearer TOKEN`; no token is `401`, a
+//! wrong one `403`. [`guard`] puts the same check in front of any router
+//! (the CLI's `/metrics`). [`Access::Open`] turns it off, for a trusted
+//! network only.
 
+mod auth;
 mod pages;
 mod server;
 
+pub use auth::{guard, Access};
 pub use server::{router, router_with, Dashboard, DashboardError, DashboardOptions};
 
 pub use rask_diagnostics::ClusterState;

@@ -22,6 +22,7 @@ use rask_diagnostics::{prometheus, ClusterState, Cursor, GRAPH_NODES};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use crate::auth::{guard, Access};
 use crate::pages;
 
 /// Settings of a dashboard.
@@ -33,6 +34,10 @@ pub struct DashboardOptions {
     pub interval: Duration,
     /// Task records sent per update at most (the most recent).
     pub max_records: usize,
+    /// Who may read it (`auth.rs`). `None`, the default: the holders of a
+    /// fresh random token, made when it starts ([`Dashboard::url`] carries
+    /// it).
+    pub access: Option<Access>,
 }
 
 impl Default for DashboardOptions {
@@ -41,6 +46,7 @@ impl Default for DashboardOptions {
             title: "Rask dashboard".to_owned(),
             interval: Duration::from_millis(500),
             max_records: 20_000,
+            access: None,
         }
     }
 }
@@ -70,18 +76,34 @@ struct App {
     opts: Arc<DashboardOptions>,
 }
 
-/// The dashboard's routes over `state`, with the default options.
-pub fn router(state: Arc<dyn ClusterState>) -> Router {
-    router_with(state, DashboardOptions::default())
+/// The dashboard's routes over `state`, behind `access`, with the default
+/// options.
+pub fn router(state: Arc<dyn ClusterState>, access: Access) -> Router {
+    router_with(
+        state,
+        DashboardOptions {
+            access: Some(access),
+            ..DashboardOptions::default()
+        },
+    )
+    .map_or_else(|_| Router::new(), |(r, _)| r)
 }
 
-/// The dashboard's routes over `state`.
-pub fn router_with(state: Arc<dyn ClusterState>, opts: DashboardOptions) -> Router {
+/// The dashboard's routes over `state`, behind `opts.access` (a random
+/// token when `None`), and that access.
+pub fn router_with(
+    state: Arc<dyn ClusterState>,
+    mut opts: DashboardOptions,
+) -> Result<(Router, Access), DashboardError> {
+    let access = match opts.access.take() {
+        Some(a) => a,
+        None => Access::random().map_err(DashboardError::Start)?,
+    };
     let app = App {
         state,
         opts: Arc::new(opts),
     };
-    Router::new()
+    let routes = Router::new()
         .route("/", get(index))
         .route("/task", get(task_page))
         .route("/api/status", get(status))
@@ -90,7 +112,8 @@ pub fn router_with(state: Arc<dyn ClusterState>, opts: DashboardOptions) -> Rout
         .route("/api/graph.dot", get(graph_dot))
         .route("/api/explain", get(explain))
         .route("/metrics", get(metrics))
-        .with_state(app)
+        .with_state(app);
+    Ok((guard(routes, access.clone()), access))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -218,6 +241,7 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<SseEven
 #[derive(Debug)]
 pub struct Dashboard {
     addr: SocketAddr,
+    access: Access,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -262,7 +286,7 @@ impl Dashboard {
             .build()
             .map_err(DashboardError::Start)?;
         let (tx, rx) = oneshot::channel::<()>();
-        let app = router_with(state, opts);
+        let (app, access) = router_with(state, opts)?;
         let thread = std::thread::Builder::new()
             .name("rask-dashboard".into())
             .spawn(move || {
@@ -289,6 +313,7 @@ impl Dashboard {
             .map_err(DashboardError::Start)?;
         Ok(Dashboard {
             addr: local,
+            access,
             stop: Some(tx),
             thread: Some(thread),
         })
@@ -299,9 +324,16 @@ impl Dashboard {
         self.addr
     }
 
-    /// `http://ADDR/`.
+    /// The URL to open: `http://ADDR/?token=TOKEN` (`http://ADDR/` when
+    /// it is open to all).
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        self.access.url(self.addr, "/")
+    }
+
+    /// The token it asks for (none when open to all): send it as
+    /// `Authorization: Bearer TOKEN`.
+    pub fn token(&self) -> Option<&str> {
+        self.access.token()
     }
 
     /// Stops serving and waits for the server's thread.

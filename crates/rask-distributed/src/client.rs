@@ -51,6 +51,9 @@ pub use persist::{Persisting, Prepared};
 use ship::*;
 
 const HERE: WorkerId = WorkerId::CLIENT;
+/// Why a run of an abandoned connection failed ([`Connection::abandon`]).
+const ABANDONED: &str =
+    "the client was dropped or shut down during the run: its graph was released on the scheduler";
 /// Constants up to this size travel inside the graph.
 const LITERAL_MAX: usize = 64 * 1024;
 
@@ -109,6 +112,8 @@ pub struct Connection {
     /// Coordination requests in flight (`client/coord.rs`).
     coord: Arc<crate::coord::Pending>,
     next_coord: AtomicU64,
+    /// Set by [`Connection::abandon`]: no graph is wanted any more.
+    abandoned: AtomicBool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -213,6 +218,7 @@ impl Connection {
             watchers: Arc::default(),
             coord: Arc::default(),
             next_coord: AtomicU64::new(1),
+            abandoned: AtomicBool::new(false),
         }
     }
 
@@ -390,6 +396,19 @@ impl Executor for Connection {
 }
 
 impl Connection {
+    /// Gives up every graph in flight and any sent later: the client
+    /// that owns this connection was dropped or shut down, and nobody will
+    /// read their results. Each run fails at once (`ABANDONED`), and its
+    /// driver sends `Release`, so the scheduler takes back the graph's
+    /// queued tasks, forgets the rest and frees its values (those another
+    /// graph still uses stay), as when a client's connection drops. Values
+    /// already persisted stay while their futures live.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+        // The drivers wait on these: dropping them wakes every one.
+        lock(&self.routes).clear();
+    }
+
     /// This connection's number in the process (see [`Persisted`]).
     pub fn id(&self) -> u64 {
         self.id
@@ -455,6 +474,12 @@ impl Connection {
         };
         let (tx, rx) = std_mpsc::channel();
         lock(&self.routes).insert(graph, tx);
+        if self.abandoned.load(Ordering::Acquire) {
+            lock(&self.routes).remove(&graph);
+            self.forget(&shipped.kept);
+            fail_all(run, TaskErrorKind::Failed, ABANDONED);
+            return None;
+        }
         if self.send(submit).is_err() {
             lock(&self.routes).remove(&graph);
             self.forget(&shipped.kept);

@@ -141,6 +141,8 @@ pub struct Scheduler {
     thread: Option<std::thread::JoinHandle<()>>,
     /// The file holding the secret it made (removed when it stops).
     secret_file: Option<SecretFile>,
+    /// The token of its HTTP endpoints ([`Secret::http_token`]).
+    http_token: Option<String>,
 }
 
 impl Scheduler {
@@ -201,6 +203,7 @@ impl Scheduler {
         if let Some(f) = &secret_file {
             tracing::info!(file = %f.0.display(), "no secret given: made one, readable only by this user there");
         }
+        let http_token = cfg.wire.secret.as_ref().map(|s| s.http_token());
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
         let (stop_tx, stop_rx) = oneshot::channel();
         let serve_tx = tx.clone();
@@ -218,6 +221,7 @@ impl Scheduler {
             stop: Some(stop_tx),
             thread: Some(thread),
             secret_file,
+            http_token,
         })
     }
 
@@ -231,6 +235,13 @@ impl Scheduler {
     /// given one, or listens on no port).
     pub fn secret_file(&self) -> Option<&std::path::Path> {
         self.secret_file.as_ref().map(|f| f.0.as_path())
+    }
+
+    /// The token its dashboard and `/metrics` ask for, derived from its
+    /// secret ([`Secret::http_token`]); none when it has no secret (a
+    /// local scheduler given none).
+    pub fn http_token(&self) -> Option<&str> {
+        self.http_token.as_deref()
     }
 
     /// Serves a local worker whose end of a socket pair is `stream`'s peer.

@@ -113,8 +113,24 @@ pub fn frames(data: &[u8]) {
                         assert!(bytes.len() <= max, "a frame over the limit was read");
                         match decode::<Vec<Msg>>(bytes, max) {
                             Ok(msgs) => {
+                                // Not byte for byte: the codec reads an
+                                // overlong varint (`240 0` for 112) as its
+                                // value and writes the short form. What is
+                                // re-encoded is no longer, and decodes to
+                                // itself.
                                 let again = encode(&msgs).unwrap_or_default();
-                                assert_eq!(again, bytes, "a decoded frame re-encodes differently");
+                                assert!(
+                                    again.len() <= bytes.len(),
+                                    "a decoded frame re-encodes longer"
+                                );
+                                let Ok(back) = decode::<Vec<Msg>>(&again, usize::MAX) else {
+                                    panic!("a re-encoded frame does not decode");
+                                };
+                                assert_eq!(
+                                    encode(&back).unwrap_or_default(),
+                                    again,
+                                    "a re-encoded frame does not decode to itself"
+                                );
                                 Ok(Some(()))
                             }
                             Err(e) => Err(e),

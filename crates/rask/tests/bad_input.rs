@@ -32,6 +32,11 @@ fn slow_inc(x: u64, ms: u64) -> u64 {
     x + 1
 }
 
+#[rask::task]
+fn sum_u64(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
 /// How long any one bad input may take to get its answer.
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -290,6 +295,67 @@ fn a_client_leaving_mid_graph() {
     );
 }
 
+/// A `Client` dropped (it and its futures) while its graph runs, the
+/// process going on: the client abandons the graph at once (`Release`),
+/// the scheduler takes back its tasks not started and the workers go idle
+/// after the ones running; another client's graph, running beside it, is
+/// unaffected.
+fn a_client_dropped_mid_graph() {
+    let cluster = LocalCluster::new(2, 1).unwrap();
+    cluster.wait_for_workers(2, BOUND).unwrap();
+    let addr = cluster.addr().to_string();
+    let observer = rask::Connection::connect(&addr, cluster.wire()).unwrap();
+    let other = Client::connect_with(&addr, cluster.wire()).unwrap();
+    let leaving = Client::connect_with(&addr, cluster.wire()).unwrap();
+    // 40 x 250 ms on two worker threads: 5 s if it all ran.
+    let long = sum_u64::delayed(
+        (0..40)
+            .map(|i| slow_inc::delayed(i, 250))
+            .collect::<Vec<_>>(),
+    );
+    let f = leaving.compute(long);
+    let beside = sum_u64::delayed(vec![slow_inc::delayed(1, 250), slow_inc::delayed(2, 250)]);
+    let g = other.compute(beside);
+    std::thread::sleep(Duration::from_millis(600));
+    let before = observer.cluster_report().unwrap();
+    let t0 = Instant::now();
+    drop(f);
+    drop(leaving);
+    // Until the scheduler has no task left to run and no worker one in hand.
+    let idle = loop {
+        let r = observer.cluster_report().unwrap();
+        let [waiting, ready, processing, ..] = r.tasks;
+        if waiting + ready + processing == 0 && r.workers.iter().all(|w| w.in_flight == 0) {
+            break t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < BOUND,
+            "still busy after the client left: {:?}",
+            r.tasks
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    println!(
+        "  tasks (waiting, ready, processing) before: {:?}; idle {idle:.2?} after the drop",
+        &before.tasks[..3]
+    );
+    assert!(
+        before.tasks[0] + before.tasks[1] + before.tasks[2] >= 30,
+        "{:?}",
+        before.tasks
+    );
+    // The tasks running then finish (250 ms), and the other client's; the
+    // rest of the 40 (4.4 s of work left) never start.
+    assert!(
+        idle < Duration::from_millis(2_000),
+        "the dropped client's graph still ran: idle after {idle:?}"
+    );
+    assert_eq!(g.result().unwrap(), 5);
+    let t1 = Instant::now();
+    assert_eq!(slow_inc::delayed(1, 0).compute(&other).unwrap(), 2);
+    assert!(t1.elapsed() < Duration::from_secs(2), "{:?}", t1.elapsed());
+}
+
 /// The root of a failed computation's error chain.
 fn root(e: &Error) -> rask::TaskError {
     e.as_task().expect("a task error").root().clone()
@@ -421,6 +487,7 @@ fn main() {
         ("oversize_frame", oversize_frame),
         ("a_value_that_does_not_decode", a_value_that_does_not_decode),
         ("a_client_leaving_mid_graph", a_client_leaving_mid_graph),
+        ("a_client_dropped_mid_graph", a_client_dropped_mid_graph),
         ("the_scheduler_dying", the_scheduler_dying),
         ("a_worker_dying_mid_transfer", a_worker_dying_mid_transfer),
     ];

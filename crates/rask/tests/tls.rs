@@ -58,13 +58,23 @@ fn a_local_cluster_runs_over_tls() {
     let addr = cluster.addr().to_string();
     let other = Client::connect_with(&addr, cluster.wire()).unwrap();
     assert_eq!(inc::delayed(41).compute(&other).unwrap(), 42);
-    // The secret without TLS: refused.
+    // The secret without TLS: refused at once (not after the handshake
+    // timeout), with the fix named.
     let plain = WireConfig {
         secret: cluster.wire().secret,
-        handshake_timeout: std::time::Duration::from_secs(2),
+        handshake_timeout: std::time::Duration::from_secs(5),
         ..WireConfig::default()
     };
-    assert!(rask::Connection::connect(&addr, plain).is_err());
+    let start = std::time::Instant::now();
+    let err = rask::Connection::connect(&addr, plain)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.contains("speaks TLS and this side does not"), "{err}");
 }
 
 fn settings_from_pem_bytes_cannot_reach_worker_processes() {

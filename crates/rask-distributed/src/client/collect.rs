@@ -31,6 +31,9 @@ impl Connection {
         fetch: bool,
     ) -> Result<Outcome, String> {
         let closed = || {
+            if self.abandoned.load(Ordering::Acquire) {
+                return super::ABANDONED.to_owned();
+            }
             format!(
                 "the connection to the scheduler at {} closed during the run",
                 self.addr

@@ -70,6 +70,21 @@ pub enum WireError {
          rask-distributed, rask or rask-cli)"
     )]
     NoTls(String),
+    /// This side connects without TLS to a server that speaks TLS (seen
+    /// from its first bytes: `probe.rs`).
+    #[error(
+        "{} speaks TLS and this side does not: give it the server's CA \
+         (--tls-ca or RASK_TLS_CA; in Rust WireConfig::tls)",
+        server_label(*peer)
+    )]
+    ServerSpeaksTls { peer: Option<SocketAddr> },
+    /// This side connects with TLS to a server that speaks plain TCP.
+    #[error(
+        "{} speaks plain TCP, not TLS, and this side asks for TLS: drop the CA \
+         (--tls-ca, RASK_TLS_CA), or start the server with --tls-cert and --tls-key",
+        server_label(*peer)
+    )]
+    ServerSpeaksPlain { peer: Option<SocketAddr> },
     /// TLS setup or TLS handshake failure.
     #[cfg(feature = "tls")]
     #[error("tls: {0}")]
@@ -86,7 +101,16 @@ impl WireError {
                 | WireError::Encode(_)
                 | WireError::NoSecret { .. }
                 | WireError::NoTls(_)
+                | WireError::ServerSpeaksTls { .. }
+                | WireError::ServerSpeaksPlain { .. }
         )
+    }
+}
+
+fn server_label(peer: Option<SocketAddr>) -> String {
+    match peer {
+        Some(a) => format!("the server at {a}"),
+        None => "the server".to_owned(),
     }
 }
 

@@ -314,7 +314,15 @@ async fn tcp_halves(
             Err(_) => Err(WireError::Timeout("tls handshake")),
         };
     }
-    let _ = (cfg, peer, deadline, server);
+    #[cfg(not(feature = "tls"))]
+    let _ = cfg;
+    if !server {
+        // A TLS server announces itself at once (`probe.rs`).
+        match timeout_at(deadline, super::probe::refuse_tls_server(&stream, peer)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(WireError::Timeout("handshake")),
+        }
+    }
     let (r, w) = stream.into_split();
     Ok((Box::pin(r), Box::pin(w)))
 }

@@ -27,6 +27,7 @@
 pub mod error;
 pub mod frame;
 pub mod handshake;
+mod probe;
 pub mod secret;
 #[cfg(feature = "tls")]
 pub mod tls;

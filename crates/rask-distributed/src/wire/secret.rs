@@ -99,6 +99,27 @@ impl Secret {
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// The token of the cluster's HTTP endpoints (the scheduler's dashboard
+    /// and `/metrics`): HMAC-SHA256 of a fixed label keyed with the secret,
+    /// as 64 hex digits. One way: the token lets a browser or Prometheus
+    /// read those pages, never join the cluster, and whoever holds the
+    /// secret can work it out (`rask token`).
+    pub fn http_token(&self) -> String {
+        use hmac::{Hmac, Mac};
+        match Hmac::<sha2::Sha256>::new_from_slice(&self.0) {
+            Ok(mut m) => {
+                m.update(b"rask http token v1");
+                m.finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }
+            // HMAC takes a key of any length; kept total all the same.
+            Err(_) => String::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Secret {

@@ -234,9 +234,10 @@ impl TlsConfig {
     }
 }
 
-/// Runs the TLS handshake on `stream` and splits the result.
+/// Runs the TLS handshake on `stream`, after the preamble that tells a
+/// plain client what it reached (`probe.rs`), and splits the result.
 pub(crate) async fn wrap(
-    stream: TcpStream,
+    mut stream: TcpStream,
     tls: &TlsConfig,
     peer: Option<SocketAddr>,
     server: bool,
@@ -246,6 +247,7 @@ pub(crate) async fn wrap(
         let cfg = tls.server.clone().ok_or_else(|| {
             WireError::Tls("no certificate and key configured to serve TLS".into())
         })?;
+        super::probe::send_preamble(&mut stream, peer).await?;
         let s = TlsAcceptor::from(cfg)
             .accept(stream)
             .await
@@ -257,6 +259,7 @@ pub(crate) async fn wrap(
             .client
             .clone()
             .ok_or_else(|| WireError::Tls("no CA configured to connect with TLS".into()))?;
+        super::probe::expect_preamble(&mut stream, peer).await?;
         let s = TlsConnector::from(cfg)
             .connect(name, stream)
             .await
@@ -346,17 +349,49 @@ mod tests {
         assert!(h.await.expect("join").is_err());
     }
 
-    #[tokio::test]
-    async fn plain_client_against_tls_server_fails_cleanly() {
-        let (addr, h) = serve_one(cfg(Some(both("localhost")))).await;
-        let e = connect_tcp(addr, &cfg(None), Role::Client)
+    /// A client with `client` TLS settings against a server with
+    /// `server`'s: the client's error, told at once (the handshake timeout
+    /// is 3 s), and the server's outcome, also at once.
+    async fn mismatched(
+        server: Option<Arc<TlsConfig>>,
+        client: Option<Arc<TlsConfig>>,
+    ) -> (SocketAddr, WireError) {
+        let (addr, h) = serve_one(cfg(server)).await;
+        let start = std::time::Instant::now();
+        let e = connect_tcp(addr, &cfg(client), Role::Client)
             .await
             .expect_err("refused");
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        let served = tokio::time::timeout(Duration::from_secs(1), h)
+            .await
+            .expect("the server is not left waiting");
+        assert!(served.expect("join").is_err());
+        (addr, e)
+    }
+
+    #[tokio::test]
+    async fn plain_client_against_tls_server_fails_at_once() {
+        let (addr, e) = mismatched(Some(both("localhost")), None).await;
         assert!(
-            !matches!(e, WireError::Tls(_)),
-            "the client did not try TLS: {e}"
+            matches!(e, WireError::ServerSpeaksTls { peer: Some(a) } if a == addr),
+            "{e}"
         );
-        assert!(h.await.expect("join").is_err());
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("the server at {addr} speaks TLS")) && text.contains("--tls-ca"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_client_against_plain_server_fails_at_once() {
+        let (addr, e) = mismatched(None, Some(both("localhost"))).await;
+        assert!(
+            matches!(e, WireError::ServerSpeaksPlain { peer: Some(a) } if a == addr),
+            "{e}"
+        );
+        assert!(e.to_string().contains("speaks plain TCP, not TLS"), "{e}");
     }
 
     #[test]
