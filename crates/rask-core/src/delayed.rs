@@ -120,6 +120,13 @@ impl<T: Data> Delayed<T> {
         self.hinted(|h| h.priority = p)
     }
 
+    /// The same task, never served from or stored into a result cache, nor
+    /// anything that depends on it: for impure tasks (see
+    /// [`ResultCache`](crate::ResultCache)).
+    pub fn uncached(self) -> Self {
+        self.hinted(|h| h.uncached = true)
+    }
+
     /// The same task with these options (replacing any it had).
     pub fn with_options(self, opts: TaskOptions) -> Self {
         self.hinted(|h| *h = opts)
@@ -562,6 +569,12 @@ impl TaskBuilder {
     /// Higher priorities run first (default 0).
     pub fn priority(mut self, p: i32) -> Self {
         self.opts().priority = p;
+        self
+    }
+
+    /// Never cached, nor anything downstream (an impure task).
+    pub fn uncached(mut self) -> Self {
+        self.opts().uncached = true;
         self
     }
 
