@@ -9,7 +9,7 @@ use crate::lower::lower_nodes;
 use crate::node::{Data, NodeRef, Value};
 use crate::plan::PlanOptions;
 use crate::run::{unwrap_value, Run};
-use crate::{Error, ResultCache, Result, TaskId, WorkerId};
+use crate::{Error, Result, ResultCache, TaskId, WorkerId};
 
 /// Something that runs a [`Run`] to completion.
 pub trait Executor {

@@ -52,7 +52,10 @@ impl RunCache {
 }
 
 /// A 128-bit hash from two SipHash-1-3 states with different prefixes.
-struct Hasher128(std::collections::hash_map::DefaultHasher, std::collections::hash_map::DefaultHasher);
+struct Hasher128(
+    std::collections::hash_map::DefaultHasher,
+    std::collections::hash_map::DefaultHasher,
+);
 
 impl Hasher128 {
     fn new() -> Self {
@@ -177,7 +180,11 @@ pub(crate) fn prepare(
             let deps: SmallVec<[NodeRef; 2]> = plan
                 .deps(t)
                 .iter()
-                .map(|d| new[d.index()].clone().unwrap_or_else(|| plan.node(*d).clone()))
+                .map(|d| {
+                    new[d.index()]
+                        .clone()
+                        .unwrap_or_else(|| plan.node(*d).clone())
+                })
                 .collect();
             let same = deps
                 .iter()
@@ -186,7 +193,13 @@ pub(crate) fn prepare(
             let made = if same {
                 node.clone()
             } else {
-                new_node(node.key.clone(), deps, Rewired { inner: node.clone() })
+                new_node(
+                    node.key.clone(),
+                    deps,
+                    Rewired {
+                        inner: node.clone(),
+                    },
+                )
             };
             if storable(&plan, t, &ids) {
                 store_of.insert(Arc::as_ptr(&made) as *const () as usize, ids[i]);
@@ -198,7 +211,11 @@ pub(crate) fn prepare(
     let outputs: Vec<NodeRef> = plan
         .outputs()
         .iter()
-        .map(|o| new[o.index()].clone().unwrap_or_else(|| plan.node(*o).clone()))
+        .map(|o| {
+            new[o.index()]
+                .clone()
+                .unwrap_or_else(|| plan.node(*o).clone())
+        })
         .collect();
     drop(new);
     let rebuilt = lower_nodes(&outputs, opts)?;
@@ -265,7 +282,9 @@ impl TaskBody for Rewired {
         self.inner.body.external()
     }
     fn take_nodes(&mut self, out: &mut Vec<NodeRef>) {
-        out.push(std::mem::replace(&mut self.inner, crate::node::released_node()));
+        out.push(std::mem::replace(
+            &mut self.inner,
+            crate::node::released_node(),
+        ));
     }
 }
-

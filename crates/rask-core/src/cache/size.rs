@@ -93,7 +93,23 @@ macro_rules! known_sizes {
     };
 }
 
-known_sizes!(f64, f32, u64, i64, u32, i32, u16, i16, u8, i8, usize, isize, bool, char, ());
+known_sizes!(
+    f64,
+    f32,
+    u64,
+    i64,
+    u32,
+    i32,
+    u16,
+    i16,
+    u8,
+    i8,
+    usize,
+    isize,
+    bool,
+    char,
+    ()
+);
 
 /// The estimated bytes of `value` (see the module docs); `codec` is its
 /// task's result codec, if it has one.

@@ -166,7 +166,10 @@ fn several_outputs_and_shared_inputs() {
     let a = counted(&runs, &value(1));
     let b = counted(&runs, &a);
     let c = counted(&runs, &a);
-    assert_eq!(crate::compute(&ex, &(b.clone(), c.clone())).unwrap(), (4, 4));
+    assert_eq!(
+        crate::compute(&ex, &(b.clone(), c.clone())).unwrap(),
+        (4, 4)
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     // b hits; c was evicted by hand, so a (cached) feeds it.
     cache.clear();

@@ -488,6 +488,9 @@ impl Inner {
                     r.failed = *failed as u64;
                 }
             }
+            Event::Cache { stats, .. } => {
+                lock(&self.store).cache = Some((*stats).into());
+            }
             Event::Transferred {
                 from,
                 to,

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rask::prelude::*;
-use rask::{Event, ResultCache, Subscriber};
+use rask::diagnostics::ClusterState;
+use rask::{Event, ResultCache, RunStats, Subscriber};
 
 use super::workers::{add, inc, sum_all};
 use super::{check, eq, fails_at_three, Kind, Outcome};
@@ -48,11 +49,14 @@ fn get<T>(r: rask::Result<T>) -> Result<T, String> {
 
 pub(crate) fn cache(c: &Client, k: Kind) -> Outcome {
     let runs = Arc::new(Runs::default());
+    let stats = Arc::new(RunStats::new());
     let cache = ResultCache::new(64 << 20);
     let c = c
         .clone()
         .with_cache(cache.clone())
-        .with_subscriber(runs.clone());
+        .with_subscriber(runs.clone())
+        .with_subscriber(stats.clone())
+        .with_recorder();
     // 8 `inc`, their gather, one `sum_all`: 10 tasks.
     let leaves: Vec<Delayed<u64>> = (0..8).map(inc::delayed).collect();
     let total = sum_all::delayed(leaves.clone());
@@ -81,15 +85,34 @@ pub(crate) fn cache(c: &Client, k: Kind) -> Outcome {
         check(bad.compute(&c).is_err(), || "the failure came back".into())?;
     }
     eq(runs.failed.load(Ordering::SeqCst), 4, "failed events")?;
-    eq(cache.stats().inserts, before, "nothing stored for a failure")?;
+    eq(
+        cache.stats().inserts,
+        before,
+        "nothing stored for a failure",
+    )?;
     // An uncached task, and what depends on it, run every time.
     let impure = inc::delayed(inc::delayed(1).uncached());
     for _ in 0..2 {
         eq(get(impure.compute(&c))?, 3, "uncached")?;
     }
     eq(runs.take(), 4, "uncached tasks run each time")?;
-    eq(runs.cache_events.load(Ordering::SeqCst), 8, "a cache event per run")?;
+    eq(
+        runs.cache_events.load(Ordering::SeqCst),
+        8,
+        "a cache event per run",
+    )?;
     let s = cache.stats();
     check(s.bytes > 0 && s.bytes <= s.capacity, || format!("{s:?}"))?;
+    // The diagnostics see the same counters: the stats summary, the
+    // recorder (report, dashboard) and the Prometheus families.
+    eq(stats.snapshot().cache, Some(s), "RunStats")?;
+    let status = c.recorder().ok_or("no recorder")?.status();
+    eq(status.cache.map(|x| x.hits), Some(s.hits), "recorder")?;
+    let text = rask::diagnostics::prometheus(&status);
+    check(
+        text.contains(&format!("rask_cache_hits_total {}\n", s.hits))
+            && text.contains(&format!("rask_cache_bytes {}\n", s.bytes)),
+        || "metrics".into(),
+    )?;
     Ok(format!("✓ {rerun} of 10 ran"))
 }
