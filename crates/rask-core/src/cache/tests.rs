@@ -179,3 +179,31 @@ fn several_outputs_and_shared_inputs() {
     assert_eq!(crate::compute(&ex, &(b, d)).unwrap(), (4, 4));
     assert_eq!(runs.load(Ordering::SeqCst), 6, "only d ran");
 }
+
+#[test]
+fn sizes_of_known_registered_and_unknown_types() {
+    use crate::cache::estimate_nbytes;
+    use crate::node::Value;
+    let v = |x: Value| estimate_nbytes(&x, None);
+    assert_eq!(v(Arc::new(vec![0f64; 100])), 24 + 800);
+    assert_eq!(v(Arc::new(String::from("abcd"))), 24 + 4);
+    assert_eq!(v(Arc::new(vec![vec![0u32; 10]; 2])), 24 + 2 * (24 + 40));
+    assert_eq!(v(Arc::new(7u64)), 8);
+    // A registered type.
+    struct Blob(usize);
+    impl crate::NBytes for Blob {
+        fn nbytes(&self) -> usize {
+            self.0
+        }
+    }
+    inventory::submit!(crate::SizeOf::of::<Blob>());
+    assert_eq!(v(Arc::new(Blob(12345))), 12345);
+    // An unknown type without a codec: its inline size.
+    #[allow(dead_code)]
+    struct Pair(u64, u64);
+    assert_eq!(v(Arc::new(Pair(1, 2))), 16);
+    // An unknown type with a codec: its encoding's length.
+    let codec = crate::codec_of_type::<Vec<(u8, u8)>>();
+    let x: Value = Arc::new(vec![(1u8, 2u8); 10]);
+    assert_eq!(estimate_nbytes(&x, Some(codec)), 21);
+}
