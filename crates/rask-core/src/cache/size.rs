@@ -28,11 +28,14 @@ pub trait NBytes: Any {
     fn nbytes(&self) -> usize;
 }
 
+/// Reads a value's size, if it is of the type the function was made for.
+type SizeFn = fn(&dyn Any) -> Option<usize>;
+
 /// A size function registered for one type (see the module docs).
 #[derive(Debug)]
 pub struct SizeOf {
     type_id: fn() -> TypeId,
-    nbytes: fn(&dyn Any) -> Option<usize>,
+    nbytes: SizeFn,
 }
 
 impl SizeOf {
@@ -51,8 +54,8 @@ fn nbytes_of<T: NBytes>(v: &dyn Any) -> Option<usize> {
 
 inventory::collect!(SizeOf);
 
-fn registered(id: TypeId) -> Option<fn(&dyn Any) -> Option<usize>> {
-    static BY_TYPE: OnceLock<HashMap<TypeId, fn(&dyn Any) -> Option<usize>>> = OnceLock::new();
+fn registered(id: TypeId) -> Option<SizeFn> {
+    static BY_TYPE: OnceLock<HashMap<TypeId, SizeFn>> = OnceLock::new();
     BY_TYPE
         .get_or_init(|| {
             inventory::iter::<SizeOf>

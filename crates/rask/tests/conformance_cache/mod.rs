@@ -9,8 +9,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rask::prelude::*;
 use rask::diagnostics::ClusterState;
+use rask::prelude::*;
 use rask::{Event, ResultCache, RunStats, Subscriber};
 
 use super::workers::{add, inc, sum_all};
@@ -68,6 +68,10 @@ pub(crate) fn cache(c: &Client, k: Kind) -> Outcome {
     eq(get(total.compute(&c))?, 36, "again")?;
     eq(runs.take(), 0, "tasks run the second time")?;
     eq(cache.stats().hits, 1, "hits")?;
+    // A future of the graph (`Client::compute`) is served too.
+    eq(get(c.compute(total.clone()).result())?, 36, "future")?;
+    eq(runs.take(), 0, "tasks run for the future")?;
+    eq(cache.stats().hits, 2, "hits")?;
     // A new task over the cached output: only it runs, with the cached value.
     eq(get(add::delayed(&total, &total).compute(&c))?, 72, "above")?;
     eq(runs.take(), 1, "tasks run above a hit")?;
