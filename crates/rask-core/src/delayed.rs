@@ -378,9 +378,10 @@ fn constant<T: Data>(v: T, remote: Option<Remote>) -> Delayed<T> {
     ))
 }
 
-struct ConstBody {
-    value: Value,
-    remote: Option<Remote>,
+/// A constant's body: hands out its value (also a result-cache hit's, `cache/plan.rs`).
+pub(crate) struct ConstBody {
+    pub(crate) value: Value,
+    pub(crate) remote: Option<Remote>,
 }
 
 impl TaskBody for ConstBody {

@@ -131,42 +131,8 @@ pub struct Status {
     pub cache: Option<CacheStatus>,
 }
 
-/// A result cache's counters (`rask_core::CacheStats`), as of the last run
-/// that used it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CacheStatus {
-    /// Tasks served from the cache instead of running.
-    pub hits: u64,
-    /// Tasks looked up and not found.
-    pub misses: u64,
-    /// Entries removed to make room.
-    pub evictions: u64,
-    /// Values stored.
-    pub inserts: u64,
-    /// Values too big for the whole cache, not stored.
-    pub rejected: u64,
-    /// Estimated bytes held.
-    pub bytes: u64,
-    /// Values held.
-    pub entries: u64,
-    /// The most bytes it holds.
-    pub capacity: u64,
-}
-
-impl From<rask_core::CacheStats> for CacheStatus {
-    fn from(s: rask_core::CacheStats) -> Self {
-        CacheStatus {
-            hits: s.hits,
-            misses: s.misses,
-            evictions: s.evictions,
-            inserts: s.inserts,
-            rejected: s.rejected,
-            bytes: s.bytes,
-            entries: s.entries,
-            capacity: s.capacity,
-        }
-    }
-}
+/// A result cache's counters, as of the last run that used it.
+pub type CacheStatus = rask_core::CacheStats;
 
 /// Task counts by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,7 +80,7 @@ struct Entry {
 }
 
 /// A copy of a cache's counters at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CacheStats {
     /// Tasks served from the cache instead of running.
     pub hits: u64,

@@ -9,7 +9,7 @@
 //! need is looked up; a hit stops the walk there, a miss marks its inputs
 //! as needed. With at least one hit the graph is rebuilt: each hit becomes
 //! a constant node holding the cached value (its key kept), each task
-//! above a hit a node with the same key and body over the new inputs, and
+//! above a hit a node with the same key, body and options over the new inputs, and
 //! the result is lowered again, which culls what only hits needed.
 
 use std::collections::HashMap;
@@ -19,11 +19,10 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use super::ResultCache;
+use crate::delayed::ConstBody;
 use crate::error::GraphError;
-use crate::inputs::Inputs;
 use crate::lower::lower_nodes;
-use crate::node::{new_node, NodeRef, TaskBody, TaskFailure, Value};
-use crate::options::TaskOptions;
+use crate::node::{new_node, Hinted, NodeRef, Value};
 use crate::plan::{Plan, PlanOptions};
 use crate::remote::Remote;
 use crate::TaskId;
@@ -193,13 +192,7 @@ pub(crate) fn prepare(
             let made = if same {
                 node.clone()
             } else {
-                new_node(
-                    node.key.clone(),
-                    deps,
-                    Rewired {
-                        inner: node.clone(),
-                    },
-                )
+                rewired(node, deps)
             };
             if storable(&plan, t, &ids) {
                 store_of.insert(Arc::as_ptr(&made) as *const () as usize, ids[i]);
@@ -240,51 +233,22 @@ pub(crate) fn prepare(
 /// worker processes it travels as a literal in the task's result codec.
 fn cached_node(node: &NodeRef, value: Value) -> NodeRef {
     let remote = node.body.remote().map(|r| Remote::Literal(r.output()));
-    new_node(node.key.clone(), SmallVec::new(), Cached { value, remote })
+    new_node(
+        node.key.clone(),
+        SmallVec::new(),
+        ConstBody { value, remote },
+    )
 }
 
-struct Cached {
-    value: Value,
-    remote: Option<Remote>,
-}
-
-impl TaskBody for Cached {
-    fn run(&self, _: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
-        Ok(self.value.clone())
-    }
-    fn remote(&self) -> Option<Remote> {
-        self.remote
-    }
-    fn constant(&self) -> Option<&Value> {
-        Some(&self.value)
-    }
-}
-
-/// A task above a hit: the same key and body over rebuilt inputs.
-struct Rewired {
-    inner: NodeRef,
-}
-
-impl TaskBody for Rewired {
-    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Value, TaskFailure> {
-        self.inner.body.run(inputs)
-    }
-    fn remote(&self) -> Option<Remote> {
-        self.inner.body.remote()
-    }
-    fn constant(&self) -> Option<&Value> {
-        self.inner.body.constant()
-    }
-    fn options(&self) -> Option<&TaskOptions> {
-        self.inner.body.options()
-    }
-    fn external(&self) -> Option<&dyn crate::External> {
-        self.inner.body.external()
-    }
-    fn take_nodes(&mut self, out: &mut Vec<NodeRef>) {
-        out.push(std::mem::replace(
-            &mut self.inner,
-            crate::node::released_node(),
-        ));
-    }
+/// A task above a hit: the same key, body and options over rebuilt inputs.
+fn rewired(node: &NodeRef, deps: SmallVec<[NodeRef; 2]>) -> NodeRef {
+    let hints = node.body.options().cloned().unwrap_or_default();
+    new_node(
+        node.key.clone(),
+        deps,
+        Hinted {
+            inner: node.clone(),
+            hints,
+        },
+    )
 }

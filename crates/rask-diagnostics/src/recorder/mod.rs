@@ -489,7 +489,7 @@ impl Inner {
                 }
             }
             Event::Cache { stats, .. } => {
-                lock(&self.store).cache = Some((*stats).into());
+                lock(&self.store).cache = Some(*stats);
             }
             Event::Transferred {
                 from,
