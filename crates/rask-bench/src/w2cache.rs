@@ -1,7 +1,10 @@
 //! W2 with a result cache (`W2 --cache-mib M`): a session of three
 //! computations over one array, `s = x + x.T` with `x` as in W2:
-//! 1. `s.mean(axis=0).sum()` (W2's result), 2. `s.sum()` (a follow-up
-//! that shares `x`, `x.T` and `s` with the first), 3. the first again.
+//!
+//! 1. `s.mean(axis=0).sum()` (W2's result);
+//! 2. `s.sum()` (a follow-up over the same `s`);
+//! 3. the first again.
+//!
 //! Each is timed on a fresh threads client without a cache and with a
 //! cache of M MiB, alternating, `repeat` times; the medians and the ratios
 //! off / on are reported (same process, same graphs, same pool size).
