@@ -102,7 +102,7 @@ pub(crate) fn cache(c: &Client, k: Kind) -> Outcome {
     eq(runs.take(), 4, "uncached tasks run each time")?;
     eq(
         runs.cache_events.load(Ordering::SeqCst),
-        8,
+        9,
         "a cache event per run",
     )?;
     let s = cache.stats();
