@@ -51,6 +51,20 @@ pub enum Block {
     Bool(ArcArray<bool, IxDyn>),
 }
 
+/// A chunk's size for the result cache: its elements' bytes.
+impl rask_core::NBytes for Block {
+    fn nbytes(&self) -> usize {
+        std::mem::size_of::<Block>()
+            + match self {
+                Block::F64(a) => a.len() * std::mem::size_of::<f64>(),
+                Block::I64(a) => a.len() * std::mem::size_of::<i64>(),
+                Block::Bool(a) => a.len(),
+            }
+    }
+}
+
+rask_core::inventory::submit!(rask_core::SizeOf::of::<Block>());
+
 impl Block {
     /// The chunk's element type.
     pub fn dtype(&self) -> DType {

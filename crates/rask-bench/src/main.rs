@@ -11,6 +11,7 @@ mod w10;
 mod w11;
 mod w12;
 mod w2;
+mod w2cache;
 mod w3;
 mod w4;
 mod w6;
@@ -81,6 +82,15 @@ enum Workload {
         /// through the project's Python package) and report both.
         #[arg(long)]
         python: bool,
+        /// Instead: a session of three computations over `x + x.T` (W2's,
+        /// a follow-up sharing its intermediates, W2's again), without and
+        /// with a result cache of this many MiB, alternating; reports the
+        /// ratios off / on (`w2cache.rs`).
+        #[arg(long)]
+        cache_mib: Option<u64>,
+        /// Sessions of each kind with `--cache-mib`; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
     /// Concurrent I/O-bound tasks: N async tasks awaiting a 20 ms timer, gathered.
     #[command(name = "W3", alias = "w3")]
@@ -296,9 +306,13 @@ fn main() -> anyhow::Result<()> {
             chunk,
             threads,
             python,
+            cache_mib,
+            repeat,
         } => {
             let rust = || w2::run(n, chunk.max(1), threads);
-            if python {
+            if let Some(mib) = cache_mib {
+                w2cache::run(n, chunk.max(1), threads, mib, repeat)?
+            } else if python {
                 let mut args = vec![
                     "--n".to_owned(),
                     n.to_string(),

@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::args::{DepList, FutureArgs};
 use rask_core::{
     plan_outputs, Data, Delayed, Error, EventSink, Executor, Key, Outputs, PlanOptions, Result,
-    Run, Subscriber, SyncExecutor, TaskError, TaskErrorKind, TaskFn, Value, WorkerId,
+    ResultCache, Run, Subscriber, SyncExecutor, TaskError, TaskErrorKind, TaskFn, Value, WorkerId,
 };
 use rask_diagnostics::ProgressBar;
 use rask_distributed::wire::WireConfig;
@@ -235,6 +235,7 @@ pub struct Client {
     core: Arc<Core>,
     events: Option<EventSink>,
     options: PlanOptions,
+    cache: Option<ResultCache>,
 }
 
 impl std::fmt::Debug for Client {
@@ -252,6 +253,7 @@ impl Client {
             core,
             events: None,
             options: PlanOptions::default(),
+            cache: None,
         }
     }
 
@@ -397,6 +399,20 @@ impl Client {
         self
     }
 
+    /// The same client, reusing the results of earlier graphs through
+    /// `cache` (`ResultCache::new(bytes)`; share one between clients by
+    /// cloning it). What is cached where, and what counts as the same
+    /// computation: [`ResultCache`] and `docs/memory.md`.
+    pub fn with_cache(mut self, cache: ResultCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The result cache of this client, if any.
+    pub fn result_cache(&self) -> Option<&ResultCache> {
+        self.cache.as_ref()
+    }
+
     /// Threads for the async runtime (default 1); only before its first use.
     pub fn with_async_threads(self, n: usize) -> Self {
         self.core.async_threads.store(n.max(1), Ordering::Relaxed);
@@ -434,7 +450,13 @@ impl Client {
                 return Future::from_cell(cell);
             }
         };
-        let run = Arc::new(Run::new(plan, self.events.clone()));
+        let run = match rask_core::new_run(self, plan) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                cell.complete(Err(e));
+                return Future::from_cell(cell);
+            }
+        };
         run.emit_started(self.name(), self.workers());
         let done = {
             let (run, cell) = (run.clone(), cell.clone());
@@ -487,7 +509,9 @@ impl Client {
     /// `sync` and `threads`, on the workers on processes and clusters (not
     /// fetched here until `result()` asks). Later graphs use it through
     /// [`Future::as_delayed`] without moving it; dropping the last handle
-    /// frees it where it lives.
+    /// frees it where it lives. On processes and clusters a persist does
+    /// not use the result cache (the value lives as long as its future, on
+    /// a worker); in this process it is a `compute` and does.
     pub fn persist<T: Data>(&self, d: &Delayed<T>) -> Future<T> {
         let Flavor::Cluster(conn, _) = &self.core.flavor else {
             return self.compute(d.clone());
@@ -616,6 +640,9 @@ impl Executor for Client {
             Flavor::Shuffled(s) => s.plan_options(),
             _ => self.options,
         }
+    }
+    fn cache(&self) -> Option<&ResultCache> {
+        self.cache.as_ref()
     }
     fn execute(&self, run: &Arc<Run>) {
         match &self.core.flavor {

@@ -9,7 +9,7 @@ use crate::lower::lower_nodes;
 use crate::node::{Data, NodeRef, Value};
 use crate::plan::PlanOptions;
 use crate::run::{unwrap_value, Run};
-use crate::{Error, Result, TaskId, WorkerId};
+use crate::{Error, Result, ResultCache, TaskId, WorkerId};
 
 /// Something that runs a [`Run`] to completion.
 pub trait Executor {
@@ -24,6 +24,10 @@ pub trait Executor {
     /// Lowering options.
     fn plan_options(&self) -> PlanOptions {
         PlanOptions::default()
+    }
+    /// The result cache its runs use, if any (see [`ResultCache`]).
+    fn cache(&self) -> Option<&ResultCache> {
+        None
     }
     /// Executes every task of `run`; returns once `run.is_complete()`.
     fn execute(&self, run: &Arc<Run>);
@@ -41,6 +45,9 @@ impl<E: Executor + ?Sized> Executor for &E {
     }
     fn plan_options(&self) -> PlanOptions {
         (**self).plan_options()
+    }
+    fn cache(&self) -> Option<&ResultCache> {
+        (**self).cache()
     }
     fn execute(&self, run: &Arc<Run>) {
         (**self).execute(run)
@@ -62,6 +69,7 @@ pub trait Submit {
 #[derive(Clone, Debug, Default)]
 pub struct SyncExecutor {
     events: Option<EventSink>,
+    cache: Option<ResultCache>,
 }
 
 impl SyncExecutor {
@@ -73,7 +81,13 @@ impl SyncExecutor {
     pub fn with_events(events: EventSink) -> Self {
         SyncExecutor {
             events: Some(events),
+            cache: None,
         }
+    }
+    /// The same executor, reusing results through `cache`.
+    pub fn with_cache(mut self, cache: ResultCache) -> Self {
+        self.cache = Some(cache);
+        self
     }
 }
 
@@ -86,6 +100,9 @@ impl Executor for SyncExecutor {
     }
     fn events(&self) -> Option<&EventSink> {
         self.events.as_ref()
+    }
+    fn cache(&self) -> Option<&ResultCache> {
+        self.cache.as_ref()
     }
     fn execute(&self, run: &Arc<Run>) {
         let plan = run.plan();
@@ -257,7 +274,7 @@ pub fn run_plan<E: Executor + ?Sized, R>(
     plan: crate::Plan,
     read: impl FnOnce(&mut OutputReader<'_>) -> Result<R>,
 ) -> Result<R> {
-    let run = Arc::new(Run::new(plan, executor.events().cloned()));
+    let run = Arc::new(new_run(executor, plan)?);
     run.emit_started(executor.name(), executor.workers());
     if !run.plan().is_empty() {
         executor.execute(&run);
@@ -270,4 +287,19 @@ pub fn run_plan<E: Executor + ?Sized, R>(
         )));
     }
     read(&mut run.output_reader()?)
+}
+
+/// The run of `plan` on `executor`, with its events and, when the executor
+/// has a result cache, the cache's hits already in the plan (see
+/// [`ResultCache`]): what [`run_plan`] runs, for executors that start runs
+/// themselves.
+pub fn new_run<E: Executor + ?Sized>(executor: &E, plan: crate::Plan) -> Result<Run> {
+    let events = executor.events().cloned();
+    Ok(match executor.cache() {
+        None => Run::new(plan, events),
+        Some(cache) => {
+            let (plan, stores) = crate::cache::prepare(cache, plan, executor.plan_options())?;
+            Run::new(plan, events).with_cache(stores)
+        }
+    })
 }

@@ -120,6 +120,13 @@ impl<T: Data> Delayed<T> {
         self.hinted(|h| h.priority = p)
     }
 
+    /// The same task, never served from or stored into a result cache, nor
+    /// anything that depends on it: for impure tasks (see
+    /// [`ResultCache`](crate::ResultCache)).
+    pub fn uncached(self) -> Self {
+        self.hinted(|h| h.uncached = true)
+    }
+
     /// The same task with these options (replacing any it had).
     pub fn with_options(self, opts: TaskOptions) -> Self {
         self.hinted(|h| *h = opts)
@@ -371,9 +378,10 @@ fn constant<T: Data>(v: T, remote: Option<Remote>) -> Delayed<T> {
     ))
 }
 
-struct ConstBody {
-    value: Value,
-    remote: Option<Remote>,
+/// A constant's body: hands out its value (also a result-cache hit's, `cache/plan.rs`).
+pub(crate) struct ConstBody {
+    pub(crate) value: Value,
+    pub(crate) remote: Option<Remote>,
 }
 
 impl TaskBody for ConstBody {
@@ -562,6 +570,12 @@ impl TaskBuilder {
     /// Higher priorities run first (default 0).
     pub fn priority(mut self, p: i32) -> Self {
         self.opts().priority = p;
+        self
+    }
+
+    /// Never cached, nor anything downstream (an impure task).
+    pub fn uncached(mut self) -> Self {
+        self.opts().uncached = true;
         self
     }
 

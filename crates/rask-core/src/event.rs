@@ -117,6 +117,18 @@ pub enum Event<'a> {
         /// When.
         at: Instant,
     },
+    /// A run's use of its client's result cache, sent just before its
+    /// `RunFinished` (only by runs that have a cache).
+    Cache {
+        /// The run.
+        run: RunId,
+        /// Its tasks served from the cache.
+        hits: u64,
+        /// Its tasks looked up and not found.
+        misses: u64,
+        /// The cache's totals after the run (what it stored included).
+        stats: crate::CacheStats,
+    },
     /// A value moved between workers (or between a worker and the client).
     Transferred {
         /// The run whose task produced the value (`RunId(0)`: not known).

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod cache;
 mod catch;
 pub mod clock;
 mod compute;
@@ -37,9 +38,10 @@ mod remote;
 mod run;
 
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
+pub use cache::{estimate_nbytes, CacheStats, NBytes, ResultCache, SizeOf};
 pub use catch::{call_body, catch_panic, failure_error, CatchUnwind};
 pub use compute::{
-    compute, plan_outputs, run_plan, Executor, OutputReader, Outputs, Submit, SyncExecutor,
+    compute, new_run, plan_outputs, run_plan, Executor, OutputReader, Outputs, Submit, SyncExecutor,
 };
 pub use context::{set_thread_context, task_context, with_task_context, TaskContext};
 pub use delayed::{

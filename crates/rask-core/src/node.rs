@@ -164,7 +164,7 @@ impl TaskBody for Released {
 }
 
 /// One shared node that stands in for nodes taken out while dropping.
-fn released_node() -> NodeRef {
+pub(crate) fn released_node() -> NodeRef {
     static RELEASED: OnceLock<NodeRef> = OnceLock::new();
     RELEASED
         .get_or_init(|| new_node(Key::new("released"), SmallVec::new(), Released))

@@ -8,6 +8,7 @@
 //! | `timeout` | an attempt that returns after it fails with `TimedOut` (a running body cannot be interrupted) | the worker fails the attempt when the time is up; what the body returns later is dropped |
 //! | `priority` | orders the graph: a task and its inputs come before lower-priority siblings | the scheduler's ready heap, highest first |
 //! | `resources`, `workers` | ignored (one machine, every thread alike) | placement: only workers that have them |
+//! | `uncached` | never looked up in nor stored into the client's result cache, nor is anything downstream (`ResultCache`) | the same (the cache is the client's) |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +75,10 @@ pub struct TaskOptions {
     pub resources: Vec<(String, f64)>,
     /// If not empty, only cluster workers with one of these names run it.
     pub workers: Vec<String>,
+    /// Never served from or stored into a result cache, nor is anything
+    /// that depends on it (for impure tasks: a clock, a random draw, a
+    /// read of something that changes); see [`ResultCache`](crate::ResultCache).
+    pub uncached: bool,
 }
 
 impl std::fmt::Debug for TaskOptions {
@@ -86,6 +91,7 @@ impl std::fmt::Debug for TaskOptions {
             .field("priority", &self.priority)
             .field("resources", &self.resources)
             .field("workers", &self.workers)
+            .field("uncached", &self.uncached)
             .finish()
     }
 }
@@ -100,6 +106,7 @@ impl TaskOptions {
         priority: 0,
         resources: Vec::new(),
         workers: Vec::new(),
+        uncached: false,
     };
 
     /// Whether an attempt that failed with `e` runs again (it was attempt
@@ -118,6 +125,7 @@ impl TaskOptions {
             && self.priority == 0
             && self.resources.is_empty()
             && self.workers.is_empty()
+            && !self.uncached
     }
 
     /// Whether running the task involves more than calling its body once.

@@ -31,6 +31,10 @@
 //! outputs are read through one [`OutputReader`](crate::OutputReader) per
 //! run, which [`Run::output_reader`] hands out once.
 //!
+//! A run made with a result cache (`cache/plan.rs`) offers each value a
+//! task produces to it (`RunCache::offer`) before storing it in its slot;
+//! one made without pays one branch per finished task.
+//!
 //! Constants (`value`, literal arguments) are tasks of the plan but not the
 //! user's work: they send no task events and are not counted in
 //! `RunStarted`/`RunFinished`, so a progress bar counts each of the user's
@@ -80,6 +84,8 @@ pub struct Run {
     outputs_claimed: AtomicBool,
     /// Tasks that are not constants.
     work: usize,
+    /// The result cache the values go to, if the executor has one.
+    cache: Option<Box<crate::cache::RunCache>>,
     started: Instant,
 }
 
@@ -121,7 +127,22 @@ impl Run {
             quiet: AtomicBool::new(false),
             outputs_claimed: AtomicBool::new(false),
             work,
+            cache: None,
             started: Instant::now(),
+        }
+    }
+
+    /// A run that stores its tasks' values in `cache` (see `cache/`).
+    pub(crate) fn with_cache(mut self, cache: crate::cache::RunCache) -> Self {
+        self.cache = Some(Box::new(cache));
+        self
+    }
+
+    /// Offers `t`'s value to the result cache, if there is one.
+    #[inline]
+    fn offer(&self, t: TaskId, v: &Value) {
+        if let Some(c) = &self.cache {
+            c.offer(t, &self.plan.nodes[t.index()], v);
         }
     }
 
@@ -196,9 +217,17 @@ impl Run {
         }
     }
 
-    /// Emits `RunFinished`.
+    /// Emits `RunFinished` (after `Cache` for a run with a result cache).
     pub fn emit_finished(&self) {
         if let Some(ev) = &self.events {
+            if let Some(c) = &self.cache {
+                ev.emit(&Event::Cache {
+                    run: self.id,
+                    hits: c.hits,
+                    misses: c.misses,
+                    stats: c.cache.stats(),
+                });
+            }
             ev.emit(&Event::RunFinished {
                 run: self.id,
                 tasks: self.work,
@@ -278,6 +307,7 @@ impl Run {
             match result {
                 Ok(v) => {
                     self.task_finished(t, worker, started, 1);
+                    self.offer(t, &v);
                     Slot::Ready(v)
                 }
                 Err(e) => Slot::Failed(Arc::new(e)),
@@ -341,6 +371,7 @@ impl Run {
             match result {
                 Ok(v) => {
                     self.task_finished(t, worker, started, attempt);
+                    self.offer(t, &v);
                     return Slot::Ready(v);
                 }
                 Err(e) if !last && opts.should_retry(&e) => {
@@ -481,6 +512,8 @@ impl Run {
     /// Stores the result of task `t`, whose inputs were taken with
     /// [`Run::take_inputs`], then calls `ready` for each dependent whose last
     /// dependency this was. Returns `true` when this completed the run.
+    /// Only outputs' values go to the result cache: such an executor hands
+    /// the run placeholders for the values that stayed where they ran.
     ///
     /// # Safety
     /// `t`'s inputs were taken with [`Run::take_inputs`], and `t` is
@@ -496,6 +529,9 @@ impl Run {
         let slot = match result {
             Ok(v) => {
                 self.task_finished(t, worker, started, 1);
+                if self.plan.is_output(t) {
+                    self.offer(t, &v);
+                }
                 Slot::Ready(v)
             }
             Err(e) => Slot::Failed(Arc::new(e)),

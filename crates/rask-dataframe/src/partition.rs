@@ -20,6 +20,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug)]
 pub struct Partition(pub RecordBatch);
 
+/// A partition's size for the result cache: the memory its columns use.
+impl rask_core::NBytes for Partition {
+    fn nbytes(&self) -> usize {
+        self.0.get_array_memory_size()
+    }
+}
+
+rask_core::inventory::submit!(rask_core::SizeOf::of::<Partition>());
+
 impl Partition {
     /// An empty partition of `schema`.
     pub fn empty(schema: Arc<Schema>) -> Self {

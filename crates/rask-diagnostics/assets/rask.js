@@ -404,7 +404,13 @@
     const busy = (status.prefixes || []).reduce((s, p) => s + p.busy_s, 0);
     return '<b>' + fmtInt((t.done || 0) + (t.failed || 0)) + '</b> tasks (' + fmtInt(t.failed || 0) + ' failed) in <b>' + runs.length +
       '</b> run' + (runs.length === 1 ? '' : 's') + (status.executor ? ' on <b>' + esc(status.executor) + '</b>' : '') +
-      ' · wall <b>' + fmtTime(wall) + '</b> · inside tasks <b>' + fmtSecs(busy) + '</b>' + (extra || '');
+      ' · wall <b>' + fmtTime(wall) + '</b> · inside tasks <b>' + fmtSecs(busy) + '</b>' + cacheHtml(status.cache) + (extra || '');
+  }
+
+  function cacheHtml(c) {
+    if (!c) return '';
+    return ' · result cache <b>' + fmtInt(c.hits) + '</b> hits, ' + fmtInt(c.misses) + ' misses, ' + fmtInt(c.evictions) +
+      ' evicted, <b>' + fmtBytes(c.bytes) + '</b> of ' + fmtBytes(c.capacity) + ' held';
   }
 
   function failuresHtml(errors) {

@@ -42,8 +42,9 @@ pub use report::{
 };
 pub use spans::TaskSpans;
 pub use state::{
-    ClusterState, DepDetail, ExplainError, FunctionStatus, PrefixStatus, RunInfo, SampleColumns,
-    StateCounts, Status, StreamUpdate, TaskDetail, TaskState, TransferColumns, WorkerStatus,
+    CacheStatus, ClusterState, DepDetail, ExplainError, FunctionStatus, PrefixStatus, RunInfo,
+    SampleColumns, StateCounts, Status, StreamUpdate, TaskDetail, TaskState, TransferColumns,
+    WorkerStatus,
 };
 pub use stats::{RunStats, StatsSnapshot};
 pub use trace::write_trace;

@@ -4,8 +4,9 @@
 //! and result bytes; per function calls and busy seconds; workers (alive,
 //! lost), per worker running and finished tasks, busy seconds, CPU and
 //! memory (resident, managed, spilled, moved) where sampled; bytes moved
-//! and transfers; runs; the recorder's dropped records and memory; and the
-//! scheduler's loop latency where there is a scheduler.
+//! and transfers; runs; the recorder's dropped records and memory; the
+//! result cache's hits, misses, evictions and bytes where the client has
+//! one; and the scheduler's loop latency where there is a scheduler.
 
 use std::fmt::Write as _;
 
@@ -242,6 +243,61 @@ pub fn prometheus(s: &Status) -> String {
         "Bytes the recording holds.",
     );
     o.value("rask_recorder_memory_bytes", &[], s.memory_bytes as f64);
+    if let Some(c) = &s.cache {
+        for (name, kind, help, v) in [
+            (
+                "rask_cache_hits_total",
+                "counter",
+                "Tasks served from the result cache instead of running.",
+                c.hits,
+            ),
+            (
+                "rask_cache_misses_total",
+                "counter",
+                "Tasks looked up in the result cache and not found.",
+                c.misses,
+            ),
+            (
+                "rask_cache_evictions_total",
+                "counter",
+                "Values the result cache removed to make room.",
+                c.evictions,
+            ),
+            (
+                "rask_cache_inserts_total",
+                "counter",
+                "Values stored in the result cache.",
+                c.inserts,
+            ),
+            (
+                "rask_cache_rejected_total",
+                "counter",
+                "Values too big for the whole result cache.",
+                c.rejected,
+            ),
+            (
+                "rask_cache_bytes",
+                "gauge",
+                "Estimated bytes the result cache holds.",
+                c.bytes,
+            ),
+            (
+                "rask_cache_entries",
+                "gauge",
+                "Values the result cache holds.",
+                c.entries,
+            ),
+            (
+                "rask_cache_capacity_bytes",
+                "gauge",
+                "The most bytes the result cache holds.",
+                c.capacity,
+            ),
+        ] {
+            o.family(name, kind, help);
+            o.value(name, &[], v as f64);
+        }
+    }
     if let Some(l) = s.scheduler_latency_s {
         o.family(
             "rask_scheduler_loop_latency_seconds",
@@ -275,6 +331,11 @@ mod tests {
                 ..WorkerStatus::default()
             }],
             scheduler_latency_s: Some(0.0005),
+            cache: Some(crate::state::CacheStatus {
+                hits: 3,
+                bytes: 4096,
+                ..Default::default()
+            }),
             ..Status::default()
         };
         let text = prometheus(&s);
@@ -289,5 +350,8 @@ mod tests {
         assert!(text.contains(r#"rask_worker_memory_bytes{worker="w0"} 1048576"#));
         assert!(text.contains("rask_scheduler_loop_latency_seconds 0.0005"));
         assert!(!text.contains("rask_worker_spilled_bytes"));
+        assert!(text.contains("# TYPE rask_cache_hits_total counter\nrask_cache_hits_total 3\n"));
+        assert!(text.contains("rask_cache_bytes 4096\n"));
+        assert!(!prometheus(&Status::default()).contains("rask_cache"));
     }
 }

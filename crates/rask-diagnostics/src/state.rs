@@ -126,7 +126,13 @@ pub struct Status {
     /// How long the scheduler's loop took to handle its last batch of
     /// messages (schedulers only).
     pub scheduler_latency_s: Option<f64>,
+    /// The client's result cache, where it has one and a run used it.
+    #[serde(default)]
+    pub cache: Option<CacheStatus>,
 }
+
+/// A result cache's counters, as of the last run that used it.
+pub type CacheStatus = rask_core::CacheStats;
 
 /// Task counts by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

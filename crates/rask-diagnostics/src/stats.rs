@@ -1,4 +1,5 @@
-//! Counts and busy time of runs, for summaries.
+//! Counts and busy time of runs, and the result cache's counters, for
+//! summaries.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -13,6 +14,7 @@ pub struct RunStats {
     failed: AtomicU64,
     busy_ns: AtomicU64,
     last: Mutex<Option<(usize, Duration, usize)>>,
+    cache: Mutex<Option<rask_core::CacheStats>>,
 }
 
 /// A copy of [`RunStats`] at one moment.
@@ -26,6 +28,8 @@ pub struct StatsSnapshot {
     pub busy: Duration,
     /// The last finished run: tasks, wall time, workers.
     pub last_run: Option<(usize, Duration, usize)>,
+    /// The result cache's counters after the last run that used one.
+    pub cache: Option<rask_core::CacheStats>,
 }
 
 impl RunStats {
@@ -41,6 +45,7 @@ impl RunStats {
             failed: self.failed.load(Ordering::Relaxed),
             busy: Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed)),
             last_run: *self.last.lock().unwrap_or_else(|p| p.into_inner()),
+            cache: *self.cache.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }
 }
@@ -72,6 +77,9 @@ impl Subscriber for RunStats {
             Event::RunStarted { workers, .. } => {
                 let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
                 *last = Some((0, Duration::ZERO, *workers));
+            }
+            Event::Cache { stats, .. } => {
+                *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(*stats);
             }
             Event::RunFinished { tasks, elapsed, .. } => {
                 let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());

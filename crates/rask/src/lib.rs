@@ -37,7 +37,9 @@ pub use rask_core::{
     Graph, GraphError, Inputs, Key, KeyPart, Plan, PlanOptions, Result, RunId, Subscriber,
     TaskError, TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
-pub use rask_core::{task_context, RetryOn, TaskContext, TaskOptions};
+pub use rask_core::{
+    task_context, CacheStats, NBytes, ResultCache, RetryOn, SizeOf, TaskContext, TaskOptions,
+};
 pub use rask_diagnostics::{
     visualize, GraphView, PerformanceReport, ProgressBar, Recorder, RecorderOptions, RunStats,
     StatsSnapshot,

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use rask::prelude::*;
 use rask::{Event, RetryOn, Subscriber, TaskErrorKind};
 
+mod conformance_cache;
 mod conformance_coord;
 mod workers;
 use workers::{add, inc, ramp, sum_all, total, tree};
@@ -714,6 +715,11 @@ const SCENARIOS: &[Scenario] = &[
     ("arrays", "chunked arrays", arrays),
     ("dataframes", "dataframe join, shuffle, sort", dataframes),
     ("lost", "a worker killed mid-graph", lost_workers),
+    (
+        "cache",
+        "a result cache: hits, a changed input, failures",
+        conformance_cache::cache,
+    ),
     (
         "coord_lock",
         "a lock around read-modify-writes; timed waits",

@@ -484,6 +484,9 @@ impl Inner {
                     r.failed = *failed as u64;
                 }
             }
+            Event::Cache { stats, .. } => {
+                lock(&self.store).cache = Some(*stats);
+            }
             Event::Transferred {
                 from,
                 to,

@@ -65,6 +65,8 @@ pub(crate) struct Store {
     pub(crate) executor: &'static str,
     /// The most recent failures: (key, error).
     pub(crate) errors: VecDeque<(String, String)>,
+    /// The result cache's counters after the last run that used one.
+    pub(crate) cache: Option<crate::state::CacheStatus>,
 }
 
 impl Store {

@@ -125,11 +125,17 @@ impl ClusterState for Recorder {
                 st.functions.clone(),
                 st.live.iter().cloned().collect::<Vec<Arc<LiveRun>>>(),
                 st.runs.iter().cloned().collect(),
-                (st.bytes_moved, st.transfers_seq, st.dropped, st.executor),
+                (
+                    st.bytes_moved,
+                    st.transfers_seq,
+                    st.dropped,
+                    st.executor,
+                    st.cache,
+                ),
                 workers,
             )
         });
-        let (bytes_moved, transfers, dropped, executor) = totals;
+        let (bytes_moved, transfers, dropped, executor, cache) = totals;
         let now_ns = i.ns(Instant::now());
         let mut tasks = StateCounts::default();
         let mut out = Vec::new();
@@ -225,6 +231,7 @@ impl ClusterState for Recorder {
             records_dropped: dropped,
             memory_bytes: self.memory_bytes() as u64,
             scheduler_latency_s: None,
+            cache,
         }
     }
 
