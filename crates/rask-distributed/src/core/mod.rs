@@ -296,6 +296,11 @@ struct Worker {
     defined: Vec<bool>,
     res_used: Vec<f64>,
     stealing: bool,
+    /// Tasks it answered about (finished, failed, missing, given back).
+    answers: u64,
+    /// `answers` when it last gave nothing back to a steal: it is not asked
+    /// again until it answers about another task (`steal.rs`).
+    refused_at: Option<u64>,
     /// It said it is over its pause threshold (see `memory.rs`).
     paused: bool,
     /// Being retired: it gets no new task (see `retire.rs`).

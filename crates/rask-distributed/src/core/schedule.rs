@@ -251,6 +251,7 @@ impl Core {
     pub(super) fn answered(&mut self, w: WorkerIx, slot: Option<Slot>) {
         let wk = &mut self.workers[w];
         wk.in_flight = wk.in_flight.saturating_sub(1);
+        wk.answers += 1;
         if let Some(slot) = slot {
             let t = &self.tasks[slot.ix()];
             wk.queued_us = (wk.queued_us - f64::from(t.est_us)).max(0.0);

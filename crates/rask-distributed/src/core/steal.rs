@@ -2,7 +2,10 @@
 //! worker (the most tasks beyond its threads, no steal outstanding) is asked
 //! to give back half of those it has not started, newest first; it answers
 //! with the ones it really gave back (`Stolen`), which go back to the ready
-//! heap.
+//! heap. A worker that gave nothing back (its unstarted tasks were waiting
+//! for their inputs from peers, which it does not give back) is not asked
+//! again until it has answered about another task: asking at once would
+//! get the same empty answer, in a loop that keeps both sides busy.
 
 use super::{Core, Outbox, St};
 use crate::proto::ToWorker;
@@ -22,7 +25,10 @@ impl Core {
             .ids()
             .filter(|&w| {
                 let wk = &self.workers[w];
-                wk.alive && !wk.stealing && wk.in_flight > wk.info.threads.max(1) + 1
+                wk.alive
+                    && !wk.stealing
+                    && wk.refused_at != Some(wk.answers)
+                    && wk.in_flight > wk.info.threads.max(1) + 1
             })
             .max_by_key(|&w| {
                 let wk = &self.workers[w];

@@ -1017,3 +1017,63 @@ fn a_vectors_parts_are_kept_apart_and_made_again_when_lost() {
 mod retire;
 /// The seeded fault simulator (delays, reordering, crashes, drops).
 mod sim;
+
+/// A worker that gives nothing back to a steal (its unstarted tasks wait
+/// for inputs from peers) is not asked again until it answers about a
+/// task: asking at once got the same empty answer, in a loop that kept
+/// the scheduler and the worker busy and the graph stalled (seen in W9).
+#[test]
+fn a_worker_that_gives_nothing_back_is_not_asked_again_at_once() {
+    let mut s = Sim::new(CoreConfig::default(), 0, 1);
+    s.join(&[]); // one thread
+    let tasks: Vec<TaskSpec> = (0..9)
+        .map(|i| spec(0, vec![lit(i), lit(1)], None))
+        .collect();
+    s.submit(1, tasks, (0..9).collect());
+    let sent: Vec<Gid> = std::mem::take(&mut s.out.to_workers)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            ToWorker::Compute { gid, .. } => Some(gid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 9, "all on the only worker");
+    let busy = s.workers[0].ix;
+    let steals = |s: &mut Sim| {
+        std::mem::take(&mut s.out.to_workers)
+            .into_iter()
+            .filter(|(w, m)| *w == busy && matches!(m, ToWorker::Steal { .. }))
+            .count()
+    };
+    // An idle worker joins: the busy one is asked once.
+    s.join(&[]);
+    let idle = s.workers[1].ix;
+    assert_eq!(steals(&mut s), 1);
+    // It gives nothing back; messages keep coming (heartbeats); it is not
+    // asked again.
+    let none = FromWorker::Stolen { gids: Vec::new() };
+    s.core
+        .worker_message(busy, wire(&none), &mut s.out)
+        .unwrap();
+    for _ in 0..5 {
+        for w in [busy, idle] {
+            s.core
+                .worker_message(w, wire(&FromWorker::Heartbeat), &mut s.out)
+                .unwrap();
+        }
+    }
+    assert_eq!(steals(&mut s), 0, "asked again with nothing changed");
+    // Once it finishes a task, it may be asked again.
+    let done = FromWorker::Finished {
+        gid: sent[0],
+        nbytes: 8,
+        micros: 3,
+        thread: 0,
+        inline: Some(format::to_vec(&1u64).unwrap()),
+        parts: None,
+    };
+    s.core
+        .worker_message(busy, wire(&done), &mut s.out)
+        .unwrap();
+    assert_eq!(steals(&mut s), 1);
+}

@@ -53,6 +53,8 @@ impl Core {
             defined: Vec::new(),
             res_used: vec![0.0; res],
             stealing: false,
+            answers: 0,
+            refused_at: None,
             paused: false,
             retiring: false,
         });
@@ -193,7 +195,11 @@ impl Core {
             FromWorker::Fetched { gid, nbytes } => self.fetched(w, gid, Some(nbytes), out),
             FromWorker::NotFetched { gid } => self.fetched(w, gid, None, out),
             FromWorker::Stolen { gids } => {
-                self.workers[w].stealing = false;
+                let wk = &mut self.workers[w];
+                wk.stealing = false;
+                if gids.is_empty() {
+                    wk.refused_at = Some(wk.answers);
+                }
                 for gid in gids {
                     let slot = self.processing_on(gid, w);
                     self.answered(w, slot);
