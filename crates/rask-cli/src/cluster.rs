@@ -59,18 +59,10 @@ pub(crate) struct SchedulerArgs {
     target_duration: f64,
 }
 
-/// `rask worker ADDRESS`.
+/// A worker's memory settings (`docs/memory.md`), for `rask worker` and
+/// the workers `rask slurm` starts.
 #[derive(clap::Args, Debug)]
-pub(crate) struct WorkerArgs {
-    /// The scheduler's address (`host:port`).
-    address: String,
-    /// Compute threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Memory limit (`4GiB`, `512MiB`, bytes): values spill to disk, tasks
-    /// pause and the worker exits (status 75) at fractions of it.
-    #[arg(long)]
-    memory_limit: Option<String>,
+pub(crate) struct MemoryArgs {
     /// Fraction of the limit kept in memory before values spill (or `off`).
     #[arg(long, default_value = "0.6")]
     memory_target: String,
@@ -89,6 +81,39 @@ pub(crate) struct WorkerArgs {
     /// Do not compress spilled values.
     #[arg(long)]
     no_spill_compression: bool,
+}
+
+impl MemoryArgs {
+    /// The settings given (a bad fraction is an error naming it).
+    pub(crate) fn options(&self) -> anyhow::Result<rask::MemoryOptions> {
+        let line = format!(
+            "target={},spill={},pause={},terminate={},compression={}",
+            self.memory_target,
+            self.memory_spill,
+            self.memory_pause,
+            self.memory_terminate,
+            !self.no_spill_compression
+        );
+        let mut o = rask::MemoryOptions::parse(&line).map_err(anyhow::Error::msg)?;
+        o.spill_dir = self.spill_dir.clone();
+        Ok(o)
+    }
+}
+
+/// `rask worker ADDRESS`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct WorkerArgs {
+    /// The scheduler's address (`host:port`).
+    address: String,
+    /// Compute threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Memory limit (`4GiB`, `512MiB`, bytes): values spill to disk, tasks
+    /// pause and the worker exits (status 75) at fractions of it.
+    #[arg(long)]
+    memory_limit: Option<String>,
+    #[command(flatten)]
+    memory: MemoryArgs,
     /// A named resource, `NAME=AMOUNT` (repeatable): `--resource gpu=1`.
     #[arg(long = "resource")]
     resources: Vec<String>,
@@ -216,16 +241,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     if let Some(m) = &args.memory_limit {
         opts.memory = parse_bytes(m)?;
     }
-    let line = format!(
-        "target={},spill={},pause={},terminate={},compression={}",
-        args.memory_target,
-        args.memory_spill,
-        args.memory_pause,
-        args.memory_terminate,
-        !args.no_spill_compression
-    );
-    opts.memory_options = rask::MemoryOptions::parse(&line).map_err(anyhow::Error::msg)?;
-    opts.memory_options.spill_dir = args.spill_dir.clone();
+    opts.memory_options = args.memory.options()?;
     for r in &args.resources {
         opts.resources.push(parse_resource(r)?);
     }

@@ -28,6 +28,9 @@ pub(crate) struct SlurmArgs {
     /// Memory per job (`4GiB`): `--mem`, and the worker's declared limit.
     #[arg(long)]
     memory: Option<String>,
+    /// The workers' memory thresholds, spill directory and compression.
+    #[command(flatten)]
+    memory_options: crate::cluster::MemoryArgs,
     /// Time limit per job (`--time`, e.g. `01:00:00`).
     #[arg(long)]
     walltime: Option<String>,
@@ -118,6 +121,7 @@ pub(crate) fn main(args: &SlurmArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(crate::cluster::parse_bytes)
         .transpose()?;
+    o.memory_options = args.memory_options.options()?;
     o.walltime = args.walltime.clone();
     o.partition = args.partition.clone();
     o.account = args.account.clone();

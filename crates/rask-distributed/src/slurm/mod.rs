@@ -54,6 +54,9 @@ pub struct SlurmOptions {
     pub cores: u32,
     /// Memory per job in bytes (`--mem`), and the worker's declared limit.
     pub memory: Option<u64>,
+    /// The worker's memory thresholds, spill directory and compression
+    /// (`docs/memory.md`), carried to it in the job script.
+    pub memory_options: crate::MemoryOptions,
     /// Time limit per job (`--time`, `HH:MM:SS` or any form Slurm takes).
     pub walltime: Option<String>,
     /// `--partition`.
@@ -100,6 +103,7 @@ impl SlurmOptions {
             args: Vec::new(),
             cores: 1,
             memory: None,
+            memory_options: crate::MemoryOptions::default(),
             walltime: None,
             partition: None,
             account: None,

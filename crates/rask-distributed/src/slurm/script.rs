@@ -12,7 +12,8 @@ use std::path::Path;
 
 use super::SlurmOptions;
 use crate::deploy::{
-    HOST_ENV, MEMORY_ENV, NAME_ENV, RESOURCES_ENV, RESTART_ENV, THREADS_ENV, WORKER_ENV,
+    HOST_ENV, MEMORY_ENV, MEMORY_OPTIONS_ENV, NAME_ENV, RESOURCES_ENV, RESTART_ENV, THREADS_ENV,
+    WORKER_ENV,
 };
 use crate::wire::SECRET_ENV;
 
@@ -81,6 +82,13 @@ pub(crate) fn job_script(
     if let Some(m) = opts.memory {
         export(&mut s, MEMORY_ENV, &m.to_string());
     }
+    // The thresholds, spill directory and compression as given (a worker
+    // would otherwise take the defaults).
+    export(
+        &mut s,
+        MEMORY_OPTIONS_ENV,
+        &quote(&opts.memory_options.to_line()),
+    );
     if !opts.resources.is_empty() {
         let r: Vec<String> = opts
             .resources
@@ -117,6 +125,8 @@ mod tests {
         let mut o = SlurmOptions::new("/opt/rask/bin/rask");
         o.cores = 4;
         o.memory = Some(3 << 30);
+        o.memory_options.pause = None;
+        o.memory_options.spill_dir = Some("/scratch/it's".into());
         o.walltime = Some("01:30:00".into());
         o.partition = Some("short".into());
         o.account = Some("proj-1".into());
@@ -155,5 +165,20 @@ mod tests {
         let first_cmd = s.find("set -eu").unwrap();
         assert!(s.rfind("#SBATCH").unwrap() < first_cmd);
         assert!(!s.contains("RASK_SECRET='"), "no secret in the script");
+        // The memory settings reach the worker as given, not the defaults:
+        // the line bash gives the worker parses back to them.
+        let line = s
+            .lines()
+            .find_map(|l| l.strip_prefix("export RASK_WORKER_MEMORY_OPTIONS="))
+            .expect("memory options exported");
+        let unquoted = line
+            .strip_prefix('\'')
+            .and_then(|l| l.strip_suffix('\''))
+            .expect("quoted")
+            .replace(r"'\''", "'");
+        assert_eq!(
+            crate::MemoryOptions::parse(&unquoted),
+            Ok(o.memory_options.clone())
+        );
     }
 }
