@@ -53,7 +53,34 @@ impl Fused {
         if let (Expr::Input(0), [b]) = (&self.expr, self.inputs.as_slice()) {
             return b.clone();
         }
-        k::eval::delayed(self.expr.clone(), self.inputs.clone())
+        match self.inputs.as_slice() {
+            [a] => k::eval1::delayed(self.expr.clone(), a.clone()),
+            [a, b] => k::eval2::delayed(self.expr.clone(), a.clone(), b.clone()),
+            _ => k::eval::delayed(self.expr.clone(), self.inputs.clone()),
+        }
+    }
+
+    /// The reduction step `op` over this chunk, in one task (one or two
+    /// inputs are arguments of their own: see `tasks::fused::eval1`).
+    pub(crate) fn reduce_task(
+        self,
+        op: crate::tasks::reduce::RedOp,
+        axes: Vec<usize>,
+        place: Option<crate::tasks::reduce::ArgPlace>,
+    ) -> Delayed<crate::tasks::reduce::Partial> {
+        let Fused { expr, mut inputs } = self;
+        match inputs.len() {
+            1 => {
+                let a = inputs.swap_remove(0);
+                k::reduce1::delayed(op, expr, a, axes, place)
+            }
+            2 => {
+                let b = inputs.swap_remove(1);
+                let a = inputs.swap_remove(0);
+                k::reduce2::delayed(op, expr, a, b, axes, place)
+            }
+            _ => k::reduce::delayed(op, expr, inputs, axes, place),
+        }
     }
 
     /// `f(a)` for a unary node.

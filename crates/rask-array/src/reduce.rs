@@ -155,8 +155,7 @@ impl Array {
                     shape: self.shape.clone(),
                 });
                 parts.push(if self.fused.is_some() {
-                    let f = self.fused_at(&idx);
-                    crate::tasks::fused::reduce::delayed(op, f.expr, f.inputs, axes.clone(), place)
+                    self.fused_at(&idx).reduce_task(op, axes.clone(), place)
                 } else {
                     k::chunk::delayed(op, self.block_at(&idx), axes.clone(), place)
                 });

@@ -339,3 +339,46 @@ fn banded_reductions_match_materialized_values() {
         "normal",
     );
 }
+
+/// A fused chunk of one or two materialized inputs (`x + x.T` over a
+/// persisted or given array) takes them as arguments of its own: the graph
+/// has no gather task, which on worker processes copied both blocks into
+/// one value that was kept, spilled and read back (W9).
+#[test]
+fn fused_chunks_of_two_inputs_gather_nothing() {
+    let n = 6;
+    let a = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| (i[0] * 10 + i[1]) as f64);
+    let given = Array::from_ndarray(&a, 2).unwrap();
+    let x = Array::from_blocks(vec![n, n], 2, DType::F64, given.blocks().to_vec()).unwrap();
+    let y = x.add(&x.T()).unwrap();
+    let s = y.sum(Axes::All).unwrap();
+    for (what, d) in [("x + x.T", &y.blocks()[1]), ("its sum", &s.blocks()[0])] {
+        let plan = d.plan(rask_core::PlanOptions::default()).unwrap();
+        let name = |t: rask_core::TaskId| plan.key(t).name().as_display().into_owned();
+        // Gathers only collect the small partial results of the sum's
+        // tree, never blocks.
+        for t in (0..plan.len()).map(|i| rask_core::TaskId(i as u32)) {
+            if name(t) == "gather" {
+                let deps: Vec<String> = plan.deps(t).iter().map(|&d| name(d)).collect();
+                assert!(
+                    deps.iter().all(|d| d == "reduce2" || d == "combine"),
+                    "{what}: a gather of {deps:?}"
+                );
+            }
+        }
+        let fused = (0..plan.len())
+            .filter(|&i| {
+                matches!(
+                    name(rask_core::TaskId(i as u32)).as_str(),
+                    "eval2" | "reduce2"
+                )
+            })
+            .count();
+        assert_eq!(fused, if what == "its sum" { 9 } else { 1 }, "{what}");
+    }
+    let c = sync();
+    let want = &a + &a.t();
+    assert_eq!(y.compute::<f64, _>(&c).unwrap(), want);
+    let total: f64 = s.compute_scalar(&c).unwrap();
+    assert_eq!(total, want.sum());
+}

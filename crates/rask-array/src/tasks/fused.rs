@@ -133,6 +133,47 @@ pub(crate) fn eval(e: Expr, inputs: Vec<Block>) -> Result<Block, String> {
     eval_expr(e, &inputs)
 }
 
+/// [`eval`] of an expression over one input block, taken as an argument of
+/// its own. A `Vec<Block>` argument of delayed blocks is a gather task on
+/// worker processes (the blocks copied into one value, kept, maybe spilled
+/// and read back before this task decodes it); a task of fixed arity reads
+/// each block where it is.
+#[rask_macros::task(crate = rask_core)]
+pub(crate) fn eval1(e: Expr, a: Block) -> Result<Block, String> {
+    eval_expr(e, &[a])
+}
+
+/// [`eval`] over two input blocks (see [`eval1`]).
+#[rask_macros::task(crate = rask_core)]
+pub(crate) fn eval2(e: Expr, a: Block, b: Block) -> Result<Block, String> {
+    eval_expr(e, &[a, b])
+}
+
+/// [`reduce`] over one input block (see [`eval1`]).
+#[rask_macros::task(crate = rask_core)]
+pub(crate) fn reduce1(
+    op: RedOp,
+    e: Expr,
+    a: Block,
+    axes: Vec<usize>,
+    place: Option<ArgPlace>,
+) -> Result<Partial, String> {
+    reduce(op, e, vec![a], axes, place)
+}
+
+/// [`reduce`] over two input blocks (`x + x.T`; see [`eval1`]).
+#[rask_macros::task(crate = rask_core)]
+pub(crate) fn reduce2(
+    op: RedOp,
+    e: Expr,
+    a: Block,
+    b: Block,
+    axes: Vec<usize>,
+    place: Option<ArgPlace>,
+) -> Result<Partial, String> {
+    reduce(op, e, vec![a, b], axes, place)
+}
+
 /// The per-chunk step of a reduction over a fused chunk, in one task.
 #[rask_macros::task(crate = rask_core)]
 pub(crate) fn reduce(

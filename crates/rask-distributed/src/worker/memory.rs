@@ -23,8 +23,10 @@
 //! 2. Inputs fetched from peers for tasks not yet started count against a
 //!    budget (`transfer`, a tenth of the limit), and so do fetches under
 //!    way (at the average size fetched so far: one at a time until a size
-//!    is known): a fetch waits while the budget is used up (unless nothing
-//!    is fetched at all: one value always moves) or the worker is paused.
+//!    is known): a fetch waits while the budget is used up (unless no
+//!    fetch is under way: one value always moves, or tasks each holding
+//!    one fetched input and waiting for another would wait forever) or the
+//!    worker is paused.
 //!    The check and the count are one step under a lock, so many waiting
 //!    fetches cannot all start at once.
 //! 3. Compute threads check the pause before taking a task; the monitor
@@ -287,10 +289,15 @@ pub(crate) struct Fetching {
 
 impl Fetching {
     /// Starts a fetch if what is fetched and under way (at the average
-    /// size) stays within `budget`; one fetch always may, when nothing is
-    /// fetched; before a size is known, one at a time.
+    /// size) stays within `budget`; one fetch always may when none is
+    /// under way; before a size is known, one at a time.
     fn start(&mut self, budget: u64) -> bool {
-        let ok = if self.used == 0 && self.under_way == 0 {
+        // With no fetch under way one always may, whatever is held: the
+        // values held may be the first inputs of tasks each waiting for
+        // another one, which would otherwise wait forever for the budget
+        // they hold themselves (as Dask's worker, which lets one transfer
+        // through when none is in flight).
+        let ok = if self.under_way == 0 {
             true
         } else {
             match self.avg {
@@ -527,6 +534,13 @@ mod tests {
         let mut f = m.fetching();
         f.avg = Some(5000.0);
         assert!(f.start(m.transfer));
+        drop(f);
+        // Over the budget with values held for tasks still waiting for
+        // another input, and no fetch under way: one more starts (else those
+        // tasks wait forever), and only one.
+        m.fetched(300);
+        assert!(m.fetching().start(m.transfer));
+        assert!(!m.fetching().start(m.transfer));
     }
 
     #[test]
