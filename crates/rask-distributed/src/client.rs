@@ -25,8 +25,8 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rask_core::{
-    Event, Executor, External, ExternalValue, Persisted, PlanOptions, Remote, Run, TaskError,
-    TaskErrorKind, TaskId, Value, WorkerId,
+    Event, EventSink, Executor, External, ExternalValue, Persisted, PlanOptions, Remote, Run,
+    TaskError, TaskErrorKind, TaskId, Value, WorkerId,
 };
 use tokio::sync::mpsc;
 
@@ -310,16 +310,32 @@ impl Connection {
     }
 
     /// How a constant travels: in the graph when small, else kept here.
-    fn literal(&self, bytes: Vec<u8>, kept: &mut Vec<Gid>) -> Result<ArgSpec, String> {
-        if bytes.len() <= LITERAL_MAX {
-            return Ok(ArgSpec::Lit(bytes));
-        }
+    /// A value whose encoded length is known (vectors of numbers) is
+    /// written straight where it is kept: one copy, no buffer in between.
+    fn literal(
+        &self,
+        codec: &rask_core::Codec,
+        v: &rask_core::Value,
+        kept: &mut Vec<Gid>,
+    ) -> Result<ArgSpec, String> {
+        let value = match (codec.exact_len)(v) {
+            Some(len) if len > LITERAL_MAX => {
+                Bytes::write(len, self.local, |b| (codec.write)(v, b))?
+            }
+            _ => {
+                let mut bytes = Vec::new();
+                (codec.encode)(v, &mut bytes)?;
+                if bytes.len() <= LITERAL_MAX {
+                    return Ok(ArgSpec::Lit(bytes));
+                }
+                Bytes::write(bytes.len(), self.local, |b| {
+                    rask_core::copy_bytes(b, &bytes);
+                    Ok(())
+                })?
+            }
+        };
         let addr = self.data_addr()?;
         let gid = Gid(self.next_held.fetch_add(1, Ordering::Relaxed));
-        let value = Bytes::write(bytes.len(), self.local, |b| {
-            rask_core::copy_bytes(b, &bytes);
-            Ok(())
-        })?;
         lock(&self.held.values).insert(gid, value);
         kept.push(gid);
         Ok(ArgSpec::At { gid, addr })

@@ -484,6 +484,14 @@ fn big_values(c: &Client, _: Kind) -> Outcome {
     eq(s, (n * (n - 1) / 2) as f64, "sum")?;
     eq(v.len(), n as usize, "value back")?;
     eq(v[123_456], 123_456.0, "intact")?;
+    // And the value sent back in as a constant (written straight where it
+    // is kept on processes and clusters).
+    let again = c.get(&total::delayed(v)).map_err(|e| e.to_string())?;
+    eq(
+        again,
+        (n * (n - 1) / 2) as f64,
+        "sum of the value sent back",
+    )?;
     ok()
 }
 
@@ -708,7 +716,7 @@ const SCENARIOS: &[Scenario] = &[
     ("nested", "a task that computes a graph", nested_tasks),
     ("async", "async registered tasks, submit_async", async_tasks),
     ("parts", "multi-output tasks (split)", parts),
-    ("big", "a 40 MiB value in and out", big_values),
+    ("big", "a 40 MiB value out, and in again", big_values),
     ("context", "task_context() inside a task", contexts),
     ("events", "live events, each task counted once", events),
     ("placement", "worker restrictions, resources", placement),

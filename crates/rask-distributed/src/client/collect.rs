@@ -136,34 +136,14 @@ impl Connection {
                         attempt,
                         failure,
                         ..
-                    } => {
-                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
-                            let e = task_error(run, t, attempt, &failure);
-                            ev.emit(&Event::TaskRetrying {
-                                run: run.id(),
-                                task: t,
-                                error: &e,
-                                worker: HERE,
-                                at: Instant::now(),
-                            });
-                        }
-                    }
+                    } => announce_failure(run, shipped, events, task, attempt, &failure, true),
                     ToClient::Erred {
                         task,
                         attempt,
                         failure,
                         ..
                     } => {
-                        if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
-                            let e = task_error(run, t, attempt, &failure);
-                            ev.emit(&Event::TaskFailed {
-                                run: run.id(),
-                                task: t,
-                                error: &e,
-                                worker: HERE,
-                                at: Instant::now(),
-                            });
-                        }
+                        announce_failure(run, shipped, events, task, attempt, &failure, false);
                         erred.insert(task, (attempt, failure));
                     }
                     ToClient::GraphDone { .. } => done = true,
@@ -247,6 +227,41 @@ impl Connection {
         }
         Ok((values, erred, located))
     }
+}
+
+/// Emits a failed attempt of shipped task `task`: `TaskRetrying` when it
+/// will run again, else `TaskFailed`.
+fn announce_failure(
+    run: &Run,
+    shipped: &Shipped,
+    events: Option<&EventSink>,
+    task: u32,
+    attempt: u32,
+    failure: &Failure,
+    retrying: bool,
+) {
+    let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) else {
+        return;
+    };
+    let error = &task_error(run, t, attempt, failure);
+    let (run, at) = (run.id(), Instant::now());
+    ev.emit(&if retrying {
+        Event::TaskRetrying {
+            run,
+            task: t,
+            error,
+            worker: HERE,
+            at,
+        }
+    } else {
+        Event::TaskFailed {
+            run,
+            task: t,
+            error,
+            worker: HERE,
+            at,
+        }
+    });
 }
 
 /// Per plan task: whether it or a task it depends on (transitively) was

@@ -63,10 +63,8 @@ impl Connection {
                                 plan.key(t)
                             )
                         })?;
-                        let mut b = Vec::new();
-                        (codec.encode)(&v, &mut b)
-                            .map_err(|e| format!("future `{}`: {e}", plan.key(t)))?;
-                        self.literal(b, &mut kept)?
+                        self.literal(codec, &v, &mut kept)
+                            .map_err(|e| format!("future `{}`: {e}", plan.key(t)))?
                     }
                     Err(e) => ArgSpec::Failed(e.to_string()),
                 });
@@ -79,10 +77,10 @@ impl Connection {
                     _ => rask_core::codec_of(v),
                 };
                 if let Some(codec) = codec {
-                    let mut b = Vec::new();
-                    (codec.encode)(v, &mut b)
-                        .map_err(|e| format!("constant `{}`: {e}", plan.key(t)))?;
-                    lits[i] = Some(self.literal(b, &mut kept)?);
+                    lits[i] = Some(
+                        self.literal(codec, v, &mut kept)
+                            .map_err(|e| format!("constant `{}`: {e}", plan.key(t)))?,
+                    );
                     continue;
                 }
             }
