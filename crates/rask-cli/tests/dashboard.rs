@@ -4,21 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{text, Proc, RASK};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-const RASK: &str = env!("CARGO_BIN_EXE_rask");
-
-/// Kills its process when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn rask(args: &[&str]) -> Output {
     Command::new(RASK)
@@ -43,14 +33,6 @@ fn http(addr: &str, path: &str, headers: &str) -> (u16, String) {
     (
         code,
         out.split_once("\r\n\r\n").map_or("", |x| x.1).to_owned(),
-    )
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
     )
 }
 

@@ -4,22 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{text, Proc, RASK};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const RASK: &str = env!("CARGO_BIN_EXE_rask");
-
-/// Kills its process when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn cluster() -> (String, Proc, Proc) {
     let mut sched = Command::new(RASK)
@@ -53,14 +43,6 @@ fn rask(dir: &Path, store: &Path, args: &[&str]) -> Output {
         .env_remove("RASK_SECRET")
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn scratch(name: &str) -> PathBuf {

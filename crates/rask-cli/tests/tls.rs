@@ -5,11 +5,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{Proc, RASK};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-const RASK: &str = env!("CARGO_BIN_EXE_rask");
+use std::process::{Command, Stdio};
 
 struct Proc(Child);
 
