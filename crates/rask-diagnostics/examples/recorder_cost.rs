@@ -10,48 +10,55 @@ use rask_diagnostics::{Recorder, RecorderOptions};
 
 fn main() {
     plan_cost();
+    clock_cost();
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
-    let rec = Recorder::with_options(RecorderOptions {
-        sample_every: None,
-        ..RecorderOptions::default()
-    });
     let keys = [Key::anonymous("bench::inc"), Key::anonymous("bench::add")];
-    let t = Instant::now();
-    let start = Instant::now();
-    for i in 0..n {
-        let key = &keys[(i & 1) as usize];
-        let at = t + Duration::from_nanos(i * 100);
-        rec.on_event(&Event::TaskStarted {
-            run: RunId(1),
-            task: TaskId(i as u32),
-            key,
-            worker: WorkerId(0),
-            thread: 0,
-            attempt: 1,
-            at,
+    for mode in ["started + finished", "started", "finished"] {
+        let rec = Recorder::with_options(RecorderOptions {
+            sample_every: None,
+            ..RecorderOptions::default()
         });
-        rec.on_event(&Event::TaskFinished {
-            run: RunId(1),
-            task: TaskId(i as u32),
-            key,
-            worker: WorkerId(0),
-            thread: 0,
-            attempt: 1,
-            started: at,
-            finished: at + Duration::from_nanos(60),
-            nbytes: None,
-        });
+        let t = Instant::now();
+        let start = Instant::now();
+        for i in 0..n {
+            let key = &keys[(i & 1) as usize];
+            let at = t + Duration::from_nanos(i * 100);
+            if mode != "finished" {
+                rec.on_event(&Event::TaskStarted {
+                    run: RunId(1),
+                    task: TaskId(i as u32),
+                    key,
+                    worker: WorkerId(0),
+                    thread: 0,
+                    attempt: 1,
+                    at,
+                });
+            }
+            if mode != "started" {
+                rec.on_event(&Event::TaskFinished {
+                    run: RunId(1),
+                    task: TaskId(i as u32),
+                    key,
+                    worker: WorkerId(0),
+                    thread: 0,
+                    attempt: 1,
+                    started: at,
+                    finished: at + Duration::from_nanos(60),
+                    nbytes: None,
+                });
+            }
+        }
+        let dt = start.elapsed();
+        println!(
+            "{n} tasks: {:.1} ns per task ({mode}); recorder holds {:.1} MiB, dropped {}",
+            dt.as_nanos() as f64 / n as f64,
+            rec.memory_bytes() as f64 / 1048576.0,
+            rec.dropped()
+        );
     }
-    let dt = start.elapsed();
-    println!(
-        "{n} tasks: {:.1} ns per task (started + finished); recorder holds {:.1} MiB, dropped {}",
-        dt.as_nanos() as f64 / n as f64,
-        rec.memory_bytes() as f64 / 1048576.0,
-        rec.dropped()
-    );
 }
 
 /// The cost of reading a plan at `RunStarted` (per-prefix totals, functions),
@@ -97,4 +104,26 @@ fn plan_cost() {
             t1.elapsed().as_secs_f64() * 1e3
         );
     }
+}
+
+/// What a task-time reading costs: the OS clock against `rask_core::clock`.
+fn clock_cost() {
+    const N: u32 = 10_000_000;
+    rask_core::clock::warm();
+    let t0 = Instant::now();
+    let mut last = t0;
+    for _ in 0..N {
+        last = std::hint::black_box(Instant::now());
+    }
+    let os = t0.elapsed();
+    let t1 = Instant::now();
+    for _ in 0..N {
+        last = last.max(std::hint::black_box(rask_core::clock::now()));
+    }
+    let ours = t1.elapsed();
+    println!(
+        "clock: Instant::now() {:.1} ns, rask_core::clock::now() {:.1} ns",
+        os.as_nanos() as f64 / f64::from(N),
+        ours.as_nanos() as f64 / f64::from(N),
+    );
 }
