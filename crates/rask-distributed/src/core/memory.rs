@@ -30,7 +30,7 @@ use crate::proto::{MemorySample, ToClient};
 #[derive(Debug, Default)]
 pub(super) struct MemState {
     /// Roots withheld for want of a slot (rule 3).
-    queued: std::collections::BinaryHeap<ReadyKey>,
+    queued: super::ready::ReadyQueue,
     /// Average result size per function (bytes), `None` until one finished.
     func_bytes: Vec<Option<f64>>,
 }
@@ -134,7 +134,7 @@ impl Core {
     /// Sends withheld roots to workers with free slots, best first.
     pub(super) fn place_queued(&mut self, out: &mut impl Outbox) {
         let mut cands = Vec::new();
-        while let Some(&Reverse((_, _, slot, gen))) = self.mem.queued.peek() {
+        while let Some(Reverse((_, _, slot, gen))) = self.mem.queued.peek() {
             let t = self.task(slot);
             if t.gen != gen || t.state != St::Ready {
                 self.mem.queued.pop();

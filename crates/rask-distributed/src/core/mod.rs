@@ -75,6 +75,7 @@ mod graphs;
 mod ix;
 mod memory;
 mod placement;
+mod ready;
 mod retire;
 mod schedule;
 mod state;
@@ -88,7 +89,7 @@ pub use placement::Placement;
 use ix::{FuncIx, GraphIx, IxVec};
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -345,8 +346,9 @@ pub struct Counts {
     pub released: usize,
 }
 
-/// An entry of the ready heap: higher priority first, then earlier graph,
-/// then lower task; `(slot, gen)` finds the task (stale entries skipped).
+/// An entry of the ready queue (`ready.rs`): higher priority first, then
+/// earlier graph, then lower task; `(slot, gen)` finds the task (stale
+/// entries skipped).
 type ReadyKey = Reverse<(i64, u64, Slot, u32)>;
 
 /// The scheduler's state.
@@ -359,7 +361,7 @@ pub struct Core {
     free_graphs: Vec<GraphIx>,
     graph_ix: HashMap<(ClientIx, GraphNo), GraphIx>,
     next_seq: u64,
-    ready: BinaryHeap<ReadyKey>,
+    ready: ready::ReadyQueue,
     /// Ready tasks no live worker may run, and since when.
     unrunnable: Vec<(Slot, u32, Instant)>,
     workers: IxVec<WorkerIx, Worker>,
@@ -394,7 +396,7 @@ impl Core {
             free_graphs: Vec::new(),
             graph_ix: HashMap::new(),
             next_seq: 0,
-            ready: BinaryHeap::new(),
+            ready: ready::ReadyQueue::default(),
             unrunnable: Vec::new(),
             workers: IxVec::default(),
             names: HashMap::new(),

@@ -27,7 +27,7 @@ impl Core {
         let mut parked = Vec::new();
         let mut cands = Vec::new();
         let any_alive = self.workers.iter().any(|w| w.alive);
-        while let Some(&Reverse(key)) = self.ready.peek() {
+        while let Some(Reverse(key)) = self.ready.peek() {
             let (_, _, slot, gen) = key;
             let t = self.task(slot);
             let func = t.func;
