@@ -186,7 +186,7 @@ mod tests {
             // Seeds below 25 use one priority (the usual case), the rest a few.
             let prios = if seed < 25 { 1 } else { 4 };
             for _ in 0..2_000 {
-                if rng.next() % 3 != 0 {
+                if !rng.next().is_multiple_of(3) {
                     let k = Reverse((
                         -((rng.next() % prios) as i64),
                         ((rng.next() % 3) << 32) | (rng.next() % 500),
