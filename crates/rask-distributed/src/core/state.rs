@@ -14,7 +14,8 @@ impl Core {
     /// `Ready` at once if every input is in memory. Inputs that are neither
     /// in memory nor on their way are recomputed (lineage), transitively.
     pub(super) fn enter_waiting(&mut self, slot: Slot, out: &mut impl Outbox) {
-        let mut todo = vec![slot];
+        // On the stack: every task of a submitted graph comes through here.
+        let mut todo: smallvec::SmallVec<[Slot; 4]> = smallvec::smallvec![slot];
         while let Some(s) = todo.pop() {
             let mut waiting = 0;
             let mut failed = false;
