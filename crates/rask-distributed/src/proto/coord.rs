@@ -33,6 +33,12 @@ pub struct ReqId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SessionId(pub u64);
 
+impl SessionId {
+    /// The session of a worker's cached leases (`CoordOp::CacheAcquire`):
+    /// no task's, so no task's end releases them.
+    pub const CACHE: SessionId = SessionId(u64::MAX);
+}
+
 /// One coordination request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CoordRequest {
@@ -120,6 +126,23 @@ pub enum CoordOp {
         var: String,
         value: Vec<u8>,
     },
+    /// A worker's lease cache (`coord/cache.rs`) asks for lock `name` for
+    /// itself, not for a session: the lease is the worker's until it gives
+    /// it back (`Release { req }`) or dies; with `var`, that variable is read
+    /// at the grant and the worker then holds its value (it writes it with
+    /// `SetHeld`). While others wait for the lock, or someone else writes
+    /// `var`, the scheduler sends the worker a [`CoordAnswer::Recall`]
+    /// notice on this request. Answer: `Granted` or `GrantedValue`, in
+    /// request order with the other acquirers. Refused to clients.
+    CacheAcquire { name: String, var: Option<String> },
+    /// Sets variable `var` to `value` if request `req` holds a permit then
+    /// (a fenced write: nothing if the lease was taken back), keeping it.
+    /// No answer.
+    SetHeld {
+        req: ReqId,
+        var: String,
+        value: Vec<u8>,
+    },
 }
 
 impl CoordOp {
@@ -136,6 +159,7 @@ impl CoordOp {
                 | CoordOp::Publish { .. }
                 | CoordOp::EndSession
                 | CoordOp::SetRelease { .. }
+                | CoordOp::SetHeld { .. }
         )
     }
 }
@@ -162,6 +186,12 @@ pub enum CoordAnswer {
     /// A permit (as `Granted`) and the variable's value at the grant
     /// (`AcquireRead`; `None`: not set).
     GrantedValue(Option<Vec<u8>>),
+    /// Not an answer but a notice, on a `CacheAcquire` request that holds
+    /// its lease: give the lease back soon (others wait for it), and, with
+    /// `invalidate`, the variable's value the worker holds is stale
+    /// (someone else wrote it). Sent at most once per grant, plus once
+    /// with `invalidate`.
+    Recall { invalidate: bool },
 }
 
 /// Why a request failed.

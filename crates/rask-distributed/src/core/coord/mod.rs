@@ -49,6 +49,7 @@
 //!   list member is such an entry; a subscription with buffered messages
 //!   has no waiting `Next`.
 
+mod cache;
 mod check;
 mod queue;
 mod sem;
@@ -95,8 +96,9 @@ struct SemKey {
 #[derive(Clone, Debug)]
 enum Wait {
     /// A permit; with the variable to read when it is granted
-    /// (`AcquireRead`).
-    Sem(SemKey, Option<String>),
+    /// (`AcquireRead`), and whether it is for a worker's lease cache
+    /// (`CacheAcquire`).
+    Sem(SemKey, Option<String>, bool),
     Get(String),
     Put(String),
     Event(String),
@@ -152,6 +154,9 @@ pub struct Coord {
     vars: HashMap<String, signal::Var>,
     barriers: HashMap<String, signal::Barrier>,
     topics: HashMap<String, topic::Topic>,
+    /// Variables whose value a worker's cached lease holds, and that
+    /// lock (`cache.rs`).
+    owners: HashMap<String, SemKey>,
 }
 
 impl Coord {
@@ -178,13 +183,15 @@ impl Coord {
                 name,
                 lock,
                 permits,
-            } => self.acquire(&cx, SemKey { lock, name }, permits, None, out),
+            } => self.acquire(&cx, SemKey { lock, name }, permits, None, false, out),
             CoordOp::AcquireRead {
                 name,
                 lock,
                 permits,
                 var,
-            } => self.acquire(&cx, SemKey { lock, name }, permits, Some(var), out),
+            } => self.acquire(&cx, SemKey { lock, name }, permits, Some(var), false, out),
+            CoordOp::CacheAcquire { name, var } => self.cache_acquire(cx, name, var, out),
+            CoordOp::SetHeld { req, var, value } => self.set_held((from, req), var, value, out),
             CoordOp::Release { req } => self.release((from, req), out),
             CoordOp::SetRelease { req, var, value } => {
                 self.set_release((from, req), var, value, out)
@@ -209,7 +216,7 @@ impl Coord {
                 answer(out, &cx, Ok(CoordAnswer::Value(v)));
             }
             CoordOp::WaitVar { name } => self.wait_var(&cx, name, out),
-            CoordOp::DelVar { name } => self.del_var(&name),
+            CoordOp::DelVar { name } => self.del_var(&name, out),
             CoordOp::Subscribe { topic } => self.subscribe(&cx, topic, out),
             CoordOp::Publish { topic, msg } => self.publish(&topic, msg, out),
             CoordOp::Next { sub } => self.next(&cx, sub, out),
@@ -314,7 +321,7 @@ impl Coord {
         };
         match e.held {
             Held::Waiting(w) => self.unpark(key, w, out),
-            Held::Lease(k) => self.sem_release(k, out),
+            Held::Lease(k) => self.sem_release(k, key, out),
             Held::Item { queue, item } => self.requeue(queue, item, e.session, out),
             Held::Sub(sub) => self.unsubscribe(key, sub, out),
         }
@@ -361,7 +368,7 @@ impl Coord {
     /// removed or being replaced).
     fn unpark(&mut self, key: Key, w: Wait, out: &mut impl Replies) {
         match w {
-            Wait::Sem(k, _) => {
+            Wait::Sem(k, _, _) => {
                 if let Some(s) = self.sems.get_mut(&k) {
                     s.waiters.retain(|x| *x != key);
                 }
