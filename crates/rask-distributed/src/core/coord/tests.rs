@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+mod cache;
 mod combined;
 
 /// Encodes and decodes, as the wire would.
