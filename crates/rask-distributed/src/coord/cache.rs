@@ -32,7 +32,8 @@
 //!    recalled lease. A notice with `invalidate` (someone else wrote the
 //!    variable), or a task of this worker writing the variable with
 //!    `SetVar`/`DelVar`, drops the value: the lease goes back at the next
-//!    release.
+//!    release. A notice with `now` (someone tries the lock) is answered
+//!    at once: the lease if nobody here holds it, else `CacheBusy`.
 //! 5. A task's session end releases what it holds here (nothing written)
 //!    and abandons its requests for a lease; an abandoned request, granted
 //!    later, leaves the lease here idle (a `Release` sent for it could
@@ -322,8 +323,8 @@ impl LeaseCache {
     /// ticket (a recall notice does not). A grant is recorded before its
     /// ticket is filled, so the holder's release finds it.
     pub fn reply(&mut self, reply: &CoordReply, now: Instant, out: &mut Out) -> bool {
-        if let Ok(CoordAnswer::Recall { invalidate }) = &reply.result {
-            self.recalled(reply.req, *invalidate, out);
+        if let Ok(CoordAnswer::Recall { invalidate, now }) = &reply.result {
+            self.recalled(reply.req, *invalidate, *now, out);
             return false;
         }
         let Some(a) = self.asking.remove(&reply.req) else {
@@ -357,8 +358,9 @@ impl LeaseCache {
         true
     }
 
-    /// A recall notice for lease `lease` (rule 4).
-    fn recalled(&mut self, lease: ReqId, invalidate: bool, out: &mut Out) {
+    /// A recall notice for lease `lease` (rule 4); with `now`, someone
+    /// tries the lock: it is told at once if a task here holds it.
+    fn recalled(&mut self, lease: ReqId, invalidate: bool, now: bool, out: &mut Out) {
         let Some(name) = self.by_lease.get(&lease).cloned() else {
             return;
         };
@@ -372,6 +374,8 @@ impl LeaseCache {
         }
         if l.holder.is_none() {
             self.give_back(&name, out);
+        } else if now {
+            out.say(CoordOp::CacheBusy { req: l.req }, true);
         }
     }
 

@@ -143,6 +143,10 @@ pub enum CoordOp {
         var: String,
         value: Vec<u8>,
     },
+    /// A worker's answer to `Recall { now: true }` while one of its tasks
+    /// holds the lease of request `req`: the lock is not free, so those
+    /// who only try it fail. No answer.
+    CacheBusy { req: ReqId },
 }
 
 impl CoordOp {
@@ -160,6 +164,7 @@ impl CoordOp {
                 | CoordOp::EndSession
                 | CoordOp::SetRelease { .. }
                 | CoordOp::SetHeld { .. }
+                | CoordOp::CacheBusy { .. }
         )
     }
 }
@@ -187,11 +192,14 @@ pub enum CoordAnswer {
     /// (`AcquireRead`; `None`: not set).
     GrantedValue(Option<Vec<u8>>),
     /// Not an answer but a notice, on a `CacheAcquire` request that holds
-    /// its lease: give the lease back soon (others wait for it), and, with
+    /// its lease: give the lease back soon (others wait for it); with
     /// `invalidate`, the variable's value the worker holds is stale
-    /// (someone else wrote it). Sent at most once per grant, plus once
-    /// with `invalidate`.
-    Recall { invalidate: bool },
+    /// (someone else wrote it); with `now`, someone tries the lock (a zero
+    /// timeout) and waits for the worker to say at once whether it is
+    /// free: the lease back if none of its tasks holds it, else
+    /// `CacheBusy`. Each kind is sent at most once per grant (`now` again
+    /// after a `CacheBusy`).
+    Recall { invalidate: bool, now: bool },
 }
 
 /// Why a request failed.

@@ -20,12 +20,18 @@
 //!    lease) sends the worker `Recall { invalidate: true }` (once per
 //!    grant): its copy is stale, so it reads no more of it locally and
 //!    gives the lease back.
-//! 4. Invariant (checked by [`Coord::check`]): a semaphore's `cache` names
+//! 4. Trying: a request with a zero timeout for a lock whose cached lease
+//!    is held, with nobody waiting, waits (without a deadline) for the
+//!    worker to say whether one of its tasks holds it: `Recall { now:
+//!    true }` asks, the lease coming back grants it, `CacheBusy` fails it
+//!    (`TimedOut`), as it would have failed at once on a lock held by a
+//!    task. So `try_acquire` fails only when a task holds the lock.
+//! 5. Invariant (checked by [`Coord::check`]): a semaphore's `cache` names
 //!    a `Lease` entry of that semaphore in session `CACHE`; a cached lease
 //!    with waiters has been recalled; `owners` maps exactly the variables
 //!    of the cached leases to their locks.
 
-use super::{answer, Coord, Ctx, Key, Peer, Replies, SemKey};
+use super::{answer, Coord, Ctx, Entry, Held, Key, Peer, Replies, SemKey, Wait};
 use crate::proto::{CoordAnswer, CoordFail, CoordReply, SessionId};
 
 /// A cached lease (rule 1).
@@ -35,10 +41,22 @@ pub(super) struct CacheLease {
     pub(super) key: Key,
     /// The variable whose value the worker holds (rule 3).
     pub(super) var: Option<String>,
-    /// Recall notices sent (rule 2), and whether one invalidated the
-    /// value (rule 3).
+    /// Recall notices sent (rule 2), whether one invalidated the value
+    /// (rule 3), and whether one asks about a try (rule 4).
     pub(super) recalled: bool,
     pub(super) invalidated: bool,
+    pub(super) tried: bool,
+}
+
+/// Why a cached lease is recalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Notice {
+    /// Someone waits for it (rule 2).
+    Wanted,
+    /// Someone else wrote its variable (rule 3).
+    Stale,
+    /// Someone tries it (rule 4).
+    Try,
 }
 
 impl Coord {
@@ -71,6 +89,7 @@ impl Coord {
         var: Option<String>,
         out: &mut impl Replies,
     ) {
+        self.cache_grants += 1;
         if let Some(v) = &var {
             // A variable is held by one cached lease at a time: a lease of
             // another lock that held it gets a stale copy now.
@@ -83,9 +102,10 @@ impl Coord {
                 var,
                 recalled: false,
                 invalidated: false,
+                tried: false,
             });
         }
-        self.recall(k, false, out);
+        self.recall(k, Notice::Wanted, out);
     }
 
     /// The permit of `k` held by `key` came back: if it was the cached
@@ -103,9 +123,9 @@ impl Coord {
         }
     }
 
-    /// Sends `k`'s cached lease a recall notice if someone waits (or, with
-    /// `invalidate`, in any case), once each (rules 2 and 3).
-    pub(super) fn recall(&mut self, k: &SemKey, invalidate: bool, out: &mut impl Replies) {
+    /// Sends `k`'s cached lease a recall notice for `why`, once each
+    /// (rules 2 to 4; `Wanted` only if someone waits).
+    pub(super) fn recall(&mut self, k: &SemKey, why: Notice, out: &mut impl Replies) {
         let Some(s) = self.sems.get_mut(k) else {
             return;
         };
@@ -113,18 +133,67 @@ impl Coord {
         let Some(c) = s.cache.as_mut() else {
             return;
         };
-        let send = if invalidate {
-            !std::mem::replace(&mut c.invalidated, true)
-        } else {
-            waiting && !std::mem::replace(&mut c.recalled, true)
+        let send = match why {
+            Notice::Wanted => waiting && !std::mem::replace(&mut c.recalled, true),
+            Notice::Stale => !std::mem::replace(&mut c.invalidated, true),
+            Notice::Try => {
+                c.recalled = true;
+                !std::mem::replace(&mut c.tried, true)
+            }
         };
         if send {
             let key = c.key;
+            let invalidate = why == Notice::Stale;
+            let now = why == Notice::Try;
             out.reply(
                 key.0,
                 CoordReply {
                     req: key.1,
-                    result: Ok(CoordAnswer::Recall { invalidate }),
+                    result: Ok(CoordAnswer::Recall { invalidate, now }),
+                },
+            );
+        }
+    }
+
+    /// `CacheBusy` from the worker whose cached lease is `key`'s: those
+    /// who only try the lock fail (rule 4).
+    pub(super) fn cache_busy(&mut self, key: Key, out: &mut impl Replies) {
+        let Some(Entry {
+            held: Held::Lease(k),
+            ..
+        }) = self.entries.get(&key)
+        else {
+            return;
+        };
+        let k = k.clone();
+        let Some(s) = self.sems.get_mut(&k) else {
+            return;
+        };
+        if let Some(c) = s.cache.as_mut().filter(|c| c.key == key) {
+            c.tried = false;
+        }
+        let tries: Vec<Key> = s
+            .waiters
+            .iter()
+            .copied()
+            .filter(|w| {
+                matches!(
+                    self.entries.get(w),
+                    Some(Entry {
+                        held: Held::Waiting(Wait::Sem(_, _, _, true)),
+                        ..
+                    })
+                )
+            })
+            .collect();
+        s.waiters.retain(|w| !tries.contains(w));
+        for w in tries {
+            self.entries.remove(&w);
+            out.reply(
+                w.0,
+                CoordReply {
+                    req: w.1,
+                    result: Err(CoordFail::TimedOut),
                 },
             );
         }
@@ -142,6 +211,6 @@ impl Coord {
         }
         let owner = owner.clone();
         self.owners.remove(name);
-        self.recall(&owner, true, out);
+        self.recall(&owner, Notice::Stale, out);
     }
 }

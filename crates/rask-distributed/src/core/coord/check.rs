@@ -56,7 +56,7 @@ impl Coord {
             }
             self.check_waiters(
                 s.waiters.iter(),
-                |w| matches!(w, Wait::Sem(x, _, _) if x == k),
+                |w| matches!(w, Wait::Sem(x, ..) if x == k),
             )?;
         }
         self.check_cached()?;
@@ -168,7 +168,7 @@ impl Coord {
     /// Waiting entry `k` is in the list `w` names, once.
     fn check_listed(&self, k: Key, w: &Wait) -> Result<(), String> {
         let n = match w {
-            Wait::Sem(s, _, _) => self
+            Wait::Sem(s, ..) => self
                 .sems
                 .get(s)
                 .map_or(0, |s| s.waiters.iter().filter(|x| **x == k).count()),

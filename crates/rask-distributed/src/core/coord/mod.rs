@@ -96,9 +96,10 @@ struct SemKey {
 #[derive(Clone, Debug)]
 enum Wait {
     /// A permit; with the variable to read when it is granted
-    /// (`AcquireRead`), and whether it is for a worker's lease cache
-    /// (`CacheAcquire`).
-    Sem(SemKey, Option<String>, bool),
+    /// (`AcquireRead`), whether it is for a worker's lease cache
+    /// (`CacheAcquire`), and whether it only tries (a zero timeout waiting
+    /// for a worker's cache to say whether the lock is free: `cache.rs`).
+    Sem(SemKey, Option<String>, bool, bool),
     Get(String),
     Put(String),
     Event(String),
@@ -123,6 +124,7 @@ struct Entry {
 }
 
 /// One request being handled: who asked, and how long it may wait.
+#[derive(Clone, Copy)]
 struct Ctx {
     from: Peer,
     req: ReqId,
@@ -157,6 +159,8 @@ pub struct Coord {
     /// Variables whose value a worker's cached lease holds, and that
     /// lock (`cache.rs`).
     owners: HashMap<String, SemKey>,
+    /// Leases granted to workers' caches so far (`cache.rs`).
+    cache_grants: u64,
 }
 
 impl Coord {
@@ -192,6 +196,7 @@ impl Coord {
             } => self.acquire(&cx, SemKey { lock, name }, permits, Some(var), false, out),
             CoordOp::CacheAcquire { name, var } => self.cache_acquire(cx, name, var, out),
             CoordOp::SetHeld { req, var, value } => self.set_held((from, req), var, value, out),
+            CoordOp::CacheBusy { req } => self.cache_busy((from, req), out),
             CoordOp::Release { req } => self.release((from, req), out),
             CoordOp::SetRelease { req, var, value } => {
                 self.set_release((from, req), var, value, out)
@@ -309,6 +314,12 @@ impl Coord {
         self.vars.get(name).and_then(|v| v.value.as_ref())
     }
 
+    /// Leases granted to workers' caches so far: how often a cached lock
+    /// moved (the client reads it as variable `rask:leases`).
+    pub fn cache_grants(&self) -> u64 {
+        self.cache_grants
+    }
+
     /// Requests waiting or holding something, for tests and metrics.
     pub fn entries(&self) -> usize {
         self.entries.len()
@@ -368,7 +379,7 @@ impl Coord {
     /// removed or being replaced).
     fn unpark(&mut self, key: Key, w: Wait, out: &mut impl Replies) {
         match w {
-            Wait::Sem(k, _, _) => {
+            Wait::Sem(k, _, _, _) => {
                 if let Some(s) = self.sems.get_mut(&k) {
                     s.waiters.retain(|x| *x != key);
                 }

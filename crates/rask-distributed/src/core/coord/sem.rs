@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 
+use super::cache::Notice;
 use super::{answer, Coord, Ctx, Entry, Held, Key, Replies, SemKey, Wait};
 use crate::proto::{CoordAnswer, CoordFail};
 
@@ -81,11 +82,23 @@ impl Coord {
             }
             return;
         }
-        if self.park(cx, Wait::Sem(k.clone(), read, cache), out) {
+        if cx.timeout_ms == Some(0) && s.waiters.is_empty() && s.cache.is_some() {
+            // Only a worker's cache knows whether its lease is free.
+            let cx = Ctx {
+                timeout_ms: None,
+                ..*cx
+            };
+            self.park(&cx, Wait::Sem(k.clone(), read, cache, true), out);
             if let Some(s) = self.sems.get_mut(&k) {
                 s.waiters.push_back(cx.key());
             }
-            self.recall(&k, false, out);
+            return self.recall(&k, Notice::Try, out);
+        }
+        if self.park(cx, Wait::Sem(k.clone(), read, cache, false), out) {
+            if let Some(s) = self.sems.get_mut(&k) {
+                s.waiters.push_back(cx.key());
+            }
+            self.recall(&k, Notice::Wanted, out);
         }
     }
 
@@ -118,7 +131,7 @@ impl Coord {
             s.held += 1;
             let (read, cache) = match self.entries.get_mut(&w) {
                 Some(Entry {
-                    held: Held::Waiting(Wait::Sem(_, read, cache)),
+                    held: Held::Waiting(Wait::Sem(_, read, cache, _)),
                     ..
                 }) => (read.take(), *cache),
                 _ => (None, false),

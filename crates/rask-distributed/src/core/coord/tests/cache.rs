@@ -20,7 +20,10 @@ fn cache_acquire(name: &str, var: Option<&str>) -> CoordOp {
 }
 
 fn recall(invalidate: bool) -> Option<Result<CoordAnswer, CoordFail>> {
-    Some(Ok(CoordAnswer::Recall { invalidate }))
+    Some(Ok(CoordAnswer::Recall {
+        invalidate,
+        now: false,
+    }))
 }
 
 #[test]
@@ -88,10 +91,7 @@ fn a_grant_with_waiters_behind_comes_with_its_recall_and_clients_cache_nothing()
     let got = t.out.take();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].1.result, Ok(CoordAnswer::Granted));
-    assert_eq!(
-        got[1].1.result,
-        Ok(CoordAnswer::Recall { invalidate: false })
-    );
+    assert_eq!(Some(got[1].1.result.clone()), recall(false));
     // The worker dies: its cached lease goes to the client.
     t.c.peer_gone(A, &mut t.out);
     assert_eq!(t.answer(C, 1), Some(Ok(CoordAnswer::Granted)));
@@ -115,10 +115,39 @@ fn a_write_by_anyone_else_invalidates_the_cached_value_once() {
     t.req(A, 3, 3, None, cache_acquire("x", Some("v")));
     t.req(B, 1, 3, None, cache_acquire("z", Some("v")));
     let got = t.out.take();
-    let stale = got.iter().any(|(p, r)| {
-        *p == A && r.req == ReqId(3) && r.result == Ok(CoordAnswer::Recall { invalidate: true })
-    });
+    let stale = got
+        .iter()
+        .any(|(p, r)| *p == A && r.req == ReqId(3) && Some(r.result.clone()) == recall(true));
     assert!(stale, "{got:?}");
+}
+
+#[test]
+fn a_try_asks_the_worker_whether_its_lease_is_free() {
+    let mut t = T::new();
+    t.req(A, 1, 3, None, cache_acquire("x", None));
+    t.out.take();
+    let try_notice = Some(Ok(CoordAnswer::Recall {
+        invalidate: false,
+        now: true,
+    }));
+    // Busy: the try fails.
+    t.req(C, 1, 0, Some(0), lock("x"));
+    assert_eq!(t.answer(A, 1), try_notice);
+    assert!(t.out.take().is_empty(), "the try waits for the worker");
+    t.op(A, 2, CoordOp::CacheBusy { req: ReqId(1) });
+    assert_eq!(t.answer(C, 1), Some(Err(CoordFail::TimedOut)));
+    // Free: the lease comes back and the try gets it; a waiter behind it
+    // waits.
+    t.req(C, 2, 0, Some(0), lock("x"));
+    assert_eq!(
+        t.answer(A, 1),
+        try_notice,
+        "asked again after the busy answer"
+    );
+    t.op(B, 1, lock("x"));
+    t.op(A, 3, CoordOp::Release { req: ReqId(1) });
+    assert_eq!(t.answer(C, 2), Some(Ok(CoordAnswer::Granted)));
+    assert!(t.out.take().is_empty());
 }
 
 // ----- the simulator --------------------------------------------------
