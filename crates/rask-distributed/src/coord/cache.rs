@@ -151,17 +151,13 @@ impl LeaseCache {
                 let (name, var) = (name.clone(), Some(var.clone()));
                 return self.acquire(r, name, var, now, out);
             }
-            CoordOp::Release { req } => {
-                if self.release(*req, None, now, out) {
-                    return;
-                }
-            }
-            CoordOp::SetRelease { req, var, value } => {
-                if self.holders.contains_key(req) || self.asking.contains_key(req) {
-                    let w = Some((var.clone(), value.clone()));
-                    self.release(*req, w, now, out);
-                    return;
-                }
+            CoordOp::Release { req } | CoordOp::SetRelease { req, .. } if self.mine(*req) => {
+                let req = *req;
+                let write = match r.op {
+                    CoordOp::SetRelease { var, value, .. } => Some((var, value)),
+                    _ => None,
+                };
+                return self.release(req, write, now, out);
             }
             CoordOp::SetVar { name, .. } | CoordOp::DelVar { name } => self.stale(name),
             CoordOp::EndSession => self.end_session(r.session, now, out),
@@ -219,24 +215,28 @@ impl LeaseCache {
         out.send.push((ask, true));
     }
 
-    /// A release (with a write, for `SetRelease`) of local request `req`;
-    /// `false` if `req` is not this cache's.
+    /// Whether request `req` holds a lease here or asks for one.
+    fn mine(&self, req: ReqId) -> bool {
+        self.holders.contains_key(&req) || self.asking.contains_key(&req)
+    }
+
+    /// A release (with a write, for `SetRelease`) of local request `req`.
     fn release(
         &mut self,
         req: ReqId,
         write: Option<(String, Vec<u8>)>,
         now: Instant,
         out: &mut Out,
-    ) -> bool {
+    ) {
         if let Some(a) = self.asking.get_mut(&req) {
             a.gone = true;
-            return true;
+            return;
         }
         let Some(name) = self.holders.remove(&req) else {
-            return false;
+            return;
         };
         let Some(State::Held(l)) = self.locks.get_mut(&name) else {
-            return true;
+            return;
         };
         l.holder = None;
         if let Some((var, value)) = write {
@@ -253,7 +253,6 @@ impl LeaseCache {
             );
         }
         self.after_release(&name, now, out);
-        true
     }
 
     /// Lease `name` has no holder now: it goes back if recalled and its
