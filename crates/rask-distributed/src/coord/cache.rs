@@ -125,11 +125,6 @@ impl LeaseCache {
         LeaseCache::default()
     }
 
-    /// Leases held here (for tests and metrics).
-    pub fn held(&self) -> usize {
-        self.by_lease.len()
-    }
-
     /// Routes a task's request `r` made at `now`: answered here, or sent
     /// (as is, or as a `CacheAcquire`), with whatever else must go first.
     pub fn request(&mut self, r: CoordRequest, now: Instant, out: &mut Out) {

@@ -8,6 +8,8 @@
 //!    connection's life. Requests that wait get exactly one [`CoordReply`]
 //!    with that id (an answer, or a [`CoordFail`]); the others (marked "no
 //!    answer" below) get none, and are applied in order with the rest.
+//!    The one exception: a worker's granted `CacheAcquire` may later get
+//!    [`CoordAnswer::Recall`] notices with its id (`core/coord/cache.rs`).
 //! 2. What a request obtained (a permit, an unacknowledged queue item, a
 //!    subscription) is named by that request's id afterwards:
 //!    `Release { req }` gives it back (`SetRelease { req, .. }` too,
