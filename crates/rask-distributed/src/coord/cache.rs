@@ -30,9 +30,11 @@
 //!    rest of the slice (the next local acquire may use it) and asks for a
 //!    [`LeaseCache::tick`] at the slice's end, which gives back an idle
 //!    recalled lease. A notice with `invalidate` (someone else wrote the
-//!    variable), or a task of this worker writing the variable with
-//!    `SetVar`/`DelVar`, drops the value: the lease goes back at the next
-//!    release. A notice with `now` (someone tries the lock) is answered
+//!    variable), or a task of this worker deleting it (`DelVar`), drops
+//!    the value: the lease goes back at the next release. A task of this
+//!    worker setting it (`SetVar`) updates the value kept here, and the
+//!    write goes out at once as a `SetHeld` under the lease (a plain
+//!    `SetVar` would make the scheduler take the copy for stale). A notice with `now` (someone tries the lock) is answered
 //!    at once: the lease if nobody here holds it, else `CacheBusy`.
 //! 5. A task's session end releases what it holds here (nothing written)
 //!    and abandons its requests for a lease; an abandoned request, granted
@@ -154,6 +156,12 @@ impl LeaseCache {
                 };
                 return self.release(req, write, now, out);
             }
+            CoordOp::SetVar { name, .. } if self.holds_value(name) => {
+                let CoordOp::SetVar { name, value } = r.op else {
+                    return;
+                };
+                return self.write_held(name, value, out);
+            }
             CoordOp::SetVar { name, .. } | CoordOp::DelVar { name } => self.stale(name),
             CoordOp::EndSession => self.end_session(r.session, now, out),
             _ => {}
@@ -257,7 +265,7 @@ impl LeaseCache {
         let Some(State::Held(l)) = self.locks.get(name) else {
             return;
         };
-        if !l.recalled {
+        if !l.recalled && !l.done {
             return;
         }
         let end = l.since + SLICE;
@@ -276,8 +284,35 @@ impl LeaseCache {
         }
     }
 
-    /// A task of this worker writes variable `name`: a value of it held
-    /// here is stale (rule 4).
+    /// Whether a lease here holds variable `name`'s value.
+    fn holds_value(&self, name: &str) -> bool {
+        self.locks.values().any(
+            |s| matches!(s, State::Held(l) if l.var.as_deref() == Some(name) && l.value.is_some()),
+        )
+    }
+
+    /// A task of this worker sets variable `name`, whose value a lease
+    /// here holds: the copy takes the value, and the write goes out at
+    /// once under the lease (`SetHeld`), so the scheduler does not take
+    /// the copy for stale (rule 3).
+    fn write_held(&mut self, name: String, value: Vec<u8>, out: &mut Out) {
+        for s in self.locks.values_mut() {
+            if let State::Held(l) = s {
+                if l.var.as_deref() == Some(name.as_str()) && l.value.is_some() {
+                    l.value = Some(Some(value.clone()));
+                    let op = CoordOp::SetHeld {
+                        req: l.req,
+                        var: name,
+                        value,
+                    };
+                    return out.say(op, true);
+                }
+            }
+        }
+    }
+
+    /// A task of this worker deletes variable `name` (or sets it while no
+    /// lease holds its value): a value of it held here is stale (rule 4).
     fn stale(&mut self, name: &str) {
         for s in self.locks.values_mut() {
             if let State::Held(l) = s {
@@ -379,7 +414,7 @@ impl LeaseCache {
         let mut back = Vec::new();
         for (name, s) in &self.locks {
             let State::Held(l) = s else { continue };
-            if !l.recalled || l.holder.is_some() {
+            if !(l.recalled || l.done) || l.holder.is_some() {
                 continue;
             }
             let end = l.since + SLICE;
@@ -397,5 +432,78 @@ impl LeaseCache {
     /// The link closed: nothing is held any more.
     pub fn clear(&mut self) {
         *self = LeaseCache::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn req(r: u64, session: u64, op: CoordOp) -> CoordRequest {
+        CoordRequest {
+            req: ReqId(r),
+            session: SessionId(session),
+            timeout_ms: None,
+            op,
+        }
+    }
+
+    fn acquire_read(r: u64, session: u64) -> CoordRequest {
+        let op = CoordOp::AcquireRead {
+            name: "l".into(),
+            lock: true,
+            permits: 1,
+            var: "v".into(),
+        };
+        req(r, session, op)
+    }
+
+    #[test]
+    fn a_tasks_set_of_the_held_variable_is_written_under_the_lease() {
+        let (mut c, now) = (LeaseCache::new(), Instant::now());
+        let mut out = Out::default();
+        c.request(acquire_read(1, 1), now, &mut out);
+        assert!(matches!(out.send[0].0.op, CoordOp::CacheAcquire { .. }));
+        let grant = CoordReply {
+            req: ReqId(1),
+            result: Ok(CoordAnswer::GrantedValue(Some(vec![1]))),
+        };
+        assert!(c.reply(&grant, now, &mut Out::default()));
+        // The holder sets the variable with a plain `set`, then releases.
+        let mut out = Out::default();
+        let set = CoordOp::SetVar {
+            name: "v".into(),
+            value: vec![2],
+        };
+        c.request(req(2, 1, set), now, &mut out);
+        let sent: Vec<_> = out.send.iter().map(|(r, now)| (&r.op, *now)).collect();
+        assert!(
+            matches!(sent[..], [(CoordOp::SetHeld { req: ReqId(1), .. }, true)]),
+            "{sent:?}"
+        );
+        c.request(
+            req(3, 1, CoordOp::Release { req: ReqId(1) }),
+            now,
+            &mut Out::default(),
+        );
+        // The next section reads it here.
+        let mut out = Out::default();
+        c.request(acquire_read(4, 2), now, &mut out);
+        assert!(out.send.is_empty());
+        assert_eq!(
+            out.answer,
+            Some(Ok(CoordAnswer::GrantedValue(Some(vec![2]))))
+        );
+        // A delete makes the copy stale: the lease goes back at the release.
+        let del = CoordOp::DelVar { name: "v".into() };
+        c.request(req(5, 2, del), now, &mut Out::default());
+        let mut out = Out::default();
+        c.request(req(6, 2, CoordOp::Release { req: ReqId(4) }), now, &mut out);
+        let sent: Vec<_> = out.send.iter().map(|(r, _)| &r.op).collect();
+        assert!(
+            matches!(sent[..], [CoordOp::Release { req: ReqId(1) }]),
+            "{sent:?}"
+        );
     }
 }
