@@ -12,13 +12,16 @@
 //! (`Lock::acquire_and_get`, `LockedVar::set_and_release`: one round trip).
 //! The same sections written as separate calls (`acquire`, `get`, `set`,
 //! drop: two round trips) are measured too, `repeat` times after the
-//! others (`separate_us_per_op`).
+//! others (`separate_us_per_op`). Workers keep the lock's lease between
+//! their tasks' sections (`rask_distributed::coord::cache`):
+//! `lease_moves` says, for each timed run, how often the scheduler
+//! granted it to a worker.
 
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use rask::coord::{Lock, Variable};
-use rask::{Client, Delayed, LocalCluster};
+use rask::{Client, Connection, Delayed, LocalCluster};
 use serde_json::json;
 
 use crate::{median, peak_rss_mib, round};
@@ -61,8 +64,22 @@ fn reads(n: u64) -> Result<f64, rask::coord::Error> {
     Ok(1e6 * t0.elapsed().as_secs_f64() / n as f64)
 }
 
-/// One timed run (the combined form, or the separate calls): seconds.
-fn once(client: &Client, t: u64, k: u64, separate: bool) -> anyhow::Result<f64> {
+/// Leases the workers' caches were granted so far (how often the lock
+/// moved to a worker).
+fn lease_grants(conn: &Connection) -> anyhow::Result<u64> {
+    Ok(conn.get_var("rask:leases")?.unwrap_or(0))
+}
+
+/// One timed run (the combined form, or the separate calls): seconds, and
+/// how often the lock moved to a worker.
+fn once(
+    client: &Client,
+    conn: &Connection,
+    t: u64,
+    k: u64,
+    separate: bool,
+) -> anyhow::Result<(f64, u64)> {
+    let moves0 = lease_grants(conn)?;
     let count = Variable::<u64>::new("w10-count").on(client);
     count.set(&0)?;
     let tasks: Vec<Delayed<u64>> = (0..t)
@@ -81,7 +98,7 @@ fn once(client: &Client, t: u64, k: u64, separate: bool) -> anyhow::Result<f64> 
     if got != t * k {
         bail!("lost updates: {got} != {}", t * k);
     }
-    Ok(dt)
+    Ok((dt, lease_grants(conn)? - moves0))
 }
 
 pub(crate) fn run(t: u64, k: u64, repeat: usize) -> anyhow::Result<serde_json::Value> {
@@ -89,15 +106,18 @@ pub(crate) fn run(t: u64, k: u64, repeat: usize) -> anyhow::Result<serde_json::V
     let cluster = LocalCluster::new(2, 1).context("starting the cluster")?;
     let client =
         Client::connect_with(&cluster.addr().to_string(), cluster.wire()).context("connecting")?;
+    let conn =
+        Connection::connect(&cluster.addr().to_string(), cluster.wire()).context("connecting")?;
     let start_s = t0.elapsed().as_secs_f64();
     let sections = (t * k) as f64;
-    let first = once(&client, t, k, false)?;
-    let times = (0..repeat)
-        .map(|_| once(&client, t, k, false))
-        .collect::<anyhow::Result<Vec<f64>>>()?;
-    let seconds = median(times);
+    let (first, _) = once(&client, &conn, t, k, false)?;
+    let runs = (0..repeat)
+        .map(|_| once(&client, &conn, t, k, false))
+        .collect::<anyhow::Result<Vec<(f64, u64)>>>()?;
+    let moves: Vec<u64> = runs.iter().map(|r| r.1).collect();
+    let seconds = median(runs.into_iter().map(|r| r.0).collect());
     let separate = (0..repeat)
-        .map(|_| once(&client, t, k, true))
+        .map(|_| once(&client, &conn, t, k, true).map(|r| r.0))
         .collect::<anyhow::Result<Vec<f64>>>()?;
     let separate = median(separate);
     let read_us = reads::delayed(2000).compute(&client)?;
@@ -116,6 +136,7 @@ pub(crate) fn run(t: u64, k: u64, repeat: usize) -> anyhow::Result<serde_json::V
         "seconds": round(seconds, 5),
         "us_per_op": round(1e6 * seconds / sections, 2),
         "form": "acquire_and_get + set_and_release",
+        "lease_moves": moves,
         "separate_seconds": round(separate, 5),
         "separate_us_per_op": round(1e6 * separate / sections, 2),
         "final": t * k,

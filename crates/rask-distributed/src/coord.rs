@@ -20,6 +20,8 @@
 //!    (a lock handed over quickly) costs no thread; a long one cannot keep
 //!    the task that would end it from running.
 
+pub mod cache;
+
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

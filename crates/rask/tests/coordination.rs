@@ -5,6 +5,12 @@
 //! seen through marker files in a directory and the kernel's view of which
 //! processes are alive.
 //!
+//! Leases cached by workers (`rask_distributed::coord::cache`): tasks on
+//! two workers sharing one lock lose no update and both finish (so the
+//! lease was recalled), the driver takes the lock from a worker keeping it,
+//! and a worker killed while keeping it gives it back by dying, its
+//! reported write kept.
+//!
 //! Runs without libtest: workers are this binary started again.
 
 #![allow(clippy::unwrap_used)]
@@ -461,6 +467,99 @@ fn leaked_guard_ends_with_attempt() {
     assert!(l.acquire_timeout(Duration::from_secs(5)).is_ok());
 }
 
+// ----- leases cached by workers ------------------------------------------
+
+/// `k` read-modify-writes of `name/count` under lock `name`, nothing in
+/// between (so the lease stays on the worker between them), alternating
+/// the combined and the separate forms; returns this process's id.
+#[rask::task]
+fn tight_sections(name: String, k: u64) -> Result<u64, rask::coord::Error> {
+    let lock = Lock::new(name.clone());
+    let count = Variable::<u64>::new(format!("{name}/count"));
+    for i in 0..k {
+        if i % 4 == 3 {
+            let _held = lock.acquire()?;
+            let n = count.get()?.unwrap_or(0);
+            count.set(&(n + 1))?;
+        } else {
+            let held = lock.acquire_and_get(&count)?;
+            let n = held.value().copied().unwrap_or(0);
+            held.set_and_release(&(n + 1))?;
+        }
+    }
+    Ok(u64::from(std::process::id()))
+}
+
+/// Tasks on two workers share one lock: each worker keeps the lease
+/// between its tasks' sections, and gives it back when recalled (the other
+/// worker's tasks could not finish otherwise); no update is lost, and the
+/// driver reads every write.
+fn cached_leases_across_workers() {
+    let c = deployment(2, rask::Transport::Tcp);
+    let count = Variable::<u64>::new("T/count").on(&c);
+    count.set(&0).unwrap();
+    let tasks: Vec<Delayed<u64>> = (0..16)
+        .map(|_| tight_sections::delayed("T".to_owned(), 200))
+        .collect();
+    let pids = c.get(&tasks).unwrap();
+    let mut seen = pids.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 2, "the tasks ran on {seen:?}");
+    assert_eq!(count.get().unwrap(), Some(16 * 200), "lost updates");
+    // The driver takes the lock from the worker that keeps it, and reads
+    // the value the last section wrote with it.
+    let lock = Lock::new("T").on(&c);
+    let held = lock
+        .acquire_and_get_timeout(&count, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(held.value(), Some(&(16 * 200)));
+    held.set_and_release(&0).unwrap();
+    // Its write, made while no worker kept the lease, is what tasks read.
+    let more: Vec<Delayed<u64>> = (0..4)
+        .map(|_| tight_sections::delayed("T".to_owned(), 200))
+        .collect();
+    c.get(&more).unwrap();
+    assert_eq!(count.get().unwrap(), Some(4 * 200));
+}
+
+/// Takes lock `l` with variable `l`, adds one; returns this process's id.
+#[rask::task]
+fn add_one(l: String) -> Result<u64, rask::coord::Error> {
+    let (lock, var) = (Lock::new(l.clone()), Variable::<u64>::new(l));
+    let held = lock.acquire_and_get(&var)?;
+    let n = held.value().copied().unwrap_or(0);
+    held.set_and_release(&(n + 1))?;
+    Ok(u64::from(std::process::id()))
+}
+
+/// A worker killed while it keeps a lease (no task holds it): the lease
+/// comes back when the scheduler learns of the death, and the write made
+/// under it before the task reported is not lost.
+fn cached_lease_worker_killed() {
+    let c = deployment(2, rask::Transport::Tcp);
+    let pid = add_one::delayed("K".to_owned()).compute(&c).unwrap();
+    let var = Variable::<u64>::new("K").on(&c);
+    assert_eq!(
+        var.get().unwrap(),
+        Some(1),
+        "the write reached the scheduler"
+    );
+    // SAFETY: kill(2) on a worker process this test's deployment started.
+    assert_eq!(unsafe { kill(pid as i32, 9) }, 0);
+    let t0 = Instant::now();
+    let lock = Lock::new("K").on(&c);
+    let held = lock
+        .acquire_and_get_timeout(&var, Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(held.value(), Some(&1));
+    held.set_and_release(&10).unwrap();
+    println!("    the lease came back {:?} after the kill", t0.elapsed());
+    // The restarted deployment goes on from the driver's write.
+    add_one::delayed("K".to_owned()).compute(&c).unwrap();
+    assert_eq!(var.get().unwrap(), Some(11));
+}
+
 // ----- the async forms, in an async task on a worker -------------------
 
 /// A timed `acquire_timeout_async` of lock `l` (which the driver holds)
@@ -551,6 +650,8 @@ fn main() {
             leaked_guard_ends_with_attempt,
         ),
         ("async_forms", async_forms),
+        ("cached_leases_across_workers", cached_leases_across_workers),
+        ("cached_lease_worker_killed", cached_lease_worker_killed),
     ];
     let (ran, failed) = run_checks(checks, || None);
     finish(ran, failed);

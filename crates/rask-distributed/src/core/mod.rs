@@ -518,6 +518,8 @@ impl Core {
                         c.released,
                     ];
                     rask_core::format::to_vec(&v.map(|x| x as u64)).ok()
+                } else if name == "rask:leases" {
+                    rask_core::format::to_vec(&self.coord.cache_grants()).ok()
                 } else if name == "rask:adapt" {
                     rask_core::format::to_vec(&self.report()).ok()
                 } else {

@@ -8,6 +8,8 @@
 //!    connection's life. Requests that wait get exactly one [`CoordReply`]
 //!    with that id (an answer, or a [`CoordFail`]); the others (marked "no
 //!    answer" below) get none, and are applied in order with the rest.
+//!    The one exception: a worker's granted `CacheAcquire` may later get
+//!    [`CoordAnswer::Recall`] notices with its id (`core/coord/cache.rs`).
 //! 2. What a request obtained (a permit, an unacknowledged queue item, a
 //!    subscription) is named by that request's id afterwards:
 //!    `Release { req }` gives it back (`SetRelease { req, .. }` too,
@@ -32,6 +34,12 @@ pub struct ReqId(pub u64);
 /// `SessionId(0)` for a client (its connection is its session).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SessionId(pub u64);
+
+impl SessionId {
+    /// The session of a worker's cached leases (`CoordOp::CacheAcquire`):
+    /// no task's, so no task's end releases them.
+    pub const CACHE: SessionId = SessionId(u64::MAX);
+}
 
 /// One coordination request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -120,6 +128,27 @@ pub enum CoordOp {
         var: String,
         value: Vec<u8>,
     },
+    /// A worker's lease cache (`coord/cache.rs`) asks for lock `name` for
+    /// itself, not for a session: the lease is the worker's until it gives
+    /// it back (`Release { req }`) or dies; with `var`, that variable is read
+    /// at the grant and the worker then holds its value (it writes it with
+    /// `SetHeld`). While others wait for the lock, or someone else writes
+    /// `var`, the scheduler sends the worker a [`CoordAnswer::Recall`]
+    /// notice on this request. Answer: `Granted` or `GrantedValue`, in
+    /// request order with the other acquirers. Refused to clients.
+    CacheAcquire { name: String, var: Option<String> },
+    /// Sets variable `var` to `value` if request `req` holds a permit then
+    /// (a fenced write: nothing if the lease was taken back), keeping it.
+    /// No answer.
+    SetHeld {
+        req: ReqId,
+        var: String,
+        value: Vec<u8>,
+    },
+    /// A worker's answer to `Recall { now: true }` while one of its tasks
+    /// holds the lease of request `req`: the lock is not free, so those
+    /// who only try it fail. No answer.
+    CacheBusy { req: ReqId },
 }
 
 impl CoordOp {
@@ -136,6 +165,8 @@ impl CoordOp {
                 | CoordOp::Publish { .. }
                 | CoordOp::EndSession
                 | CoordOp::SetRelease { .. }
+                | CoordOp::SetHeld { .. }
+                | CoordOp::CacheBusy { .. }
         )
     }
 }
@@ -162,6 +193,15 @@ pub enum CoordAnswer {
     /// A permit (as `Granted`) and the variable's value at the grant
     /// (`AcquireRead`; `None`: not set).
     GrantedValue(Option<Vec<u8>>),
+    /// Not an answer but a notice, on a `CacheAcquire` request that holds
+    /// its lease: give the lease back soon (others wait for it); with
+    /// `invalidate`, the variable's value the worker holds is stale
+    /// (someone else wrote it); with `now`, someone tries the lock (a zero
+    /// timeout) and waits for the worker to say at once whether it is
+    /// free: the lease back if none of its tasks holds it, else
+    /// `CacheBusy`. Each kind is sent at most once per grant (`now` again
+    /// after a `CacheBusy`).
+    Recall { invalidate: bool, now: bool },
 }
 
 /// Why a request failed.

@@ -1,7 +1,7 @@
 //! Coordination for the tasks a worker runs (`crate::coord`'s rules).
 //!
 //! 1. Each task body (compute or async) runs in a session of its own; a
-//!    request goes to the scheduler at once (`say_direct`: written by the
+//!    request goes to the scheduler at once (`flush_direct`: written by the
 //!    requesting thread when the link is idle, not batched with results), and its answer (`ToWorker::Coord`) fills the waiting
 //!    task's ticket. A session's end is said before the task's result, on
 //!    the same link, so the scheduler releases what the attempt held before
@@ -14,13 +14,26 @@
 //!    than blocked threads.
 //! 3. When the scheduler link closes, every open ticket fails with
 //!    `Disconnected`.
+//! 4. Locks go through the worker's lease cache (`crate::coord::cache`):
+//!    a request it answers costs no message; what it says to the
+//!    scheduler is queued under the cache's lock, so messages leave in the
+//!    order the cache decided them. A write that may wait rides with the
+//!    next message, and is flushed within [`FLUSH_WRITES`] in any case; a
+//!    timer on the network runtime gives back recalled leases at the end
+//!    of their slice.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use super::{lock, Shared};
+use crate::coord::cache::{LeaseCache, Out};
 use crate::coord::{Lent, Link, Pending, Ticket};
 use crate::proto::{CoordFail, CoordReply, CoordRequest, FromWorker, ReqId, SessionId};
+
+/// A write made under a cached lease reaches the scheduler at the latest
+/// this long after it was made (rule 4).
+pub(crate) const FLUSH_WRITES: Duration = Duration::from_millis(2);
 
 /// Extra compute threads a worker runs at most at once (rule 2).
 pub(crate) const MAX_EXTRA: usize = 64;
@@ -36,6 +49,11 @@ pub(crate) struct WorkerLink {
     blocked: AtomicUsize,
     /// Extra compute threads running.
     extras: AtomicUsize,
+    /// Leases kept for this worker's tasks (rule 4).
+    cache: Mutex<LeaseCache>,
+    /// A flush of queued writes, or a tick of the cache, is due (rule 4).
+    flush_armed: AtomicBool,
+    tick_armed: AtomicBool,
 }
 
 impl WorkerLink {
@@ -53,14 +71,84 @@ impl WorkerLink {
         SessionId(self.next_session.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    /// An answer from the scheduler.
+    /// An answer (or a recall notice) from the scheduler.
     pub(super) fn answer(&self, reply: CoordReply) {
-        self.pending.answer(reply);
+        let shared = self.shared();
+        let (pass, flush) = {
+            let mut cache = lock(&self.cache);
+            let mut out = Out::default();
+            let pass = cache.reply(&reply, Instant::now(), &mut out);
+            let flush = shared.as_ref().is_some_and(|s| self.emit(s, out));
+            (pass, flush)
+        };
+        if flush {
+            // On the network thread: the writer takes it.
+            if let Some(s) = &shared {
+                s.wake_writer.notify_one();
+            }
+        }
+        if pass {
+            self.pending.answer(reply);
+        }
     }
 
     /// The scheduler link closed (rule 3).
     pub(super) fn close(&self) {
+        lock(&self.cache).clear();
         self.pending.close();
+    }
+
+    /// Queues what the cache decided, in order (called with its lock
+    /// held, so messages leave in the order decided); `true` if some must
+    /// go now: the caller then writes the outbox ([`Shared::flush_direct`])
+    /// once it let the cache go (a write may wait for the network thread,
+    /// which may be waiting for the cache). Writes that may wait are
+    /// flushed by a timer if nothing else takes them first.
+    fn emit(&self, shared: &Arc<Shared>, out: Out) -> bool {
+        let mut now_ = false;
+        let mut lazy = false;
+        for (r, now) in out.send {
+            if now {
+                shared.say(FromWorker::Coord(r));
+                now_ = true;
+                lazy = false;
+            } else {
+                shared.say_write(r);
+                lazy = true;
+            }
+        }
+        if lazy && !self.flush_armed.swap(true, Ordering::AcqRel) {
+            let s = shared.clone();
+            shared.rt.spawn(async move {
+                tokio::time::sleep(FLUSH_WRITES).await;
+                s.coord.flush_armed.store(false, Ordering::Release);
+                s.wake_writer.notify_one();
+            });
+        }
+        if let Some(at) = out.tick_at {
+            if !self.tick_armed.swap(true, Ordering::AcqRel) {
+                let s = shared.clone();
+                shared.rt.spawn(async move {
+                    tokio::time::sleep_until(at.into()).await;
+                    s.coord.tick_armed.store(false, Ordering::Release);
+                    s.coord.tick(&s);
+                });
+            }
+        }
+        now_
+    }
+
+    /// The cache's timer (rule 4).
+    fn tick(&self, shared: &Arc<Shared>) {
+        let flush = {
+            let mut cache = lock(&self.cache);
+            let mut out = Out::default();
+            cache.tick(Instant::now(), &mut out);
+            self.emit(shared, out)
+        };
+        if flush {
+            shared.wake_writer.notify_one();
+        }
     }
 
     /// Starts extra compute threads while fewer run than are blocked.
@@ -121,10 +209,22 @@ impl Link for WorkerLink {
         if shared.stopping.load(Ordering::SeqCst) {
             return Err(CoordFail::Disconnected);
         }
-        if let Some(t) = ticket {
-            self.pending.add(req.req, t)?;
+        let mut cache = lock(&self.cache);
+        let mut out = Out::default();
+        let id = req.req;
+        cache.request(req, Instant::now(), &mut out);
+        let answer = out.answer.take();
+        if let (None, Some(t)) = (&answer, &ticket) {
+            self.pending.add(id, t.clone())?;
         }
-        shared.say_direct(FromWorker::Coord(req));
+        let flush = self.emit(&shared, out);
+        drop(cache);
+        if flush {
+            shared.flush_direct();
+        }
+        if let (Some(a), Some(t)) = (answer, ticket) {
+            t.fulfil(a);
+        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@
 //!    writer when its queue runs dry or 2 ms after the last batch, not per
 //!    task. A coordination request is not batched: the compute thread that
 //!    makes it writes the outbox (its request last) to the link itself when
-//!    the writer is idle ([`Shared::say_direct`]), saving a wake-up of the
+//!    the writer is idle ([`Shared::flush_direct`]), saving a wake-up of the
 //!    network thread on a path where every microsecond counts; either way
 //!    the outbox is written in the order it was filled.
 //! 4. A task with a timeout that runs too long is reported `Erred
@@ -165,7 +165,7 @@ pub(super) struct Shared {
     /// Its tasks' coordination requests (`coord.rs`).
     coord: Arc<coord::WorkerLink>,
     /// The link to the scheduler, once connected: the writer task and
-    /// [`Shared::say_direct`] take turns on it (rule 3).
+    /// [`Shared::flush_direct`] take turns on it (rule 3).
     link_out: OnceLock<Arc<tokio::sync::Mutex<FrameWriter<BoxWrite>>>>,
 }
 
@@ -203,16 +203,33 @@ impl Shared {
         lock(&self.outbox).push(m);
     }
 
+    /// Queues a write made under a cached lease (`coord.rs`, rule 4),
+    /// in place of the previous one if that is the last message queued
+    /// and writes the same variable under the same lease (only the last
+    /// value matters then).
+    pub(super) fn say_write(&self, r: crate::proto::CoordRequest) {
+        use crate::proto::CoordOp::SetHeld;
+        let mut outbox = lock(&self.outbox);
+        if let (Some(FromWorker::Coord(last)), SetHeld { req, var, .. }) =
+            (outbox.last_mut(), &r.op)
+        {
+            if matches!(&last.op, SetHeld { req: r0, var: v0, .. } if r0 == req && v0 == var) {
+                *last = r;
+                return;
+            }
+        }
+        outbox.push(FromWorker::Coord(r));
+    }
+
     pub(super) fn say_now(&self, m: FromWorker) {
         self.say(m);
         self.wake_writer.notify_one();
     }
 
-    /// Says `m` now, writing the outbox to the link on this thread when
-    /// the writer is idle (rule 3); else as [`Shared::say_now`]. Only off
-    /// the runtime: on it (an async task) the writer is woken instead.
-    pub(super) fn say_direct(&self, m: FromWorker) {
-        self.say(m);
+    /// Writes the outbox to the link on this thread when the writer is
+    /// idle (rule 3); else wakes the writer. Only off the runtime: on it
+    /// (an async task) the writer is woken instead.
+    pub(super) fn flush_direct(&self) {
         let written = tokio::runtime::Handle::try_current().is_err()
             && self.link_out.get().is_some_and(|out| match out.try_lock() {
                 Ok(mut w) => {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::{Coord, Entry, Held, Key, SemKey, Wait};
+use crate::proto::SessionId;
 
 impl Coord {
     /// Checks the invariants in the module docs; an error says which broke.
@@ -53,8 +54,12 @@ impl Coord {
             if s.held == 0 && s.waiters.is_empty() {
                 return Err(format!("semaphore `{}` is idle and kept", k.name));
             }
-            self.check_waiters(s.waiters.iter(), |w| matches!(w, Wait::Sem(x, _) if x == k))?;
+            self.check_waiters(
+                s.waiters.iter(),
+                |w| matches!(w, Wait::Sem(x, ..) if x == k),
+            )?;
         }
+        self.check_cached()?;
         if let Some(s) = leases.keys().find(|s| !self.sems.contains_key(*s)) {
             return Err(format!("a lease of `{}`, which does not exist", s.name));
         }
@@ -124,10 +129,46 @@ impl Coord {
         Ok(())
     }
 
+    /// Rule 4 of `cache.rs`: cached leases, their recalls and the
+    /// variables they hold.
+    fn check_cached(&self) -> Result<(), String> {
+        let mut held = 0;
+        for (k, s) in &self.sems {
+            let Some(c) = &s.cache else { continue };
+            let ok = matches!(self.entries.get(&c.key),
+                Some(Entry { session, held: Held::Lease(x) }) if x == k && *session == SessionId::CACHE);
+            if !ok {
+                return Err(format!(
+                    "lock `{}`'s cached lease {:?} is not held",
+                    k.name, c.key
+                ));
+            }
+            if !s.waiters.is_empty() && !c.recalled {
+                return Err(format!(
+                    "lock `{}` has waiters and was not recalled",
+                    k.name
+                ));
+            }
+            if let (Some(v), false) = (&c.var, c.invalidated) {
+                held += 1;
+                if self.owners.get(v) != Some(k) {
+                    return Err(format!("variable `{v}` of lock `{}` has no owner", k.name));
+                }
+            }
+        }
+        if held != self.owners.len() {
+            return Err(format!(
+                "{} owned variables, {held} held",
+                self.owners.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Waiting entry `k` is in the list `w` names, once.
     fn check_listed(&self, k: Key, w: &Wait) -> Result<(), String> {
         let n = match w {
-            Wait::Sem(s, _) => self
+            Wait::Sem(s, ..) => self
                 .sems
                 .get(s)
                 .map_or(0, |s| s.waiters.iter().filter(|x| **x == k).count()),

@@ -49,6 +49,7 @@
 //!   list member is such an entry; a subscription with buffered messages
 //!   has no waiting `Next`.
 
+mod cache;
 mod check;
 mod queue;
 mod sem;
@@ -95,8 +96,10 @@ struct SemKey {
 #[derive(Clone, Debug)]
 enum Wait {
     /// A permit; with the variable to read when it is granted
-    /// (`AcquireRead`).
-    Sem(SemKey, Option<String>),
+    /// (`AcquireRead`), whether it is for a worker's lease cache
+    /// (`CacheAcquire`), and whether it only tries (a zero timeout waiting
+    /// for a worker's cache to say whether the lock is free: `cache.rs`).
+    Sem(SemKey, Option<String>, bool, bool),
     Get(String),
     Put(String),
     Event(String),
@@ -121,6 +124,7 @@ struct Entry {
 }
 
 /// One request being handled: who asked, and how long it may wait.
+#[derive(Clone, Copy)]
 struct Ctx {
     from: Peer,
     req: ReqId,
@@ -152,6 +156,11 @@ pub struct Coord {
     vars: HashMap<String, signal::Var>,
     barriers: HashMap<String, signal::Barrier>,
     topics: HashMap<String, topic::Topic>,
+    /// Variables whose value a worker's cached lease holds, and that
+    /// lock (`cache.rs`).
+    owners: HashMap<String, SemKey>,
+    /// Leases granted to workers' caches so far (`cache.rs`).
+    cache_grants: u64,
 }
 
 impl Coord {
@@ -178,13 +187,16 @@ impl Coord {
                 name,
                 lock,
                 permits,
-            } => self.acquire(&cx, SemKey { lock, name }, permits, None, out),
+            } => self.acquire(&cx, SemKey { lock, name }, permits, None, false, out),
             CoordOp::AcquireRead {
                 name,
                 lock,
                 permits,
                 var,
-            } => self.acquire(&cx, SemKey { lock, name }, permits, Some(var), out),
+            } => self.acquire(&cx, SemKey { lock, name }, permits, Some(var), false, out),
+            CoordOp::CacheAcquire { name, var } => self.cache_acquire(cx, name, var, out),
+            CoordOp::SetHeld { req, var, value } => self.set_held((from, req), var, value, out),
+            CoordOp::CacheBusy { req } => self.cache_busy((from, req), out),
             CoordOp::Release { req } => self.release((from, req), out),
             CoordOp::SetRelease { req, var, value } => {
                 self.set_release((from, req), var, value, out)
@@ -209,7 +221,7 @@ impl Coord {
                 answer(out, &cx, Ok(CoordAnswer::Value(v)));
             }
             CoordOp::WaitVar { name } => self.wait_var(&cx, name, out),
-            CoordOp::DelVar { name } => self.del_var(&name),
+            CoordOp::DelVar { name } => self.del_var(&name, out),
             CoordOp::Subscribe { topic } => self.subscribe(&cx, topic, out),
             CoordOp::Publish { topic, msg } => self.publish(&topic, msg, out),
             CoordOp::Next { sub } => self.next(&cx, sub, out),
@@ -302,6 +314,12 @@ impl Coord {
         self.vars.get(name).and_then(|v| v.value.as_ref())
     }
 
+    /// Leases granted to workers' caches so far: how often a cached lock
+    /// moved (the client reads it as variable `rask:leases`).
+    pub fn cache_grants(&self) -> u64 {
+        self.cache_grants
+    }
+
     /// Requests waiting or holding something, for tests and metrics.
     pub fn entries(&self) -> usize {
         self.entries.len()
@@ -314,7 +332,7 @@ impl Coord {
         };
         match e.held {
             Held::Waiting(w) => self.unpark(key, w, out),
-            Held::Lease(k) => self.sem_release(k, out),
+            Held::Lease(k) => self.sem_release(k, key, out),
             Held::Item { queue, item } => self.requeue(queue, item, e.session, out),
             Held::Sub(sub) => self.unsubscribe(key, sub, out),
         }
@@ -361,7 +379,7 @@ impl Coord {
     /// removed or being replaced).
     fn unpark(&mut self, key: Key, w: Wait, out: &mut impl Replies) {
         match w {
-            Wait::Sem(k, _) => {
+            Wait::Sem(k, _, _, _) => {
                 if let Some(s) = self.sems.get_mut(&k) {
                     s.waiters.retain(|x| *x != key);
                 }

@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 
+use super::cache::Notice;
 use super::{answer, Coord, Ctx, Entry, Held, Key, Replies, SemKey, Wait};
 use crate::proto::{CoordAnswer, CoordFail};
 
@@ -19,6 +20,8 @@ pub(super) struct Sem {
     pub(super) permits: u32,
     pub(super) held: u32,
     pub(super) waiters: VecDeque<Key>,
+    /// The lease a worker's cache holds, if it is one (`cache.rs`).
+    pub(super) cache: Option<super::cache::CacheLease>,
 }
 
 impl SemKey {
@@ -33,13 +36,15 @@ impl SemKey {
 
 impl Coord {
     /// A permit of `k` for request `cx`; with `read`, that variable's
-    /// value is read when it is granted.
+    /// value is read when it is granted; with `cache`, the permit is a
+    /// worker's cached lease (`cache.rs`).
     pub(super) fn acquire(
         &mut self,
         cx: &Ctx,
         k: SemKey,
         permits: u32,
         read: Option<String>,
+        cache: bool,
         out: &mut impl Replies,
     ) {
         if permits == 0 {
@@ -50,6 +55,7 @@ impl Coord {
             permits,
             held: 0,
             waiters: VecDeque::new(),
+            cache: None,
         });
         if s.permits != permits {
             let why = format!(
@@ -66,24 +72,43 @@ impl Coord {
                 cx.key(),
                 Entry {
                     session: cx.session,
-                    held: Held::Lease(k),
+                    held: Held::Lease(k.clone()),
                 },
             );
             let a = self.granted(read.as_deref());
-            return answer(out, cx, Ok(a));
+            answer(out, cx, Ok(a));
+            if cache {
+                self.cache_granted(&k, cx.key(), read, out);
+            }
+            return;
         }
-        if self.park(cx, Wait::Sem(k.clone(), read), out) {
+        if cx.timeout_ms == Some(0) && s.waiters.is_empty() && s.cache.is_some() {
+            // Only a worker's cache knows whether its lease is free.
+            let cx = Ctx {
+                timeout_ms: None,
+                ..*cx
+            };
+            self.park(&cx, Wait::Sem(k.clone(), read, cache, true), out);
             if let Some(s) = self.sems.get_mut(&k) {
                 s.waiters.push_back(cx.key());
             }
+            return self.recall(&k, Notice::Try, out);
+        }
+        if self.park(cx, Wait::Sem(k.clone(), read, cache, false), out) {
+            if let Some(s) = self.sems.get_mut(&k) {
+                s.waiters.push_back(cx.key());
+            }
+            self.recall(&k, Notice::Wanted, out);
         }
     }
 
-    /// A permit of `k` came back: it goes to the first waiter.
-    pub(super) fn sem_release(&mut self, k: SemKey, out: &mut impl Replies) {
+    /// A permit of `k`, held by `key`, came back: it goes to the first
+    /// waiter.
+    pub(super) fn sem_release(&mut self, k: SemKey, key: Key, out: &mut impl Replies) {
         if let Some(s) = self.sems.get_mut(&k) {
             s.held = s.held.saturating_sub(1);
         }
+        self.cache_released(&k, key);
         self.grant(k, out);
     }
 
@@ -104,15 +129,18 @@ impl Coord {
                 return;
             };
             s.held += 1;
-            let read = match self.entries.get_mut(&w) {
+            let (read, cache) = match self.entries.get_mut(&w) {
                 Some(Entry {
-                    held: Held::Waiting(Wait::Sem(_, read)),
+                    held: Held::Waiting(Wait::Sem(_, read, cache, _)),
                     ..
-                }) => read.take(),
-                _ => None,
+                }) => (read.take(), *cache),
+                _ => (None, false),
             };
             let a = self.granted(read.as_deref());
             self.fulfil(w, Some(Held::Lease(k.clone())), a, out);
+            if cache {
+                self.cache_granted(&k, w, read, out);
+            }
         }
     }
 
@@ -125,6 +153,25 @@ impl Coord {
         }
     }
 
+    /// Writes variable `var` if `key` holds a permit (`SetHeld`): a fenced
+    /// write.
+    pub(super) fn set_held(
+        &mut self,
+        key: Key,
+        var: String,
+        value: Vec<u8>,
+        out: &mut impl Replies,
+    ) {
+        if let Some(Entry {
+            held: Held::Lease(k),
+            ..
+        }) = self.entries.get(&key)
+        {
+            let k = k.clone();
+            self.write_var(var, value, Some(&k), out);
+        }
+    }
+
     /// Writes variable `var` if `key` holds a permit, then gives it back
     /// (`SetRelease`): the write lands before the next holder's grant.
     pub(super) fn set_release(
@@ -134,15 +181,7 @@ impl Coord {
         value: Vec<u8>,
         out: &mut impl Replies,
     ) {
-        if matches!(
-            self.entries.get(&key),
-            Some(Entry {
-                held: Held::Lease(_),
-                ..
-            })
-        ) {
-            self.set_var(var, value, out);
-        }
+        self.set_held(key, var, value, out);
         self.release(key, out);
     }
 }

@@ -61,6 +61,20 @@ impl Coord {
 
     /// Sets variable `name`, answering whoever waits for it.
     pub fn set_var(&mut self, name: String, value: Vec<u8>, out: &mut impl Replies) {
+        self.write_var(name, value, None, out);
+    }
+
+    /// Sets variable `name`, written under a lease of `by` (if any): a
+    /// worker's cached copy of it is invalidated unless that lease is the
+    /// cached one (`cache.rs`).
+    pub(super) fn write_var(
+        &mut self,
+        name: String,
+        value: Vec<u8>,
+        by: Option<&super::SemKey>,
+        out: &mut impl Replies,
+    ) {
+        self.var_written(&name, by, out);
         let v = self.vars.entry(name).or_default();
         let waiters = std::mem::take(&mut v.waiters);
         let copy = (!waiters.is_empty()).then(|| value.clone());
@@ -80,7 +94,8 @@ impl Coord {
         }
     }
 
-    pub(super) fn del_var(&mut self, name: &str) {
+    pub(super) fn del_var(&mut self, name: &str, out: &mut impl Replies) {
+        self.var_written(name, None, out);
         if let Some(v) = self.vars.get_mut(name) {
             v.value = None;
             if v.waiters.is_empty() {

@@ -3,9 +3,12 @@
 //! peers dying at random, time passing, every message encoded and decoded
 //! as on the wire, the invariants checked after every step and the
 //! promises (at most `permits` holders, FIFO grants, no queue item lost,
-//! none acknowledged twice) checked against what the peers saw. Last, the
-//! same through the scheduler's `Core`: a worker's death releases its
-//! tasks' locks and puts their items back.
+//! none acknowledged twice) checked against what the peers saw; the peers
+//! also take lock `c0` for their caches (`CacheAcquire`), write its
+//! variable with `SetHeld` and answer the recalls that ask about a try
+//! (`Release` or `CacheBusy`). Kept leases have a simulator of their own,
+//! with the workers' real caches (`tests/cache.rs`). Last, the same
+//! through the scheduler's `Core` (`tests/through_core.rs`).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+mod cache;
 mod combined;
 
 /// Encodes and decodes, as the wire would.
@@ -403,7 +407,19 @@ struct Sim {
     /// The writes `SetRelease` made to variable `v` under `l0` (each adds
     /// one): what the next `GrantedValue` must read.
     l0_writes: u64,
+    /// The same for variable `w` under lock `c0`, which workers cache
+    /// (`CacheAcquire`; written with `SetHeld` too, and by anyone with
+    /// `SetVar`), and the holders of `c0` asked about a try (`Recall`
+    /// with `now`), who answer after the delivery.
+    c0_writes: u64,
+    tried: Vec<(usize, u64)>,
+    /// Tries answered by a cache, for the test's own check.
+    tries: u64,
 }
+
+/// The session a peer files its cached leases under (they outlive its
+/// sessions).
+const CACHED: u64 = u64::MAX;
 
 const SEMS: [(&str, u32); 3] = [("l0", 1), ("s2", 2), ("s3", 3)];
 
@@ -415,12 +431,19 @@ impl Sim {
             peers: (0..4)
                 .map(|i| (Peer::Worker(i), SimPeer::default()))
                 .collect(),
-            permits: SEMS.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect(),
+            permits: SEMS
+                .iter()
+                .chain(&[("c0", 1)])
+                .map(|(n, p)| ((*n).to_owned(), *p))
+                .collect(),
             order: HashMap::new(),
             put: BTreeSet::new(),
             acked: HashSet::new(),
             next_item: 0,
             l0_writes: 0,
+            c0_writes: 0,
+            tried: Vec::new(),
+            tries: 0,
         }
     }
 
@@ -440,6 +463,30 @@ impl Sim {
             _ => Some(1 + self.rng.below(40)),
         };
         match self.rng.below(12) {
+            0..=3 if self.rng.below(4) == 0 => {
+                // Lock `c0`, for the worker's cache or for the session.
+                let cached = self.rng.below(3) != 0;
+                let op = if cached {
+                    CoordOp::CacheAcquire {
+                        name: "c0".into(),
+                        var: Some("w".into()),
+                    }
+                } else {
+                    lock("c0")
+                };
+                let req = self.send(i, timeout, op);
+                let p = self.peers[i].0;
+                let s = if cached {
+                    CACHED
+                } else {
+                    self.peers[i].1.session
+                };
+                self.peers[i].1.waiting.insert(req, ("c0".to_owned(), s));
+                self.order
+                    .entry("c0".to_owned())
+                    .or_default()
+                    .push((p, req));
+            }
             0..=3 => {
                 let (name, permits) = SEMS[self.rng.below(3) as usize];
                 let op = if name == "l0" && self.rng.below(2) == 0 {
@@ -464,8 +511,30 @@ impl Sim {
             4 | 5 => {
                 let held: Vec<u64> = self.peers[i].1.held.keys().copied().collect();
                 if let Some(&r) = held.get(self.rng.below(held.len() as u64 + 1) as usize) {
-                    let (name, _) = self.peers[i].1.held.remove(&r).unwrap();
-                    let op = if name == "l0" && self.rng.below(2) == 0 {
+                    let (name, s) = self.peers[i].1.held.remove(&r).unwrap();
+                    let op = if name == "c0" {
+                        let w = self.rng.below(3);
+                        if w < 2 {
+                            self.c0_writes += 1;
+                        }
+                        let (var, value) = ("w".into(), self.c0_value());
+                        match w {
+                            0 => {
+                                self.peers[i].1.held.insert(r, (name, s));
+                                CoordOp::SetHeld {
+                                    req: ReqId(r),
+                                    var,
+                                    value,
+                                }
+                            }
+                            1 => CoordOp::SetRelease {
+                                req: ReqId(r),
+                                var,
+                                value,
+                            },
+                            _ => CoordOp::Release { req: ReqId(r) },
+                        }
+                    } else if name == "l0" && self.rng.below(2) == 0 {
                         self.l0_writes += 1;
                         CoordOp::SetRelease {
                             req: ReqId(r),
@@ -477,6 +546,19 @@ impl Sim {
                     };
                     self.send(i, None, op);
                 }
+            }
+            6 if self.rng.below(4) == 0 => {
+                // Anyone writes `w`: a cached copy of it is stale.
+                self.c0_writes += 1;
+                let value = self.c0_value();
+                self.send(
+                    i,
+                    None,
+                    CoordOp::SetVar {
+                        name: "w".into(),
+                        value,
+                    },
+                );
             }
             6 => {
                 let v = self.next_item;
@@ -545,8 +627,31 @@ impl Sim {
         self.check_holders();
     }
 
-    /// Hands each answer to its peer and checks it against FIFO.
+    fn c0_value(&self) -> Vec<u8> {
+        rask_core::format::to_vec(&self.c0_writes).unwrap()
+    }
+
+    /// Delivers the answers, then the answers of the holders of `c0`
+    /// asked about a try (a `Release`, or `CacheBusy`), and theirs.
     fn deliver(&mut self) {
+        self.deliver_answers();
+        while !self.tried.is_empty() {
+            for (i, lease) in std::mem::take(&mut self.tried) {
+                self.tries += 1;
+                let op = if self.rng.below(2) == 0 {
+                    self.peers[i].1.held.remove(&lease);
+                    CoordOp::Release { req: ReqId(lease) }
+                } else {
+                    CoordOp::CacheBusy { req: ReqId(lease) }
+                };
+                self.send(i, None, op);
+            }
+            self.deliver_answers();
+        }
+    }
+
+    /// Hands each answer to its peer and checks it against FIFO.
+    fn deliver_answers(&mut self) {
         let answers = self.t.out.take();
         // Requests that left without an answer (released with their
         // session or peer) leave the lines first.
@@ -563,6 +668,18 @@ impl Sim {
                 panic!("an answer to a peer that died: {r:?}");
             };
             let sp = &mut self.peers[ix].1;
+            if let Ok(CoordAnswer::Recall { now, .. }) = r.result {
+                let held = sp.held.get(&r.req.0);
+                assert!(
+                    matches!(held, Some((n, CACHED)) if n == "c0"),
+                    "{to:?} got a recall for {} it does not cache: {held:?}",
+                    r.req.0
+                );
+                if now {
+                    self.tried.push((ix, r.req.0));
+                }
+                continue;
+            }
             let Some((what, session)) = sp.waiting.remove(&r.req.0) else {
                 panic!(
                     "{to:?} got an answer to {} it was not waiting for: {r:?}",
@@ -590,7 +707,12 @@ impl Sim {
                     // Read at the grant: every write made under the lock
                     // before it, none after.
                     let v: u64 = v.map_or(0, |b| rask_core::format::from_slice(&b).unwrap());
-                    assert_eq!(v, self.l0_writes, "a stale or torn read under `l0`");
+                    let want = if what == "c0" {
+                        self.c0_writes
+                    } else {
+                        self.l0_writes
+                    };
+                    assert_eq!(v, want, "a stale or torn read under `{what}`");
                     sp.held.insert(r.req.0, (what, session));
                 }
                 Ok(CoordAnswer::Item { bytes, .. }) => {
@@ -669,147 +791,20 @@ impl Sim {
 
 #[test]
 fn simulated_peers_sessions_deaths_and_time() {
+    let (mut cached, mut tries) = (0, 0);
     for seed in 1..=25u64 {
         let mut sim = Sim::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         for _ in 0..2000 {
             sim.step();
         }
+        cached += sim.t.c.cache_grants();
+        tries += sim.tries;
         sim.drain();
     }
+    // Cached leases were granted, and asked about tries.
+    assert!(cached > 100 && tries > 10, "{cached} cached, {tries} tries");
 }
 
 // ----- through the scheduler's core -----------------------------------
 
-mod through_core {
-    use super::wire;
-    use crate::core::{ClientIx, Core, CoreConfig, Outbox, WorkerIx};
-    use crate::proto::*;
-
-    #[derive(Default)]
-    struct Net {
-        workers: Vec<(WorkerIx, ToWorker)>,
-        clients: Vec<(ClientIx, ToClient)>,
-    }
-
-    impl Outbox for Net {
-        fn to_worker(&mut self, w: WorkerIx, msg: ToWorker) {
-            self.workers.push((w, wire(&msg)));
-        }
-        fn to_client(&mut self, c: ClientIx, msg: ToClient) {
-            self.clients.push((c, wire(&msg)));
-        }
-    }
-
-    fn info(name: &str) -> WorkerInfo {
-        WorkerInfo {
-            name: name.into(),
-            threads: 1,
-            memory: 0,
-            resources: Vec::new(),
-            data_addr: format!("{name}:1"),
-            weight: 1,
-            pid: 1,
-        }
-    }
-
-    fn req(r: u64, session: u64, op: CoordOp) -> CoordRequest {
-        CoordRequest {
-            req: ReqId(r),
-            session: SessionId(session),
-            timeout_ms: None,
-            op,
-        }
-    }
-
-    fn coord_to_worker(net: &mut Net, w: WorkerIx) -> Vec<CoordReply> {
-        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut net.workers)
-            .into_iter()
-            .partition(|(to, m)| *to == w && matches!(m, ToWorker::Coord(_)));
-        net.workers = rest;
-        mine.into_iter()
-            .filter_map(|(_, m)| match m {
-                ToWorker::Coord(r) => Some(r),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_dead_workers_lock_and_items_go_to_the_living() {
-        let mut core = Core::new(CoreConfig::default());
-        let mut net = Net::default();
-        let a = core.worker_joined(info("a"), &mut net).unwrap();
-        let b = core.worker_joined(info("b"), &mut net).unwrap();
-        let c = core.client_joined();
-        let lock = || CoordOp::Acquire {
-            name: "L".into(),
-            lock: true,
-            permits: 1,
-        };
-        // The client puts an item; a's task takes it and the lock.
-        let put = CoordOp::Put {
-            queue: "q".into(),
-            item: vec![7],
-            bound: 0,
-        };
-        core.client_message(c, FromClient::Coord(req(1, 0, put)), &mut net);
-        for (r, op) in [(1, lock()), (2, CoordOp::Get { queue: "q".into() })] {
-            core.worker_message(a, FromWorker::Coord(req(r, 5, op)), &mut net)
-                .unwrap();
-        }
-        let got = coord_to_worker(&mut net, a);
-        assert_eq!(got.len(), 2);
-        assert!(got.iter().all(|r| r.result.is_ok()));
-        // b's task waits for both.
-        for (r, op) in [(1, lock()), (2, CoordOp::Get { queue: "q".into() })] {
-            core.worker_message(b, FromWorker::Coord(req(r, 9, op)), &mut net)
-                .unwrap();
-        }
-        assert!(coord_to_worker(&mut net, b).is_empty());
-        // a dies: b gets the lock and the item (marked as redelivered).
-        core.worker_gone(a, "killed", None, &mut net);
-        core.coord().check().unwrap();
-        let got = coord_to_worker(&mut net, b);
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert!(got.iter().any(|r| r.result == Ok(CoordAnswer::Granted)));
-        assert!(got.iter().any(|r| r.result
-            == Ok(CoordAnswer::Item {
-                bytes: vec![7],
-                redelivered: 1
-            })));
-        // b's task ends: its session's lock and unacknowledged item go back.
-        core.worker_message(
-            b,
-            FromWorker::Coord(req(0, 9, CoordOp::EndSession)),
-            &mut net,
-        )
-        .unwrap();
-        core.client_message(c, FromClient::Coord(req(2, 0, lock())), &mut net);
-        assert!(net
-            .clients
-            .iter()
-            .any(|(_, m)| matches!(m, ToClient::Coord(r) if r.req == ReqId(2) && r.result == Ok(CoordAnswer::Granted))));
-        // Variables are shared with `SetVar` / `GetVar`.
-        core.client_message(
-            c,
-            FromClient::SetVar {
-                name: "v".into(),
-                value: vec![1, 2],
-            },
-            &mut net,
-        );
-        core.worker_message(
-            b,
-            FromWorker::Coord(req(3, 9, CoordOp::GetVar { name: "v".into() })),
-            &mut net,
-        )
-        .unwrap();
-        assert_eq!(
-            coord_to_worker(&mut net, b)[0].result,
-            Ok(CoordAnswer::Value(Some(vec![1, 2])))
-        );
-        core.client_gone(c, &mut net);
-        core.coord().check().unwrap();
-        assert_eq!(core.coord().entries(), 0);
-    }
-}
+mod through_core;
