@@ -83,6 +83,26 @@ pub(crate) struct SpillDir {
     quota: Option<u64>,
     /// Bytes the files take now.
     used: AtomicU64,
+    /// Files written and read since the start, and their bytes.
+    traffic: Traffic,
+}
+
+/// What a spill directory wrote and read since it was made.
+#[derive(Debug, Default)]
+struct Traffic {
+    writes: AtomicU64,
+    written: AtomicU64,
+    reads: AtomicU64,
+    read: AtomicU64,
+}
+
+/// A spill directory's traffic: files and bytes (on disk) written and read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpillTraffic {
+    pub(crate) writes: u64,
+    pub(crate) written: u64,
+    pub(crate) reads: u64,
+    pub(crate) read: u64,
 }
 
 impl SpillDir {
@@ -107,6 +127,7 @@ impl SpillDir {
             compress,
             quota,
             used: AtomicU64::new(0),
+            traffic: Traffic::default(),
         })
     }
 
@@ -119,6 +140,17 @@ impl SpillDir {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// Files and bytes written and read so far.
+    pub(crate) fn traffic(&self) -> SpillTraffic {
+        let t = &self.traffic;
+        SpillTraffic {
+            writes: t.writes.load(Ordering::Relaxed),
+            written: t.written.load(Ordering::Relaxed),
+            reads: t.reads.load(Ordering::Relaxed),
+            read: t.read.load(Ordering::Relaxed),
+        }
     }
 
     fn file(&self, gid: Gid) -> PathBuf {
@@ -157,7 +189,11 @@ impl SpillDir {
             f.write_all(body)
         });
         match written {
-            Ok(()) => Ok(OnDisk { file_len }),
+            Ok(()) => {
+                self.traffic.writes.fetch_add(1, Ordering::Relaxed);
+                self.traffic.written.fetch_add(file_len, Ordering::Relaxed);
+                Ok(OnDisk { file_len })
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
                 self.used.fetch_sub(file_len, Ordering::Relaxed);
@@ -224,6 +260,8 @@ impl SpillDir {
         if checksum(bytes.as_slice()) != sum {
             return Err(corrupt("its checksum does not match".to_owned()));
         }
+        self.traffic.reads.fetch_add(1, Ordering::Relaxed);
+        self.traffic.read.fetch_add(file_len, Ordering::Relaxed);
         Ok(bytes)
     }
 

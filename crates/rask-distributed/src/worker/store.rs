@@ -4,8 +4,8 @@
 //! states:
 //! ```text
 //!   insert ──> Mem ──(spilled: oldest use first)──> Spilling ──> Disk
-//!               ^                                      │          │
-//!               └──────(read back by a task here)──────┴──────────┘
+//!               ^  └──(it has a file already: no write)────────────┘ │
+//!               └──────────(read back by a task here)────────────────┘
 //!   remove: from any state (a file being written is deleted after)
 //! ```
 //! Rules:
@@ -23,13 +23,16 @@
 //!    under it again (as Dask's `SpillBuffer`), so the limit holds however
 //!    fast tasks produce. The memory monitor (`memory.rs`) spills more when
 //!    the process's resident memory is high.
-//! 5. A value read by a task here comes back into memory (and counts as
-//!    used now) if it fits under the target; otherwise the task gets it and
-//!    its file stays, so reading one spilled value does not write another
-//!    (a value read once more would otherwise cost a write and a read). A
-//!    value read for a peer or a client is read from disk and not kept (as
-//!    Dask does since 2022: a fetch should not evict what tasks here are
-//!    about to use).
+//! 5. A value read by a task here comes back into memory and counts as
+//!    used now (spilling the least recently used others if that takes
+//!    `managed` above the target), and it keeps its file: values are never
+//!    changed, so the file stays a true copy, and spilling the value again
+//!    only drops it from memory. So **a value is written to disk at most
+//!    once** however often it moves in and out: bringing a value back
+//!    costs one read, and at most one write of a value never written
+//!    before. The file goes when the value is released. A value read for a
+//!    peer or a client is read from disk and not kept (as Dask does since
+//!    2022: a fetch should not evict what tasks here are about to use).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -43,9 +46,19 @@ use crate::proto::Gid;
 const RETRY_SPILL: Duration = Duration::from_secs(1);
 
 enum Entry {
-    Mem { bytes: Bytes, tick: u64 },
-    Spilling { bytes: Bytes },
-    Disk { len: u64, disk: OnDisk },
+    /// In memory; `disk`: its file, when it was read back (rule 5).
+    Mem {
+        bytes: Bytes,
+        tick: u64,
+        disk: Option<OnDisk>,
+    },
+    Spilling {
+        bytes: Bytes,
+    },
+    Disk {
+        len: u64,
+        disk: OnDisk,
+    },
 }
 
 #[derive(Default)]
@@ -119,7 +132,14 @@ impl Store {
             let tick = g.tick;
             g.managed += bytes.len() as u64;
             g.lru.insert(tick, gid);
-            g.map.insert(gid, Entry::Mem { bytes, tick });
+            g.map.insert(
+                gid,
+                Entry::Mem {
+                    bytes,
+                    tick,
+                    disk: None,
+                },
+            );
             g.managed > self.target
         };
         if over {
@@ -140,7 +160,7 @@ impl Store {
             let g = &mut *g;
             match g.map.get_mut(&gid) {
                 None => return Ok(None),
-                Some(Entry::Mem { bytes, tick }) => {
+                Some(Entry::Mem { bytes, tick, .. }) => {
                     let b = bytes.clone();
                     if keep {
                         g.lru.remove(tick);
@@ -174,10 +194,8 @@ impl Store {
             let mut g = self.lock();
             let g = &mut *g;
             match g.map.get(&gid) {
-                // No room: the file stays (rule 5).
-                Some(&Entry::Disk { len, .. }) if g.managed + len > self.target => false,
+                // Back in memory, keeping its file (rule 5).
                 Some(&Entry::Disk { len, disk }) => {
-                    dir.remove(gid, disk);
                     g.spilled -= len;
                     g.managed += len;
                     g.tick += 1;
@@ -188,6 +206,7 @@ impl Store {
                         Entry::Mem {
                             bytes: bytes.clone(),
                             tick,
+                            disk: Some(disk),
                         },
                     );
                     g.managed > self.target
@@ -266,9 +285,17 @@ impl Store {
                 return Ok(None);
             };
             g.lru.remove(&tick);
-            let Some(Entry::Mem { bytes, .. }) = g.map.remove(&gid) else {
+            let Some(Entry::Mem { bytes, disk, .. }) = g.map.remove(&gid) else {
                 return Ok(None);
             };
+            let len = bytes.len() as u64;
+            if let Some(disk) = disk {
+                // Its file is a true copy: no write (rule 5).
+                g.map.insert(gid, Entry::Disk { len, disk });
+                g.managed -= len;
+                g.spilled += len;
+                return Ok(Some(len));
+            }
             g.map.insert(
                 gid,
                 Entry::Spilling {
@@ -300,7 +327,14 @@ impl Store {
                     g.tick += 1;
                     let tick = g.tick;
                     g.lru.insert(tick, gid);
-                    g.map.insert(gid, Entry::Mem { bytes, tick });
+                    g.map.insert(
+                        gid,
+                        Entry::Mem {
+                            bytes,
+                            tick,
+                            disk: None,
+                        },
+                    );
                 }
                 g.blocked_until = Some(Instant::now() + RETRY_SPILL);
                 Err(e)
@@ -321,9 +355,12 @@ impl Inner {
     /// Takes a removed entry out of the figures (and its file off disk).
     fn forget(&mut self, gid: Gid, e: Entry, dir: Option<&SpillDir>) {
         match e {
-            Entry::Mem { bytes, tick } => {
+            Entry::Mem { bytes, tick, disk } => {
                 self.lru.remove(&tick);
                 self.managed -= bytes.len() as u64;
+                if let (Some(disk), Some(d)) = (disk, dir) {
+                    d.remove(gid, disk);
+                }
             }
             // Its writer sees it gone and deletes the file (rule 2).
             Entry::Spilling { bytes } => self.managed -= bytes.len() as u64,
@@ -382,21 +419,32 @@ mod tests {
             let b = s.get(Gid(i), i % 2 == 0).unwrap().unwrap();
             assert_eq!(b.as_slice(), value(i, 100_000).as_slice(), "value {i}");
         }
-        // Reading back with `keep` moves a value into memory only if it fits
-        // under the target (rule 5): here two are in memory, none fits.
-        let f = s.figures();
-        assert_eq!((f.managed, f.on_disk), (200_000, 3), "{f:?}");
-        // With room, one comes back and its file goes.
-        let in_memory: Vec<u64> = (0..5).filter(|&i| !on_disk(&s, i)).collect();
-        s.remove(Gid(in_memory[0]));
+        // Reading back with `keep` brings a value into memory, spilling the
+        // least recently used others (rule 5).
         let back = (0..5).find(|&i| on_disk(&s, i)).unwrap();
-        s.get(Gid(back), true).unwrap().unwrap();
+        let held = s.get(Gid(back), true).unwrap().unwrap();
         assert!(!on_disk(&s, back));
         let f = s.figures();
-        assert_eq!((f.managed, f.on_disk), (200_000, 2), "{f:?}");
-        assert_eq!(f.managed + f.spilled, 400_000);
-        // Released values leave no file.
-        for i in (0..5).filter(|&i| i != in_memory[0]) {
+        assert!(f.managed <= 250_000, "{f:?}");
+        assert_eq!(f.managed + f.spilled, 500_000);
+        drop(held);
+        // It kept its file: spilled again, it is not written again, and no
+        // value is ever written twice.
+        let before = s.spill_dir().unwrap().traffic();
+        s.spill_to(0);
+        let after = s.spill_dir().unwrap().traffic();
+        assert!(on_disk(&s, back));
+        assert_eq!(after.writes, 5, "each value written once: {after:?}");
+        assert!(after.writes - before.writes <= 4, "{before:?} {after:?}");
+        for i in 0..5 {
+            let b = s.get(Gid(i), i % 2 == 1).unwrap().unwrap();
+            assert_eq!(b.as_slice(), value(i, 100_000).as_slice(), "value {i}");
+        }
+        s.spill_to(0);
+        assert_eq!(s.spill_dir().unwrap().traffic().writes, 5);
+        // Released values leave no file, in memory or not.
+        s.get(Gid(back), true).unwrap().unwrap();
+        for i in 0..5 {
             s.remove(Gid(i));
         }
         assert_eq!(s.figures(), Figures::default());
