@@ -24,6 +24,7 @@ mod event;
 mod external;
 pub mod format;
 mod graph;
+mod huge;
 mod id;
 mod inputs;
 mod key;
@@ -52,6 +53,7 @@ pub use error::{Error, GraphError, Result, TaskError, TaskErrorKind};
 pub use event::{Event, EventSink, Subscriber};
 pub use external::{External, ExternalValue, Persisted};
 pub use graph::Graph;
+pub use huge::{advise_huge, big_vec, zeroed_bytes, HUGE_MIN};
 pub use id::{RunId, TaskId, WorkerId};
 pub use inputs::Inputs;
 #[doc(hidden)]

@@ -384,7 +384,7 @@ fn decode_pod_vec<T: Copy>(bytes: &[u8]) -> Result<Vec<T>, String> {
             rest.len()
         ));
     }
-    let mut v: Vec<T> = Vec::with_capacity(len);
+    let mut v: Vec<T> = crate::huge::big_vec(len);
     // SAFETY: `v` has room for `len` items, that is `rest.len()` bytes, which
     // the copy initializes (every bit pattern is a valid `T`, a primitive
     // number); the regions do not overlap.
@@ -476,15 +476,40 @@ fn encode_value<T: Data + Serialize>(v: &Value, out: &mut Vec<u8>) -> Result<(),
     }
 }
 
-fn exact_len_of<T: Data>(v: &Value) -> Option<usize> {
-    pod_bytes(v.downcast_ref::<T>()?).map(|(n, b)| format::len_size(n) + b.len())
+/// Values at least this big by their registered size (`SizeOf`) are
+/// counted first and written straight into a buffer of their exact
+/// length, instead of into a vector that grows (and copies) as it goes.
+const COUNT_FIRST: usize = 1 << 20;
+
+/// Whether `t` is a big value of a registered size (see [`COUNT_FIRST`]).
+fn big_by_size<T: Data>(t: &T) -> bool {
+    crate::cache::registered_nbytes(t).is_some_and(|n| n >= COUNT_FIRST)
 }
 
-fn write_value<T: Data>(v: &Value, out: &mut [u8]) -> Result<(), String> {
-    let (len, bytes) = v
+fn exact_len_of<T: Data + Serialize>(v: &Value) -> Option<usize> {
+    let t = v.downcast_ref::<T>()?;
+    if let Some((n, b)) = pod_bytes(t) {
+        return Some(format::len_size(n) + b.len());
+    }
+    if big_by_size(t) {
+        return format::encoded_len(t).ok();
+    }
+    None
+}
+
+fn write_value<T: Data + Serialize>(v: &Value, out: &mut [u8]) -> Result<(), String> {
+    let t = v
         .downcast_ref::<T>()
-        .and_then(|t| pod_bytes(t))
-        .ok_or_else(|| format!("a `{}` has no exact length", std::any::type_name::<T>()))?;
+        .ok_or_else(|| format!("a value is not a `{}`", std::any::type_name::<T>()))?;
+    let Some((len, bytes)) = pod_bytes(t) else {
+        if big_by_size(t) {
+            return format::write_exact(t, out).map_err(|e| e.to_string());
+        }
+        return Err(format!(
+            "a `{}` has no exact length",
+            std::any::type_name::<T>()
+        ));
+    };
     let mut prefix = [0u8; format::MAX_LEN_BYTES];
     let k = format::len_into(&mut prefix, len);
     if out.len() != k + bytes.len() {

@@ -38,7 +38,7 @@ pub(crate) fn take(n: usize) -> Vec<f64> {
             return v;
         }
     }
-    Vec::with_capacity(n)
+    rask_core::big_vec(n)
 }
 
 /// Keeps `v`'s buffer for a later [`take`].

@@ -54,6 +54,11 @@ fn nbytes_of<T: NBytes>(v: &dyn Any) -> Option<usize> {
 
 inventory::collect!(SizeOf);
 
+/// The size of `t` by its type's registered [`SizeOf`], if it has one.
+pub(crate) fn registered_nbytes<T: Any>(t: &T) -> Option<usize> {
+    registered(TypeId::of::<T>()).and_then(|f| f(t))
+}
+
 fn registered(id: TypeId) -> Option<SizeFn> {
     static BY_TYPE: OnceLock<HashMap<TypeId, SizeFn>> = OnceLock::new();
     BY_TYPE

@@ -46,6 +46,7 @@
 
 mod compute;
 mod coord;
+mod direct;
 mod fetch;
 mod handle;
 pub(crate) mod memory;
