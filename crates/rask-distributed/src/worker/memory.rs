@@ -38,6 +38,12 @@
 //!    is above the spill threshold. Local deployments start their workers
 //!    with `MIMALLOC_PURGE_DELAY=0` (unless set) for programs whose global
 //!    allocator is mimalloc (as Dask's nanny sets `MALLOC_TRIM_THRESHOLD_`).
+//! 5. A program whose global allocator is `rask_core::Recycle` keeps a few
+//!    freed big blocks for reuse (a chunk's buffers are made and dropped
+//!    again and again; fresh pages cost a fault and a zeroing each): at
+//!    most an eighth of the limit, and the thresholds other than terminate
+//!    compare RSS less those blocks (`rask_core::recycled_bytes`), which
+//!    hold no value.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -347,10 +353,13 @@ fn monitor(shared: &Shared) {
     let mut last_sample = Instant::now() - mem.sample_interval;
     let mut last_trim = Instant::now();
     while !shared.stopping.load(Ordering::SeqCst) {
-        let mut rss = rss_bytes();
-        if rss > mem.terminate {
-            terminate(shared, rss);
+        let raw = rss_bytes();
+        if raw > mem.terminate {
+            terminate(shared, raw);
         }
+        // Blocks kept for reuse hold no value (rule 5).
+        let used = || rss_bytes().saturating_sub(rask_core::recycled_bytes() as u64);
+        let mut rss = raw.saturating_sub(rask_core::recycled_bytes() as u64);
         if rss > mem.spill {
             // Spill until RSS less what was spilled is under the target, at
             // most a tenth of the limit a tick, so the thresholds are
@@ -361,9 +370,9 @@ fn monitor(shared: &Shared) {
             if last_trim.elapsed() >= Duration::from_millis(500) {
                 trim();
                 last_trim = Instant::now();
-                rss = rss_bytes();
+                rss = used();
             } else if freed > 0 {
-                rss = rss_bytes();
+                rss = used();
             }
         }
         let pause = rss > mem.pause;
@@ -479,6 +488,11 @@ pub(crate) fn make_store(
     name: &str,
     shared_mem: bool,
 ) -> std::io::Result<Store> {
+    if limit > 0 {
+        // Freed big blocks kept for reuse (a program whose allocator is
+        // `rask_core::Recycle`) stay under an eighth of the limit (rule 5).
+        rask_core::set_recycle_cap((limit / 8) as usize);
+    }
     let wants_spill = limit > 0 && (o.target.is_some() || o.spill.is_some());
     let dir = if wants_spill {
         let parent = o.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
