@@ -241,7 +241,10 @@ mod tests {
         let bytes = rask_core::format::to_vec(&bad).unwrap();
         assert!(rask_core::decode::<Block>(&bytes).is_err());
         let e = serde_json::from_str::<Block>(r#"["Bool",[2],[1,7]]"#).unwrap_err();
-        assert!(e.to_string().contains("element 1 of a bool block is 7"), "{e}");
+        assert!(
+            e.to_string().contains("element 1 of a bool block is 7"),
+            "{e}"
+        );
         // Bytes missing at the end.
         let good = rask_core::format::to_vec(&bad).unwrap();
         assert!(rask_core::decode::<Block>(&good[..good.len() - 1]).is_err());

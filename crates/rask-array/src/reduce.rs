@@ -153,7 +153,10 @@ impl Array {
             if self.fused.is_some() && !is_arg {
                 // Chunks that read the same blocks (`x + x.T`: (i, j) and
                 // (j, i)) are reduced by one task (`fuse::grouped`).
-                let fused = red_positions.iter().map(|r| self.fused_at(&at(r))).collect();
+                let fused = red_positions
+                    .iter()
+                    .map(|r| self.fused_at(&at(r)))
+                    .collect();
                 let parts = crate::fuse::reduce_grouped(fused, op, &axes);
                 let p = tree(parts, opts.split_every, |g| k::combine::delayed(op, g))
                     .ok_or_else(|| ArrayError::Invalid("a reduction of no chunks".into()))?;

@@ -115,7 +115,12 @@ mod tests {
             }
             if inside {
                 if let Some(rest) = line.strip_prefix("AnonHugePages:") {
-                    kib += rest.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0);
+                    kib += rest
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0);
                 }
             }
         }

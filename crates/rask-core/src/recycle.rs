@@ -13,9 +13,11 @@
 //!
 //! Rules:
 //! 1. Only blocks of at least [`RECYCLE_MIN`] bytes and alignment at most
-//!    4 KiB take part; their sizes are rounded up to whole 2 MiB (so a
-//!    block fits every request of its size class, and it is in huge pages:
-//!    `huge.rs`). Everything else goes straight to the wrapped allocator.
+//!    4 KiB take part; they are allocated from the wrapped allocator with
+//!    their size rounded up to whole 2 MiB and an alignment of 4 KiB (so a
+//!    block fits every request of its size class, is page-aligned for
+//!    direct IO, and is in huge pages: `huge.rs`). Everything else goes
+//!    straight to the wrapped allocator.
 //! 2. At most 8 blocks and [`recycle_cap`] bytes are kept; a freed
 //!    block beyond that goes back to the wrapped allocator. The bytes kept
 //!    are resident but hold no value: [`recycled_bytes`] says how many, and
@@ -53,8 +55,9 @@ pub fn recycle_cap() -> usize {
     CAP.load(Ordering::Relaxed)
 }
 
-/// Sets the most bytes kept; blocks kept beyond it are given back as new
-/// ones are freed, not at once.
+/// Sets the most bytes kept; blocks kept beyond it are given back to the
+/// wrapped allocator at its next big allocation or free (not at once: this
+/// function does not know the allocator).
 pub fn set_recycle_cap(bytes: usize) {
     CAP.store(bytes, Ordering::Relaxed);
 }
@@ -77,6 +80,15 @@ fn class(layout: Layout) -> Option<usize> {
         .then(|| layout.size().next_multiple_of(CLASS))
 }
 
+/// The layout a recycled block of `size` bytes has in the wrapped
+/// allocator (rule 1).
+fn inner(size: usize) -> Layout {
+    // SAFETY: `size` is a non-zero multiple of 2 MiB (far below
+    // `isize::MAX` for any request that got here) and MAX_ALIGN a power of
+    // two.
+    unsafe { Layout::from_size_align_unchecked(size, MAX_ALIGN) }
+}
+
 /// Takes a kept block of `size` bytes, or 0.
 fn take(size: usize) -> usize {
     locked(|| {
@@ -89,6 +101,25 @@ fn take(size: usize) -> usize {
             }
         }
         0
+    })
+}
+
+/// Takes a kept block while more bytes are kept than the cap; 0 if none.
+fn over_cap() -> (usize, usize) {
+    locked(|| {
+        if KEPT.load(Ordering::Relaxed) <= CAP.load(Ordering::Relaxed) {
+            return (0, 0);
+        }
+        for i in 0..SLOTS {
+            let size = SIZE[i].load(Ordering::Relaxed);
+            if size != 0 {
+                let p = PTR[i].swap(0, Ordering::Relaxed);
+                SIZE[i].store(0, Ordering::Relaxed);
+                KEPT.fetch_sub(size, Ordering::Relaxed);
+                return (p, size);
+            }
+        }
+        (0, 0)
     })
 }
 
@@ -121,25 +152,39 @@ impl<A> Recycle<A> {
     }
 }
 
+impl<A: GlobalAlloc> Recycle<A> {
+    /// Gives back kept blocks beyond the cap (after `set_recycle_cap`).
+    fn trim(&self) {
+        loop {
+            let (p, size) = over_cap();
+            if p == 0 {
+                return;
+            }
+            // SAFETY: a kept block, allocated by the wrapped allocator with
+            // `inner(size)` and owned by nobody else.
+            unsafe { self.0.dealloc(p as *mut u8, inner(size)) }
+        }
+    }
+}
+
 // SAFETY: a recycled block was allocated by the wrapped allocator with the
-// layout (rounded size, alignment at most MAX_ALIGN) that every request
-// of its class is served with and freed with (rules 1 and 3): `class`
-// maps a request's layout to the same rounded size at allocation and at
-// deallocation, so the wrapped allocator always frees what it allocated,
-// with its own layout. Blocks in the slots are owned by nobody else.
+// layout `inner(class)` (rounded size, 4 KiB alignment, which satisfies
+// every alignment that takes part), and is freed to it with that same
+// layout: `class` maps a request's layout to the same rounded size at
+// allocation and at deallocation (rules 1 and 3). Blocks in the slots are owned by nobody else.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycle<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some(size) = class(layout) else {
             // SAFETY: the caller's guarantees, forwarded.
             return unsafe { self.0.alloc(layout) };
         };
+        self.trim();
         let p = take(size);
         if p != 0 {
             return p as *mut u8;
         }
-        // SAFETY: `size` is non-zero and a multiple of 2 MiB; the alignment
-        // is the caller's (a power of two, at most MAX_ALIGN).
-        let p = unsafe { self.0.alloc(Layout::from_size_align_unchecked(size, layout.align())) };
+        // SAFETY: a valid, non-zero layout (see `inner`).
+        let p = unsafe { self.0.alloc(inner(size)) };
         crate::huge::advise_huge(p, size);
         p
     }
@@ -149,6 +194,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycle<A> {
             // SAFETY: the caller's guarantees, forwarded.
             return unsafe { self.0.alloc_zeroed(layout) };
         };
+        self.trim();
         let p = take(size);
         if p != 0 {
             // SAFETY: a kept block of `size >= layout.size()` bytes, ours.
@@ -156,10 +202,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycle<A> {
             return p as *mut u8;
         }
         // SAFETY: as in `alloc`.
-        let p = unsafe {
-            self.0
-                .alloc_zeroed(Layout::from_size_align_unchecked(size, layout.align()))
-        };
+        let p = unsafe { self.0.alloc_zeroed(inner(size)) };
         crate::huge::advise_huge(p, size);
         p
     }
@@ -169,13 +212,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycle<A> {
             // SAFETY: the caller's guarantees, forwarded.
             return unsafe { self.0.dealloc(ptr, layout) };
         };
+        self.trim();
         if !keep(ptr as usize, size) {
             // SAFETY: allocated by the wrapped allocator with this layout
             // (the module's invariant).
-            unsafe {
-                self.0
-                    .dealloc(ptr, Layout::from_size_align_unchecked(size, layout.align()))
-            }
+            unsafe { self.0.dealloc(ptr, inner(size)) }
         }
     }
 
@@ -226,9 +267,15 @@ mod tests {
             // The same class gets the same block back, zeroed on request.
             let q = a.alloc_zeroed(Layout::from_size_align(RECYCLE_MIN + 5000, 8).unwrap());
             assert_eq!(q, p);
-            assert!(std::slice::from_raw_parts(q, RECYCLE_MIN + 5000).iter().all(|&b| b == 0));
+            assert!(std::slice::from_raw_parts(q, RECYCLE_MIN + 5000)
+                .iter()
+                .all(|&b| b == 0));
             // Growing within the class keeps the block.
-            let r = a.realloc(q, Layout::from_size_align(RECYCLE_MIN + 5000, 8).unwrap(), RECYCLE_MIN + 9000);
+            let r = a.realloc(
+                q,
+                Layout::from_size_align(RECYCLE_MIN + 5000, 8).unwrap(),
+                RECYCLE_MIN + 9000,
+            );
             assert_eq!(r, q);
             a.dealloc(r, Layout::from_size_align(RECYCLE_MIN + 9000, 8).unwrap());
             // Small blocks are not kept.
@@ -236,17 +283,22 @@ mod tests {
             let s = a.alloc(Layout::from_size_align(64, 8).unwrap());
             a.dealloc(s, Layout::from_size_align(64, 8).unwrap());
             assert_eq!(recycled_bytes(), kept);
-            // Past the cap, freed blocks go back.
+            // Past the cap, freed blocks go back, and so do those kept.
             let cap = recycle_cap();
             set_recycle_cap(0);
             let t = a.alloc(Layout::from_size_align(RECYCLE_MIN * 3, 8).unwrap());
             a.dealloc(t, Layout::from_size_align(RECYCLE_MIN * 3, 8).unwrap());
-            assert_eq!(recycled_bytes(), kept);
+            assert_eq!(recycled_bytes(), 0);
             set_recycle_cap(cap);
-            // Empty the slots this test filled.
+            // Lowering the cap gives kept blocks back at the next big call.
             let u = a.alloc(Layout::from_size_align(RECYCLE_MIN + 1, 8).unwrap());
-            set_recycle_cap(0);
             a.dealloc(u, Layout::from_size_align(RECYCLE_MIN + 1, 8).unwrap());
+            assert!(recycled_bytes() > 0);
+            set_recycle_cap(0);
+            let v = a.alloc(Layout::from_size_align(RECYCLE_MIN * 5, 8).unwrap());
+            assert_eq!(recycled_bytes(), 0);
+            a.dealloc(v, Layout::from_size_align(RECYCLE_MIN * 5, 8).unwrap());
+            assert_eq!(recycled_bytes(), 0);
             set_recycle_cap(cap);
         }
     }

@@ -210,7 +210,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let d = Direct::new();
         let noise = crate::worker::spill::tests::noise(3 * ALIGN + 5000 + 7, 11);
-        for (n, write_phase) in [(noise.len() - 7, 0), (noise.len() - 7, 3), (100, 5), (ALIGN, 1)] {
+        for (n, write_phase) in [
+            (noise.len() - 7, 0),
+            (noise.len() - 7, 3),
+            (100, 5),
+            (ALIGN, 1),
+        ] {
             let body = &noise[write_phase..write_phase + n];
             let path = dir.join(format!("f{n}-{write_phase}"));
             let Some(written) = d.write(&path, body, |at| {

@@ -41,9 +41,10 @@
 //! 5. A program whose global allocator is `rask_core::Recycle` keeps a few
 //!    freed big blocks for reuse (a chunk's buffers are made and dropped
 //!    again and again; fresh pages cost a fault and a zeroing each): at
-//!    most an eighth of the limit, and the thresholds other than terminate
-//!    compare RSS less those blocks (`rask_core::recycled_bytes`), which
-//!    hold no value.
+//!    most an eighth of the limit, and none while RSS is above the pause
+//!    threshold (they are given back as soon as big blocks are allocated
+//!    or freed again); the spill and pause thresholds compare RSS less
+//!    those blocks (`rask_core::recycled_bytes`), which hold no value.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -356,6 +357,11 @@ fn monitor(shared: &Shared) {
         let raw = rss_bytes();
         if raw > mem.terminate {
             terminate(shared, raw);
+        }
+        // No blocks kept for reuse while RSS is high (rule 5).
+        let keep = if raw > mem.pause { 0 } else { mem.limit / 8 };
+        if rask_core::recycle_cap() != keep as usize {
+            rask_core::set_recycle_cap(keep as usize);
         }
         // Blocks kept for reuse hold no value (rule 5).
         let used = || rss_bytes().saturating_sub(rask_core::recycled_bytes() as u64);

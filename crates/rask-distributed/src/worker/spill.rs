@@ -20,7 +20,8 @@
 //! 1. The directory belongs to one worker process: made at start (under
 //!    the system's temporary directory unless configured), removed when the
 //!    worker ends; directories left by workers that were killed are removed
-//!    by the next worker that starts under the same parent.
+//!    by the next worker that starts under the same parent, and by a local
+//!    deployment's nanny when it has ended its workers.
 //! 2. A file is written whole before its value leaves memory, and removed
 //!    when the value is released or read back into memory.
 //! 3. A write that does not fit (the disk or the configured quota is full)
@@ -200,7 +201,8 @@ impl SpillDir {
         }
         let path = self.file(gid);
         let written = if body.len() >= DIRECT_MIN {
-            self.direct.write(&path, body, |at| header(format, at, value))
+            self.direct
+                .write(&path, body, |at| header(format, at, value))
         } else {
             None
         };
@@ -260,7 +262,9 @@ impl SpillDir {
             return Err(corrupt(format!("it claims a value of {len} bytes")));
         }
         if at < HEADER as u64 || at > file_len {
-            return Err(corrupt(format!("its body starts at {at}, in {file_len} bytes")));
+            return Err(corrupt(format!(
+                "its body starts at {at}, in {file_len} bytes"
+            )));
         }
         let len = len as usize;
         let body_len = if format == RAW {
@@ -277,7 +281,12 @@ impl SpillDir {
         // The body into `out`: straight from the disk when big, else
         // through the cache.
         let read_body = |f: &mut File, out: &mut [u8]| -> Result<(), String> {
-            if out.len() >= DIRECT_MIN && self.direct.read(&path, at, out).map_err(|e| e.to_string())? {
+            if out.len() >= DIRECT_MIN
+                && self
+                    .direct
+                    .read(&path, at, out)
+                    .map_err(|e| e.to_string())?
+            {
                 return Ok(());
             }
             f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
@@ -362,8 +371,10 @@ impl Drop for SpillDir {
     }
 }
 
-/// Removes `parent/rask-spill-*-PID` directories whose process is gone.
-fn remove_orphans(parent: &Path) {
+/// Removes `parent/rask-spill-*-PID` directories whose process is gone
+/// (at a worker's start, and by the nanny once it has reaped its workers:
+/// a worker that is killed cannot remove its own).
+pub(crate) fn remove_orphans(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
@@ -479,7 +490,10 @@ pub(super) mod tests {
             let mid = bytes.len() / 2;
             bytes[mid] ^= 0x10;
             std::fs::write(&path, &bytes).expect("rewrite");
-            assert!(matches!(d.read(gid, false), Err(SpillError::Corrupt { .. })));
+            assert!(matches!(
+                d.read(gid, false),
+                Err(SpillError::Corrupt { .. })
+            ));
             d.remove(gid, disk);
         }
         assert_eq!(d.used(), 0);
