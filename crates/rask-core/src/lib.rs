@@ -66,7 +66,7 @@ pub use loom::model as loom_model;
 pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use options::{RetryIf, RetryOn, TaskOptions};
 pub use plan::{Plan, PlanOptions};
-pub use recycle::{recycle_cap, recycled_bytes, set_recycle_cap, Recycle, RECYCLE_MIN};
+pub use recycle::{recycle_cap, recycled_bytes, recycling, set_recycle_cap, Recycle, RECYCLE_MIN};
 pub use remote::{
     codec, codec_for, codec_of, codec_of_type, copy_bytes, decode, decode_arg, encode,
     identity_registration, output_value, registered, vec_codec, AsyncShim, Codec, Registered,

@@ -44,6 +44,15 @@ static PTR: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static SIZE: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static KEPT: AtomicUsize = AtomicUsize::new(0);
 static CAP: AtomicUsize = AtomicUsize::new(256 << 20);
+/// Set once a `Recycle` has served a big block: this process recycles.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process's global allocator is a [`Recycle`] (known once it
+/// has served a big block): caches of big buffers of their own (rask-array's
+/// scratch buffers) then leave them to it, where they are counted.
+pub fn recycling() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
 
 /// Bytes of freed blocks kept for reuse now (rule 2).
 pub fn recycled_bytes() -> usize {
@@ -178,6 +187,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycle<A> {
             // SAFETY: the caller's guarantees, forwarded.
             return unsafe { self.0.alloc(layout) };
         };
+        ACTIVE.store(true, Ordering::Relaxed);
         self.trim();
         let p = take(size);
         if p != 0 {
@@ -194,6 +204,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycle<A> {
             // SAFETY: the caller's guarantees, forwarded.
             return unsafe { self.0.alloc_zeroed(layout) };
         };
+        ACTIVE.store(true, Ordering::Relaxed);
         self.trim();
         let p = take(size);
         if p != 0 {

@@ -196,7 +196,9 @@ fn spills_and_comes_back(t: Transport) -> Result<(), String> {
         .map(|e| e.file_name())
         .collect();
     if !left.is_empty() {
-        return Err(format!("spill directories left after the cluster ended: {left:?}"));
+        return Err(format!(
+            "spill directories left after the cluster ended: {left:?}"
+        ));
     }
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);

@@ -41,9 +41,9 @@
 //! 5. A program whose global allocator is `rask_core::Recycle` keeps a few
 //!    freed big blocks for reuse (a chunk's buffers are made and dropped
 //!    again and again; fresh pages cost a fault and a zeroing each): at
-//!    most an eighth of the limit, and none while RSS is above the pause
-//!    threshold (they are given back as soon as big blocks are allocated
-//!    or freed again); the spill and pause thresholds compare RSS less
+//!    most a quarter of the limit, and none while RSS is above 0.9 of it
+//!    (they are given back as soon as big blocks are allocated or freed
+//!    again); the spill and pause thresholds compare RSS less
 //!    those blocks (`rask_core::recycled_bytes`), which hold no value.
 
 use std::path::PathBuf;
@@ -359,7 +359,11 @@ fn monitor(shared: &Shared) {
             terminate(shared, raw);
         }
         // No blocks kept for reuse while RSS is high (rule 5).
-        let keep = if raw > mem.pause { 0 } else { mem.limit / 8 };
+        let keep = if raw > mem.limit / 10 * 9 {
+            0
+        } else {
+            mem.limit / 4
+        };
         if rask_core::recycle_cap() != keep as usize {
             rask_core::set_recycle_cap(keep as usize);
         }
@@ -496,8 +500,8 @@ pub(crate) fn make_store(
 ) -> std::io::Result<Store> {
     if limit > 0 {
         // Freed big blocks kept for reuse (a program whose allocator is
-        // `rask_core::Recycle`) stay under an eighth of the limit (rule 5).
-        rask_core::set_recycle_cap((limit / 8) as usize);
+        // `rask_core::Recycle`) stay under a quarter of the limit (rule 5).
+        rask_core::set_recycle_cap((limit / 4) as usize);
     }
     let wants_spill = limit > 0 && (o.target.is_some() || o.spill.is_some());
     let dir = if wants_spill {
