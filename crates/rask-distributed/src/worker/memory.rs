@@ -41,10 +41,12 @@
 //! 5. A program whose global allocator is `rask_core::Recycle` keeps a few
 //!    freed big blocks for reuse (a chunk's buffers are made and dropped
 //!    again and again; fresh pages cost a fault and a zeroing each): at
-//!    most a quarter of the limit, and none while RSS is above 0.9 of it
-//!    (they are given back as soon as big blocks are allocated or freed
-//!    again); the spill and pause thresholds compare RSS less
-//!    those blocks (`rask_core::recycled_bytes`), which hold no value.
+//!    most a quarter of the limit and the room between the rest of RSS
+//!    and the pause threshold (read every tick; blocks beyond it are given
+//!    back as soon as big blocks are allocated or freed again), so RSS
+//!    with them stays under the pause threshold when the rest does; the
+//!    spill and pause thresholds compare RSS less those blocks
+//!    (`rask_core::recycled_bytes`), which hold no value.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -349,6 +351,25 @@ fn trim() {
 }
 
 fn monitor(shared: &Shared) {
+    std::thread::scope(|s| {
+        if shared.store.spill_dir().is_some() {
+            let spiller = std::thread::Builder::new()
+                .name("rask-spill".into())
+                .spawn_scoped(s, || {
+                    while !shared.stopping.load(Ordering::SeqCst) {
+                        shared.store.spill_in_background(Duration::from_millis(50));
+                    }
+                });
+            if let Err(e) = spiller {
+                tracing::warn!(error = %e, "no spiller thread: tasks spill themselves");
+            }
+        }
+        watch(shared);
+    });
+}
+
+/// The monitor's loop (see the module docs).
+fn watch(shared: &Shared) {
     let mem = &shared.memory;
     let mut cpu = CpuClock::new();
     let mut last_sample = Instant::now() - mem.sample_interval;
@@ -358,18 +379,14 @@ fn monitor(shared: &Shared) {
         if raw > mem.terminate {
             terminate(shared, raw);
         }
-        // No blocks kept for reuse while RSS is high (rule 5).
-        let keep = if raw > mem.limit / 10 * 9 {
-            0
-        } else {
-            mem.limit / 4
-        };
-        if rask_core::recycle_cap() != keep as usize {
-            rask_core::set_recycle_cap(keep as usize);
-        }
-        // Blocks kept for reuse hold no value (rule 5).
+        // Blocks kept for reuse hold no value, and fill only the room
+        // under the pause threshold (rule 5).
         let used = || rss_bytes().saturating_sub(rask_core::recycled_bytes() as u64);
         let mut rss = raw.saturating_sub(rask_core::recycled_bytes() as u64);
+        let keep = mem.pause.saturating_sub(rss).min(mem.limit / 4) as usize;
+        if mem.limit > 0 && rask_core::recycle_cap() != keep {
+            rask_core::set_recycle_cap(keep);
+        }
         if rss > mem.spill {
             // Spill until RSS less what was spilled is under the target, at
             // most a tenth of the limit a tick, so the thresholds are
@@ -515,7 +532,9 @@ pub(crate) fn make_store(
     } else {
         None
     };
-    Ok(Store::new(dir, of(limit, o.target), shared_mem))
+    // Rule 4 of `store.rs`: up to a sixteenth of the limit over the target
+    // is spilled by the spiller thread, in the background.
+    Ok(Store::new(dir, of(limit, o.target), shared_mem).with_slack(limit / 16))
 }
 
 #[cfg(test)]

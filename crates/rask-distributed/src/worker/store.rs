@@ -18,11 +18,15 @@
 //!    replaced meanwhile); otherwise its file is deleted.
 //! 3. A value that someone else holds too (a running task's argument, a
 //!    value lent to a peer) is not spilled: its memory would not be freed.
-//! 4. An insert that takes `managed` above the target spills at once, on
-//!    the inserting thread, the least recently used values until it is
-//!    under it again (as Dask's `SpillBuffer`), so the limit holds however
-//!    fast tasks produce. The memory monitor (`memory.rs`) spills more when
-//!    the process's resident memory is high.
+//! 4. An insert that takes `managed` above the target plus a slack spills
+//!    at once, on the inserting thread, the least recently used values
+//!    until it is under the target again (as Dask's `SpillBuffer`), so the
+//!    limit holds however fast tasks produce. Between the target and the
+//!    slack, the worker's spiller thread (`memory.rs`) spills in the
+//!    background instead, so a task makes its next value while the last
+//!    one is written (W9's persist: generating and writing overlap). The
+//!    memory monitor spills more when the process's resident memory is
+//!    high.
 //! 5. A value read by a task here comes back into memory and counts as
 //!    used now (spilling the least recently used others if that takes
 //!    `managed` above the target), and it keeps its file: values are never
@@ -35,7 +39,7 @@
 //!    2022: a fetch should not evict what tasks here are about to use).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::spill::{OnDisk, SpillDir, SpillError};
@@ -88,6 +92,11 @@ pub(crate) struct Store {
     spill: Option<SpillDir>,
     /// Rule 4's target (`u64::MAX`: never spill on insert).
     target: u64,
+    /// Rule 4's slack: above the target by at most this, the spiller
+    /// thread spills (0: the inserting thread always does).
+    slack: u64,
+    /// Wakes the spiller thread.
+    over: Condvar,
     /// Values read back live in shared memory when big (local transport).
     shared_mem: bool,
 }
@@ -106,7 +115,43 @@ impl Store {
             inner: Mutex::new(Inner::default()),
             spill,
             target,
+            slack: 0,
+            over: Condvar::new(),
             shared_mem,
+        }
+    }
+
+    /// With rule 4's slack: a spiller thread calls [`Store::spill_in_background`].
+    pub(crate) fn with_slack(mut self, slack: u64) -> Store {
+        self.slack = slack;
+        self
+    }
+
+    /// After an insert or a read back: spills now if far over the target,
+    /// else wakes the spiller if over it (rule 4).
+    fn after_growth(&self, managed: u64) {
+        if managed > self.target.saturating_add(self.slack) {
+            self.spill_to(self.target);
+        } else if managed > self.target {
+            self.over.notify_one();
+        }
+    }
+
+    /// The spiller thread's step: waits up to `wait` for the values in
+    /// memory to pass the target, then spills down to it (rule 4).
+    pub(crate) fn spill_in_background(&self, wait: std::time::Duration) {
+        let g = self.lock();
+        let g = if g.managed > self.target {
+            g
+        } else {
+            self.over
+                .wait_timeout(g, wait)
+                .map_or_else(|p| p.into_inner().0, |(g, _)| g)
+        };
+        let over = g.managed > self.target;
+        drop(g);
+        if over {
+            self.spill_to(self.target);
         }
     }
 
@@ -140,11 +185,9 @@ impl Store {
                     disk: None,
                 },
             );
-            g.managed > self.target
+            g.managed
         };
-        if over {
-            self.spill_to(self.target);
-        }
+        self.after_growth(over);
     }
 
     /// Whether `gid` is held (in memory or on disk).
@@ -209,14 +252,12 @@ impl Store {
                             disk: Some(disk),
                         },
                     );
-                    g.managed > self.target
+                    g.managed
                 }
-                _ => false,
+                _ => 0,
             }
         };
-        if over {
-            self.spill_to(self.target);
-        }
+        self.after_growth(over);
         Ok(Some(bytes))
     }
 
@@ -450,6 +491,35 @@ mod tests {
         assert_eq!(s.figures(), Figures::default());
         assert_eq!(s.spill_dir().unwrap().used(), 0);
         assert!(s.get(Gid(1), true).unwrap().is_none());
+        drop(s);
+        let _ = std::fs::remove_dir_all(parent);
+    }
+
+    #[test]
+    fn within_the_slack_the_spiller_spills_beyond_it_the_inserter() {
+        let (parent, s) = store(250_000, None);
+        let s = s.with_slack(150_000);
+        for i in 0..3 {
+            s.insert(Gid(i), value(i, 100_000));
+        }
+        // 300,000 in memory: over the target, within the slack: no write yet.
+        assert_eq!(s.figures().managed, 300_000);
+        assert_eq!(s.spill_dir().unwrap().traffic().writes, 0);
+        // The spiller's step brings it under the target.
+        s.spill_in_background(std::time::Duration::from_millis(1));
+        assert!(s.figures().managed <= 250_000, "{:?}", s.figures());
+        // Past target + slack, the inserting thread spills at once.
+        for i in 3..7 {
+            s.insert(Gid(i), value(i, 100_000));
+        }
+        assert!(s.figures().managed <= 400_000, "{:?}", s.figures());
+        // A step with nothing to do returns (after its wait).
+        s.spill_to(0);
+        s.spill_in_background(std::time::Duration::from_millis(5));
+        for i in 0..7 {
+            let b = s.get(Gid(i), false).unwrap().unwrap();
+            assert_eq!(b.as_slice(), value(i, 100_000).as_slice(), "value {i}");
+        }
         drop(s);
         let _ = std::fs::remove_dir_all(parent);
     }
