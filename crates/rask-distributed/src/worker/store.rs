@@ -173,18 +173,8 @@ impl Store {
             if let Some(old) = old {
                 g.forget(gid, old, self.spill.as_ref());
             }
-            g.tick += 1;
-            let tick = g.tick;
             g.managed += bytes.len() as u64;
-            g.lru.insert(tick, gid);
-            g.map.insert(
-                gid,
-                Entry::Mem {
-                    bytes,
-                    tick,
-                    disk: None,
-                },
-            );
+            g.keep(gid, bytes, None);
             g.managed
         };
         self.after_growth(over);
@@ -241,17 +231,7 @@ impl Store {
                 Some(&Entry::Disk { len, disk }) => {
                     g.spilled -= len;
                     g.managed += len;
-                    g.tick += 1;
-                    let tick = g.tick;
-                    g.lru.insert(tick, gid);
-                    g.map.insert(
-                        gid,
-                        Entry::Mem {
-                            bytes: bytes.clone(),
-                            tick,
-                            disk: Some(disk),
-                        },
-                    );
+                    g.keep(gid, bytes.clone(), Some(disk));
                     g.managed
                 }
                 _ => 0,
@@ -365,17 +345,7 @@ impl Store {
             }
             Err(e) => {
                 if same {
-                    g.tick += 1;
-                    let tick = g.tick;
-                    g.lru.insert(tick, gid);
-                    g.map.insert(
-                        gid,
-                        Entry::Mem {
-                            bytes,
-                            tick,
-                            disk: None,
-                        },
-                    );
+                    g.keep(gid, bytes, None);
                 }
                 g.blocked_until = Some(Instant::now() + RETRY_SPILL);
                 Err(e)
@@ -393,6 +363,15 @@ fn same_bytes(a: &Bytes, b: &Bytes) -> bool {
 }
 
 impl Inner {
+    /// Holds `bytes` in memory as `gid`, used now (its file, if it has
+    /// one: rule 5). The caller counts it in `managed`.
+    fn keep(&mut self, gid: Gid, bytes: Bytes, disk: Option<OnDisk>) {
+        self.tick += 1;
+        let tick = self.tick;
+        self.lru.insert(tick, gid);
+        self.map.insert(gid, Entry::Mem { bytes, tick, disk });
+    }
+
     /// Takes a removed entry out of the figures (and its file off disk).
     fn forget(&mut self, gid: Gid, e: Entry, dir: Option<&SpillDir>) {
         match e {
