@@ -40,8 +40,9 @@ impl std::fmt::Display for DType {
     }
 }
 
-/// One chunk's values.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One chunk's values. Encoded as its dtype, its shape and its elements'
+/// little-endian bytes in row-major order, in one piece (`codec.rs`).
+#[derive(Clone, Debug)]
 pub enum Block {
     /// A chunk of `f64`s.
     F64(ArcArray<f64, IxDyn>),
@@ -63,7 +64,8 @@ impl rask_core::NBytes for Block {
     }
 }
 
-rask_core::inventory::submit!(rask_core::SizeOf::of::<Block>());
+// Its encoding is a few byte strings borrowed from it: cheap to count.
+rask_core::inventory::submit!(rask_core::SizeOf::of::<Block>().count_first());
 
 impl Block {
     /// The chunk's element type.

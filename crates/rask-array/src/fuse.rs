@@ -107,6 +107,63 @@ impl Fused {
     }
 }
 
+/// The per-chunk tasks of one output chunk of a reduction (`op` over
+/// `axes`, not an arg-reduction: their partials may be combined in any
+/// order), one per chunk, except that chunks over the same two input
+/// blocks (`x + x.T`: chunks (i, j) and (j, i) both read blocks (i, j) and
+/// (j, i)) share one task, which reads the blocks once, where they are,
+/// and combines its partials. In order of each group's first chunk.
+pub(crate) fn reduce_grouped(
+    fused: Vec<Fused>,
+    op: crate::tasks::reduce::RedOp,
+    axes: &[usize],
+) -> Vec<Delayed<crate::tasks::reduce::Partial>> {
+    use std::collections::HashMap;
+    let mut groups: Vec<Vec<Fused>> = Vec::new();
+    // Groups by their first chunk's two blocks, in that order.
+    let mut by_inputs: HashMap<(rask_core::Key, rask_core::Key), usize> = HashMap::new();
+    for f in fused {
+        let pair = match f.inputs.as_slice() {
+            [a, b] if a.key() != b.key() => Some((a.key().clone(), b.key().clone())),
+            _ => None,
+        };
+        let found = pair.as_ref().and_then(|(a, b)| {
+            by_inputs
+                .get(&(a.clone(), b.clone()))
+                .or_else(|| by_inputs.get(&(b.clone(), a.clone())))
+        });
+        match found {
+            Some(&g) => groups[g].push(f),
+            None => {
+                if let Some(pair) = pair {
+                    by_inputs.insert(pair, groups.len());
+                }
+                groups.push(vec![f]);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut g| {
+            if g.len() == 1 {
+                return g.remove(0).reduce_task(op, axes.to_vec(), None);
+            }
+            let first = g.remove(0);
+            let [a, b] = [first.inputs[0].clone(), first.inputs[1].clone()];
+            let mut exprs = vec![first.expr];
+            for f in g {
+                let mut e = f.expr;
+                // Same two blocks, maybe the other way round.
+                if f.inputs[0].key() != a.key() {
+                    e.swap_inputs();
+                }
+                exprs.push(e);
+            }
+            k::reduce2_many::delayed(op, exprs, a, b, axes.to_vec())
+        })
+        .collect()
+}
+
 /// Operand `i`'s chunk as an expression: its own if it has one small
 /// enough, else its task as an input.
 pub(crate) fn operand(fused: Option<&Fused>, block: &Delayed<Block>) -> Fused {

@@ -45,6 +45,7 @@
 mod array;
 mod block;
 mod chunks;
+mod codec;
 mod create;
 mod elementwise;
 mod error;

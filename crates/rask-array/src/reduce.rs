@@ -140,6 +140,29 @@ impl Array {
         let red_positions = grid_indices(&red_grid);
         let mut blocks = Vec::with_capacity(out_chunks.count());
         for out_idx in grid_indices(&out_chunks.grid()) {
+            let at = |r: &Vec<usize>| {
+                let mut idx = vec![0; self.ndim()];
+                for (i, &a) in kept.iter().enumerate() {
+                    idx[a] = out_idx[i];
+                }
+                for (i, &a) in axes.iter().enumerate() {
+                    idx[a] = r[i];
+                }
+                idx
+            };
+            if self.fused.is_some() && !is_arg {
+                // Chunks that read the same blocks (`x + x.T`: (i, j) and
+                // (j, i)) are reduced by one task (`fuse::grouped`).
+                let fused = red_positions
+                    .iter()
+                    .map(|r| self.fused_at(&at(r)))
+                    .collect();
+                let parts = crate::fuse::reduce_grouped(fused, op, &axes);
+                let p = tree(parts, opts.split_every, |g| k::combine::delayed(op, g))
+                    .ok_or_else(|| ArrayError::Invalid("a reduction of no chunks".into()))?;
+                blocks.push(k::finish::delayed(op, p, axes.clone(), opts.ddof));
+                continue;
+            }
             let mut parts = Vec::with_capacity(red_positions.len());
             for r in &red_positions {
                 let mut idx = vec![0; self.ndim()];

@@ -19,8 +19,11 @@ mod w7;
 mod w8;
 mod w9;
 
+/// mimalloc or glibc's (`alloc.rs`), keeping a few freed big blocks for
+/// reuse (`rask::Recycle`: a worker's chunks are made and dropped again and
+/// again, and fresh pages cost a fault and a zeroing each).
 #[global_allocator]
-static GLOBAL: alloc::Switch = alloc::Switch;
+static GLOBAL: rask::Recycle<alloc::Switch> = rask::Recycle::new(alloc::Switch);
 
 use clap::{Parser, Subcommand, ValueEnum};
 

@@ -69,6 +69,50 @@ pub fn append<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), For
     postcard::serialize_with_flavor(v, Append(out)).map_err(FormatError::from_postcard)
 }
 
+/// Counts the bytes of an encoding without writing them.
+struct Count(usize);
+
+impl Flavor for Count {
+    type Output = usize;
+
+    #[inline]
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, b: &[u8]) -> postcard::Result<()> {
+        self.0 += b.len();
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
+    }
+}
+
+/// The length of the encoding of `v` (a pass over `v` that writes
+/// nothing: cheap for values made of few, big byte strings).
+pub fn encoded_len<T: Serialize + ?Sized>(v: &T) -> Result<usize, FormatError> {
+    postcard::serialize_with_flavor(v, Count(0)).map_err(FormatError::from_postcard)
+}
+
+/// Writes the encoding of `v` into `out`, which must be exactly
+/// [`encoded_len`] bytes long.
+pub fn write_exact<T: Serialize + ?Sized>(v: &T, out: &mut [u8]) -> Result<(), FormatError> {
+    let len = out.len();
+    let used = postcard::to_slice(v, out)
+        .map_err(FormatError::from_postcard)?
+        .len();
+    if used != len {
+        return Err(FormatError(format!(
+            "the encoding took {used} bytes, not the {len} counted"
+        )));
+    }
+    Ok(())
+}
+
 /// The encoding of `v`.
 pub fn to_vec<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();

@@ -24,6 +24,7 @@ mod event;
 mod external;
 pub mod format;
 mod graph;
+mod huge;
 mod id;
 mod inputs;
 mod key;
@@ -34,6 +35,7 @@ mod lower;
 mod node;
 mod options;
 mod plan;
+mod recycle;
 mod remote;
 mod run;
 
@@ -52,6 +54,7 @@ pub use error::{Error, GraphError, Result, TaskError, TaskErrorKind};
 pub use event::{Event, EventSink, Subscriber};
 pub use external::{External, ExternalValue, Persisted};
 pub use graph::Graph;
+pub use huge::{advise_huge, big_vec, zeroed_bytes, HUGE_MIN};
 pub use id::{RunId, TaskId, WorkerId};
 pub use inputs::Inputs;
 #[doc(hidden)]
@@ -63,6 +66,7 @@ pub use loom::model as loom_model;
 pub use node::{Data, NodeInner, NodeRef, TaskBody, TaskFailure, Value};
 pub use options::{RetryIf, RetryOn, TaskOptions};
 pub use plan::{Plan, PlanOptions};
+pub use recycle::{recycle_cap, recycled_bytes, recycling, set_recycle_cap, Recycle, RECYCLE_MIN};
 pub use remote::{
     codec, codec_for, codec_of, codec_of_type, copy_bytes, decode, decode_arg, encode,
     identity_registration, output_value, registered, vec_codec, AsyncShim, Codec, Registered,

@@ -384,7 +384,7 @@ fn decode_pod_vec<T: Copy>(bytes: &[u8]) -> Result<Vec<T>, String> {
             rest.len()
         ));
     }
-    let mut v: Vec<T> = Vec::with_capacity(len);
+    let mut v: Vec<T> = crate::huge::big_vec(len);
     // SAFETY: `v` has room for `len` items, that is `rest.len()` bytes, which
     // the copy initializes (every bit pattern is a valid `T`, a primitive
     // number); the regions do not overlap.
@@ -476,15 +476,41 @@ fn encode_value<T: Data + Serialize>(v: &Value, out: &mut Vec<u8>) -> Result<(),
     }
 }
 
-fn exact_len_of<T: Data>(v: &Value) -> Option<usize> {
-    pod_bytes(v.downcast_ref::<T>()?).map(|(n, b)| format::len_size(n) + b.len())
+/// Values at least this big, of a type registered with
+/// `SizeOf::count_first`, are counted first and written straight into a
+/// buffer of their exact length, instead of into a vector that grows (and
+/// copies) as it goes.
+const COUNT_FIRST: usize = 1 << 20;
+
+/// Whether `t` is counted first (see [`COUNT_FIRST`]).
+fn big_by_size<T: Data>(t: &T) -> bool {
+    crate::cache::count_first_nbytes(t).is_some_and(|n| n >= COUNT_FIRST)
 }
 
-fn write_value<T: Data>(v: &Value, out: &mut [u8]) -> Result<(), String> {
-    let (len, bytes) = v
+fn exact_len_of<T: Data + Serialize>(v: &Value) -> Option<usize> {
+    let t = v.downcast_ref::<T>()?;
+    if let Some((n, b)) = pod_bytes(t) {
+        return Some(format::len_size(n) + b.len());
+    }
+    if big_by_size(t) {
+        return format::encoded_len(t).ok();
+    }
+    None
+}
+
+fn write_value<T: Data + Serialize>(v: &Value, out: &mut [u8]) -> Result<(), String> {
+    let t = v
         .downcast_ref::<T>()
-        .and_then(|t| pod_bytes(t))
-        .ok_or_else(|| format!("a `{}` has no exact length", std::any::type_name::<T>()))?;
+        .ok_or_else(|| format!("a value is not a `{}`", std::any::type_name::<T>()))?;
+    let Some((len, bytes)) = pod_bytes(t) else {
+        if big_by_size(t) {
+            return format::write_exact(t, out).map_err(|e| e.to_string());
+        }
+        return Err(format!(
+            "a `{}` has no exact length",
+            std::any::type_name::<T>()
+        ));
+    };
     let mut prefix = [0u8; format::MAX_LEN_BYTES];
     let k = format::len_into(&mut prefix, len);
     if out.len() != k + bytes.len() {
@@ -534,6 +560,44 @@ pub fn output_value<T: Data>(v: T) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value of `n` bytes, encoded as one byte string.
+    #[derive(Clone)]
+    struct Bytes(Vec<u8>);
+    impl serde::Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Bytes {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Vec::<u8>::deserialize(d).map(Bytes)
+        }
+    }
+    impl crate::NBytes for Bytes {
+        fn nbytes(&self) -> usize {
+            self.0.len()
+        }
+    }
+    inventory::submit!(crate::SizeOf::of::<Bytes>().count_first());
+
+    #[test]
+    fn big_values_counted_first_are_written_in_place() {
+        let c = codec::<Bytes>();
+        let big: Value = Arc::new(Bytes(vec![7u8; COUNT_FIRST + 3]));
+        let mut want = Vec::new();
+        (c.encode)(&big, &mut want).unwrap();
+        let n = (c.exact_len)(&big).expect("counted first");
+        assert_eq!(n, want.len());
+        let mut out = vec![0u8; n];
+        (c.write)(&big, &mut out).unwrap();
+        assert_eq!(out, want);
+        // A buffer of the wrong length is an error, not a short value.
+        assert!((c.write)(&big, &mut vec![0u8; n + 1]).is_err());
+        // Small ones are not counted.
+        let small: Value = Arc::new(Bytes(vec![1u8; 100]));
+        assert_eq!((c.exact_len)(&small), None);
+    }
 
     #[test]
     fn numbers_vectors_and_structs_round_trip() {

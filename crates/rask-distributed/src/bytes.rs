@@ -51,7 +51,7 @@ impl Bytes {
         if shared && len > SHM_MIN {
             return shm::fill(len, write).map(Bytes::Shm);
         }
-        let mut v = vec![0; len];
+        let mut v = rask_core::zeroed_bytes(len);
         write(&mut v)?;
         Ok(Bytes::from_vec(v))
     }

@@ -134,7 +134,7 @@ impl Peers {
                 }
                 // Fresh pages from the allocator are zero already: this
                 // costs no pass over the memory before the read fills it.
-                let mut v = vec![0u8; len as usize];
+                let mut v = rask_core::zeroed_bytes(len as usize);
                 r.read_raw(&mut v).await?;
                 values.push(Some(Bytes::from_vec(v)));
             }

@@ -526,6 +526,13 @@ impl Nanny {
                 }
                 nanny_loop(&spawner, &mut procs, &rx, &stop2, &watch2, restart);
                 reap_all(&mut procs);
+                // Killed workers leave their spill directories (GiBs).
+                if spawner.memory.0 > 0 {
+                    let parent = spawner.memory.1.spill_dir.clone();
+                    crate::worker::spill::remove_orphans(
+                        &parent.unwrap_or_else(std::env::temp_dir),
+                    );
+                }
                 lock(&watch2.pids).clear();
             })?;
         let nanny = Nanny {

@@ -349,9 +349,12 @@ pub enum ToWorker {
     /// sent back inline). `timeout_ms` (0: none) bounds the attempt, which
     /// is the task's `attempt`-th if it starts; with `report_start` the
     /// worker says `Started` (for a client that follows every task).
+    /// `rank` is the task's place in the scheduler's order (smaller
+    /// first): the worker starts its queued tasks in that order.
     Compute {
         gid: Gid,
         func: u32,
+        rank: (i64, u64),
         args: Vec<ArgSource>,
         timeout_ms: u64,
         attempt: u32,

@@ -38,7 +38,8 @@ pub use rask_core::{
     TaskError, TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
 pub use rask_core::{
-    task_context, CacheStats, NBytes, ResultCache, RetryOn, SizeOf, TaskContext, TaskOptions,
+    task_context, CacheStats, NBytes, Recycle, ResultCache, RetryOn, SizeOf, TaskContext,
+    TaskOptions,
 };
 pub use rask_diagnostics::{
     visualize, GraphView, PerformanceReport, ProgressBar, Recorder, RecorderOptions, RunStats,

@@ -178,7 +178,29 @@ fn spills_and_comes_back(t: Transport) -> Result<(), String> {
     wait_for("spill files deleted after release", 10, || {
         files_under(&dir) == 0
     })?;
+    // Values still held when the cluster goes: its workers are killed, and
+    // their spill directories go with them.
+    let again: Vec<_> = (0..n).map(|i| c.persist(&block::delayed(i, 16))).collect();
+    for f in &again {
+        if let Some(e) = f.wait_timeout(Duration::from_secs(120)).err().or(f.error()) {
+            return Err(format!("persisting again: {e}"));
+        }
+    }
+    if files_under(&dir) == 0 {
+        return Err("no spill file on disk the second time".into());
+    }
     drop(c);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    if !left.is_empty() {
+        return Err(format!(
+            "spill directories left after the cluster ended: {left:?}"
+        ));
+    }
+    drop(again);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

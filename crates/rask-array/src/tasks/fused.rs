@@ -68,6 +68,27 @@ impl Expr {
         }
     }
 
+    /// Swaps inputs 0 and 1 (an expression over two blocks, taken in the
+    /// other order).
+    pub(crate) fn swap_inputs(&mut self) {
+        match self {
+            Expr::Input(k) if *k < 2 => *k = 1 - *k,
+            Expr::Input(_) | Expr::Random { .. } | Expr::Full { .. } => {}
+            Expr::Binary(_, a, b) => {
+                a.swap_inputs();
+                b.swap_inputs();
+            }
+            Expr::Scalar { a, .. } | Expr::Unary(_, a) | Expr::Cast(a, _) | Expr::Permute(a, _) => {
+                a.swap_inputs()
+            }
+            Expr::Select(c, a, b, _) => {
+                c.swap_inputs();
+                a.swap_inputs();
+                b.swap_inputs();
+            }
+        }
+    }
+
     /// Adds `by` to every input number (when two expressions are joined).
     pub(crate) fn shift_inputs(&mut self, by: u32) {
         match self {
@@ -172,6 +193,29 @@ pub(crate) fn reduce2(
     place: Option<ArgPlace>,
 ) -> Result<Partial, String> {
     reduce(op, e, vec![a, b], axes, place)
+}
+
+/// [`reduce`] of several expressions over the same two blocks, combined:
+/// the chunks (i, j) and (j, i) of `x + x.T` read the same two blocks, so
+/// one task reads them once (see `fuse::reduce_grouped`). Not for arg
+/// reductions (their partials name positions).
+#[rask_macros::task(crate = rask_core)]
+pub(crate) fn reduce2_many(
+    op: RedOp,
+    exprs: Vec<Expr>,
+    a: Block,
+    b: Block,
+    axes: Vec<usize>,
+) -> Result<Partial, String> {
+    let mut acc: Option<Partial> = None;
+    for e in exprs {
+        let p = reduce(op, e, vec![a.clone(), b.clone()], axes.clone(), None)?;
+        acc = Some(match acc {
+            None => p,
+            Some(q) => combine2(op, q, p)?,
+        });
+    }
+    acc.ok_or_else(|| "a reduction of no expressions".to_owned())
 }
 
 /// The per-chunk step of a reduction over a fused chunk, in one task.

@@ -8,7 +8,9 @@
 //! mapped and warm. Rules: only buffers of at least [`MIN_LEN`] elements
 //! are kept, at most [`KEEP`] per thread; a buffer is taken only when no one
 //! else can see it (an `ArcArray` is recycled only if it is the last
-//! reference).
+//! reference). Under a global allocator that recycles big blocks
+//! (`rask_core::Recycle`), buffers of `RECYCLE_MIN` or more are left to it:
+//! a worker counts those against its limit, not these.
 
 use std::cell::RefCell;
 
@@ -38,12 +40,16 @@ pub(crate) fn take(n: usize) -> Vec<f64> {
             return v;
         }
     }
-    Vec::with_capacity(n)
+    rask_core::big_vec(n)
 }
 
-/// Keeps `v`'s buffer for a later [`take`].
+/// Keeps `v`'s buffer for a later [`take`] (a big one only if the global
+/// allocator does not recycle big blocks itself: `rask_core::Recycle`
+/// keeps them counted, under a worker's memory limit).
 pub(crate) fn give(v: Vec<f64>) {
-    if v.capacity() < MIN_LEN {
+    if v.capacity() < MIN_LEN
+        || (v.capacity() * 8 >= rask_core::RECYCLE_MIN && rask_core::recycling())
+    {
         return;
     }
     FREE.with(|f| {

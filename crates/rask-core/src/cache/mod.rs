@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(crate) use plan::{prepare, RunCache};
+pub(crate) use size::count_first_nbytes;
 pub use size::{estimate_nbytes, NBytes, SizeOf};
 
 use crate::node::Value;

@@ -36,6 +36,7 @@ type SizeFn = fn(&dyn Any) -> Option<usize>;
 pub struct SizeOf {
     type_id: fn() -> TypeId,
     nbytes: SizeFn,
+    count_first: bool,
 }
 
 impl SizeOf {
@@ -44,7 +45,18 @@ impl SizeOf {
         SizeOf {
             type_id: TypeId::of::<T>,
             nbytes: nbytes_of::<T>,
+            count_first: false,
         }
+    }
+
+    /// Says that `T`'s encoding is cheap to count without writing it (a
+    /// few big byte strings borrowed from the value, as an array chunk's):
+    /// big values of `T` are then counted first and encoded straight into
+    /// a buffer of their exact length (`remote.rs`). Not for types whose
+    /// `Serialize` builds its bytes first (it would run twice).
+    pub const fn count_first(mut self) -> Self {
+        self.count_first = true;
+        self
     }
 }
 
@@ -54,17 +66,27 @@ fn nbytes_of<T: NBytes>(v: &dyn Any) -> Option<usize> {
 
 inventory::collect!(SizeOf);
 
+/// The size of `t` if its type is registered with
+/// [`SizeOf::count_first`].
+pub(crate) fn count_first_nbytes<T: Any>(t: &T) -> Option<usize> {
+    by_type()
+        .get(&TypeId::of::<T>())
+        .filter(|e| e.1)
+        .and_then(|e| (e.0)(t))
+}
+
 fn registered(id: TypeId) -> Option<SizeFn> {
-    static BY_TYPE: OnceLock<HashMap<TypeId, SizeFn>> = OnceLock::new();
-    BY_TYPE
-        .get_or_init(|| {
-            inventory::iter::<SizeOf>
-                .into_iter()
-                .map(|s| ((s.type_id)(), s.nbytes))
-                .collect()
-        })
-        .get(&id)
-        .copied()
+    by_type().get(&id).map(|e| e.0)
+}
+
+fn by_type() -> &'static HashMap<TypeId, (SizeFn, bool)> {
+    static BY_TYPE: OnceLock<HashMap<TypeId, (SizeFn, bool)>> = OnceLock::new();
+    BY_TYPE.get_or_init(|| {
+        inventory::iter::<SizeOf>
+            .into_iter()
+            .map(|s| ((s.type_id)(), (s.nbytes, s.count_first)))
+            .collect()
+    })
 }
 
 macro_rules! known_sizes {

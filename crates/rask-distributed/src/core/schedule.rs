@@ -163,6 +163,7 @@ impl Core {
         let timeout_ms = t.opts.as_ref().map_or(0, |o| o.timeout_ms);
         let attempt = t.attempts + 1;
         let report_start = self.graph_of(slot).is_some_and(|g| g.events);
+        let rank = self.rank(slot);
         let split = t.parts.as_ref().map(|parts| {
             let wanted = parts
                 .iter()
@@ -224,6 +225,7 @@ impl Core {
             ToWorker::Compute {
                 gid,
                 func: func.0,
+                rank,
                 args,
                 timeout_ms,
                 attempt,

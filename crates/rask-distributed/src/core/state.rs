@@ -63,14 +63,18 @@ impl Core {
         }
         t.state = St::Ready;
         t.started = false;
-        let (prio, gen, local, g) = (t.priority(), t.gen, t.local, t.graph);
-        let seq = self.graphs[g].as_ref().map_or(0, |g| g.seq);
-        self.ready.push(Reverse((
-            -i64::from(prio),
-            (seq << 32) | u64::from(local),
-            slot,
-            gen,
-        )));
+        let gen = t.gen;
+        let (prio, order) = self.rank(slot);
+        self.ready.push(Reverse((prio, order, slot, gen)));
+    }
+
+    /// The order ready tasks go in, smaller first: priority (higher
+    /// first), then graph, then the task's place in its graph (the plan's
+    /// depth-first order). Workers start their queued tasks in it too.
+    pub(super) fn rank(&self, slot: Slot) -> (i64, u64) {
+        let t = self.task(slot);
+        let seq = self.graphs[t.graph].as_ref().map_or(0, |g| g.seq);
+        (-i64::from(t.priority()), (seq << 32) | u64::from(t.local))
     }
 
     /// `slot` fails: with `failure` (reported, with the attempt) or because

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rask_core::{registered, Registered};
 
-use super::{lock, Job, Shared};
+use super::{enqueue, lock, Job, Shared};
 use crate::bytes::Bytes;
 use crate::data::Peers;
 use crate::proto::{ArgSource, Failure, FromWorker, ToWorker};
@@ -39,6 +39,7 @@ pub(super) fn batch(
             ToWorker::Compute {
                 gid,
                 func,
+                rank,
                 args,
                 timeout_ms,
                 attempt,
@@ -89,6 +90,7 @@ pub(super) fn batch(
                 if remote.is_empty() {
                     let job = Job {
                         gid,
+                        rank,
                         func: reg,
                         args: ready.into_iter().flatten().collect(),
                         here,
@@ -128,6 +130,7 @@ pub(super) fn batch(
                     }
                     let job = Job {
                         gid,
+                        rank,
                         func: reg,
                         args: ready.into_iter().flatten().collect(),
                         here,
@@ -141,7 +144,7 @@ pub(super) fn batch(
                         super::compute::spawn_async(&shared, job, shared.threads);
                         return;
                     }
-                    lock(&shared.queue).push_back(job);
+                    enqueue(&mut lock(&shared.queue), job);
                     shared.more.notify_one();
                 });
             }
@@ -172,7 +175,11 @@ pub(super) fn batch(
     }
     if !jobs.is_empty() {
         let n = jobs.len();
-        lock(&shared.queue).extend(jobs);
+        let mut q = lock(&shared.queue);
+        for job in jobs {
+            enqueue(&mut q, job);
+        }
+        drop(q);
         if n == 1 {
             shared.more.notify_one();
         } else {

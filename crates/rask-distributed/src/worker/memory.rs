@@ -38,6 +38,15 @@
 //!    is above the spill threshold. Local deployments start their workers
 //!    with `MIMALLOC_PURGE_DELAY=0` (unless set) for programs whose global
 //!    allocator is mimalloc (as Dask's nanny sets `MALLOC_TRIM_THRESHOLD_`).
+//! 5. A program whose global allocator is `rask_core::Recycle` keeps a few
+//!    freed big blocks for reuse (a chunk's buffers are made and dropped
+//!    again and again; fresh pages cost a fault and a zeroing each): at
+//!    most a quarter of the limit and the room between the rest of RSS
+//!    and the pause threshold (read every tick; blocks beyond it are given
+//!    back as soon as big blocks are allocated or freed again), so RSS
+//!    with them stays under the pause threshold when the rest does; the
+//!    spill and pause thresholds compare RSS less those blocks
+//!    (`rask_core::recycled_bytes`), which hold no value.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -342,14 +351,41 @@ fn trim() {
 }
 
 fn monitor(shared: &Shared) {
+    std::thread::scope(|s| {
+        if shared.store.spill_dir().is_some() {
+            let spiller = std::thread::Builder::new()
+                .name("rask-spill".into())
+                .spawn_scoped(s, || {
+                    while !shared.stopping.load(Ordering::SeqCst) {
+                        shared.store.spill_in_background(Duration::from_millis(50));
+                    }
+                });
+            if let Err(e) = spiller {
+                tracing::warn!(error = %e, "no spiller thread: tasks spill themselves");
+            }
+        }
+        watch(shared);
+    });
+}
+
+/// The monitor's loop (see the module docs).
+fn watch(shared: &Shared) {
     let mem = &shared.memory;
     let mut cpu = CpuClock::new();
     let mut last_sample = Instant::now() - mem.sample_interval;
     let mut last_trim = Instant::now();
     while !shared.stopping.load(Ordering::SeqCst) {
-        let mut rss = rss_bytes();
-        if rss > mem.terminate {
-            terminate(shared, rss);
+        let raw = rss_bytes();
+        if raw > mem.terminate {
+            terminate(shared, raw);
+        }
+        // Blocks kept for reuse hold no value, and fill only the room
+        // under the pause threshold (rule 5).
+        let used = || rss_bytes().saturating_sub(rask_core::recycled_bytes() as u64);
+        let mut rss = raw.saturating_sub(rask_core::recycled_bytes() as u64);
+        let keep = mem.pause.saturating_sub(rss).min(mem.limit / 4) as usize;
+        if mem.limit > 0 && rask_core::recycle_cap() != keep {
+            rask_core::set_recycle_cap(keep);
         }
         if rss > mem.spill {
             // Spill until RSS less what was spilled is under the target, at
@@ -361,9 +397,9 @@ fn monitor(shared: &Shared) {
             if last_trim.elapsed() >= Duration::from_millis(500) {
                 trim();
                 last_trim = Instant::now();
-                rss = rss_bytes();
+                rss = used();
             } else if freed > 0 {
-                rss = rss_bytes();
+                rss = used();
             }
         }
         let pause = rss > mem.pause;
@@ -479,6 +515,11 @@ pub(crate) fn make_store(
     name: &str,
     shared_mem: bool,
 ) -> std::io::Result<Store> {
+    if limit > 0 {
+        // Freed big blocks kept for reuse (a program whose allocator is
+        // `rask_core::Recycle`) stay under a quarter of the limit (rule 5).
+        rask_core::set_recycle_cap((limit / 4) as usize);
+    }
     let wants_spill = limit > 0 && (o.target.is_some() || o.spill.is_some());
     let dir = if wants_spill {
         let parent = o.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -491,7 +532,9 @@ pub(crate) fn make_store(
     } else {
         None
     };
-    Ok(Store::new(dir, of(limit, o.target), shared_mem))
+    // Rule 4 of `store.rs`: up to a sixteenth of the limit over the target
+    // is spilled by the spiller thread, in the background.
+    Ok(Store::new(dir, of(limit, o.target), shared_mem).with_slack(limit / 16))
 }
 
 #[cfg(test)]

@@ -38,9 +38,15 @@
 //! 7. Tasks reach the scheduler's locks, queues and events through the
 //!    worker's link (`coord.rs`); a compute thread blocked on one lends its
 //!    slot to an extra compute thread.
+//! 8. The compute queue is kept in the scheduler's order (`rank`, as
+//!    Dask's worker keeps its ready tasks by priority), not in arrival
+//!    order: a task that consumes a result just made here (it became ready
+//!    later) starts before the roots queued earlier, so the result is used
+//!    while it is in memory instead of being spilled and read back.
 
 mod compute;
 mod coord;
+mod direct;
 mod fetch;
 mod handle;
 pub(crate) mod memory;
@@ -129,6 +135,8 @@ pub(crate) enum Link {
 /// A task waiting for a compute thread.
 pub(super) struct Job {
     gid: Gid,
+    /// The scheduler's order (rule 8): smaller starts first.
+    rank: (i64, u64),
     func: &'static Registered,
     args: Vec<Bytes>,
     /// Arguments held here, taken from the store when the task starts
@@ -242,6 +250,18 @@ impl Shared {
             self.wake_writer.notify_one();
         }
     }
+}
+
+/// Queues `job` in rank order, after those of equal rank (rule 8).
+pub(super) fn enqueue(q: &mut VecDeque<Job>, job: Job) {
+    insert_ranked(q, job, |j| j.rank);
+}
+
+/// Inserts `item` into `q` (sorted by `key`) after the items of equal key.
+fn insert_ranked<T, K: Ord>(q: &mut VecDeque<T>, item: T, key: impl Fn(&T) -> K) {
+    let k = key(&item);
+    let at = q.partition_point(|j| key(j) <= k);
+    q.insert(at, item);
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -426,6 +446,17 @@ async fn serve(
         let _ = c.join();
     }
     let _ = monitor.join();
+    if let Some(d) = shared.store.spill_dir() {
+        let t = d.traffic();
+        tracing::info!(
+            worker = %name,
+            files_written = t.writes,
+            mib_written = t.written >> 20,
+            files_read = t.reads,
+            mib_read = t.read >> 20,
+            "spill traffic"
+        );
+    }
     result
 }
 
@@ -448,4 +479,28 @@ async fn write_outbox(w: &mut FrameWriter<BoxWrite>, shared: &Shared) -> bool {
         return true;
     }
     w.send(&batch[..]).await.is_ok() && w.flush().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_keeps_the_schedulers_order() {
+        // Roots 10, 20, 30 arrive first; 11 (a consumer of 10's result,
+        // ready later) goes before 20 and 30; equal ranks keep arrival order.
+        let mut q = VecDeque::new();
+        for item in [
+            (10, 'a'),
+            (20, 'b'),
+            (30, 'c'),
+            (11, 'd'),
+            (20, 'e'),
+            (5, 'f'),
+        ] {
+            insert_ranked(&mut q, item, |&(r, _)| r);
+        }
+        let order: String = q.iter().map(|&(_, c)| c).collect();
+        assert_eq!(order, "fadbec");
+    }
 }

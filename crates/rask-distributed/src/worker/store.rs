@@ -4,8 +4,8 @@
 //! states:
 //! ```text
 //!   insert ──> Mem ──(spilled: oldest use first)──> Spilling ──> Disk
-//!               ^                                      │          │
-//!               └──────(read back by a task here)──────┴──────────┘
+//!               ^  └──(it has a file already: no write)────────────┘ │
+//!               └──────────(read back by a task here)────────────────┘
 //!   remove: from any state (a file being written is deleted after)
 //! ```
 //! Rules:
@@ -18,21 +18,28 @@
 //!    replaced meanwhile); otherwise its file is deleted.
 //! 3. A value that someone else holds too (a running task's argument, a
 //!    value lent to a peer) is not spilled: its memory would not be freed.
-//! 4. An insert that takes `managed` above the target spills at once, on
-//!    the inserting thread, the least recently used values until it is
-//!    under it again (as Dask's `SpillBuffer`), so the limit holds however
-//!    fast tasks produce. The memory monitor (`memory.rs`) spills more when
-//!    the process's resident memory is high.
-//! 5. A value read by a task here comes back into memory (and counts as
-//!    used now) if it fits under the target; otherwise the task gets it and
-//!    its file stays, so reading one spilled value does not write another
-//!    (a value read once more would otherwise cost a write and a read). A
-//!    value read for a peer or a client is read from disk and not kept (as
-//!    Dask does since 2022: a fetch should not evict what tasks here are
-//!    about to use).
+//! 4. An insert that takes `managed` above the target plus a slack spills
+//!    at once, on the inserting thread, the least recently used values
+//!    until it is under the target again (as Dask's `SpillBuffer`), so the
+//!    limit holds however fast tasks produce. Between the target and the
+//!    slack, the worker's spiller thread (`memory.rs`) spills in the
+//!    background instead, so a task makes its next value while the last
+//!    one is written (W9's persist: generating and writing overlap). The
+//!    memory monitor spills more when the process's resident memory is
+//!    high.
+//! 5. A value read by a task here comes back into memory and counts as
+//!    used now (spilling the least recently used others if that takes
+//!    `managed` above the target), and it keeps its file: values are never
+//!    changed, so the file stays a true copy, and spilling the value again
+//!    only drops it from memory. So **a value is written to disk at most
+//!    once** however often it moves in and out: bringing a value back
+//!    costs one read, and at most one write of a value never written
+//!    before. The file goes when the value is released. A value read for a
+//!    peer or a client is read from disk and not kept (as Dask does since
+//!    2022: a fetch should not evict what tasks here are about to use).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::spill::{OnDisk, SpillDir, SpillError};
@@ -43,9 +50,19 @@ use crate::proto::Gid;
 const RETRY_SPILL: Duration = Duration::from_secs(1);
 
 enum Entry {
-    Mem { bytes: Bytes, tick: u64 },
-    Spilling { bytes: Bytes },
-    Disk { len: u64, disk: OnDisk },
+    /// In memory; `disk`: its file, when it was read back (rule 5).
+    Mem {
+        bytes: Bytes,
+        tick: u64,
+        disk: Option<OnDisk>,
+    },
+    Spilling {
+        bytes: Bytes,
+    },
+    Disk {
+        len: u64,
+        disk: OnDisk,
+    },
 }
 
 #[derive(Default)]
@@ -75,6 +92,11 @@ pub(crate) struct Store {
     spill: Option<SpillDir>,
     /// Rule 4's target (`u64::MAX`: never spill on insert).
     target: u64,
+    /// Rule 4's slack: above the target by at most this, the spiller
+    /// thread spills (0: the inserting thread always does).
+    slack: u64,
+    /// Wakes the spiller thread.
+    over: Condvar,
     /// Values read back live in shared memory when big (local transport).
     shared_mem: bool,
 }
@@ -93,7 +115,43 @@ impl Store {
             inner: Mutex::new(Inner::default()),
             spill,
             target,
+            slack: 0,
+            over: Condvar::new(),
             shared_mem,
+        }
+    }
+
+    /// With rule 4's slack: a spiller thread calls [`Store::spill_in_background`].
+    pub(crate) fn with_slack(mut self, slack: u64) -> Store {
+        self.slack = slack;
+        self
+    }
+
+    /// After an insert or a read back: spills now if far over the target,
+    /// else wakes the spiller if over it (rule 4).
+    fn after_growth(&self, managed: u64) {
+        if managed > self.target.saturating_add(self.slack) {
+            self.spill_to(self.target);
+        } else if managed > self.target {
+            self.over.notify_one();
+        }
+    }
+
+    /// The spiller thread's step: waits up to `wait` for the values in
+    /// memory to pass the target, then spills down to it (rule 4).
+    pub(crate) fn spill_in_background(&self, wait: std::time::Duration) {
+        let g = self.lock();
+        let g = if g.managed > self.target {
+            g
+        } else {
+            self.over
+                .wait_timeout(g, wait)
+                .map_or_else(|p| p.into_inner().0, |(g, _)| g)
+        };
+        let over = g.managed > self.target;
+        drop(g);
+        if over {
+            self.spill_to(self.target);
         }
     }
 
@@ -115,16 +173,11 @@ impl Store {
             if let Some(old) = old {
                 g.forget(gid, old, self.spill.as_ref());
             }
-            g.tick += 1;
-            let tick = g.tick;
             g.managed += bytes.len() as u64;
-            g.lru.insert(tick, gid);
-            g.map.insert(gid, Entry::Mem { bytes, tick });
-            g.managed > self.target
+            g.keep(gid, bytes, None);
+            g.managed
         };
-        if over {
-            self.spill_to(self.target);
-        }
+        self.after_growth(over);
     }
 
     /// Whether `gid` is held (in memory or on disk).
@@ -140,7 +193,7 @@ impl Store {
             let g = &mut *g;
             match g.map.get_mut(&gid) {
                 None => return Ok(None),
-                Some(Entry::Mem { bytes, tick }) => {
+                Some(Entry::Mem { bytes, tick, .. }) => {
                     let b = bytes.clone();
                     if keep {
                         g.lru.remove(tick);
@@ -174,30 +227,17 @@ impl Store {
             let mut g = self.lock();
             let g = &mut *g;
             match g.map.get(&gid) {
-                // No room: the file stays (rule 5).
-                Some(&Entry::Disk { len, .. }) if g.managed + len > self.target => false,
+                // Back in memory, keeping its file (rule 5).
                 Some(&Entry::Disk { len, disk }) => {
-                    dir.remove(gid, disk);
                     g.spilled -= len;
                     g.managed += len;
-                    g.tick += 1;
-                    let tick = g.tick;
-                    g.lru.insert(tick, gid);
-                    g.map.insert(
-                        gid,
-                        Entry::Mem {
-                            bytes: bytes.clone(),
-                            tick,
-                        },
-                    );
-                    g.managed > self.target
+                    g.keep(gid, bytes.clone(), Some(disk));
+                    g.managed
                 }
-                _ => false,
+                _ => 0,
             }
         };
-        if over {
-            self.spill_to(self.target);
-        }
+        self.after_growth(over);
         Ok(Some(bytes))
     }
 
@@ -266,9 +306,17 @@ impl Store {
                 return Ok(None);
             };
             g.lru.remove(&tick);
-            let Some(Entry::Mem { bytes, .. }) = g.map.remove(&gid) else {
+            let Some(Entry::Mem { bytes, disk, .. }) = g.map.remove(&gid) else {
                 return Ok(None);
             };
+            let len = bytes.len() as u64;
+            if let Some(disk) = disk {
+                // Its file is a true copy: no write (rule 5).
+                g.map.insert(gid, Entry::Disk { len, disk });
+                g.managed -= len;
+                g.spilled += len;
+                return Ok(Some(len));
+            }
             g.map.insert(
                 gid,
                 Entry::Spilling {
@@ -297,10 +345,7 @@ impl Store {
             }
             Err(e) => {
                 if same {
-                    g.tick += 1;
-                    let tick = g.tick;
-                    g.lru.insert(tick, gid);
-                    g.map.insert(gid, Entry::Mem { bytes, tick });
+                    g.keep(gid, bytes, None);
                 }
                 g.blocked_until = Some(Instant::now() + RETRY_SPILL);
                 Err(e)
@@ -318,12 +363,24 @@ fn same_bytes(a: &Bytes, b: &Bytes) -> bool {
 }
 
 impl Inner {
+    /// Holds `bytes` in memory as `gid`, used now (its file, if it has
+    /// one: rule 5). The caller counts it in `managed`.
+    fn keep(&mut self, gid: Gid, bytes: Bytes, disk: Option<OnDisk>) {
+        self.tick += 1;
+        let tick = self.tick;
+        self.lru.insert(tick, gid);
+        self.map.insert(gid, Entry::Mem { bytes, tick, disk });
+    }
+
     /// Takes a removed entry out of the figures (and its file off disk).
     fn forget(&mut self, gid: Gid, e: Entry, dir: Option<&SpillDir>) {
         match e {
-            Entry::Mem { bytes, tick } => {
+            Entry::Mem { bytes, tick, disk } => {
                 self.lru.remove(&tick);
                 self.managed -= bytes.len() as u64;
+                if let (Some(disk), Some(d)) = (disk, dir) {
+                    d.remove(gid, disk);
+                }
             }
             // Its writer sees it gone and deletes the file (rule 2).
             Entry::Spilling { bytes } => self.managed -= bytes.len() as u64,
@@ -382,26 +439,66 @@ mod tests {
             let b = s.get(Gid(i), i % 2 == 0).unwrap().unwrap();
             assert_eq!(b.as_slice(), value(i, 100_000).as_slice(), "value {i}");
         }
-        // Reading back with `keep` moves a value into memory only if it fits
-        // under the target (rule 5): here two are in memory, none fits.
-        let f = s.figures();
-        assert_eq!((f.managed, f.on_disk), (200_000, 3), "{f:?}");
-        // With room, one comes back and its file goes.
-        let in_memory: Vec<u64> = (0..5).filter(|&i| !on_disk(&s, i)).collect();
-        s.remove(Gid(in_memory[0]));
+        // Reading back with `keep` brings a value into memory, spilling the
+        // least recently used others (rule 5).
         let back = (0..5).find(|&i| on_disk(&s, i)).unwrap();
-        s.get(Gid(back), true).unwrap().unwrap();
+        let held = s.get(Gid(back), true).unwrap().unwrap();
         assert!(!on_disk(&s, back));
         let f = s.figures();
-        assert_eq!((f.managed, f.on_disk), (200_000, 2), "{f:?}");
-        assert_eq!(f.managed + f.spilled, 400_000);
-        // Released values leave no file.
-        for i in (0..5).filter(|&i| i != in_memory[0]) {
+        assert!(f.managed <= 250_000, "{f:?}");
+        assert_eq!(f.managed + f.spilled, 500_000);
+        drop(held);
+        // It kept its file: spilled again, it is not written again, and no
+        // value is ever written twice.
+        let before = s.spill_dir().unwrap().traffic();
+        s.spill_to(0);
+        let after = s.spill_dir().unwrap().traffic();
+        assert!(on_disk(&s, back));
+        assert_eq!(after.writes, 5, "each value written once: {after:?}");
+        assert!(after.writes - before.writes <= 4, "{before:?} {after:?}");
+        for i in 0..5 {
+            let b = s.get(Gid(i), i % 2 == 1).unwrap().unwrap();
+            assert_eq!(b.as_slice(), value(i, 100_000).as_slice(), "value {i}");
+        }
+        s.spill_to(0);
+        assert_eq!(s.spill_dir().unwrap().traffic().writes, 5);
+        // Released values leave no file, in memory or not.
+        s.get(Gid(back), true).unwrap().unwrap();
+        for i in 0..5 {
             s.remove(Gid(i));
         }
         assert_eq!(s.figures(), Figures::default());
         assert_eq!(s.spill_dir().unwrap().used(), 0);
         assert!(s.get(Gid(1), true).unwrap().is_none());
+        drop(s);
+        let _ = std::fs::remove_dir_all(parent);
+    }
+
+    #[test]
+    fn within_the_slack_the_spiller_spills_beyond_it_the_inserter() {
+        let (parent, s) = store(250_000, None);
+        let s = s.with_slack(150_000);
+        for i in 0..3 {
+            s.insert(Gid(i), value(i, 100_000));
+        }
+        // 300,000 in memory: over the target, within the slack: no write yet.
+        assert_eq!(s.figures().managed, 300_000);
+        assert_eq!(s.spill_dir().unwrap().traffic().writes, 0);
+        // The spiller's step brings it under the target.
+        s.spill_in_background(std::time::Duration::from_millis(1));
+        assert!(s.figures().managed <= 250_000, "{:?}", s.figures());
+        // Past target + slack, the inserting thread spills at once.
+        for i in 3..7 {
+            s.insert(Gid(i), value(i, 100_000));
+        }
+        assert!(s.figures().managed <= 400_000, "{:?}", s.figures());
+        // A step with nothing to do returns (after its wait).
+        s.spill_to(0);
+        s.spill_in_background(std::time::Duration::from_millis(5));
+        for i in 0..7 {
+            let b = s.get(Gid(i), false).unwrap().unwrap();
+            assert_eq!(b.as_slice(), value(i, 100_000).as_slice(), "value {i}");
+        }
         drop(s);
         let _ = std::fs::remove_dir_all(parent);
     }
