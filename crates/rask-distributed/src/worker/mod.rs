@@ -50,10 +50,11 @@ mod direct;
 mod fetch;
 mod handle;
 pub(crate) mod memory;
+mod queue;
 pub(crate) mod spill;
 mod store;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -154,7 +155,7 @@ pub(super) struct Job {
 pub(super) struct Shared {
     store: Store,
     memory: Memory,
-    queue: Mutex<VecDeque<Job>>,
+    queue: Mutex<queue::RankQueue<Job>>,
     more: Condvar,
     /// Messages for the scheduler, sent in batches (rule 3).
     outbox: Mutex<Vec<FromWorker>>,
@@ -253,15 +254,8 @@ impl Shared {
 }
 
 /// Queues `job` in rank order, after those of equal rank (rule 8).
-pub(super) fn enqueue(q: &mut VecDeque<Job>, job: Job) {
-    insert_ranked(q, job, |j| j.rank);
-}
-
-/// Inserts `item` into `q` (sorted by `key`) after the items of equal key.
-fn insert_ranked<T, K: Ord>(q: &mut VecDeque<T>, item: T, key: impl Fn(&T) -> K) {
-    let k = key(&item);
-    let at = q.partition_point(|j| key(j) <= k);
-    q.insert(at, item);
+fn enqueue(q: &mut queue::RankQueue<Job>, job: Job) {
+    q.push(job.rank, job);
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -312,7 +306,7 @@ async fn serve(
     let shared = Arc::new(Shared {
         store,
         memory: Memory::new(opts.memory, &opts.memory_options),
-        queue: Mutex::new(VecDeque::new()),
+        queue: Mutex::new(queue::RankQueue::default()),
         more: Condvar::new(),
         outbox: Mutex::new(Vec::new()),
         wake_writer: Notify::new(),
@@ -479,28 +473,4 @@ async fn write_outbox(w: &mut FrameWriter<BoxWrite>, shared: &Shared) -> bool {
         return true;
     }
     w.send(&batch[..]).await.is_ok() && w.flush().await.is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_queue_keeps_the_schedulers_order() {
-        // Roots 10, 20, 30 arrive first; 11 (a consumer of 10's result,
-        // ready later) goes before 20 and 30; equal ranks keep arrival order.
-        let mut q = VecDeque::new();
-        for item in [
-            (10, 'a'),
-            (20, 'b'),
-            (30, 'c'),
-            (11, 'd'),
-            (20, 'e'),
-            (5, 'f'),
-        ] {
-            insert_ranked(&mut q, item, |&(r, _)| r);
-        }
-        let order: String = q.iter().map(|&(_, c)| c).collect();
-        assert_eq!(order, "fadbec");
-    }
 }
