@@ -38,7 +38,7 @@
 //! 7. Tasks reach the scheduler's locks, queues and events through the
 //!    worker's link (`coord.rs`); a compute thread blocked on one lends its
 //!    slot to an extra compute thread.
-//! 8. The compute queue is kept in the scheduler's order (`rank`, as
+//! 8. The compute queue (`queue.rs`) is kept in the scheduler's order (`rank`, as
 //!    Dask's worker keeps its ready tasks by priority), not in arrival
 //!    order: a task that consumes a result just made here (it became ready
 //!    later) starts before the roots queued earlier, so the result is used
