@@ -55,4 +55,34 @@ impl Bytes {
         write(&mut v)?;
         Ok(Bytes::from_vec(v))
     }
+
+    /// `v` encoded where it will go: `Ok` inline (at most `inline_max`
+    /// bytes), `Err` kept in this process (in shared memory when `shared`
+    /// and big). A value whose encoded length is known (vectors of
+    /// numbers) is written straight there, with no buffer in between.
+    pub(crate) fn encode(
+        codec: &rask_core::Codec,
+        v: &rask_core::Value,
+        inline_max: usize,
+        shared: bool,
+    ) -> Result<Result<Vec<u8>, Bytes>, String> {
+        if let Some(len) = (codec.exact_len)(v) {
+            if len > inline_max {
+                return Bytes::write(len, shared, |b| (codec.write)(v, b)).map(Err);
+            }
+        }
+        let mut out = Vec::new();
+        (codec.encode)(v, &mut out)?;
+        if out.len() <= inline_max {
+            return Ok(Ok(out));
+        }
+        if shared && out.len() > SHM_MIN {
+            return Bytes::write(out.len(), true, |b| {
+                rask_core::copy_bytes(b, &out);
+                Ok(())
+            })
+            .map(Err);
+        }
+        Ok(Err(Bytes::from_vec(out)))
+    }
 }

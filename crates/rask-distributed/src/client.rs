@@ -309,30 +309,17 @@ impl Connection {
         Ok(addr)
     }
 
-    /// How a constant travels: in the graph when small, else kept here.
-    /// A value whose encoded length is known (vectors of numbers) is
-    /// written straight where it is kept: one copy, no buffer in between.
+    /// How a constant travels: in the graph when small, else kept here
+    /// ([`Bytes::encode`]: a vector of numbers is written straight there).
     fn literal(
         &self,
         codec: &rask_core::Codec,
         v: &rask_core::Value,
         kept: &mut Vec<Gid>,
     ) -> Result<ArgSpec, String> {
-        let value = match (codec.exact_len)(v) {
-            Some(len) if len > LITERAL_MAX => {
-                Bytes::write(len, self.local, |b| (codec.write)(v, b))?
-            }
-            _ => {
-                let mut bytes = Vec::new();
-                (codec.encode)(v, &mut bytes)?;
-                if bytes.len() <= LITERAL_MAX {
-                    return Ok(ArgSpec::Lit(bytes));
-                }
-                Bytes::write(bytes.len(), self.local, |b| {
-                    rask_core::copy_bytes(b, &bytes);
-                    Ok(())
-                })?
-            }
+        let value = match Bytes::encode(codec, v, LITERAL_MAX, self.local)? {
+            Ok(bytes) => return Ok(ArgSpec::Lit(bytes)),
+            Err(value) => value,
         };
         let addr = self.data_addr()?;
         let gid = Gid(self.next_held.fetch_add(1, Ordering::Relaxed));

@@ -207,37 +207,16 @@ fn place(shared: &Shared, bytes: &[u8]) -> Result<Placed, TaskFailure> {
     .map_err(|e| TaskFailure::msg(format!("a part could not be kept: {e}")))
 }
 
-/// A result encoded where it will go: `Ok` inline (at most `inline_max`
-/// bytes), `Err` kept here (in shared memory on a local link when big);
-/// values of known length are written straight there.
+/// A result encoded where it will go ([`Bytes::encode`]), with this
+/// worker's inline limit and transport.
 pub(super) fn encode(
     shared: &Shared,
     codec: &rask_core::Codec,
     v: &rask_core::Value,
 ) -> Result<Result<Vec<u8>, Bytes>, TaskFailure> {
     let inline_max = shared.inline_max.load(Ordering::Relaxed) as usize;
-    let unencodable = |e: String| TaskFailure::msg(format!("the result could not be encoded: {e}"));
-    if let Some(len) = (codec.exact_len)(v) {
-        if len > inline_max {
-            return Bytes::write(len, shared.shared_mem, |b| (codec.write)(v, b))
-                .map(Err)
-                .map_err(unencodable);
-        }
-    }
-    let mut out = Vec::new();
-    (codec.encode)(v, &mut out).map_err(unencodable)?;
-    if out.len() <= inline_max {
-        return Ok(Ok(out));
-    }
-    if shared.shared_mem && out.len() > crate::bytes::SHM_MIN {
-        return Bytes::write(out.len(), true, |b| {
-            rask_core::copy_bytes(b, &out);
-            Ok(())
-        })
-        .map(Err)
-        .map_err(unencodable);
-    }
-    Ok(Err(Bytes::from_vec(out)))
+    Bytes::encode(codec, v, inline_max, shared.shared_mem)
+        .map_err(|e| TaskFailure::msg(format!("the result could not be encoded: {e}")))
 }
 
 /// What the scheduler is told about a task that ran: `Finished` (keeping
