@@ -237,7 +237,7 @@ impl rask::Subscriber for Trace {
             let name = key.name().as_display().to_string();
             let kind = name.split(['#', '[', '-']).next().unwrap_or("").to_string();
             if let Ok(mut s) = self.spans.lock() {
-                s.push((kind, *started, *finished));
+                s.push((kind, started.instant(), finished.instant()));
             }
         }
     }

@@ -159,7 +159,7 @@ struct Inner {
     waiters: Waiters,
     deps: Box<[Arc<Cell>]>,
     abort: Option<tokio::task::AbortHandle>,
-    started: Option<Instant>,
+    started: Option<rask_core::Stamp>,
 }
 
 /// One eager task.
@@ -443,7 +443,7 @@ impl Cell {
         }
         let attempt = self.attempt.fetch_add(1, Ordering::AcqRel) + 1;
         if let Some(ev) = &self.events {
-            let at = rask_core::clock::now();
+            let at = rask_core::clock::stamp();
             self.lock().started = Some(at);
             ev.emit(&Event::TaskStarted {
                 run: RunId(0),
@@ -527,7 +527,7 @@ impl Cell {
         match r {
             Ok(v) => {
                 if let Some(ev) = &self.events {
-                    let finished = rask_core::clock::now();
+                    let finished = rask_core::clock::stamp();
                     let started = self.lock().started.unwrap_or(finished);
                     ev.emit(&Event::TaskFinished {
                         run: RunId(0),

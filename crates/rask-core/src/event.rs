@@ -18,8 +18,9 @@
 //!    and cluster workers report the process as the worker and its compute
 //!    thread as the thread. Times are the client's clock (`Instant`s of this
 //!    process), converted from what a remote worker measured.
-//! 7. Task start and end times are read with [`crate::clock::now`] (a
-//!    counter read, not a system call); other times with `Instant::now()`.
+//! 7. Task start and end times are [`Stamp`]s read with
+//!    [`crate::clock::stamp`] (a counter read, not a system call; no
+//!    conversion per task); other times are `Instant`s.
 //! 8. `RunStarted` carries the run's plan (keys and dependencies) where the
 //!    emitter has one, so that a recorder can draw the graph and say what a
 //!    task waits for; it is borrowed for the call only.
@@ -29,7 +30,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{Key, Plan, RunId, TaskError, TaskId, WorkerId};
+use crate::{Key, Plan, RunId, Stamp, TaskError, TaskId, WorkerId};
 
 /// Something that happened during a run.
 #[derive(Debug)]
@@ -65,8 +66,8 @@ pub enum Event<'a> {
         thread: u32,
         /// Which attempt (1 for the first; more for retried tasks).
         attempt: u32,
-        /// When.
-        at: Instant,
+        /// When (rule 7).
+        at: Stamp,
     },
     /// A task finished with a value.
     TaskFinished {
@@ -82,10 +83,10 @@ pub enum Event<'a> {
         thread: u32,
         /// Which attempt succeeded.
         attempt: u32,
-        /// When it started.
-        started: Instant,
-        /// When it finished.
-        finished: Instant,
+        /// When it started (rule 7).
+        started: Stamp,
+        /// When it finished (rule 7).
+        finished: Stamp,
         /// The size of its result in bytes, where known (the encoded size
         /// on worker processes and clusters; `None` in-process).
         nbytes: Option<u64>,
@@ -255,6 +256,7 @@ impl EventSink {
     }
 
     /// Delivers an event to every subscriber.
+    #[inline]
     pub fn emit(&self, event: &Event<'_>) {
         for s in self.subs.iter() {
             let _ = catch_unwind(AssertUnwindSafe(|| s.on_event(event)));

@@ -42,6 +42,7 @@ mod run;
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
 pub use cache::{estimate_nbytes, CacheStats, NBytes, ResultCache, SizeOf};
 pub use catch::{call_body, catch_panic, failure_error, CatchUnwind};
+pub use clock::Stamp;
 pub use compute::{
     compute, new_run, plan_outputs, run_plan, Executor, OutputReader, Outputs, Submit, SyncExecutor,
 };

@@ -175,8 +175,13 @@ pub(crate) fn released_node() -> NodeRef {
 pub(crate) type Deps = SmallVec<[NodeRef; 2]>;
 
 /// One node of a graph; `B` is unsized (`dyn TaskBody`) once made.
+///
+/// Field order is fixed (`repr(C)`): what an executor reads per task (the
+/// flags, then the key, which task events carry) is contiguous and next to
+/// the body, so that a recorded task touches the cache lines its run
+/// touches anyway; what only lowering reads comes first.
+#[repr(C)]
 pub struct NodeInner<B: ?Sized> {
-    pub(crate) key: Key,
     pub(crate) deps: Deps,
     /// Lowering scratch: `(epoch << 32) | id`; see `lower.rs`.
     pub(crate) mark: AtomicU64,
@@ -185,6 +190,10 @@ pub struct NodeInner<B: ?Sized> {
     pub(crate) priority: i32,
     /// Running it involves retries or a timeout (its options say how).
     pub(crate) retried: bool,
+    /// Its body is a constant (`TaskBody::constant`), kept here so that an
+    /// executor asks without a call.
+    pub(crate) constant: bool,
+    pub(crate) key: Key,
     pub(crate) body: B,
 }
 
@@ -244,12 +253,14 @@ pub(crate) fn new_node<B: TaskBody>(key: Key, deps: Deps, body: B) -> NodeRef {
     if priority != 0 {
         crate::lower::note_priority();
     }
+    let constant = body.constant().is_some();
     Arc::new(NodeInner {
         key,
         deps,
         mark: AtomicU64::new(0),
         priority,
         retried,
+        constant,
         body,
     })
 }

@@ -40,6 +40,8 @@ pub struct Plan {
     outputs: Vec<TaskId>,
     output_tasks: u32,
     units: u32,
+    /// Tasks that are constants.
+    constants: usize,
     /// Per task, its name group (see [`Plan::name_groups`]).
     group: Vec<u32>,
     /// Per name group, its first task.
@@ -130,7 +132,14 @@ impl Plan {
     /// the plan, but not the user's work.
     #[inline]
     pub fn is_constant(&self, t: TaskId) -> bool {
-        self.nodes[t.index()].body.constant().is_some()
+        self.nodes[t.index()].constant
+    }
+
+    /// How many tasks are constants: counted while lowering, where each
+    /// node is at hand (counting later would touch every node again).
+    #[inline]
+    pub fn constants(&self) -> usize {
+        self.constants
     }
 
     /// Whether `t` was requested as an output.
@@ -203,6 +212,7 @@ pub(crate) struct PlanBuilder {
     dep_off: Vec<u32>,
     deps: Vec<TaskId>,
     groups: Grouper,
+    constants: usize,
 }
 
 impl PlanBuilder {
@@ -214,6 +224,7 @@ impl PlanBuilder {
             dep_off,
             deps: Vec::with_capacity(n * 2),
             groups: Grouper::new(n),
+            constants: 0,
         }
     }
 
@@ -222,6 +233,7 @@ impl PlanBuilder {
     pub(crate) fn push(&mut self, node: NodeRef, deps: impl IntoIterator<Item = TaskId>) -> TaskId {
         let id = TaskId(self.nodes.len() as u32);
         self.groups.push(id, node.key.name());
+        self.constants += usize::from(node.constant);
         self.nodes.push(node);
         self.deps.extend(deps);
         self.dep_off.push(self.deps.len() as u32);
@@ -249,6 +261,7 @@ impl PlanBuilder {
             dep_off,
             deps,
             groups,
+            constants,
         } = self;
 
         // Dependents in CSR form, by counting sort; ascending dependent id
@@ -319,6 +332,7 @@ impl PlanBuilder {
             outputs,
             output_tasks,
             units,
+            constants,
             group: groups.group,
             group_first: groups.first,
         })

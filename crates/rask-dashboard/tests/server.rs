@@ -38,7 +38,7 @@ fn get(d: &Dashboard, path: &str) -> (u16, String) {
 }
 
 fn finished(rec: &Recorder, key: &Key, task: u32) {
-    let now = Instant::now();
+    let now = rask_core::Stamp::now();
     rec.on_event(&Event::TaskFinished {
         run: RunId(0),
         task: TaskId(task),
@@ -47,7 +47,7 @@ fn finished(rec: &Recorder, key: &Key, task: u32) {
         thread: 0,
         attempt: 1,
         started: now,
-        finished: now + Duration::from_micros(5),
+        finished: rask_core::Stamp(now.0 + 5_000),
         nbytes: None,
     });
 }

@@ -3,14 +3,15 @@
 //! TaskFinished pairs from one thread (times read once, outside the loop)
 //! and prints nanoseconds per task, then the memory it holds.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rask_core::{Event, Key, RunId, Subscriber, TaskId, WorkerId};
+use rask_core::{Event, Key, RunId, Stamp, Subscriber, TaskId, WorkerId};
 use rask_diagnostics::{Recorder, RecorderOptions};
 
 fn main() {
     plan_cost();
     clock_cost();
+    dispatch_cost();
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -21,11 +22,11 @@ fn main() {
             sample_every: None,
             ..RecorderOptions::default()
         });
-        let t = Instant::now();
+        let t = Stamp::now();
         let start = Instant::now();
         for i in 0..n {
             let key = &keys[(i & 1) as usize];
-            let at = t + Duration::from_nanos(i * 100);
+            let at = Stamp(t.0 + i * 100);
             if mode != "finished" {
                 rec.on_event(&Event::TaskStarted {
                     run: RunId(1),
@@ -46,7 +47,7 @@ fn main() {
                     thread: 0,
                     attempt: 1,
                     started: at,
-                    finished: at + Duration::from_nanos(60),
+                    finished: Stamp(at.0 + 60),
                     nbytes: None,
                 });
             }
@@ -121,9 +122,50 @@ fn clock_cost() {
         last = last.max(std::hint::black_box(rask_core::clock::now()));
     }
     let ours = t1.elapsed();
+    let mut s = Stamp(0);
+    let t2 = Instant::now();
+    for _ in 0..N {
+        s = s.max(std::hint::black_box(rask_core::clock::stamp()));
+    }
+    let stamps = t2.elapsed();
     println!(
-        "clock: Instant::now() {:.1} ns, rask_core::clock::now() {:.1} ns",
+        "clock: Instant::now() {:.1} ns, rask_core::clock::now() {:.1} ns, \
+         rask_core::clock::stamp() {:.1} ns",
         os.as_nanos() as f64 / f64::from(N),
         ours.as_nanos() as f64 / f64::from(N),
+        stamps.as_nanos() as f64 / f64::from(N),
+    );
+}
+
+/// What delivering one task event costs, to a subscriber that does nothing.
+#[allow(dead_code)]
+pub fn dispatch_cost() {
+    struct Nop;
+    impl Subscriber for Nop {
+        fn on_event(&self, e: &Event<'_>) {
+            std::hint::black_box(e);
+        }
+    }
+    let sink = rask_core::EventSink::new(vec![std::sync::Arc::new(Nop)]);
+    let key = Key::anonymous("bench::inc");
+    const N: u64 = 10_000_000;
+    let t0 = Instant::now();
+    for i in 0..N {
+        let s = Stamp(i);
+        sink.emit(&Event::TaskFinished {
+            run: RunId(1),
+            task: TaskId(i as u32),
+            key: &key,
+            worker: WorkerId(0),
+            thread: 0,
+            attempt: 1,
+            started: s,
+            finished: s,
+            nbytes: None,
+        });
+    }
+    println!(
+        "dispatch: {:.1} ns per event",
+        t0.elapsed().as_nanos() as f64 / N as f64
     );
 }

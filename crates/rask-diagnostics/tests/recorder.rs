@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rask_core::{Event, Key, RunId, Subscriber, TaskError, TaskErrorKind, TaskId, WorkerId};
+use rask_core::{Event, Key, RunId, Stamp, Subscriber, TaskError, TaskErrorKind, TaskId, WorkerId};
 use rask_diagnostics::{ClusterState, Cursor, Recorder, RecorderOptions, TaskState};
 
 fn quiet(capacity: usize) -> Recorder {
@@ -19,11 +19,11 @@ fn quiet(capacity: usize) -> Recorder {
 }
 
 /// Feeds `n` started+finished pairs on worker `w`, alternating two keys.
-fn feed(rec: &Recorder, w: u32, n: u64, t0: Instant) {
+fn feed(rec: &Recorder, w: u32, n: u64, t0: Stamp) {
     let keys = [Key::indexed("load", 0), Key::new("merge")];
     for i in 0..n {
         let key = &keys[(i % 2) as usize];
-        let at = t0 + Duration::from_nanos(i * 100);
+        let at = Stamp(t0.0 + i * 100);
         rec.on_event(&Event::TaskStarted {
             run: RunId(0),
             task: TaskId(i as u32),
@@ -41,7 +41,7 @@ fn feed(rec: &Recorder, w: u32, n: u64, t0: Instant) {
             thread: 0,
             attempt: 1,
             started: at,
-            finished: at + Duration::from_nanos(50),
+            finished: Stamp(at.0 + 50),
             nbytes: Some(8),
         });
     }
@@ -53,7 +53,7 @@ fn ten_million_tasks_stay_within_the_stated_budget() {
         sample_every: None,
         ..RecorderOptions::default()
     });
-    let t0 = rec.epoch();
+    let t0 = Stamp::from_instant(rec.epoch());
     // Two threads, as two pool workers would deliver them.
     std::thread::scope(|s| {
         for w in 0..2 {
@@ -83,7 +83,7 @@ fn ten_million_tasks_stay_within_the_stated_budget() {
 #[test]
 fn a_stream_cursor_gives_each_record_once_and_counts_what_it_missed() {
     let rec = quiet(4096);
-    let t0 = rec.epoch();
+    let t0 = Stamp::from_instant(rec.epoch());
     feed(&rec, 0, 10, t0);
     let a = rec.stream(&Cursor::default(), usize::MAX);
     assert_eq!(a.tasks.len(), 10);
@@ -121,6 +121,7 @@ fn error(key: Key, kind: TaskErrorKind, attempt: u32) -> TaskError {
 fn failures_retries_and_running_tasks_are_counted() {
     let rec = quiet(1 << 16);
     let now = Instant::now();
+    let stamp = Stamp::from_instant(now);
     let key = Key::indexed("flaky", 1);
     for attempt in 1..=2 {
         rec.on_event(&Event::TaskStarted {
@@ -130,7 +131,7 @@ fn failures_retries_and_running_tasks_are_counted() {
             worker: WorkerId(0),
             thread: 0,
             attempt,
-            at: now,
+            at: stamp,
         });
     }
     let st = rec.status();
@@ -266,7 +267,7 @@ fn this_process_is_sampled_about_every_interval() {
 #[test]
 fn a_thread_that_exits_leaves_its_records_behind() {
     let rec = quiet(1 << 16);
-    let t0 = rec.epoch();
+    let t0 = Stamp::from_instant(rec.epoch());
     let r2 = rec.clone();
     std::thread::spawn(move || feed(&r2, 7, 100, t0))
         .join()
@@ -276,7 +277,7 @@ fn a_thread_that_exits_leaves_its_records_behind() {
     assert_eq!(rec.status().tasks.done, 100);
     // Dropping a recorder while other threads hold buffers for it is fine.
     let r3 = quiet(4096);
-    feed(&r3, 0, 10, r3.epoch());
+    feed(&r3, 0, 10, Stamp::from_instant(r3.epoch()));
     drop(r3);
     feed(&rec, 0, 10, t0);
     assert_eq!(rec.status().tasks.done, 110);
@@ -295,7 +296,7 @@ fn explain_refuses_keys_it_cannot_read_or_does_not_know() {
 #[test]
 fn the_report_is_one_file_that_needs_no_network_and_the_trace_is_json() {
     let rec = quiet(1 << 16);
-    feed(&rec, 0, 50, rec.epoch());
+    feed(&rec, 0, 50, Stamp::from_instant(rec.epoch()));
     let dir = std::env::temp_dir().join(format!("rask-report-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let html = std::fs::read_to_string(rec.write_report(dir.join("r.html")).unwrap()).unwrap();
@@ -327,7 +328,7 @@ fn the_report_is_one_file_that_needs_no_network_and_the_trace_is_json() {
 fn a_key_with_script_in_it_cannot_break_out_of_the_report() {
     let rec = quiet(4096);
     let key = Key::new("</script><script>alert(1)</script>");
-    let now = Instant::now();
+    let now = Stamp::now();
     rec.on_event(&Event::TaskFinished {
         run: RunId(0),
         task: TaskId(0),

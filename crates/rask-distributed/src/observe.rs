@@ -24,10 +24,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rask_core::{
-    Event, Graph, Key, KeyIndex, Name, Plan, PlanOptions, RunId, Subscriber, TaskId, WorkerId,
+    Event, Graph, Key, KeyIndex, Name, Plan, PlanOptions, RunId, Stamp, Subscriber, TaskId,
+    WorkerId,
 };
 
 use crate::core::ClientIx;
@@ -215,7 +216,7 @@ impl Observer {
                     worker: WorkerId(*worker),
                     thread: *thread,
                     attempt: *attempt,
-                    at: now,
+                    at: rask_core::clock::stamp(),
                 });
                 w.wants_events
             }
@@ -232,6 +233,7 @@ impl Observer {
                 let Some(w) = self.graphs.get(&(c.0, *graph)) else {
                     return true;
                 };
+                let finished = rask_core::clock::stamp();
                 self.sink.on_event(&Event::TaskFinished {
                     run: w.run,
                     task: w.id(*task),
@@ -239,10 +241,8 @@ impl Observer {
                     worker: WorkerId(*worker),
                     thread: *thread,
                     attempt: *attempt,
-                    started: now
-                        .checked_sub(Duration::from_micros(*micros))
-                        .unwrap_or(now),
-                    finished: now,
+                    started: Stamp(finished.0.saturating_sub(micros.saturating_mul(1_000))),
+                    finished,
                     nbytes: Some(*nbytes),
                 });
                 w.wants_events || value.is_some()

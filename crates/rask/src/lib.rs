@@ -34,7 +34,7 @@ pub use rask_client::{
 pub use rask_core::IntoInput;
 pub use rask_core::{
     compute, delayed, task, try_delayed, value, Data, Delayed, Error, Event, EventSink, Executor,
-    Graph, GraphError, Inputs, Key, KeyPart, Plan, PlanOptions, Result, RunId, Subscriber,
+    Graph, GraphError, Inputs, Key, KeyPart, Plan, PlanOptions, Result, RunId, Stamp, Subscriber,
     TaskError, TaskErrorKind, TaskFailure, TaskId, WorkerId,
 };
 pub use rask_core::{

@@ -12,8 +12,11 @@
 //!    for new records only once nothing else holds it (`Arc::try_unwrap`).
 //!
 //! Chunks hold 4,096 records (160 KiB). The per-chunk summary (counts and
-//! time per prefix and per worker) is computed once, the first time a
-//! reader or the ring's eviction asks for it.
+//! time per prefix and per worker) is added up by the writer as it appends
+//! (in memory it holds in cache) and handed over when the chunk is sealed;
+//! a sealed chunk without one (none is made so today) would compute it from
+//! its records the first time a reader or the ring's eviction asks. The
+//! ring's eviction so never reads an old chunk's 160 KiB back from memory.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -162,7 +165,13 @@ impl Chunk {
         (from.min(to)..to).map(move |i| unsafe { (*self.slots[i].get()).assume_init_read() })
     }
 
-    /// Counts and time per prefix and worker (computed once; sealed chunks only).
+    /// Gives a sealed chunk the summary its writer added up (protocol
+    /// rule 3: after the last record, before any reader asks).
+    pub(crate) fn set_summary(&self, s: Summary) {
+        let _ = self.summary.set(s);
+    }
+
+    /// Counts and time per prefix and worker (sealed chunks only).
     pub(crate) fn summary(&self) -> &Summary {
         self.summary.get_or_init(|| {
             let mut s = Summary::default();
@@ -205,6 +214,7 @@ pub(crate) struct Agg {
 }
 
 impl Agg {
+    #[inline]
     fn add(&mut self, r: &Packed) {
         if r.flags & SKIPPED != 0 {
             self.skipped += 1;
@@ -239,6 +249,7 @@ impl Agg {
 }
 
 impl Summary {
+    #[inline]
     pub(crate) fn add(&mut self, r: &Packed) {
         let p = r.prefix as usize;
         if p >= self.prefix.len() {

@@ -22,15 +22,13 @@
 //! 4. At thread exit the thread-local's destructor seals the open chunk
 //!    and marks the buffer retired; the recorder then forgets it.
 
+use rask_core::{Key, RunId, Stamp, TaskId};
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
 
-use rask_core::{Key, RunId, TaskId};
-
-use super::chunk::{Chunk, Packed};
+use super::chunk::{Chunk, Packed, Summary};
 use super::live::LiveRun;
 use super::names::{NameCache, NameId};
 use super::Inner;
@@ -115,8 +113,10 @@ pub(crate) fn worker_slot(w: u32) -> u32 {
 struct Writer {
     cache: NameCache,
     chunk: Option<Arc<Chunk>>,
+    /// The open chunk's summary so far (`chunk.rs`).
+    summary: Summary,
     seq: u64,
-    last_start: Option<(RunId, TaskId, Instant, NameId)>,
+    last_start: Option<(RunId, TaskId, Stamp, NameId)>,
     run: Option<(RunId, Option<Arc<LiveRun>>)>,
 }
 
@@ -130,7 +130,9 @@ pub(crate) struct ThreadBuf {
     pub(crate) started_prefix: SegCounters,
     /// Attempts started, per worker ([`worker_slot`]).
     pub(crate) started_worker: SegCounters,
-    /// Records appended so far (sealed or not).
+    /// Records appended before the open chunk (or in all, once there is
+    /// none): readers use it only where `open` is `None`, so the writer
+    /// stores it when it opens a chunk and when it retires, not per record.
     pub(crate) seq: AtomicU64,
     /// The thread has exited (rule 4).
     pub(crate) retired: AtomicBool,
@@ -155,6 +157,7 @@ impl ThreadBuf {
             w: UnsafeCell::new(Writer {
                 cache: NameCache::default(),
                 chunk: None,
+                summary: Summary::default(),
                 seq: 0,
                 last_start: None,
                 run: None,
@@ -198,14 +201,7 @@ impl Lane<'_> {
     }
 
     #[inline]
-    pub(crate) fn started(
-        &self,
-        run: RunId,
-        task: TaskId,
-        prefix: NameId,
-        worker: u32,
-        at: Instant,
-    ) {
+    pub(crate) fn started(&self, run: RunId, task: TaskId, prefix: NameId, worker: u32, at: Stamp) {
         self.buf.started_prefix.bump(prefix.0);
         self.buf.started_worker.bump(worker_slot(worker));
         self.w().last_start = Some((run, task, at, prefix));
@@ -223,7 +219,7 @@ impl Lane<'_> {
 
     /// The start of `task` if it was the last one started on this thread.
     #[inline]
-    pub(crate) fn start_of(&self, run: RunId, task: TaskId) -> Option<Instant> {
+    pub(crate) fn start_of(&self, run: RunId, task: TaskId) -> Option<Stamp> {
         match self.w().last_start {
             Some((r, t, s, _)) if r == run && t == task => Some(s),
             _ => None,
@@ -272,21 +268,24 @@ impl Lane<'_> {
         if !unsafe { c.push(r) } {
             return false;
         }
+        w.summary.add(&r);
         w.seq += 1;
-        self.buf.seq.store(w.seq, Ordering::Release);
         true
     }
 
     #[cold]
     fn new_chunk(&self) {
         let seq = self.w().seq;
+        self.buf.seq.store(seq, Ordering::Release);
         let fresh = Arc::new(self.inner.fresh_chunk(self.buf.index, seq));
         self.w().chunk = Some(fresh.clone());
         // Rule 2: under `open`, so that a reader sees the old chunk either
         // open or in the store, never in neither or both.
+        let summary = std::mem::take(&mut self.w().summary);
         let mut open = self.buf.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = open.replace(fresh) {
             if old.len() > 0 {
+                old.set_summary(summary);
                 self.inner.seal(old);
             }
         }
@@ -298,9 +297,12 @@ fn retire(buf: &ThreadBuf, inner: &Inner) {
     // SAFETY: called from the owning thread's thread-local destructor.
     let w = unsafe { buf.writer() };
     w.chunk = None;
+    buf.seq.store(w.seq, Ordering::Release);
+    let summary = std::mem::take(&mut w.summary);
     let mut open = buf.open.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(old) = open.take() {
         if old.len() > 0 {
+            old.set_summary(summary);
             inner.seal(old);
         }
     }

@@ -36,7 +36,9 @@
 //!    a reader ([`Inner::read`]) takes every `open` lock, then the store's,
 //!    copies, and lets go.
 //! 2. Times are nanoseconds since the recorder was made (`epoch`); events
-//!    from before it count as time 0.
+//!    from before it count as time 0. Task events' [`Stamp`]s become such
+//!    times by one subtraction (`epoch_stamp` is the same moment on the task
+//!    clock, which is calibrated before `epoch` is read).
 
 mod chunk;
 mod lanes;
@@ -51,7 +53,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rask_core::{Event, RunId, Subscriber, TaskError, TaskErrorKind, TaskId, WorkerId};
+use rask_core::{Event, RunId, Stamp, Subscriber, TaskError, TaskErrorKind, TaskId, WorkerId};
 
 use chunk::{encode_duration, Chunk, Packed, NO_BYTES};
 pub use chunk::{TaskColumns, RECORD_BYTES};
@@ -108,13 +110,12 @@ impl Default for RecorderOptions {
 /// [`ClusterState`](crate::ClusterState) methods, or write a report:
 ///
 /// ```
-/// use std::time::Instant;
-/// use rask_core::{Event, Key, RunId, Subscriber, TaskId, WorkerId};
+/// use rask_core::{Event, Key, RunId, Stamp, Subscriber, TaskId, WorkerId};
 /// use rask_diagnostics::Recorder;
 ///
 /// let recorder = Recorder::new();
 /// let key = Key::indexed("load", 3);
-/// let now = Instant::now();
+/// let now = Stamp::now();
 /// recorder.on_event(&Event::TaskFinished {
 ///     run: RunId(0), task: TaskId(0), key: &key, worker: WorkerId(0), thread: 0,
 ///     attempt: 1, started: now, finished: now, nbytes: Some(8),
@@ -142,6 +143,8 @@ pub(crate) struct Inner {
     /// Unique per recorder (thread-locals find their buffer by it).
     id: u64,
     epoch: Instant,
+    /// `epoch` on the task clock (rule 2).
+    epoch_stamp: Stamp,
     opts: RecorderOptions,
     names: Names,
     /// Every thread buffer not yet retired and forgotten.
@@ -174,9 +177,13 @@ impl Recorder {
             max_chunks: opts.capacity.div_ceil(chunk::CHUNK).max(1),
             ..Store::default()
         };
+        // Rule 2: the task clock's base comes before the epoch.
+        rask_core::clock::warm();
+        let epoch = Instant::now();
         let inner = Arc::new(Inner {
             id: NEXT_RECORDER.fetch_add(1, Ordering::Relaxed),
-            epoch: Instant::now(),
+            epoch,
+            epoch_stamp: Stamp::from_instant(epoch),
             opts,
             names: Names::default(),
             bufs: Mutex::new(Vec::new()),
@@ -254,7 +261,7 @@ impl Inner {
                     let p = l.prefix(key);
                     l.started(*run, *task, p, worker.0, *at);
                     l.with_live(*run, |live| {
-                        live.started(*task, worker.0, *attempt, self.ns(*at))
+                        live.started(*task, worker.0, *attempt, self.ns_of(*at))
                     });
                 });
             }
@@ -269,7 +276,7 @@ impl Inner {
                 finished,
                 nbytes,
             } => {
-                let (st, en) = (self.ns(*started), self.ns(*finished));
+                let (st, en) = (self.ns_of(*started), self.ns_of(*finished));
                 with_lane(self, |l| {
                     let p = l.prefix_of(*run, *task, key);
                     let (kind, index) = live::index_parts(key.index());
@@ -308,6 +315,12 @@ impl Inner {
     #[inline]
     fn ns(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// Rule 2 for a task event's time: one subtraction.
+    #[inline]
+    fn ns_of(&self, at: Stamp) -> u64 {
+        at.0.saturating_sub(self.epoch_stamp.0)
     }
 
     /// Calls `f` with the store and every buffer's open chunk, all locked
@@ -388,8 +401,8 @@ impl Inner {
         let skipped = matches!(error.kind, TaskErrorKind::DependencyFailed { .. });
         with_lane(self, |l| {
             let p = l.prefix(&error.key);
-            let start = self.ns(l.start_of(run, task).unwrap_or(at));
             let at = self.ns(at);
+            let start = l.start_of(run, task).map_or(at, |s| self.ns_of(s));
             let (kind, index) = live::index_parts(error.key.index());
             let mut flags = kind | FAILED;
             if retried {

@@ -2,6 +2,7 @@
 //! fetched at `GraphDone`, and the [`Run`] settled in task order.
 
 use super::*;
+use rask_core::Stamp;
 
 pub(super) type Outcome = (
     HashMap<u32, Value>,
@@ -43,7 +44,7 @@ impl Connection {
         let mut erred: HashMap<u32, (u32, Failure)> = HashMap::new();
         let mut values: HashMap<u32, Value> = HashMap::new();
         let mut located: HashMap<u32, Located> = HashMap::new();
-        let mut started: HashMap<u32, Instant> = HashMap::new();
+        let mut started: HashMap<u32, Stamp> = HashMap::new();
         let mut done = false;
         // Outputs whose fetch failed after `GraphDone`: each is announced
         // again, by `Finished` once recomputed (its worker died) or by
@@ -72,7 +73,7 @@ impl Connection {
                         attempt,
                         ..
                     } => {
-                        let now = Instant::now();
+                        let now = rask_core::clock::stamp();
                         if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
                             started.insert(task, now);
                             ev.emit(&Event::TaskStarted {
@@ -97,11 +98,9 @@ impl Connection {
                         ..
                     } => {
                         if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
-                            let finished = Instant::now();
+                            let finished = rask_core::clock::stamp();
                             let started = started.remove(&task).unwrap_or_else(|| {
-                                finished
-                                    .checked_sub(Duration::from_micros(micros))
-                                    .unwrap_or(finished)
+                                Stamp(finished.0.saturating_sub(micros.saturating_mul(1_000)))
                             });
                             ev.emit(&Event::TaskFinished {
                                 run: run.id(),

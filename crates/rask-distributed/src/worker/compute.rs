@@ -18,7 +18,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(2);
 pub(super) fn compute_loop(shared: &Arc<Shared>, thread: u32) {
     // Task times use the cheap clock (`rask_core::clock`): three reads a
     // task with `Instant::now()` were a quarter of a small task's cost.
-    let mut last_flush = clock::now();
+    let mut last_flush = clock::stamp();
     loop {
         let job = {
             let mut q = lock(&shared.queue);
@@ -42,7 +42,7 @@ pub(super) fn compute_loop(shared: &Arc<Shared>, thread: u32) {
                 }
                 // Nothing left to do: what is batched goes out now.
                 shared.wake_writer.notify_one();
-                last_flush = clock::now();
+                last_flush = clock::stamp();
                 q = shared.more.wait(q).unwrap_or_else(|p| p.into_inner());
             }
         };
@@ -68,7 +68,7 @@ pub(super) fn compute_loop(shared: &Arc<Shared>, thread: u32) {
         if let Some(msg) = msg {
             shared.say(msg);
         }
-        let now = clock::now();
+        let now = clock::stamp();
         if now.saturating_duration_since(last_flush) >= FLUSH_EVERY {
             shared.wake_writer.notify_one();
             last_flush = now;
@@ -111,7 +111,7 @@ pub(super) fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWo
         });
         flag
     });
-    let t0 = clock::now();
+    let t0 = clock::stamp();
     let slices: Vec<&[u8]> = job.args.iter().map(Bytes::as_slice).collect();
     let key = Key::new(job.func.name);
     let ctx = TaskContext {
@@ -130,7 +130,7 @@ pub(super) fn run(shared: &Arc<Shared>, job: &Job, thread: u32) -> Option<FromWo
             })
         })
     });
-    let micros = clock::now().saturating_duration_since(t0).as_micros() as u64;
+    let micros = clock::stamp().saturating_duration_since(t0).as_micros() as u64;
     drop(slices);
     if let Some(flag) = reported {
         if flag.swap(true, Ordering::AcqRel) {
@@ -302,7 +302,7 @@ pub(super) fn spawn_async(shared: &Arc<Shared>, mut job: Job, thread: u32) {
                 thread,
             });
         }
-        let t0 = clock::now();
+        let t0 = clock::stamp();
         let key = Key::new(job.func.name);
         let slices: Vec<&[u8]> = job.args.iter().map(Bytes::as_slice).collect();
         let fut = catch_panic(&key, job.attempt, || make(&slices));
@@ -342,7 +342,7 @@ pub(super) fn spawn_async(shared: &Arc<Shared>, mut job: Job, thread: u32) {
                 }
             }
         };
-        let micros = clock::now().saturating_duration_since(t0).as_micros() as u64;
+        let micros = clock::stamp().saturating_duration_since(t0).as_micros() as u64;
         let msg = report(&shared, job.gid, thread, micros, result);
         shared.say_now(msg);
     });
