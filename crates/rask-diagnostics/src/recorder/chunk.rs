@@ -28,6 +28,21 @@ use serde::{Deserialize, Serialize};
 /// Records per chunk.
 pub(crate) const CHUNK: usize = 4096;
 
+/// How many slots ahead a push asks for (about 640 ns of W1's tasks).
+const AHEAD: usize = 8;
+
+/// Asks the CPU to bring the line at `p` in (a hint; nothing elsewhere).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching never faults.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(p.cast::<i8>(), core::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Bytes per task record.
 pub const RECORD_BYTES: usize = std::mem::size_of::<Packed>();
 
@@ -91,6 +106,32 @@ pub(crate) struct Packed {
 
 const _: () = assert!(std::mem::size_of::<Packed>() == 40);
 
+/// Writes `r` to `p` field by field. A whole-record copy is lowered to
+/// 8-byte moves, and the one that spans `worker`..`flags` (4 + 2 + 1 + 1
+/// bytes, just stored apart) cannot be forwarded from those stores: it
+/// waited for them, a third of the recorder's time on W1.
+///
+/// # Safety
+/// `p` is valid for writes and aligned.
+#[inline(always)]
+unsafe fn write_fields(p: *mut Packed, r: &Packed) {
+    use std::ptr::{addr_of_mut, write_volatile as put};
+    // SAFETY: the caller's promise, field by field. Volatile only so that
+    // the compiler keeps the moves apart (it would merge neighbours into
+    // one wide move again); on x86-64 these are plain stores.
+    unsafe {
+        put(addr_of_mut!((*p).start), r.start);
+        put(addr_of_mut!((*p).index), r.index);
+        put(addr_of_mut!((*p).nbytes), r.nbytes);
+        put(addr_of_mut!((*p).dur), r.dur);
+        put(addr_of_mut!((*p).prefix), r.prefix);
+        put(addr_of_mut!((*p).worker), r.worker);
+        put(addr_of_mut!((*p).thread), r.thread);
+        put(addr_of_mut!((*p).attempt), r.attempt);
+        put(addr_of_mut!((*p).flags), r.flags);
+    }
+}
+
 /// A chunk of records (protocol in the module docs).
 pub(crate) struct Chunk {
     /// The buffer (thread) that filled it.
@@ -147,8 +188,13 @@ impl Chunk {
         }
         // SAFETY: the caller is the only writer (rule 1); slot `i` is not
         // published yet, so no reader looks at it.
-        unsafe { (*self.slots[i].get()).write(r) };
+        unsafe { write_fields(self.slots[i].get().cast::<Packed>(), &r) };
         self.len.store(i + 1, Ordering::Release);
+        // The ring is far bigger than any cache, so the slots ahead are in
+        // memory: ask for them now, so that a later push does not wait.
+        if let Some(ahead) = self.slots.get(i + AHEAD) {
+            prefetch(ahead.get());
+        }
         true
     }
 
