@@ -55,9 +55,10 @@ enum Workload {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
-        /// Timed repetitions; the median is reported.
-        #[arg(long, default_value_t = 5)]
-        repeat: usize,
+        /// Timed repetitions; the median is reported (default 5; 40 with
+        /// `--record`, whose ratio of two 16 ms runs needs more).
+        #[arg(long)]
+        repeat: Option<usize>,
         /// Attach a subscriber that counts every event (measures the event stream's cost).
         #[arg(long)]
         events: bool,
@@ -262,7 +263,7 @@ fn main() -> anyhow::Result<()> {
             n,
             executor,
             threads,
-            repeat: repeat.max(1),
+            repeat: repeat.unwrap_or(if record { 40 } else { 5 }).max(1),
             events,
             baseline: !no_baseline,
             record,
