@@ -282,11 +282,6 @@ impl Run {
     fn run_one(&self, t: TaskId, worker: WorkerId) {
         let deps = self.plan.deps(t);
         let node = &self.plan.nodes[t.index()];
-        if self.events.is_some() {
-            // Task events hand subscribers the key: its lines start
-            // coming now, while the dependencies are checked.
-            prefetch(&node.key);
-        }
         let slot = if let Some(e) = self.failed_dependency(t) {
             for &dep in deps {
                 drop(self.consume(dep));
@@ -601,24 +596,4 @@ pub(crate) fn unwrap_value<T: Data>(v: Value) -> Result<T, Value> {
         Ok(arc) => Ok(Arc::try_unwrap(arc).unwrap_or_else(|arc| (*arc).clone())),
         Err(v) => Err(v),
     }
-}
-
-/// Asks the CPU to bring `v`'s cache lines in (a hint; nothing elsewhere).
-#[inline(always)]
-fn prefetch<T>(v: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = (v as *const T).cast::<i8>();
-        // SAFETY: prefetching never faults; both addresses lie within `v`.
-        unsafe {
-            _mm_prefetch(p, _MM_HINT_T0);
-            _mm_prefetch(
-                p.add(std::mem::size_of::<T>().saturating_sub(1)),
-                _MM_HINT_T0,
-            );
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
 }
