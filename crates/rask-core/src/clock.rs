@@ -151,6 +151,15 @@ impl Stamp {
         self.0
     }
 
+    /// The moment `d` before this one (the base at the earliest).
+    #[inline]
+    pub fn saturating_sub(self, d: Duration) -> Stamp {
+        Stamp(
+            self.0
+                .saturating_sub(d.as_nanos().min(u128::from(u64::MAX)) as u64),
+        )
+    }
+
     /// The time from `earlier` to this one (zero if `earlier` is later).
     #[inline]
     pub fn saturating_duration_since(self, earlier: Stamp) -> Duration {

@@ -110,11 +110,7 @@ impl Run {
             })
             .collect();
         let events = events.filter(|e| !e.is_empty());
-        let work = if events.is_some() {
-            plan.len() - plan.constants()
-        } else {
-            plan.len()
-        };
+        let work = plan.len() - plan.constants();
         Run {
             id: RunId(NEXT_RUN.fetch_add(1, Ordering::Relaxed)),
             outputs_left: AtomicU32::new(plan.output_tasks()),

@@ -138,8 +138,7 @@ fn clock_cost() {
 }
 
 /// What delivering one task event costs, to a subscriber that does nothing.
-#[allow(dead_code)]
-pub fn dispatch_cost() {
+fn dispatch_cost() {
     struct Nop;
     impl Subscriber for Nop {
         fn on_event(&self, e: &Event<'_>) {

@@ -24,11 +24,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rask_core::{
-    Event, Graph, Key, KeyIndex, Name, Plan, PlanOptions, RunId, Stamp, Subscriber, TaskId,
-    WorkerId,
+    Event, Graph, Key, KeyIndex, Name, Plan, PlanOptions, RunId, Subscriber, TaskId, WorkerId,
 };
 
 use crate::core::ClientIx;
@@ -241,7 +240,7 @@ impl Observer {
                     worker: WorkerId(*worker),
                     thread: *thread,
                     attempt: *attempt,
-                    started: Stamp(finished.0.saturating_sub(micros.saturating_mul(1_000))),
+                    started: finished.saturating_sub(Duration::from_micros(*micros)),
                     finished,
                     nbytes: Some(*nbytes),
                 });

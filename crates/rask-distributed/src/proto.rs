@@ -22,6 +22,8 @@
 use serde::{Deserialize, Serialize};
 
 mod coord;
+#[cfg(test)]
+pub(crate) use coord::req;
 pub use coord::{CoordAnswer, CoordFail, CoordOp, CoordReply, CoordRequest, ReqId, SessionId};
 
 /// A task's global id, given by the scheduler; workers name values by it.

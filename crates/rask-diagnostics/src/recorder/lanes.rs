@@ -275,19 +275,25 @@ impl Lane<'_> {
 
     #[cold]
     fn new_chunk(&self) {
-        let seq = self.w().seq;
-        self.buf.seq.store(seq, Ordering::Release);
-        let fresh = Arc::new(self.inner.fresh_chunk(self.buf.index, seq));
-        self.w().chunk = Some(fresh.clone());
-        // Rule 2: under `open`, so that a reader sees the old chunk either
-        // open or in the store, never in neither or both.
-        let summary = std::mem::take(&mut self.w().summary);
-        let mut open = self.buf.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = open.replace(fresh) {
-            if old.len() > 0 {
-                old.set_summary(summary);
-                self.inner.seal(old);
-            }
+        let w = self.w();
+        let fresh = Arc::new(self.inner.fresh_chunk(self.buf.index, w.seq));
+        w.chunk = Some(fresh.clone());
+        replace_open(self.buf, w, self.inner, Some(fresh));
+    }
+}
+
+/// Puts `next` in as `buf`'s open chunk (its writer `w` already writes
+/// there) and seals the old one with the summary `w` added up for it
+/// (rule 2: under `open`, so that a reader sees the old chunk either open
+/// or in the store, never in neither or both).
+fn replace_open(buf: &ThreadBuf, w: &mut Writer, inner: &Inner, next: Option<Arc<Chunk>>) {
+    buf.seq.store(w.seq, Ordering::Release);
+    let summary = std::mem::take(&mut w.summary);
+    let mut open = buf.open.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(old) = std::mem::replace(&mut *open, next) {
+        if old.len() > 0 {
+            old.set_summary(summary);
+            inner.seal(old);
         }
     }
 }
@@ -297,15 +303,7 @@ fn retire(buf: &ThreadBuf, inner: &Inner) {
     // SAFETY: called from the owning thread's thread-local destructor.
     let w = unsafe { buf.writer() };
     w.chunk = None;
-    buf.seq.store(w.seq, Ordering::Release);
-    let summary = std::mem::take(&mut w.summary);
-    let mut open = buf.open.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(old) = open.take() {
-        if old.len() > 0 {
-            old.set_summary(summary);
-            inner.seal(old);
-        }
-    }
+    replace_open(buf, w, inner, None);
     buf.retired.store(true, Ordering::Release);
 }
 

@@ -108,6 +108,12 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// Entries of a [`NameCache`]'s table of static names.
 const SLOTS: usize = 64;
 
+/// The table slot of a static name at `at` of `len` bytes.
+#[inline]
+fn static_slot(at: usize, len: usize) -> usize {
+    ((at >> 3) ^ (at >> 11) ^ len) & (SLOTS - 1)
+}
+
 /// A thread's cache in front of [`Names`] for key prefixes.
 pub(crate) struct NameCache {
     /// Static names by (address, length), direct-mapped; address 0: empty.
@@ -132,7 +138,7 @@ impl NameCache {
     pub(crate) fn prefix(&mut self, key: &Key, names: &Names) -> NameId {
         if let Name::Static(s) | Name::TypeName(s) = key.name() {
             let (at, len) = (s.as_ptr() as usize, s.len());
-            let e = self.statics[((at >> 3) ^ (at >> 11) ^ len) & (SLOTS - 1)];
+            let e = self.statics[static_slot(at, len)];
             if e.0 == at && e.1 == len {
                 return e.2;
             }
@@ -140,18 +146,15 @@ impl NameCache {
         self.prefix_slow(key, names)
     }
 
+    /// [`NameCache::prefix`] past its probe: a static name it missed, or a
+    /// shared one.
     #[inline(never)]
     fn prefix_slow(&mut self, key: &Key, names: &Names) -> NameId {
         match key.name() {
             Name::Static(s) | Name::TypeName(s) => {
                 let (at, len) = (s.as_ptr() as usize, s.len());
-                let slot = ((at >> 3) ^ (at >> 11) ^ len) & (SLOTS - 1);
-                let e = self.statics[slot];
-                if e.0 == at && e.1 == len {
-                    return e.2;
-                }
                 let id = names.intern(&key.name().as_display());
-                self.statics[slot] = (at, len, id);
+                self.statics[static_slot(at, len)] = (at, len, id);
                 id
             }
             Name::Shared(s) => {

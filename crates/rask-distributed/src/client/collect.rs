@@ -100,7 +100,7 @@ impl Connection {
                         if let (Some(ev), Some(&t)) = (events, shipped.plan.get(task as usize)) {
                             let finished = rask_core::clock::stamp();
                             let started = started.remove(&task).unwrap_or_else(|| {
-                                Stamp(finished.0.saturating_sub(micros.saturating_mul(1_000)))
+                                finished.saturating_sub(Duration::from_micros(micros))
                             });
                             ev.emit(&Event::TaskFinished {
                                 run: run.id(),

@@ -440,14 +440,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn req(r: u64, session: u64, op: CoordOp) -> CoordRequest {
-        CoordRequest {
-            req: ReqId(r),
-            session: SessionId(session),
-            timeout_ms: None,
-            op,
-        }
-    }
+    use crate::proto::req;
 
     fn acquire_read(r: u64, session: u64) -> CoordRequest {
         let op = CoordOp::AcquireRead {

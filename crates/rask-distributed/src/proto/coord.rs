@@ -51,6 +51,17 @@ pub struct CoordRequest {
     pub op: CoordOp,
 }
 
+/// A request with no timeout (for tests of the coordination protocol).
+#[cfg(test)]
+pub(crate) fn req(r: u64, session: u64, op: CoordOp) -> CoordRequest {
+    CoordRequest {
+        req: ReqId(r),
+        session: SessionId(session),
+        timeout_ms: None,
+        op,
+    }
+}
+
 /// What a request asks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum CoordOp {

@@ -32,15 +32,6 @@ fn info(name: &str) -> WorkerInfo {
     }
 }
 
-fn req(r: u64, session: u64, op: CoordOp) -> CoordRequest {
-    CoordRequest {
-        req: ReqId(r),
-        session: SessionId(session),
-        timeout_ms: None,
-        op,
-    }
-}
-
 fn coord_to_worker(net: &mut Net, w: WorkerIx) -> Vec<CoordReply> {
     let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut net.workers)
         .into_iter()
