@@ -132,7 +132,10 @@ unsafe fn write_fields(p: *mut Packed, r: &Packed) {
     }
 }
 
-/// A chunk of records (protocol in the module docs).
+/// A chunk of records (protocol in the module docs). Aligned to two cache
+/// lines (the prefetcher's pair) so that the `len` one writer stores per
+/// record never shares a line with another thread's chunk.
+#[repr(align(128))]
 pub(crate) struct Chunk {
     /// The buffer (thread) that filled it.
     pub(crate) buf: usize,

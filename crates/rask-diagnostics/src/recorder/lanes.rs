@@ -120,7 +120,9 @@ struct Writer {
     run: Option<(RunId, Option<Arc<LiveRun>>)>,
 }
 
-/// One thread's buffer for one recorder.
+/// One thread's buffer for one recorder. Aligned like a chunk: its writer
+/// state changes per task and must not share a line with another thread's.
+#[repr(align(128))]
 pub(crate) struct ThreadBuf {
     /// Dense index (never reused), for cursors.
     pub(crate) index: usize,
