@@ -221,13 +221,15 @@ mod tests {
 
     #[test]
     fn bad_bytes_are_refused_with_a_reason() {
-        // (postcard keeps only "Serde Deserialization Error" of a custom
-        // error: the reasons are checked on `array_from` itself.)
+        // (postcard keeps no text of a custom error: through `decode` a
+        // refused block names its type; the reasons are checked on
+        // `array_from` and through JSON.)
         let f = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.0f64, 2.0, 3.0, 4.0]).unwrap();
         let mut bytes = rask_core::format::to_vec(&Block::from(f)).unwrap();
         // Shape [2, 3] for 4 elements' bytes.
         bytes[3] = 3;
-        assert!(rask_core::decode::<Block>(&bytes).is_err());
+        let e = rask_core::decode::<Block>(&bytes).unwrap_err();
+        assert!(e.contains("not a valid `rask_array::block::Block`"), "{e}");
         let e = array_from::<f64>(&[2, 3], &[0; 32]).unwrap_err();
         assert!(e.contains("needs 48 bytes of elements, found 32"), "{e}");
         // A shape whose element count overflows.
