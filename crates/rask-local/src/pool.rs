@@ -452,9 +452,9 @@ impl Worker {
             Work::Dyn(job) => {
                 let wid = self.id();
                 if catch_unwind(AssertUnwindSafe(|| job.run(wid))).is_err() {
-                    eprintln!(
-                        "rask: internal error in worker {}: an eager task escaped its catch",
-                        self.index
+                    tracing::error!(
+                        worker = self.index,
+                        "internal error: an eager task escaped its catch"
                     );
                 }
             }
@@ -590,10 +590,10 @@ impl Worker {
             // Task panics are caught inside `Run::execute`; reaching here is a
             // bug in rask. Release the waiter rather than hang; `run_plan`
             // reports the run as incomplete.
-            eprintln!(
-                "rask: internal error in worker {}: run {} abandoned",
-                self.index,
-                ar.run.id()
+            tracing::error!(
+                worker = self.index,
+                run = ar.run.id().0,
+                "internal error: run abandoned"
             );
             self.shared.complete(&ar);
         }

@@ -219,9 +219,9 @@ fn work(run: &Run, id: WorkerId, jobs: &Receiver<Job>, report: &Sender<Report>) 
             Err(_) => {
                 // Task panics are caught inside `execute`: this is a bug in
                 // rask. Say so, as the pool does, and end the run (rule 3).
-                eprintln!(
-                    "rask: internal error in the shuffled executor at task {}: run abandoned",
-                    job.task
+                tracing::error!(
+                    task = job.task.0,
+                    "internal error in the shuffled executor: run abandoned"
                 );
                 Report::Broken
             }
