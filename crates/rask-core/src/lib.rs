@@ -38,6 +38,7 @@ mod plan;
 mod recycle;
 mod remote;
 mod run;
+mod unique;
 
 pub use args::{Arg, Args, Fetch, Many, One, TaskFn};
 pub use cache::{estimate_nbytes, CacheStats, NBytes, ResultCache, SizeOf};

@@ -15,7 +15,8 @@
 //!    epochs start at 1 and the initial mark is 0.
 //!
 //! Delayed graphs cannot contain cycles or missing dependencies (a node holds
-//! its dependencies); duplicate *user* keys are refused here.
+//! its dependencies); duplicate *user* keys are refused here, by one pass
+//! over the user-keyed tasks once the plan is built (`unique.rs`).
 //!
 //! Priorities: once any node with a priority was made in this process, the
 //! walk visits a node's arguments, and the outputs, in descending priority
@@ -23,13 +24,13 @@
 //! its lower-priority siblings: in-process executors run by ascending id.
 //! Until then the walk pays nothing for it.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::error::GraphError;
 use crate::node::NodeRef;
 use crate::plan::{Plan, PlanBuilder, PlanOptions};
+use crate::unique::{self, Noted};
 use crate::TaskId;
 
 static LOWER_LOCK: Mutex<u32> = Mutex::new(0);
@@ -60,7 +61,7 @@ pub(crate) fn lower_nodes(outputs: &[NodeRef], opts: PlanOptions) -> Result<Plan
     };
 
     let mut b = PlanBuilder::with_capacity(1024);
-    let mut user_keys: HashSet<crate::Key> = HashSet::new();
+    let mut user_keys: Vec<Noted> = Vec::new();
     let prioritized = PRIORITIES.load(Ordering::Relaxed);
     // (node, next argument to visit, the visiting order if prioritized)
     let mut stack: Vec<(&NodeRef, usize, Option<Vec<u32>>)> = Vec::with_capacity(64);
@@ -91,11 +92,6 @@ pub(crate) fn lower_nodes(outputs: &[NodeRef], opts: PlanOptions) -> Result<Plan
                 continue;
             }
             // All dependencies are numbered: number this node.
-            if node.key.is_user_key() && !user_keys.insert(node.key.clone()) {
-                return Err(GraphError::DuplicateKey {
-                    key: node.key.clone(),
-                });
-            }
             if b.len() >= u32::MAX as usize - 1 {
                 return Err(GraphError::TooLarge {
                     tasks: b.len(),
@@ -107,6 +103,7 @@ pub(crate) fn lower_nodes(outputs: &[NodeRef], opts: PlanOptions) -> Result<Plan
                 .iter()
                 .map(|d| id_of(d).unwrap_or(TaskId(u32::MAX)));
             let id = b.push(node.clone(), deps);
+            user_keys.extend(Noted::of(id, node.key.index()));
             node.mark.store(epoch | u64::from(id.0), Ordering::Relaxed);
             stack.pop();
         }
@@ -117,5 +114,7 @@ pub(crate) fn lower_nodes(outputs: &[NodeRef], opts: PlanOptions) -> Result<Plan
         .map(|out| id_of(out).unwrap_or(TaskId(u32::MAX)))
         .collect();
     drop(epoch_guard);
-    b.finish(out_ids, opts)
+    let plan = b.finish(out_ids, opts)?;
+    unique::check(&plan, &user_keys)?;
+    Ok(plan)
 }
