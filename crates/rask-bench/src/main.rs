@@ -69,6 +69,10 @@ enum Workload {
         /// pool) and report both and their ratio.
         #[arg(long)]
         record: bool,
+        /// Give every task a key of its own (`inc[i]`, `add[k]`), as Dask's
+        /// graphs have (sync and threads).
+        #[arg(long)]
+        keyed: bool,
     },
     /// Chunked arrays: `(x + x.T).mean(axis=0).sum()` of a seeded N x N matrix.
     #[command(name = "W2", alias = "w2")]
@@ -259,6 +263,7 @@ fn main() -> anyhow::Result<()> {
             events,
             no_baseline,
             record,
+            keyed,
         } => w1::run(&w1::Options {
             n,
             executor,
@@ -267,6 +272,7 @@ fn main() -> anyhow::Result<()> {
             events,
             baseline: !no_baseline,
             record,
+            keyed,
         })?,
         Workload::W3 {
             n,

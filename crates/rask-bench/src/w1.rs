@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rask::{delayed, Client, Delayed, Event, Recorder, Subscriber};
+use rask::{delayed, task, Client, Delayed, Event, Recorder, Subscriber};
 use serde_json::json;
 
 use crate::baseline::Tree;
@@ -25,6 +25,9 @@ pub(crate) struct Options {
     pub(crate) events: bool,
     pub(crate) baseline: bool,
     pub(crate) record: bool,
+    /// Give every task a key of its own (`("inc", i)`, `("add", k)`), as
+    /// Dask's graphs have.
+    pub(crate) keyed: bool,
 }
 
 fn inc(x: u64) -> u64 {
@@ -35,14 +38,26 @@ fn add(a: u64, b: u64) -> u64 {
     a + b
 }
 
-/// The W1 graph, built like the Dask reference builds it.
-pub(crate) fn build(n: u64) -> Delayed<u64> {
-    let mut xs: Vec<Delayed<u64>> = (0..n).map(|i| delayed(move || inc(i), ())).collect();
+/// The W1 graph, built like the Dask reference builds it; with `keyed`, each task has a user key (`inc[i]`, and
+/// `add[k]` numbered across the levels), which lowering checks for
+/// duplicates.
+pub(crate) fn build_with(n: u64, keyed: bool) -> Delayed<u64> {
+    let mut xs: Vec<Delayed<u64>> = (0..n)
+        .map(|i| match keyed {
+            true => task(("inc", i)).delayed(move || inc(i), ()),
+            false => delayed(move || inc(i), ()),
+        })
+        .collect();
+    let mut k = 0u64;
     while xs.len() > 1 {
         let mut next = Vec::with_capacity(xs.len() / 2 + 1);
         let mut it = xs.into_iter();
         while let Some(a) = it.next() {
             match it.next() {
+                Some(b) if keyed => {
+                    next.push(task(("add", k)).delayed(add, (a, b)));
+                    k += 1;
+                }
                 Some(b) => next.push(delayed(add, (a, b))),
                 None => next.push(a),
             }
@@ -99,7 +114,7 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<serde_json::Value> {
             }
             for i in 0..=o.repeat {
                 let t0 = Instant::now();
-                let g = build(n);
+                let g = build_with(n, o.keyed);
                 let t1 = Instant::now();
                 let got = g.compute(&client).context("computing W1")?;
                 let t2 = Instant::now();
@@ -131,6 +146,7 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<serde_json::Value> {
         "threads": threads,
         "repeats": o.repeat,
         "events": o.events,
+        "keyed": o.keyed,
         "build_s": round(b, 5),
         "compute_s": round(c, 5),
         "build_us_per_task": round(1e6 * b / tasks as f64, 4),
@@ -204,7 +220,7 @@ fn record(o: &Options, threads: usize) -> anyhow::Result<serde_json::Value> {
         for k in 0..3 {
             // Rotate which goes first, so that drift falls on each alike.
             let which = (i + k) % 3;
-            let g = build(n);
+            let g = build_with(n, o.keyed);
             let t0 = Instant::now();
             let got = g.compute(clients[which]).context("computing W1")?;
             let dt = t0.elapsed().as_secs_f64();
@@ -237,6 +253,7 @@ fn record(o: &Options, threads: usize) -> anyhow::Result<serde_json::Value> {
         "threads": threads,
         "repeats": o.repeat,
         "record": true,
+        "keyed": o.keyed,
         "compute_s": round(p, 5),
         "us_per_task": round(1e6 * p / tasks as f64, 4),
         "record_compute_s": round(r, 5),
