@@ -196,7 +196,6 @@ impl Observer {
     /// A message of the core for client `c`: emits its event and says
     /// whether the client itself wants the message.
     pub(crate) fn forward(&mut self, c: ClientIx, msg: &ToClient) -> bool {
-        let now = Instant::now();
         match msg {
             ToClient::Started {
                 graph,
@@ -261,7 +260,7 @@ impl Observer {
                     task: w.id(*task),
                     error: &error,
                     worker: WorkerId(u32::MAX),
-                    at: now,
+                    at: Instant::now(),
                 });
                 w.wants_events
             }
@@ -279,7 +278,7 @@ impl Observer {
                         task: w.id(*task),
                         error: &error,
                         worker: WorkerId(u32::MAX),
-                        at: now,
+                        at: Instant::now(),
                     });
                 }
                 true
