@@ -38,9 +38,9 @@ fn add(a: u64, b: u64) -> u64 {
     a + b
 }
 
-/// The W1 graph, built like the Dask reference builds it; with `keyed`, each task has a user key (`inc[i]`, and
-/// `add[k]` numbered across the levels), which lowering checks for
-/// duplicates.
+/// The W1 graph, built like the Dask reference builds it; with `keyed`,
+/// each task has a user key (`inc[i]`, and `add[k]` numbered across the
+/// levels), which lowering checks for duplicates.
 pub(crate) fn build_with(n: u64, keyed: bool) -> Delayed<u64> {
     let mut xs: Vec<Delayed<u64>> = (0..n)
         .map(|i| match keyed {
