@@ -747,7 +747,19 @@ impl DynJob for Cell {
         let Some(attempt) = self.begin_attempt(worker) else {
             return;
         };
-        core.running_on(worker, &self, || self.run_attempt(&core, attempt, worker));
+        core.running_on(worker, &self, || {
+            // A shutdown that began after the check above, before this task
+            // was listed as running, did not see it and failed nothing:
+            // listing it and reading the flag are ordered by the list's lock
+            // (the shutdown sets the flag, then reads every list), so one of
+            // the two fails it. Without this its waiters waited for ever.
+            if core.is_shut_down() {
+                let key = self.key.clone();
+                self.complete(Err(Error::ClientShutdown { key }));
+                return;
+            }
+            self.run_attempt(&core, attempt, worker)
+        });
     }
 
     fn abandon(self: Arc<Self>) {

@@ -439,6 +439,33 @@ fn misuse_gets_a_clear_error_not_a_hang() {
 }
 
 #[test]
+fn a_shutdown_racing_a_starting_task_fails_its_future() {
+    // A task a worker has just taken, not yet listed as running, when the
+    // client shuts down: its future must still fail, not wait for ever
+    // (seen once in CI, a hang of `misuse_gets_a_clear_error_not_a_hang`).
+    // The window is narrow, so this tries it many times with every delay
+    // from none to a little past a task's start.
+    for i in 0..400u32 {
+        let client = Client::threads_with(2);
+        let (futs, gates) = gated(&client, 1);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_nanos(u64::from(i % 40) * 250) {
+            std::hint::spin_loop();
+        }
+        client.shutdown();
+        assert!(
+            futs[0].wait_timeout(Duration::from_secs(10)).unwrap(),
+            "try {i}: the future of a task started during shutdown never completed"
+        );
+        assert!(matches!(
+            futs[0].result(),
+            Err(Error::ClientShutdown { .. })
+        ));
+        let _ = gates[0].send(());
+    }
+}
+
+#[test]
 fn compute_returns_a_future_and_persist_feeds_later_graphs() {
     for client in [Client::sync(), Client::threads_with(2)] {
         let xs: Vec<Delayed<u64>> = (0..100u64).map(|i| delayed(move || i, ())).collect();
